@@ -8,6 +8,9 @@ Depends on numpy and scipy only (never on torch).
 """
 
 from . import errors
+from .balanced import BalancedTruncationResult, balanced_truncation
+from .cauchy import cauchy_cholesky
+from .discretize import discretize
 from .errors import (
     BackendUnavailableError,
     DimensionError,
@@ -19,12 +22,16 @@ from .errors import (
     SystemTypeError,
     UnstableSystemError,
 )
+from .gramians import controllability_gramian, gramians, observability_gramian
+from .hankel import hankel_singular_values
+from .response import frequency_response, impulse_response, transfer_function
 from .systems import LTI, DiagonalLTI, as_system
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LTI",
+    "BalancedTruncationResult",
     "BackendUnavailableError",
     "DiagonalLTI",
     "DimensionError",
@@ -37,5 +44,15 @@ __all__ = [
     "UnstableSystemError",
     "__version__",
     "as_system",
+    "balanced_truncation",
+    "cauchy_cholesky",
+    "controllability_gramian",
+    "discretize",
     "errors",
+    "frequency_response",
+    "gramians",
+    "hankel_singular_values",
+    "impulse_response",
+    "observability_gramian",
+    "transfer_function",
 ]

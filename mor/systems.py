@@ -129,7 +129,7 @@ class LTI:
                 raise DimensionError(f"D must have shape (p, m) = ({p}, {m}), got {D.shape}")
         dt = _check_dt(dt)
         _freeze(A, B, C, D)
-        for name, value in zip(self.__slots__, (A, B, C, D, dt)):
+        for name, value in zip(self.__slots__, (A, B, C, D, dt), strict=True):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -364,7 +364,7 @@ class DiagonalLTI:
             if not np.allclose(np.exp(log_poles), poles, rtol=1e-12, atol=0):
                 raise DimensionError("poles and exp(log_poles) disagree; pass only one of them")
         _freeze(*(a for a in (poles, B, C, D, log_poles) if a is not None))
-        for name, value in zip(self.__slots__, (poles, B, C, D, dt, log_poles)):
+        for name, value in zip(self.__slots__, (poles, B, C, D, dt, log_poles), strict=True):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:

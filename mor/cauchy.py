@@ -1,0 +1,118 @@
+"""Pivoted Cholesky factors of Cauchy-like Gramians, computed from their generators.
+
+The Gramians of a diagonal system are Cauchy-like matrices::
+
+    continuous:  M_ij = g_i conj(g_j) / (x_i + conj(x_j)),      x = -lambda,  Re x > 0
+    discrete:    M_ij = g_i conj(g_j) / (1 - z_i conj(z_j)),    z = exp(mu),  |z| < 1
+
+Eliminating the pivot ``p`` leaves a Schur complement of the same form with the
+generator multiplied by a Blaschke factor::
+
+    continuous:  g_i <- g_i (x_i - x_p) / (x_i + conj(x_p))
+    discrete:    g_i <- g_i (z_i - z_p) / (1 - z_i conj(z_p))
+
+Nothing cancels in these updates, so every entry of the pivoted factor is
+computed to small *relative* error (Demmel 1999, "Accurate singular value
+decompositions of structured matrices").  The discrete formulas are evaluated
+from ``mu = log z`` as ``1 - z_i conj(z_p) = -expm1(mu_i + conj(mu_p))`` and
+``z_i - z_p = z_p expm1(mu_i - mu_p)``, which stays accurate when ``|z|`` is
+close to one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .discretize import complex_expm1
+
+__all__ = ["cauchy_cholesky"]
+
+
+def cauchy_cholesky(
+    nodes: np.ndarray,
+    G: np.ndarray,
+    *,
+    discrete: bool = False,
+    rtol: float = 1e-32,
+    max_rank: int | None = None,
+) -> np.ndarray:
+    """Diagonally pivoted Cholesky factor of a (sum of) Cauchy-like matrices.
+
+    Computes ``L`` with ``M = L L^H`` where (continuous)
+    ``M_ij = sum_k G_ik conj(G_jk) / (x_i + conj(x_j))`` or (discrete)
+    ``M_ij = sum_k G_ik conj(G_jk) / (1 - exp(mu_i + conj(mu_j)))``.
+    Each generator column ``k`` is factorised separately and the factors are
+    concatenated, which keeps the relative accuracy of the single-column
+    (displacement rank one) algorithm.
+
+    Parameters
+    ----------
+    nodes : (..., n) ndarray, complex
+        ``x = -lambda`` (continuous, ``Re x > 0``) or ``mu = log z`` (discrete, ``Re mu < 0``).
+    G : (..., n, k) ndarray, complex
+        Generator columns.
+    discrete : bool
+        Selects the Stein (discrete) form.
+    rtol : float
+        Pivoting stops for a column once the largest remaining diagonal entry
+        is below ``rtol`` times the first pivot (of that generator column).
+    max_rank : int, optional
+        At most this many pivots per generator column.
+
+    Returns
+    -------
+    L : (..., n, r) ndarray, complex
+        Columns in pivot order (largest pivot first) within each generator
+        column block; trailing columns that are zero in every batch member
+        are dropped.  Rows are in the original order.
+    """
+    nodes = np.asarray(nodes, dtype=np.complex128)
+    G = np.asarray(G, dtype=np.complex128)
+    batch = np.broadcast_shapes(nodes.shape[:-1], G.shape[:-2])
+    n, k = G.shape[-2], G.shape[-1]
+    nodes = np.broadcast_to(nodes, (*batch, n)).reshape(-1, n)
+    G = np.broadcast_to(G, (*batch, n, k)).reshape(-1, n, k)
+    r_max = n if max_rank is None else min(int(max_rank), n)
+    blocks = [_cholesky_one(nodes, G[:, :, j], discrete, rtol, r_max) for j in range(k)]
+    L = np.concatenate(blocks, axis=-1) if blocks else np.zeros((nodes.shape[0], n, 0), complex)
+    return L.reshape(*batch, n, L.shape[-1])
+
+
+def _cholesky_one(nodes: np.ndarray, g: np.ndarray, discrete: bool, rtol: float, r_max: int) -> np.ndarray:
+    """Factor for one generator column; ``nodes`` and ``g`` have shape ``(b, n)``."""
+    b, n = g.shape
+    g = g.copy()
+    rows = np.arange(b)
+    if discrete:
+        # 1 - |z_i|^2 = -expm1(2 Re mu_i)
+        denom_diag = -np.expm1(2.0 * nodes.real)
+    else:
+        denom_diag = 2.0 * nodes.real
+    L = np.zeros((b, n, r_max), dtype=np.complex128)
+    first = None
+    active = np.ones(b, dtype=bool)
+    r_used = 0
+    for step in range(r_max):
+        d = np.abs(g) ** 2 / denom_diag  # diagonal of the current Schur complement
+        p = np.argmax(d, axis=1)
+        dp = d[rows, p]
+        if first is None:
+            first = dp.copy()
+        active &= (dp > rtol * first) & (dp > 0)
+        if not active.any():
+            break
+        r_used = step + 1
+        gp = g[rows, p]
+        xp = nodes[rows, p]
+        if discrete:
+            # 1 - z_i conj(z_p) and z_i - z_p = z_p expm1(mu_i - mu_p)
+            den = -complex_expm1(nodes + np.conj(xp)[:, None])
+            num = np.exp(xp)[:, None] * complex_expm1(nodes - xp[:, None])
+        else:
+            den = nodes + np.conj(xp)[:, None]
+            num = nodes - xp[:, None]
+        scale = np.where(active, 1.0 / np.sqrt(np.where(active, dp, 1.0)), 0.0)
+        L[:, :, step] = g * (np.conj(gp) * scale)[:, None] / den
+        g = np.where(active[:, None], g * (num / den), g)
+        g[rows[active], p[active]] = 0.0  # exact: the pivot row is eliminated
+    return L[:, :, :r_used]

@@ -1,0 +1,277 @@
+"""Controllability and observability Gramians (infinite and finite horizon).
+
+Equations solved (``^H`` is the conjugate transpose)::
+
+    continuous:  A P + P A^H + B B^H = 0          A^H Q + Q A + C^H C = 0
+    discrete:    A P A^H - P + B B^H = 0          A^H Q A - Q + C^H C = 0
+    finite horizon L (discrete):  P_L = sum_{k<L} A^k B B^H (A^H)^k,
+                                  Q_L = sum_{k<L} (A^H)^k C^H C A^k
+
+Dense systems use a Bartels-Stewart solver (:func:`mor.lyapunov.solve_lyapunov`);
+diagonal systems use the closed forms of their Cauchy-like Gramians and, for
+factors, a pivoted Cholesky factorisation computed from the generators
+(:func:`mor.cauchy.cauchy_cholesky`), accurate to small relative error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from .cauchy import cauchy_cholesky
+from .discretize import complex_expm1
+from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError, UnstableSystemError
+from .systems import LTI, DiagonalLTI, as_system
+
+__all__ = ["check_stable", "controllability_gramian", "gramians", "observability_gramian"]
+
+log = logging.getLogger(__name__)
+
+_DENSE_METHODS = (None, "recursive", "scipy", "slycot")
+_DIAG_METHODS = (None, "cauchy", "dense")
+
+
+def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation") -> None:
+    """Raise :class:`UnstableSystemError` unless every pole is strictly stable.
+
+    Continuous time needs ``Re(lambda) < 0``; discrete time ``|z| < 1``.
+    The message lists the offending poles (and their batch indices).
+    """
+    if isinstance(sys, DiagonalLTI):
+        if sys.dt is None:
+            bad = sys.poles.real >= 0
+        else:
+            bad = sys.mu.real >= 0
+        poles = sys.poles
+    else:
+        poles = sys.poles()
+        bad = poles.real >= 0 if sys.dt is None else np.abs(poles) >= 1
+    if not np.any(bad):
+        return
+    idx = [tuple(int(i) for i in t) for t in np.argwhere(bad)]
+    vals = poles[bad]
+    region = "Re(lambda) < 0" if sys.dt is None else "|z| < 1"
+    shown = ", ".join(f"{idx[i]}: {vals[i]:.6g}" for i in range(min(len(idx), 8)))
+    more = f" (and {len(idx) - 8} more)" if len(idx) > 8 else ""
+    raise UnstableSystemError(
+        f"{what} needs an asymptotically stable system ({region}); {len(idx)} unstable "
+        f"pole(s) at index: value {shown}{more}",
+        poles=vals,
+        index=idx,
+    )
+
+
+def _check_horizon(sys: LTI | DiagonalLTI, horizon: Any) -> int | None:
+    if horizon is None:
+        return None
+    if sys.dt is None:
+        raise SystemTypeError("horizon (finite Gramians) is defined for discrete-time systems only")
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise OrderError(f"horizon must be a positive integer, got {horizon!r}")
+    return int(horizon)
+
+
+def _check_method(sys: LTI | DiagonalLTI, method: Any) -> None:
+    allowed = _DIAG_METHODS if isinstance(sys, DiagonalLTI) else _DENSE_METHODS
+    if method not in allowed:
+        kind = "diagonal" if isinstance(sys, DiagonalLTI) else "dense"
+        raise MethodError(f"method for {kind} systems must be one of {allowed}, got {method!r}")
+
+
+def controllability_gramian(
+    sys: Any, *, factor: bool = False, method: str | None = None, horizon: int | None = None
+) -> np.ndarray:
+    """Controllability Gramian ``P`` (or a factor ``R`` with ``P = R R^H``).
+
+    Solves ``A P + P A^H + B B^H = 0`` (continuous), ``A P A^H - P + B B^H = 0``
+    (discrete), or sums ``P_L = sum_{k<L} A^k B B^H (A^H)^k`` (``horizon=L``).
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or convertible
+    factor : bool
+        Return a factor ``R`` (``P = R R^H``) instead of ``P``.  Dense systems:
+        from the eigendecomposition of ``P`` with negative rounding-level
+        eigenvalues clipped (tolerates semi-definite ``P``).  Diagonal systems:
+        the pivoted Cholesky factor of the Cauchy-like Gramian, accurate to
+        small relative error, rows in the original order, columns in pivot
+        order.
+    method : str, optional
+        Dense: ``None``/``"recursive"`` (blocked Bartels-Stewart), ``"scipy"``,
+        ``"slycot"``.  Diagonal: ``None``/``"cauchy"`` (closed form), ``"dense"``
+        (the dense solver on ``to_dense()``: a reference, unbatched only).
+    horizon : int, optional
+        Discrete systems: number of terms ``L`` of the finite Gramian (defined
+        for unstable systems too).
+
+    Returns
+    -------
+    P : (..., n, n) ndarray, or R : (..., n, r) ndarray
+
+    Raises
+    ------
+    UnstableSystemError
+        Infinite horizon and a pole outside the stability region.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mor import LTI, controllability_gramian
+    >>> sys = LTI([[-1.0, 1.0], [0.0, -2.0]], [[1.0], [1.0]], [[1.0, 0.0]])
+    >>> P = controllability_gramian(sys)
+    >>> bool(np.allclose(sys.A @ P + P @ sys.A.T + sys.B @ sys.B.T, 0))
+    True
+    """
+    sys = as_system(sys)
+    return _gramian(sys, "c", factor, method, _check_horizon(sys, horizon))
+
+
+def observability_gramian(
+    sys: Any, *, factor: bool = False, method: str | None = None, horizon: int | None = None
+) -> np.ndarray:
+    """Observability Gramian ``Q`` (or a factor ``S`` with ``Q = S S^H``).
+
+    Solves ``A^H Q + Q A + C^H C = 0`` (continuous), ``A^H Q A - Q + C^H C = 0``
+    (discrete), or sums ``Q_L = sum_{k<L} (A^H)^k C^H C A^k`` (``horizon=L``).
+    Parameters and returns as for :func:`controllability_gramian`.
+    """
+    sys = as_system(sys)
+    return _gramian(sys, "o", factor, method, _check_horizon(sys, horizon))
+
+
+def gramians(
+    sys: Any, *, factor: bool = False, method: str | None = None, horizon: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both Gramians ``(P, Q)`` (or factors ``(R, S)``), sharing one Schur form for dense systems.
+
+    See :func:`controllability_gramian` and :func:`observability_gramian`.
+    """
+    sys = as_system(sys)
+    horizon = _check_horizon(sys, horizon)
+    _check_method(sys, method)
+    if isinstance(sys, LTI) and horizon is None and method in (None, "recursive") and sys.n:
+        check_stable(sys, "the infinite-horizon Gramians")
+        from .lyapunov import complex_schur
+
+        schur = complex_schur(sys.A)
+        P = _dense_infinite(sys, "c", method, schur)
+        Q = _dense_infinite(sys, "o", method, schur)
+        return (_psd_factor(P), _psd_factor(Q)) if factor else (P, Q)
+    return _gramian(sys, "c", factor, method, horizon), _gramian(sys, "o", factor, method, horizon)
+
+
+# --------------------------------------------------------------------------- internals
+def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.ndarray:
+    _check_method(sys, method)
+    if horizon is None:
+        check_stable(sys, "the infinite-horizon Gramians")
+    if isinstance(sys, DiagonalLTI):
+        if method == "dense":
+            if sys.batch_shape:
+                raise MethodError("method='dense' is a reference path for unbatched systems only")
+            return _gramian(sys.to_dense(), which, factor, None, horizon)
+        return _diag_gramian(sys, which, factor, horizon)
+    if sys.n == 0:
+        return np.zeros((0, 0), dtype=sys.dtype)
+    if horizon is not None:
+        X = _dense_finite(sys, which, horizon)
+    else:
+        X = _dense_infinite(sys, which, method, None)
+    return _psd_factor(X) if factor else X
+
+
+def _dense_infinite(sys: LTI, which: str, method, schur) -> np.ndarray:
+    from .lyapunov import solve_lyapunov
+
+    if which == "c":
+        rhs = sys.B @ sys.B.conj().T
+        adjoint = False
+    else:
+        rhs = sys.C.conj().T @ sys.C
+        adjoint = True
+    kwargs = {"schur": schur} if schur is not None else {}
+    return solve_lyapunov(sys.A, rhs, discrete=sys.dt is not None, adjoint=adjoint, method=method, **kwargs)
+
+
+def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:
+    """``sum_{k<L} A^k X0 (A^H)^k`` by doubling: ``O(log L)`` matrix products."""
+    A = sys.A if which == "c" else sys.A.conj().T
+    X0 = sys.B @ sys.B.conj().T if which == "c" else sys.C.conj().T @ sys.C
+    total = np.zeros_like(X0)
+    offset = np.eye(sys.n, dtype=A.dtype)  # A^(terms summed so far)
+    block, Ak = X0, A  # block = sum_{k<2^j} A^k X0 A^kH, Ak = A^(2^j)
+    bits = L
+    while bits:
+        if bits & 1:
+            total = total + offset @ block @ offset.conj().T
+            offset = offset @ Ak
+        bits >>= 1
+        if bits:
+            block = block + Ak @ block @ Ak.conj().T
+            Ak = Ak @ Ak
+    if not np.all(np.isfinite(total)):
+        raise NonFiniteError(
+            f"the finite Gramian over horizon {L} overflows (poles far outside the unit circle)"
+        )
+    return (total + total.conj().T) / 2
+
+
+def _psd_factor(X: np.ndarray) -> np.ndarray:
+    """Factor ``R`` with ``X ~= R R^H`` of a Hermitian positive semi-definite ``X``.
+
+    Eigenvalues below zero (rounding) are clipped; columns whose eigenvalue is
+    zero in every batch member are dropped.  Columns ordered by decreasing
+    eigenvalue.
+    """
+    w, V = np.linalg.eigh(X)
+    w = w[..., ::-1]
+    V = V[..., ::-1]
+    w = np.clip(w, 0.0, None)
+    keep = np.any(w > 0, axis=tuple(range(w.ndim - 1))) if w.ndim > 1 else w > 0
+    R = V[..., keep] * np.sqrt(w[..., keep])[..., None, :]
+    return R
+
+
+def _diag_nodes(sys: DiagonalLTI, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and generator of the Cauchy-like Gramian of a diagonal system."""
+    if which == "c":
+        G = sys.B
+        nodes = -sys.poles if sys.dt is None else sys.mu
+    else:
+        G = np.conj(np.swapaxes(sys.C, -1, -2))  # (..., n, p)
+        nodes = -np.conj(sys.poles) if sys.dt is None else np.conj(sys.mu)
+    return nodes, G
+
+
+def _diag_gramian(sys: DiagonalLTI, which: str, factor: bool, horizon: int | None) -> np.ndarray:
+    nodes, G = _diag_nodes(sys, which)
+    if horizon is None and factor:
+        return cauchy_cholesky(nodes, G, discrete=sys.dt is not None)
+    GG = G @ np.conj(np.swapaxes(G, -1, -2))
+    s = nodes[..., :, None] + np.conj(nodes)[..., None, :]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if sys.dt is None:
+            X = GG / s
+        elif horizon is None:
+            X = GG / -complex_expm1(s)
+        else:
+            X = GG * _geometric_sum(s, horizon)
+    if not np.all(np.isfinite(X)):
+        raise NonFiniteError(
+            "the Gramian is not finite"
+            + (f" over horizon {horizon} (poles far outside the unit circle)" if horizon else "")
+        )
+    X = (X + np.conj(np.swapaxes(X, -1, -2))) / 2
+    return _psd_factor(X) if factor else X
+
+
+def _geometric_sum(s: np.ndarray, L: int) -> np.ndarray:
+    """``sum_{k<L} exp(k s) = expm1(L s) / expm1(s)``, equal to ``L`` at ``s = 0``."""
+    num = complex_expm1(L * s)
+    den = complex_expm1(s)
+    small = np.abs(s) * L < 1e-6
+    out = np.where(small, 1.0, num / np.where(small, 1.0, den))
+    # near s = 0: sum exp(k s) = L (1 + (L-1) s / 2 + ...)
+    return np.where(small, L * (1 + (L - 1) * s / 2), out)

@@ -1,0 +1,571 @@
+"""Dense Lyapunov and Stein equations, solved through one complex Schur form.
+
+The four equations (``Q`` Hermitian, ``^H`` the conjugate transpose)::
+
+    continuous, adjoint=False:   A X + X A^H + Q = 0
+    continuous, adjoint=True:    A^H X + X A + Q = 0
+    discrete,   adjoint=False:   A X A^H - X + Q = 0
+    discrete,   adjoint=True:    A^H X A - X + Q = 0
+
+The default solver reduces ``A = Z T Z^H`` to complex Schur form and solves the
+triangular equation with a recursive blocked algorithm (after Jonsson and
+Kagstrom's RECSY): the triangular matrices are split in halves, the diagonal
+blocks are solved recursively and the off-diagonal right-hand sides are updated
+with matrix products, so almost all the work is level-3 BLAS.  Small blocks go
+to LAPACK ``ztrsyl`` (continuous) or a column substitution (discrete).  LAPACK's
+own ``trsyl`` (used by scipy and SLICOT) is level-2 and several times slower on
+large matrices.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.linalg import lapack
+
+from .errors import (
+    BackendUnavailableError,
+    DimensionError,
+    MethodError,
+    NonFiniteError,
+    SystemTypeError,
+    UnstableSystemError,
+)
+
+__all__ = ["complex_schur", "solve_lyapunov"]
+
+logger = logging.getLogger(__name__)
+
+_EPS = np.finfo(np.float64).eps
+_METHODS = ("recursive", "scipy", "slycot")
+
+#: Largest block handed to LAPACK ``ztrsyl`` (continuous equations); chosen by
+#: measurement (benchmarks/bench_lyapunov.py, one BLAS thread).
+BLOCK_CONTINUOUS = 32
+#: Largest block solved by column substitution (discrete equations).
+BLOCK_DISCRETE = 32
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _as_matrix(value: Any, name: str) -> np.ndarray:
+    """Convert ``value`` to a float64 or complex128 2-D square array, rejecting bad input."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - numpy raises many types
+        raise SystemTypeError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise SystemTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.complex128 if np.iscomplexobj(arr) else np.float64, copy=False)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))
+        raise NonFiniteError(
+            f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
+            f"(first at index {tuple(int(i) for i in bad[0])})"
+        )
+    return arr
+
+
+def _herm(X: np.ndarray) -> np.ndarray:
+    """Hermitian part ``(X + X^H) / 2``."""
+    return 0.5 * (X + X.conj().T)
+
+
+def _is_hermitian(Q: np.ndarray) -> bool:
+    scale = np.max(np.abs(Q)) if Q.size else 0.0
+    return bool(np.max(np.abs(Q - Q.conj().T), initial=0.0) <= 100 * _EPS * scale)
+
+
+# --------------------------------------------------------------------------- Schur form
+
+
+def _real_to_complex_rotations(T: np.ndarray):
+    """Unitary 2x2 rotations that triangularise the 2x2 blocks of a real Schur form.
+
+    Returns ``(i, c, s)``: rotation ``k`` acts on rows/columns ``i[k], i[k] + 1`` as
+    ``G = [[conj(c), s], [-s, c]]`` (``s`` real), so that ``G T_kk G^H`` is upper
+    triangular for each 2x2 diagonal block ``T_kk``.  The index pairs are disjoint.
+    """
+    sub = np.diagonal(T, -1)
+    i = np.flatnonzero(sub != 0)
+    if i.size and np.any(np.diff(i) < 2):  # pragma: no cover - dgees output is standardised
+        raise RuntimeError("real Schur form has overlapping 2x2 blocks")
+    j = i + 1
+    a, b, cc, d = T[i, i], T[i, j], T[j, i], T[j, j]
+    half = 0.5 * (a - d)
+    lam = 0.5 * (a + d) + np.sqrt(half.astype(np.complex128) ** 2 + b * cc)
+    mu = lam - d
+    r = np.hypot(np.abs(mu), np.abs(cc))
+    return i, mu / r, cc / r
+
+
+def _rot_rows(M: np.ndarray, rot, *, inverse: bool) -> np.ndarray:
+    """``G M`` (``inverse=False``) or ``G^H M`` (``inverse=True``) for the block-diagonal rotation G."""
+    i, c, s = rot
+    j = i + 1
+    Mi, Mj = M[i], M[j]
+    ci, sc = (c[:, None], s[:, None])
+    if inverse:  # G^H = [[c, -s], [s, conj(c)]]
+        M[i], M[j] = ci * Mi - sc * Mj, sc * Mi + ci.conj() * Mj
+    else:  # G = [[conj(c), s], [-s, c]]
+        M[i], M[j] = ci.conj() * Mi + sc * Mj, -sc * Mi + ci * Mj
+    return M
+
+
+def _rot_cols(M: np.ndarray, rot, *, inverse: bool) -> np.ndarray:
+    """``M G^H`` (``inverse=False``) or ``M G`` (``inverse=True``)."""
+    i, c, s = rot
+    j = i + 1
+    Mi, Mj = M[:, i], M[:, j]
+    if inverse:  # M G, G = [[conj(c), s], [-s, c]]
+        M[:, i], M[:, j] = Mi * c.conj() - Mj * s, Mi * s + Mj * c
+    else:  # M G^H, G^H = [[c, -s], [s, conj(c)]]
+        M[:, i], M[:, j] = Mi * c + Mj * s, -Mi * s + Mj * c.conj()
+    return M
+
+
+def _real_schur_parts(A: np.ndarray):
+    """Real A: ``(T, Zr, rot)`` with ``A = Zc T Zc^H``, ``Zc = Zr G^H``, T complex upper triangular."""
+    Tr, Zr = sla.schur(A, output="real")
+    rot = _real_to_complex_rotations(Tr)
+    T = _rot_cols(_rot_rows(Tr.astype(np.complex128), rot, inverse=False), rot, inverse=False)
+    return np.triu(T), Zr, rot
+
+
+def complex_schur(A: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Complex Schur form ``A = Z T Z^H``.
+
+    Parameters
+    ----------
+    A : (n, n) array_like
+        Real or complex square matrix.
+
+    Returns
+    -------
+    T : (n, n) complex ndarray
+        Upper triangular; its diagonal holds the eigenvalues of ``A``.
+    Z : (n, n) complex ndarray
+        Unitary.
+
+    Notes
+    -----
+    A real ``A`` is reduced to real Schur form (LAPACK ``dgees``, about half the cost of
+    ``zgees``) whose 2x2 blocks are then triangularised by unitary rotations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T, Z = complex_schur([[0.0, 1.0], [-2.0, -3.0]])
+    >>> np.allclose(Z @ T @ Z.conj().T, [[0.0, 1.0], [-2.0, -3.0]])
+    True
+    """
+    A = _as_matrix(A, "A")
+    if np.iscomplexobj(A):
+        T, Z = sla.schur(A, output="complex")
+        return np.triu(T), Z
+    T, Zr, rot = _real_schur_parts(A)
+    return T, _rot_cols(Zr.astype(np.complex128), rot, inverse=False)
+
+
+# --------------------------------------------------------------------------- singularity check
+
+
+def _check_nonsingular(t: np.ndarray, discrete: bool) -> None:
+    """Raise :class:`UnstableSystemError` when the triangular equation is (numerically) singular.
+
+    ``t`` are the eigenvalues of ``A``.  Continuous: ``t_i + conj(t_j) = 0``; discrete:
+    ``t_i conj(t_j) = 1``.  The threshold mirrors LAPACK ``trsyl`` (which silently perturbs
+    such pivots), scaled up slightly for the rounding errors of the Schur form.
+    """
+    if t.size == 0:
+        return
+    n = t.size
+    scale = float(np.max(np.abs(t)))
+    if discrete:
+        gap = np.abs(1.0 - t[:, None] * t.conj()[None, :])
+        tol = 10 * n * _EPS * max(1.0, scale * scale)
+    else:
+        gap = np.abs(t[:, None] + t.conj()[None, :])
+        tol = 10 * n * _EPS * max(scale, np.finfo(np.float64).tiny)
+    bad = gap <= tol
+    if np.any(bad):
+        ii, jj = np.nonzero(bad)
+        poles = np.unique(np.concatenate([t[ii], t[jj]]))
+        if discrete:
+            what = "eigenvalues with lambda_i * conj(lambda_j) = 1 (e.g. on the unit circle)"
+        else:
+            what = "eigenvalues with lambda_i + conj(lambda_j) = 0 (e.g. on the imaginary axis)"
+        raise UnstableSystemError(
+            f"the {'discrete' if discrete else 'continuous'} Lyapunov equation is singular: A has "
+            f"{what}; offending eigenvalues {poles[:8]}{' ...' if poles.size > 8 else ''}",
+            poles=poles,
+            index=sorted({int(k) for k in np.concatenate([ii, jj])}),
+        )
+
+
+# --------------------------------------------------------------------------- triangular solvers
+
+
+def _trsyl(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """LAPACK ``ztrsyl``: ``A X + X B^H = C`` with A, B upper triangular."""
+    X, scale, info = lapack.ztrsyl(A, B, C, trana="N", tranb="C", isgn=1)
+    if info < 0:  # pragma: no cover - argument error inside the wrapper
+        raise RuntimeError(f"ztrsyl: illegal value in argument {-info}")
+    if info == 1:
+        raise UnstableSystemError(
+            "the continuous Lyapunov/Sylvester equation is numerically singular "
+            "(LAPACK ztrsyl found eigenvalues lambda_i + conj(lambda_j) ~ 0)"
+        )
+    if scale != 1.0:
+        X = X / scale
+    return X
+
+
+def _sylv_c(A: np.ndarray, B: np.ndarray, C: np.ndarray, nb: int) -> np.ndarray:
+    """Recursive ``A X + X B^H = C``; A (m, m), B (n, n) upper triangular."""
+    m, n = C.shape
+    if m <= nb and n <= nb:
+        return _trsyl(A, B, C)
+    X = np.empty((m, n), dtype=np.complex128)
+    if m >= n:  # split rows of X
+        k = m // 2
+        X[k:] = X2 = _sylv_c(A[k:, k:], B, C[k:], nb)
+        X[:k] = _sylv_c(A[:k, :k], B, C[:k] - A[:k, k:] @ X2, nb)
+    else:  # split columns of X
+        k = n // 2
+        X[:, k:] = X2 = _sylv_c(A, B[k:, k:], C[:, k:], nb)
+        X[:, :k] = _sylv_c(A, B[:k, :k], C[:, :k] - X2 @ B[:k, k:].conj().T, nb)
+    return X
+
+
+def _lyap_c(T: np.ndarray, C: np.ndarray, nb: int) -> np.ndarray:
+    """Recursive ``T X + X T^H = C`` for Hermitian C; returns Hermitian X."""
+    n = T.shape[0]
+    if n <= nb:
+        return _herm(_trsyl(T, T, C))
+    k = n // 2
+    T11, T12, T22 = T[:k, :k], T[:k, k:], T[k:, k:]
+    X = np.empty((n, n), dtype=np.complex128)
+    X[k:, k:] = X22 = _lyap_c(T22, C[k:, k:], nb)
+    X[:k, k:] = X12 = _sylv_c(T11, T22, C[:k, k:] - T12 @ X22, nb)
+    X[k:, :k] = X12.conj().T
+    M = X12 @ T12.conj().T
+    X[:k, :k] = _lyap_c(T11, C[:k, :k] - (M + M.conj().T), nb)
+    return X
+
+
+def _stein_base(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``X - A X B^H = C`` by column substitution; A (m, m), B (n, n) upper triangular.
+
+    Column ``j`` (last first): ``(I - conj(B_jj) A) x_j = c_j + A sum_{k>j} conj(B_jk) x_k``,
+    one small triangular solve each; ``A x_k`` is accumulated as the columns appear.
+    """
+    m, n = C.shape
+    if n > m:  # (X^H) - B (X^H) A^H = C^H has fewer columns
+        return _stein_base(B, A, C.conj().T).conj().T
+    Af = np.asfortranarray(A)
+    Bc = B.conj()
+    X = np.empty((m, n), dtype=np.complex128, order="F")
+    Y = np.empty((m, n), dtype=np.complex128, order="F")  # Y = A X
+    diag = np.arange(m)
+    trtrs = lapack.ztrtrs
+    for j in range(n - 1, -1, -1):
+        r = C[:, j] + Y[:, j + 1 :] @ Bc[j, j + 1 :]
+        M = -Bc[j, j] * Af
+        M[diag, diag] += 1.0
+        x, info = trtrs(M, r)
+        if info != 0:
+            raise UnstableSystemError(
+                "the discrete Lyapunov/Stein equation is singular "
+                "(eigenvalues with lambda_i * conj(lambda_j) = 1)"
+            )
+        X[:, j] = x
+        Y[:, j] = Af @ x
+    return X
+
+
+def _stein_sylv(A: np.ndarray, B: np.ndarray, C: np.ndarray, nb: int) -> np.ndarray:
+    """Recursive ``X - A X B^H = C``; A (m, m), B (n, n) upper triangular."""
+    m, n = C.shape
+    if m <= nb and n <= nb:
+        return _stein_base(A, B, C)
+    X = np.empty((m, n), dtype=np.complex128)
+    if m >= n:  # rows: X2 - A22 X2 B^H = C2;  X1 - A11 X1 B^H = C1 + A12 X2 B^H
+        k = m // 2
+        X[k:] = X2 = _stein_sylv(A[k:, k:], B, C[k:], nb)
+        X[:k] = _stein_sylv(A[:k, :k], B, C[:k] + (A[:k, k:] @ X2) @ B.conj().T, nb)
+    else:  # columns: X2 - A X2 B22^H = C2;  X1 - A X1 B11^H = C1 + A X2 B12^H
+        k = n // 2
+        X[:, k:] = X2 = _stein_sylv(A, B[k:, k:], C[:, k:], nb)
+        X[:, :k] = _stein_sylv(A, B[:k, :k], C[:, :k] + A @ (X2 @ B[:k, k:].conj().T), nb)
+    return X
+
+
+def _stein_c(T: np.ndarray, C: np.ndarray, nb: int) -> np.ndarray:
+    """Recursive ``X - T X T^H = C`` for Hermitian C; returns Hermitian X."""
+    n = T.shape[0]
+    if n <= nb:
+        return _herm(_stein_base(T, T, C))
+    k = n // 2
+    T11, T12, T22 = T[:k, :k], T[:k, k:], T[k:, k:]
+    X = np.empty((n, n), dtype=np.complex128)
+    X[k:, k:] = X22 = _stein_c(T22, C[k:, k:], nb)
+    P = T12 @ X22
+    X[:k, k:] = X12 = _stein_sylv(T11, T22, C[:k, k:] + P @ T22.conj().T, nb)
+    X[k:, :k] = X12.conj().T
+    # (1,1): C11 + T11 X12 T12^H + T12 X12^H T11^H + T12 X22 T12^H = C11 + G + G^H
+    G = (T11 @ X12 + 0.5 * P) @ T12.conj().T
+    X[:k, :k] = _stein_c(T11, C[:k, :k] + (G + G.conj().T), nb)
+    return X
+
+
+def _solve_triangular_lyap(
+    T: np.ndarray, C: np.ndarray, *, discrete: bool, hermitian: bool, nb: int | None = None
+) -> np.ndarray:
+    """Solve ``T Y + Y T^H + C = 0`` or ``T Y T^H - Y + C = 0`` for upper triangular T."""
+    if discrete:
+        nb = BLOCK_DISCRETE if nb is None else nb
+        if hermitian:
+            return _stein_c(T, C, nb)
+        return _stein_sylv(T, T, C, nb)
+    nb = BLOCK_CONTINUOUS if nb is None else nb
+    if hermitian:
+        return _lyap_c(T, -C, nb)
+    return _sylv_c(T, T, -C, nb)
+
+
+def _reverse(M: np.ndarray) -> np.ndarray:
+    """``J M J`` with J the reversal permutation."""
+    return np.ascontiguousarray(M[::-1, ::-1])
+
+
+def _solve_schur(
+    T: np.ndarray,
+    Z: np.ndarray | None,
+    rot,
+    Q: np.ndarray,
+    *,
+    discrete: bool,
+    adjoint: bool,
+    hermitian: bool,
+    real_out: bool,
+) -> np.ndarray:
+    """Solve with ``A = Zc T Zc^H``, where ``Zc = Z`` (rot None) or ``Zc = Z G^H`` (real Z, rotations)."""
+    # transformed right-hand side C = Zc^H Q Zc
+    C = Z.conj().T @ Q @ Z
+    if rot is not None:
+        C = _rot_cols(_rot_rows(C.astype(np.complex128), rot, inverse=False), rot, inverse=False)
+    C = np.asarray(C, dtype=np.complex128)
+    if hermitian:
+        C = _herm(C)
+    if adjoint:
+        # T^H Y + Y T + C = 0  <=>  U Y' + Y' U^H + J C J = 0,  U = J T^H J upper, Y' = J Y J
+        Y = _reverse(_solve_triangular_lyap(
+            _reverse(T.conj().T), _reverse(C), discrete=discrete, hermitian=hermitian
+        ))
+    else:
+        Y = _solve_triangular_lyap(T, C, discrete=discrete, hermitian=hermitian)
+    if rot is not None:  # Zc Y Zc^H = Z (G^H Y G) Z^H
+        Y = _rot_cols(_rot_rows(Y, rot, inverse=True), rot, inverse=True)
+        if real_out:
+            Y = Y.real
+    X = Z @ Y @ Z.conj().T
+    if real_out:
+        X = X.real
+    return _herm(X) if hermitian else X
+
+
+# --------------------------------------------------------------------------- other backends
+
+
+def _solve_scipy(A, Q, *, discrete, adjoint):
+    Aop = A.conj().T if adjoint else A
+    if discrete:
+        return sla.solve_discrete_lyapunov(Aop, Q)  # Aop X Aop^H - X + Q = 0
+    return sla.solve_continuous_lyapunov(Aop, -Q)  # Aop X + X Aop^H = -Q
+
+
+def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
+    if np.iscomplexobj(A) or np.iscomplexobj(Q):
+        raise MethodError(
+            "method='slycot' supports real A and Q only: slycot silently drops imaginary parts; "
+            "use method='recursive' or 'scipy' for complex input"
+        )
+    if not hermitian:
+        raise MethodError("method='slycot' (SB03MD) needs a symmetric Q")
+    try:
+        import slycot
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "method='slycot' needs the optional package slycot (pip install slycot)"
+        ) from exc
+    n = A.shape[0]
+    # SB03MD: op(A)^T X + X op(A) = scale C  or  op(A)^T X op(A) - X = scale C
+    trana = "N" if adjoint else "T"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, X, scale, *_ = slycot.sb03md57(
+            np.array(A, order="F"), np.zeros((n, n), order="F"), np.array(-Q, order="F"),
+            dico="D" if discrete else "C", job="X", fact="N", trana=trana,
+        )
+    for w in caught:
+        if "eigenvalues" in str(w.message) or "reciprocal" in str(w.message):
+            raise UnstableSystemError(f"slycot sb03md: the Lyapunov equation is singular: {w.message}")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return np.asarray(X, dtype=np.float64) / scale
+
+
+# --------------------------------------------------------------------------- public solver
+
+
+def solve_lyapunov(
+    A: Any,
+    Q: Any,
+    *,
+    discrete: bool = False,
+    adjoint: bool = False,
+    method: str | None = None,
+    schur: tuple[Any, Any] | None = None,
+) -> np.ndarray:
+    """Solve a continuous or discrete Lyapunov equation.
+
+    The equations solved for ``X`` (``^H`` the conjugate transpose)::
+
+        continuous, adjoint=False:   A X + X A^H + Q = 0
+        continuous, adjoint=True:    A^H X + X A + Q = 0
+        discrete,   adjoint=False:   A X A^H - X + Q = 0
+        discrete,   adjoint=True:    A^H X A - X + Q = 0
+
+    Parameters
+    ----------
+    A : (n, n) array_like
+        Real or complex state matrix.
+    Q : (n, n) array_like
+        Right-hand side, normally Hermitian (then ``X`` is Hermitian and is returned
+        exactly Hermitian).  A non-Hermitian ``Q`` is solved as a Sylvester equation
+        (methods ``"recursive"`` and ``"scipy"``).
+    discrete : bool, optional
+        Discrete-time (Stein) equation instead of the continuous-time one.
+    adjoint : bool, optional
+        Solve the adjoint equation (observability Gramian form).
+    method : {None, "recursive", "scipy", "slycot"}, optional
+        ``None`` or ``"recursive"``: complex Schur form and a recursive blocked triangular
+        solver (level-3 BLAS; the default).  ``"scipy"``: ``scipy.linalg.solve_continuous_lyapunov``
+        or ``solve_discrete_lyapunov``.  ``"slycot"``: SLICOT ``SB03MD`` (real input only).
+    schur : tuple of (n, n) ndarray, optional
+        ``(T, Z)`` from :func:`complex_schur` of ``A`` (``A = Z T Z^H``, T upper
+        triangular, Z unitary), to reuse one Schur form for several equations (both
+        Gramians: the adjoint equation is solved from the same T and Z).  Only with
+        ``method="recursive"``.
+
+    Returns
+    -------
+    X : (n, n) ndarray
+        float64 when ``A`` and ``Q`` are real, complex128 otherwise.
+
+    Raises
+    ------
+    DimensionError
+        Non-square or mismatched ``A``, ``Q`` or ``schur`` factors, or a ``schur`` that is
+        not a triangular factorisation of ``A``.
+    NonFiniteError
+        NaN or infinite entries.
+    UnstableSystemError
+        The equation is singular: ``lambda_i + conj(lambda_j) = 0`` (continuous) or
+        ``lambda_i conj(lambda_j) = 1`` (discrete) for eigenvalues of ``A``.
+    MethodError
+        Unknown ``method``, ``schur`` with a method other than ``"recursive"``, or complex
+        input with ``method="slycot"`` (slycot drops imaginary parts).
+    BackendUnavailableError
+        ``method="slycot"`` without slycot installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[-1.0, 2.0], [0.0, -3.0]])
+    >>> B = np.array([[1.0], [1.0]])
+    >>> P = solve_lyapunov(A, B @ B.T)
+    >>> np.allclose(A @ P + P @ A.T + B @ B.T, 0)
+    True
+    """
+    A = _as_matrix(A, "A")
+    Q = _as_matrix(Q, "Q")
+    n = A.shape[0]
+    if Q.shape != A.shape:
+        raise DimensionError(f"Q must have the shape of A, ({n}, {n}), got {Q.shape}")
+    method = "recursive" if method is None else method
+    if not isinstance(method, str) or method not in _METHODS:
+        raise MethodError(f"unknown method {method!r}; expected one of {(None, *_METHODS)}")
+    if schur is not None and method != "recursive":
+        raise MethodError(f"schur= is used by method='recursive' only, not method={method!r}")
+    real_out = not (np.iscomplexobj(A) or np.iscomplexobj(Q))
+    hermitian = _is_hermitian(Q)
+    if hermitian:
+        Q = _herm(Q)
+    if n == 0:
+        return np.zeros((0, 0), dtype=np.float64 if real_out else np.complex128)
+
+    if method == "scipy":
+        X = _solve_scipy(A, Q, discrete=discrete, adjoint=adjoint)
+        if not np.all(np.isfinite(X)):
+            raise UnstableSystemError("scipy returned a non-finite solution: the equation is singular")
+    elif method == "slycot":
+        X = _solve_slycot(A, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian)
+    else:
+        if schur is not None:
+            T, Z = _check_schur(A, schur)
+            rot = None
+        elif real_out or not np.iscomplexobj(A):
+            T, Z, rot = _real_schur_parts(A)
+        else:
+            T, Z = complex_schur(A)
+            rot = None
+        _check_nonsingular(np.diagonal(T), discrete)
+        X = _solve_schur(
+            T, Z, rot, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian, real_out=real_out
+        )
+    if not np.all(np.isfinite(X)):
+        raise UnstableSystemError(
+            "the Lyapunov equation is too close to singular: the solution overflowed"
+        )
+    X = X.real.astype(np.float64) if real_out else X.astype(np.complex128, copy=False)
+    return _herm(X) if hermitian else X
+
+
+def _check_schur(A: np.ndarray, schur: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``schur=(T, Z)``: shapes, triangularity, and ``A Z v = Z T v`` for a probe v."""
+    try:
+        T, Z = schur
+    except (TypeError, ValueError) as exc:
+        raise DimensionError("schur must be a pair (T, Z) from complex_schur(A)") from exc
+    T = _as_matrix(T, "schur T").astype(np.complex128, copy=False)
+    Z = _as_matrix(Z, "schur Z").astype(np.complex128, copy=False)
+    n = A.shape[0]
+    if T.shape != A.shape or Z.shape != A.shape:
+        raise DimensionError(
+            f"schur factors must have the shape of A, ({n}, {n}); got T {T.shape}, Z {Z.shape}"
+        )
+    if np.any(np.tril(T, -1) != 0):
+        raise DimensionError(
+            "schur T must be upper triangular (complex Schur form from complex_schur, "
+            "not a real quasi-triangular one)"
+        )
+    v = np.cos(np.arange(1, n + 1) * 0.7) + 1j * np.sin(np.arange(1, n + 1) * 1.3)
+    v /= np.linalg.norm(v)
+    w = Z @ v
+    res = np.linalg.norm(A @ w - Z @ (T @ v))
+    unit = abs(np.linalg.norm(w) - 1.0)
+    scale = np.linalg.norm(A) + np.linalg.norm(T)
+    if res > 1e3 * n * _EPS * max(scale, np.finfo(np.float64).tiny) or unit > 1e3 * n * _EPS:
+        raise DimensionError(
+            f"schur=(T, Z) is not a Schur form of A (||A Z v - Z T v|| = {res:.3g}, "
+            f"| ||Z v|| - 1 | = {unit:.3g} for a probe v)"
+        )
+    return T, Z

@@ -1,0 +1,198 @@
+"""Transfer functions, frequency responses and impulse responses.
+
+Conventions::
+
+    G(s) = C (s I - A)^-1 B + D          (continuous; s is the Laplace variable)
+    G(z) = C (z I - A)^-1 B + D          (discrete;  z is the z-transform variable)
+    h[0] = D,  h[k] = C A^(k-1) B        (discrete impulse response, k >= 1)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+
+from .errors import DimensionError, NonFiniteError, OrderError, SystemTypeError
+from .systems import LTI, DiagonalLTI, as_system
+
+__all__ = ["transfer_function", "frequency_response", "impulse_response"]
+
+
+def _points(s: Any, name: str) -> tuple[np.ndarray, bool]:
+    arr = np.asarray(s)
+    scalar = arr.ndim == 0
+    arr = np.atleast_1d(arr).astype(np.complex128)
+    if arr.ndim != 1:
+        raise DimensionError(f"{name} must be a scalar or a 1-D array of points, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise NonFiniteError(f"{name} contains non-finite points")
+    return arr, scalar
+
+
+def transfer_function(sys: Any, s: Any) -> np.ndarray:
+    """Evaluate the transfer function at complex points.
+
+    Computes ``G(s) = C (s I - A)^-1 B + D`` (for discrete systems ``s`` plays
+    the role of ``z``).
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or anything :func:`mor.as_system` accepts
+        The system (a batched :class:`DiagonalLTI` is evaluated member-wise).
+    s : complex or (k,) array_like
+        Evaluation points.
+
+    Returns
+    -------
+    G : (..., k, p, m) ndarray, complex
+        Batch dimensions first; the ``k`` axis is dropped when ``s`` is a scalar.
+        Points that coincide with a pole give ``inf``/``nan`` entries for
+        diagonal systems and raise ``LinAlgError`` for dense ones.
+
+    Notes
+    -----
+    Dense systems are reduced once to complex Schur form ``A = Z T Z^H``;
+    each point then costs one triangular solve, ``O(n^2 m)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mor import LTI, transfer_function
+    >>> sys = LTI([[-2.0]], [[1.0]], [[3.0]])
+    >>> complex(transfer_function(sys, 0.0)[0, 0])
+    (1.5+0j)
+    """
+    sys = as_system(sys)
+    pts, scalar = _points(s, "s")
+    if isinstance(sys, DiagonalLTI):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / (pts[:, None] - sys.poles[..., None, :])  # (..., k, n)
+        G = np.einsum("...pn,...kn,...nm->...kpm", sys.C, inv, sys.B, optimize=True)
+        G = G + sys.D[..., None, :, :]
+    else:
+        G = _dense_tf(sys, pts)
+    return G[..., 0, :, :] if scalar else G
+
+
+def _dense_tf(sys: LTI, pts: np.ndarray) -> np.ndarray:
+    n, p, m = sys.n, sys.p, sys.m
+    out = np.empty((pts.size, p, m), dtype=np.complex128)
+    if n == 0:
+        out[:] = sys.D
+        return out
+    T, Z = sla.schur(sys.A.astype(np.complex128), output="complex")
+    Bt = Z.conj().T @ sys.B
+    Ct = sys.C @ Z
+    eye = np.eye(n)
+    for i, si in enumerate(pts):
+        X = sla.solve_triangular(si * eye - T, Bt, lower=False, check_finite=False)
+        out[i] = Ct @ X + sys.D
+    return out
+
+
+def frequency_response(sys: Any, omega: Any) -> np.ndarray:
+    """Frequency response at real angular frequencies.
+
+    Evaluates ``G(j omega)`` for continuous systems and ``G(exp(j omega dt))``
+    for discrete ones (``omega`` in rad per time unit; the Nyquist frequency is
+    ``pi / dt``).
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or convertible
+    omega : float or (k,) array_like of float
+
+    Returns
+    -------
+    G : (..., k, p, m) ndarray, complex
+    """
+    sys = as_system(sys)
+    w = np.asarray(omega)
+    if np.iscomplexobj(w):
+        raise SystemTypeError("omega must be real (angular frequency); use transfer_function for complex s")
+    w = w.astype(np.float64)
+    s = np.exp(1j * w * sys.dt) if sys.dt is not None else 1j * w
+    return transfer_function(sys, s)
+
+
+def impulse_response(sys: Any, length: int, *, dt: float | None = None) -> np.ndarray:
+    """Impulse response (Markov parameters).
+
+    Discrete systems: ``h[0] = D``, ``h[k] = C A^(k-1) B`` for ``k = 1 .. length-1``:
+    the response ``y[k]`` to the unit pulse ``u[0] = 1``.  A DSS-style
+    convolution kernel ``K_k = C A^k B`` (``k = 0 .. L-1``) is therefore
+    ``impulse_response(sys, L + 1)[..., 1:, :, :]``.
+
+    Continuous systems need ``dt`` and return samples of
+    ``g(t) = C exp(A t) B`` at ``t = k dt`` (``k = 0 .. length-1``); the
+    ``D delta(t)`` term is not sampled.
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or convertible
+    length : int
+        Number of samples (>= 1).
+    dt : float, optional
+        Sampling step for continuous systems; must be omitted for discrete ones.
+
+    Returns
+    -------
+    h : (..., length, p, m) ndarray
+        Real for real dense systems, complex otherwise.
+    """
+    sys = as_system(sys)
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise OrderError(f"length must be a positive integer, got {length!r}")
+    length = int(length)
+    if sys.dt is not None and dt is not None:
+        raise SystemTypeError("dt is only for continuous systems; a discrete system has its own dt")
+    if sys.dt is None:
+        if dt is None:
+            raise SystemTypeError("continuous systems need dt= (the sampling step of the response)")
+        if not (np.isfinite(dt) and dt > 0):
+            raise DimensionError(f"dt must be positive and finite, got {dt!r}")
+    if isinstance(sys, DiagonalLTI):
+        return _diag_impulse(sys, length, dt)
+    return _dense_impulse(sys, length, dt)
+
+
+def _diag_impulse(sys: DiagonalLTI, length: int, dt: float | None) -> np.ndarray:
+    k = np.arange(length)
+    if sys.dt is None:
+        lam = sys.poles
+        powers = np.exp(lam[..., None, :] * (k[:, None] * dt))  # (..., L, n)
+        h = np.einsum("...pn,...kn,...nm->...kpm", sys.C, powers, sys.B, optimize=True)
+        return h
+    mu = sys.mu
+    with np.errstate(invalid="ignore"):
+        powers = np.exp(mu[..., None, :] * k[:, None])  # z^k computed from mu: accurate for |z| ~ 1
+    powers = np.where(np.isnan(powers), 0.0, powers)  # 0^0 handled below; -inf*0 -> nan
+    if length > 0:
+        powers[..., 0, :] = 1.0
+    h = np.empty(sys.batch_shape + (length, sys.p, sys.m), dtype=np.complex128)
+    h[..., 0, :, :] = sys.D
+    if length > 1:
+        h[..., 1:, :, :] = np.einsum(
+            "...pn,...kn,...nm->...kpm", sys.C, powers[..., : length - 1, :], sys.B, optimize=True
+        )
+    return h
+
+
+def _dense_impulse(sys: LTI, length: int, dt: float | None) -> np.ndarray:
+    dtype = sys.dtype
+    h = np.empty((length, sys.p, sys.m), dtype=dtype)
+    if sys.dt is None:
+        step = sla.expm(sys.A * dt)
+        X = sys.B.copy()
+        for k in range(length):
+            h[k] = sys.C @ X
+            X = step @ X
+        return h
+    h[0] = sys.D
+    X = sys.B.copy()
+    for k in range(1, length):
+        h[k] = sys.C @ X
+        X = sys.A @ X
+    return h
