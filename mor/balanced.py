@@ -182,7 +182,14 @@ def balanced_truncation(
     valid = numerically_nonzero[..., :r]
     padded = ~valid
     if np.any(padded):
-        log.info("balanced_truncation: %d members padded with decoupled modes", int(padded.any(-1).sum()))
+        members = int(padded.any(axis=-1).sum())
+        warnings.warn(
+            RankWarning(
+                f"{members} batch member(s) have numerical rank below order {r}; their extra modes are "
+                "decoupled padding (b = c = 0), see BalancedTruncationResult.padded"
+            ),
+            stacklevel=2,
+        )
 
     Ur = U[..., :, :r]
     Vr = np.conj(np.swapaxes(Vh, -1, -2))[..., :, :r]
