@@ -23,6 +23,7 @@ from .errors import (
     UnstableSystemError,
 )
 from .gramians import controllability_gramian, gramians, observability_gramian
+from .h2 import h2_norm
 from .hankel import hankel_singular_values
 from .response import frequency_response, impulse_response, transfer_function
 from .systems import LTI, DiagonalLTI, as_system
@@ -51,6 +52,7 @@ __all__ = [
     "errors",
     "frequency_response",
     "gramians",
+    "h2_norm",
     "hankel_singular_values",
     "impulse_response",
     "observability_gramian",

@@ -5,7 +5,7 @@ import pytest
 from helpers import random_dense, random_diagonal
 
 import mor
-from mor import DiagonalLTI, LTI, controllability_gramian, gramians, observability_gramian
+from mor import LTI, DiagonalLTI, controllability_gramian, gramians, observability_gramian
 from mor.errors import MethodError, OrderError, SystemTypeError, UnstableSystemError
 
 

@@ -130,7 +130,7 @@ def test_interop_control_and_scipy():
 
 
 def test_as_system_rejects():
-    with pytest.raises(SystemTypeError, match="expected mor.LTI"):
+    with pytest.raises(SystemTypeError, match=r"expected mor\.LTI"):
         as_system("not a system")
     with pytest.raises(SystemTypeError, match="length 2"):
         as_system((1, 2))

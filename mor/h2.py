@@ -1,0 +1,62 @@
+"""The H2 norm from Gramian factors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .gramians import controllability_gramian
+from .systems import as_system
+
+__all__ = ["h2_norm"]
+
+
+def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
+    """H2 norm of a stable system.
+
+    Continuous time::
+
+        ||G||_2^2 = (1 / 2 pi) int trace(G(jw)^H G(jw)) dw = trace(C P C^H),
+
+    infinite when ``D != 0``.  Discrete time (independent of ``dt``)::
+
+        ||G||_2^2 = sum_k ||h[k]||_F^2 = trace(C P C^H) + trace(D D^H),
+
+    where ``P`` solves the controllability Lyapunov/Stein equation (see
+    :func:`mor.controllability_gramian`).  Computed as ``||C R||_F`` from a
+    factor ``P = R R^H`` (for diagonal systems the accurate pivoted Cholesky
+    factor of the Cauchy-like Gramian), so the result is never negative.
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or convertible
+        A stable system.
+    method : str, optional
+        Gramian method (see :func:`mor.controllability_gramian`).
+
+    Returns
+    -------
+    float or (...,) ndarray
+        ``inf`` for continuous systems with a non-zero feedthrough ``D``.
+
+    Raises
+    ------
+    UnstableSystemError
+        For unstable systems.
+
+    Examples
+    --------
+    >>> from mor import LTI, h2_norm
+    >>> round(h2_norm(LTI([[-2.0]], [[1.0]], [[1.0]])), 12)   # 1/(s+2): sqrt(1/4)
+    0.5
+    """
+    sys = as_system(sys)
+    R = controllability_gramian(sys, factor=True, method=method)
+    sq = np.sum(np.abs(sys.C @ R) ** 2, axis=(-2, -1))
+    dsq = np.sum(np.abs(sys.D) ** 2, axis=(-2, -1))
+    if sys.dt is None:
+        value = np.where(dsq > 0, np.inf, np.sqrt(sq))
+    else:
+        value = np.sqrt(sq + dsq)
+    return float(value) if np.ndim(value) == 0 else value
