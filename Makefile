@@ -33,7 +33,8 @@ run: $(STAMP)
 
 ## make docs: build the documentation site (warnings are errors) and execute every notebook
 docs: $(STAMP)
-	$(PY) -m mkdocs build --strict --site-dir site
+	$(PY) docs/build_notebooks.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 ## make bench: the benchmarks against the peers (minutes; one BLAS thread)
 bench: $(STAMP)

@@ -25,6 +25,8 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
+from .lyapunov import SchurForm, complex_schur, solve_lyapunov
+from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LTI",
     "BalancedTruncationResult",
+    "SchurForm",
     "BackendUnavailableError",
     "DiagonalLTI",
     "DimensionError",
@@ -47,6 +50,7 @@ __all__ = [
     "as_system",
     "balanced_truncation",
     "cauchy_cholesky",
+    "complex_schur",
     "controllability_gramian",
     "discretize",
     "errors",
@@ -54,7 +58,9 @@ __all__ = [
     "gramians",
     "h2_norm",
     "hankel_singular_values",
+    "hinf_norm",
     "impulse_response",
     "observability_gramian",
+    "solve_lyapunov",
     "transfer_function",
 ]

@@ -41,12 +41,21 @@ def expm1_ratio(lam: np.ndarray, dt: Any) -> np.ndarray:
 def complex_expm1(x: np.ndarray) -> np.ndarray:
     """``exp(x) - 1`` for complex ``x`` without cancellation near ``x = 0``.
 
-    Uses ``exp(a + ib) - 1 = expm1(a) cos b - 2 sin^2(b/2) + i exp(a) sin b``
-    (numpy's ``expm1`` is real-only).
+    With ``x = a + ib``, ``e = expm1(a)``, ``s = sin(b/2)``, ``c = cos(b/2)``::
+
+        exp(x) - 1 = (e - 2 s^2 (1 + e)) + i 2 s c (1 + e)
+
+    (numpy's ``expm1`` is real-only); three transcendental evaluations per entry.
     """
     x = np.asarray(x, dtype=np.complex128)
-    a, b = x.real, x.imag
-    return np.expm1(a) * np.cos(b) - 2.0 * np.sin(b / 2) ** 2 + 1j * np.exp(a) * np.sin(b)
+    e = np.expm1(x.real)
+    half = 0.5 * x.imag
+    s, c = np.sin(half), np.cos(half)
+    e1 = 1.0 + e
+    out = np.empty(x.shape, dtype=np.complex128)
+    out.real = e - 2.0 * s * s * e1
+    out.imag = 2.0 * s * c * e1
+    return out
 
 
 def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:

@@ -33,11 +33,21 @@ _DENSE_METHODS = (None, "recursive", "scipy", "slycot")
 _DIAG_METHODS = (None, "cauchy", "dense")
 
 
-def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation") -> None:
+def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation", poles: np.ndarray | None = None) -> None:
     """Raise :class:`UnstableSystemError` unless every pole is strictly stable.
 
     Continuous time needs ``Re(lambda) < 0``; discrete time ``|z| < 1``.
     The message lists the offending poles (and their batch indices).
+
+    Parameters
+    ----------
+    sys : LTI or DiagonalLTI
+        The system.
+    what : str
+        What needs stability, for the message.
+    poles : (n,) ndarray, optional
+        Dense systems: the eigenvalues of ``A`` when already known (for
+        example the diagonal of a Schur form), to avoid recomputing them.
     """
     if isinstance(sys, DiagonalLTI):
         if sys.dt is None:
@@ -46,7 +56,7 @@ def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation") -> None
             bad = sys.mu.real >= 0
         poles = sys.poles
     else:
-        poles = sys.poles()
+        poles = sys.poles() if poles is None else np.asarray(poles)
         bad = poles.real >= 0 if sys.dt is None else np.abs(poles) >= 1
     if not np.any(bad):
         return
@@ -135,7 +145,21 @@ def observability_gramian(
 
     Solves ``A^H Q + Q A + C^H C = 0`` (continuous), ``A^H Q A - Q + C^H C = 0``
     (discrete), or sums ``Q_L = sum_{k<L} (A^H)^k C^H C A^k`` (``horizon=L``).
-    Parameters and returns as for :func:`controllability_gramian`.
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or convertible
+        The system.
+    factor : bool
+        Return a factor (see :func:`controllability_gramian`) instead of the matrix.
+    method : str, optional
+        Solver (see :func:`controllability_gramian`).
+    horizon : int, optional
+        Discrete systems: number of terms of the finite Gramian.
+
+    Returns
+    -------
+    Q : (..., n, n) ndarray, or S : (..., n, r) ndarray
     """
     sys = as_system(sys)
     return _gramian(sys, "o", factor, method, _check_horizon(sys, horizon))
@@ -146,16 +170,28 @@ def gramians(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both Gramians ``(P, Q)`` (or factors ``(R, S)``), sharing one Schur form for dense systems.
 
-    See :func:`controllability_gramian` and :func:`observability_gramian`.
+    See :func:`controllability_gramian` and :func:`observability_gramian` for the equations.
+
+    Parameters
+    ----------
+    sys : LTI, DiagonalLTI or convertible
+        The system.
+    factor : bool
+        Return a factor (see :func:`controllability_gramian`) instead of the matrix.
+    method : str, optional
+        Solver (see :func:`controllability_gramian`).
+    horizon : int, optional
+        Discrete systems: number of terms of the finite Gramian.
+
+    Returns
+    -------
+    (P, Q) or (R, S) : tuple of ndarray
     """
     sys = as_system(sys)
     horizon = _check_horizon(sys, horizon)
     _check_method(sys, method)
     if isinstance(sys, LTI) and horizon is None and method in (None, "recursive") and sys.n:
-        check_stable(sys, "the infinite-horizon Gramians")
-        from .lyapunov import complex_schur
-
-        schur = complex_schur(sys.A)
+        schur = _stable_schur(sys)
         P = _dense_infinite(sys, "c", method, schur)
         Q = _dense_infinite(sys, "o", method, schur)
         return (_psd_factor(P), _psd_factor(Q)) if factor else (P, Q)
@@ -165,8 +201,12 @@ def gramians(
 # --------------------------------------------------------------------------- internals
 def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.ndarray:
     _check_method(sys, method)
+    schur = None
     if horizon is None:
-        check_stable(sys, "the infinite-horizon Gramians")
+        if isinstance(sys, LTI) and method in (None, "recursive") and sys.n:
+            schur = _stable_schur(sys)
+        else:
+            check_stable(sys, "the infinite-horizon Gramians")
     if isinstance(sys, DiagonalLTI):
         if method == "dense":
             if sys.batch_shape:
@@ -178,8 +218,17 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
     if horizon is not None:
         X = _dense_finite(sys, which, horizon)
     else:
-        X = _dense_infinite(sys, which, method, None)
+        X = _dense_infinite(sys, which, method, schur)
     return _psd_factor(X) if factor else X
+
+
+def _stable_schur(sys: LTI):
+    """Complex Schur form of ``A``, after checking stability on its diagonal."""
+    from .lyapunov import complex_schur
+
+    schur = complex_schur(sys.A)
+    check_stable(sys, "the infinite-horizon Gramians", poles=np.diag(schur[0]))
+    return schur
 
 
 def _dense_infinite(sys: LTI, which: str, method, schur) -> np.ndarray:

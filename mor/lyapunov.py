@@ -47,7 +47,7 @@ _METHODS = ("recursive", "scipy", "slycot")
 #: measurement (benchmarks/bench_lyapunov.py, one BLAS thread).
 BLOCK_CONTINUOUS = 32
 #: Largest block solved by column substitution (discrete equations).
-BLOCK_DISCRETE = 32
+BLOCK_DISCRETE = 64
 
 
 # --------------------------------------------------------------------------- input checks
@@ -145,6 +145,16 @@ class SchurForm(tuple):
     For a real matrix it also remembers the real Schur factor and the rotations that
     made ``T`` triangular, so that :func:`solve_lyapunov` can keep its transformations
     in real arithmetic (about four times fewer flops) when the form is reused.
+
+    Parameters
+    ----------
+    T : (n, n) ndarray, complex
+        Upper triangular Schur factor, ``A = Z T Z^H``.
+    Z : (n, n) ndarray, complex
+        Unitary Schur vectors.
+    real : tuple, optional
+        For real ``A``: the real Schur factor and the 2x2 rotations that make it
+        triangular (internal; built by :func:`complex_schur`).
     """
 
     _real: tuple | None
@@ -211,21 +221,28 @@ def _check_nonsingular(t: np.ndarray, discrete: bool) -> None:
 
     ``t`` are the eigenvalues of ``A``.  Continuous: ``t_i + conj(t_j) = 0``; discrete:
     ``t_i conj(t_j) = 1``.  The threshold mirrors LAPACK ``trsyl`` (which silently perturbs
-    such pivots), scaled up slightly for the rounding errors of the Schur form.
+    such pivots), scaled up slightly for the rounding errors of the Schur form.  The error's
+    ``index`` lists positions in ``t`` (the diagonal of the Schur factor).
     """
     if t.size == 0:
         return
     n = t.size
     scale = float(np.max(np.abs(t)))
     if discrete:
-        gap = np.abs(1.0 - t[:, None] * t.conj()[None, :])
         tol = 10 * n * _EPS * max(1.0, scale * scale)
     else:
-        gap = np.abs(t[:, None] + t.conj()[None, :])
         tol = 10 * n * _EPS * max(scale, np.finfo(np.float64).tiny)
-    bad = gap <= tol
-    if np.any(bad):
-        ii, jj = np.nonzero(bad)
+    hits = []
+    for r0 in range(0, n, 512):  # row chunks: O(512 n) memory
+        ti = t[r0 : r0 + 512, None]
+        gap = np.abs(1.0 - ti * t.conj()[None, :]) if discrete else np.abs(ti + t.conj()[None, :])
+        ii, jj = np.nonzero(gap <= tol)
+        if ii.size:
+            hits.append((ii + r0, jj))
+    bad = bool(hits)
+    if bad:
+        ii = np.concatenate([h[0] for h in hits])
+        jj = np.concatenate([h[1] for h in hits])
         poles = np.unique(np.concatenate([t[ii], t[jj]]))
         if discrete:
             what = "eigenvalues with lambda_i * conj(lambda_j) = 1 (e.g. on the unit circle)"
@@ -237,6 +254,18 @@ def _check_nonsingular(t: np.ndarray, discrete: bool) -> None:
             poles=poles,
             index=sorted({int(k) for k in np.concatenate([ii, jj])}),
         )
+
+
+def _quasi_triangular_eigvals(T: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a real quasi-triangular (real Schur) matrix, from its diagonal blocks."""
+    t = np.diagonal(T).astype(np.complex128)
+    i = np.flatnonzero(np.diagonal(T, -1) != 0)
+    j = i + 1
+    a, b, cc, d = T[i, i], T[i, j], T[j, i], T[j, j]
+    root = np.sqrt((0.5 * (a - d)).astype(np.complex128) ** 2 + b * cc)
+    t[i] = 0.5 * (a + d) + root
+    t[j] = 0.5 * (a + d) - root
+    return t
 
 
 # --------------------------------------------------------------------------- triangular solvers
@@ -416,9 +445,20 @@ def _solve_schur(
 
 def _solve_scipy(A, Q, *, discrete, adjoint):
     Aop = A.conj().T if adjoint else A
-    if discrete:
-        return sla.solve_discrete_lyapunov(Aop, Q)  # Aop X Aop^H - X + Q = 0
-    return sla.solve_continuous_lyapunov(Aop, -Q)  # Aop X + X Aop^H = -Q
+    with warnings.catch_warnings():
+        # scipy warns (trsyl perturbed a pivot, ill-conditioned bilinear transform) or fails
+        # on singular equations; both mean the equation has no unique solution
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("error", sla.LinAlgWarning)
+        try:
+            if discrete:
+                return sla.solve_discrete_lyapunov(Aop, Q)  # Aop X Aop^H - X + Q = 0
+            return sla.solve_continuous_lyapunov(Aop, -Q)  # Aop X + X Aop^H = -Q
+        except (RuntimeWarning, sla.LinAlgWarning, np.linalg.LinAlgError) as exc:
+            raise UnstableSystemError(
+                f"the {'discrete' if discrete else 'continuous'} Lyapunov equation is singular "
+                f"or numerically singular (scipy: {exc})"
+            ) from exc
 
 
 def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
@@ -438,16 +478,17 @@ def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
     n = A.shape[0]
     # SB03MD: op(A)^T X + X op(A) = scale C  or  op(A)^T X op(A) - X = scale C
     trana = "N" if adjoint else "T"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, _, X, scale, *_ = slycot.sb03md57(
-            np.array(A, order="F"), np.zeros((n, n), order="F"), np.array(-Q, order="F"),
-            dico="D" if discrete else "C", job="X", fact="N", trana=trana,
-        )
-    for w in caught:
-        if "eigenvalues" in str(w.message) or "reciprocal" in str(w.message):
-            raise UnstableSystemError(f"slycot sb03md: the Lyapunov equation is singular: {w.message}")
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", slycot.exceptions.SlycotResultWarning)
+            Ts, _, X, scale, *_ = slycot.sb03md57(
+                np.array(A, order="F"), np.zeros((n, n), order="F"), np.array(-Q, order="F"),
+                dico="D" if discrete else "C", job="X", fact="N", trana=trana,
+            )
+    except (slycot.exceptions.SlycotError, slycot.exceptions.SlycotResultWarning) as exc:
+        raise UnstableSystemError(f"slycot sb03md failed: the Lyapunov equation is singular ({exc})") from exc
+    # SB03MD perturbs singular pivots silently: check the eigenvalues of its Schur form
+    _check_nonsingular(_quasi_triangular_eigvals(Ts), discrete)
     return np.asarray(X, dtype=np.float64) / scale
 
 
@@ -540,6 +581,12 @@ def solve_lyapunov(
         Q = _herm(Q)
     if n == 0:
         return np.zeros((0, 0), dtype=np.float64 if real_out else np.complex128)
+    logger.debug(
+        "solve_lyapunov: n=%d, %s, adjoint=%s, method=%s, %s, %s Q, schur %s",
+        n, "discrete" if discrete else "continuous", adjoint, method,
+        "real" if real_out else "complex", "Hermitian" if hermitian else "general",
+        "given" if schur is not None else "computed",
+    )
 
     if method == "scipy":
         X = _solve_scipy(A, Q, discrete=discrete, adjoint=adjoint)
@@ -554,7 +601,7 @@ def solve_lyapunov(
             real = getattr(schur, "_real", None)
             if real is not None and not np.iscomplexobj(A):
                 Z, rot = real  # A = (Zr G^H) T (Zr G^H)^H with Zr real: real transformations
-        elif real_out or not np.iscomplexobj(A):
+        elif not np.iscomplexobj(A):
             T, Z, rot = _real_schur_parts(A)
         else:
             T, Z = complex_schur(A)

@@ -235,7 +235,13 @@ class LTI:
 
     @classmethod
     def from_scipy(cls, sys: Any) -> LTI:
-        """Build from a :mod:`scipy.signal` ``StateSpace`` (or any ``lti``/``dlti``)."""
+        """Build from a :mod:`scipy.signal` ``StateSpace`` (or any ``lti``/``dlti``).
+
+        Parameters
+        ----------
+        sys : scipy.signal.StateSpace, TransferFunction, ZerosPolesGain, lti or dlti
+            Converted to state space first when needed; ``dt`` is kept.
+        """
         ss = sys.to_ss() if hasattr(sys, "to_ss") else sys
         dt = getattr(ss, "dt", None)
         return cls(ss.A, ss.B, ss.C, ss.D, dt if dt else None)
@@ -244,6 +250,13 @@ class LTI:
     def from_control(cls, sys: Any) -> LTI:
         """Build from a :class:`control.StateSpace`.
 
+        Parameters
+        ----------
+        sys : control.StateSpace
+            The system; ``dt=0`` is continuous time.
+
+        Notes
+        -----
         python-control uses ``dt=0`` for continuous time and ``dt=True`` for an
         unspecified sampling period; the latter is rejected because the
         sampling period matters (it sets ``exp(j w dt)``).
@@ -505,9 +518,16 @@ def _rebuild_diagonal(poles, B, C, D, dt, log_poles):
 def as_system(sys: Any) -> LTI | DiagonalLTI:
     """Interpret ``sys`` as an :class:`LTI` or :class:`DiagonalLTI`.
 
-    Accepted: ``LTI`` and ``DiagonalLTI`` (returned unchanged),
-    :class:`control.StateSpace`, :mod:`scipy.signal` ``StateSpace``/``lti``/``dlti``,
-    and tuples ``(A, B, C)``, ``(A, B, C, D)`` or ``(A, B, C, D, dt)``.
+    Parameters
+    ----------
+    sys : object
+        The system.  Accepted: ``LTI`` and ``DiagonalLTI`` (returned unchanged),
+        :class:`control.StateSpace`, :mod:`scipy.signal` ``StateSpace``/``lti``/``dlti``,
+        and tuples ``(A, B, C)``, ``(A, B, C, D)`` or ``(A, B, C, D, dt)``.
+
+    Returns
+    -------
+    LTI or DiagonalLTI
 
     Raises
     ------

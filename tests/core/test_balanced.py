@@ -140,7 +140,10 @@ def test_analytic_first_order(a):
 # -- slycot ---------------------------------------------------------------------------
 @pytest.mark.slycot
 @pytest.mark.parametrize("dico", ["C", "D"])
-@pytest.mark.parametrize("job, method", [("B", "sr"), ("N", "bfsr")])
+# Both of our methods are compared with SLICOT's square-root job 'B': the transfer functions agree by
+# theory.  slycot 0.7's wrapper of job 'N' (balancing-free) corrupts the heap (it under-allocates
+# integer workspace), which aborts the interpreter later in the run, so it is not called here.
+@pytest.mark.parametrize("job, method", [("B", "sr"), ("B", "bfsr")])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_agrees_with_slycot_ab09ad(dico, job, method, seed):
     slycot = pytest.importorskip("slycot")
@@ -154,7 +157,7 @@ def test_agrees_with_slycot_ab09ad(dico, job, method, seed):
     A = A * 0.97 / np.abs(ev).max() if dico == "D" else A - (ev.real.max() + 0.05) * np.eye(n)
     sys = LTI(A, rng.standard_normal((n, m)), rng.standard_normal((p, n)), None, 0.1 if dico == "D" else None)
     nr, Ar, Br, Cr, hsv = slycot.ab09ad(dico, job, "N", n, m, p, sys.A.copy(), sys.B.copy(), sys.C.copy(),
-                                        nr=r, tol=0.0)
+                                        nr=r, tol=0.0, ldwork=4 * n * (2 * n + max(n, m, p) + 5))
     res = balanced_truncation(sys, r, method=method)
     assert nr == r
     assert np.allclose(res.hsv, hsv, rtol=1e-8, atol=0)

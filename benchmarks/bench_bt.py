@@ -1,0 +1,126 @@
+"""Speed of dense balanced truncation: ``mor.balanced_truncation`` against slycot ``ab09ad``.
+
+Random real asymptotically stable SISO systems (``A = randn(n, n)/sqrt(n)`` shifted so that the
+rightmost eigenvalue sits at ``-0.1 .. -0.6``; ``B``, ``C`` standard normal), continuous time,
+reduced to order ``n/4``.  Timed, in one process with one BLAS thread, medians of repeats:
+
+``mor sr`` / ``mor bfsr``   ``mor.balanced_truncation(sys, n // 4, method=...)`` (Gramians by the
+                             recursive Bartels-Stewart solver, one shared Schur form)
+``slycot``                  ``slycot.ab09ad("C", "B", "N", n, 1, 1, A, B, C, nr=n // 4, tol=0)``
+                             (square root, no equilibration)
+``control``                 ``control.balred(sys, n // 4, method="truncate")`` (python-control; it
+                             calls ``ab09ad`` with equilibration 'N'), only with ``--control``
+
+Checks printed with the timings: the largest relative difference between mor's and slycot's
+leading Hankel singular values (those above ``1e-8 sigma_1``), and between the reduced transfer functions of mor and
+slycot at 64 frequencies (both are square-root BT, so they agree up to rounding).
+
+Run:  python benchmarks/bench_bt.py [--quick] [--sizes 64 256 1024] [--repeats R] [--control]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+
+import mor  # noqa: E402
+
+try:
+    import slycot
+
+    HAVE_SLYCOT = True
+except ImportError:  # pragma: no cover
+    HAVE_SLYCOT = False
+
+
+def random_stable(n: int, seed: int) -> mor.LTI:
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, n)) / np.sqrt(n)
+    shift = np.linalg.eigvals(A).real.max() + 0.1 + rng.uniform(0, 0.5)
+    A -= shift * np.eye(n)
+    return mor.LTI(A, rng.standard_normal((n, 1)), rng.standard_normal((1, n)))
+
+
+def median_time(repeats: int, fn, *args, **kwargs):
+    """Median wall time of ``fn(*args, **kwargs)`` over ``repeats`` calls, and the last result."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out
+
+
+def tf(A, B, C, s):
+    n = A.shape[0]
+    return np.array([(C @ np.linalg.solve(si * np.eye(n) - A, B))[0, 0] for si in s])
+
+
+def slycot_bt(sys: mor.LTI, r: int):
+    """ab09ad; when ``r`` exceeds the minimal order slycot lowers it (and warns: silenced here)."""
+    n = sys.n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return slycot.ab09ad("C", "B", "N", n, 1, 1, np.asfortranarray(sys.A), np.asfortranarray(sys.B),
+                             np.asfortranarray(sys.C), nr=r, tol=0.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="n = 64, 256 only")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None)
+    ap.add_argument("--repeats", type=int, default=None, help="default: 15 / 7 / 3 by size")
+    ap.add_argument("--control", action="store_true", help="also time control.balred")
+    args = ap.parse_args(argv)
+    sizes = args.sizes or ([64, 256] if args.quick else [64, 256, 1024])
+    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+          f"{platform.machine()}, 1 BLAS thread; SISO, continuous, r = n/4; median seconds")
+    cols = ["mor sr", "mor bfsr"] + (["slycot"] if HAVE_SLYCOT else []) + (["control"] if args.control else [])
+    print("(r is capped at the numerical minimal order by both mor (RankWarning) and slycot)")
+    print(f"{'n':>5s} " + " ".join(f"{c:>10s}" for c in cols)
+          + ("   slycot/sr slycot/bfsr   hsv diff    tf diff" if HAVE_SLYCOT else ""))
+    for n in sizes:
+        repeats = args.repeats or (15 if n <= 64 else 7 if n <= 256 else 3)
+        sys_ = random_stable(n, seed=n)
+        r = n // 4
+        t = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mor.RankWarning)
+            t["mor sr"], res = median_time(repeats, mor.balanced_truncation, sys_, r, method="sr")
+            t["mor bfsr"], _ = median_time(repeats, mor.balanced_truncation, sys_, r, method="bfsr")
+        line_tail = ""
+        if HAVE_SLYCOT:
+            t["slycot"], out = median_time(repeats, slycot_bt, sys_, r)
+            nr, Ar, Br, Cr, hsv = out
+            big = hsv[:r] > 1e-8 * hsv[0]  # slycot's HSVs are accurate to ~eps * sigma_1 only
+            hdiff = np.max(np.abs(res.hsv[:r][big] - hsv[:r][big]) / hsv[:r][big])
+            s = 1j * np.geomspace(1e-2, 1e2, 64)
+            g1 = tf(res.reduced.A, res.reduced.B, res.reduced.C, s)
+            g2 = tf(Ar[:nr, :nr], Br[:nr], Cr[:, :nr], s)
+            tdiff = np.max(np.abs(g1 - g2)) / np.max(np.abs(g2))
+            line_tail = (f"   {t['slycot'] / t['mor sr']:9.2f} {t['slycot'] / t['mor bfsr']:11.2f}"
+                         f"   {hdiff:8.1e}   {tdiff:8.1e}")
+        if args.control:
+            import control
+
+            csys = sys_.to_control()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t["control"], _ = median_time(repeats, control.balred, csys, r, method="truncate")
+        print(f"{n:5d} " + " ".join(f"{t[c]:10.4f}" for c in cols) + line_tail, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

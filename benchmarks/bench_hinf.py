@@ -1,0 +1,128 @@
+"""H-infinity norm: mor.norms.hinf_norm against slycot's ab13dd (SLICOT), one BLAS thread.
+
+Run:  python benchmarks/bench_hinf.py [--repeat R]
+
+Cases: random real stable SISO and 2x2 MIMO systems at n = 64 and 256, one lightly damped
+system (modal form, damping 1e-5), a discrete-time MIMO system, and a batch of 256 complex
+diagonal systems of order 64 (slycot only takes real data: it gets each member's exact real
+embedding, order 128 with 2 inputs and 2 outputs, which has the same H-infinity norm).
+Prints medians (one process), the ratio ours/ab13dd and the relative difference of the norms.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from mor import LTI, DiagonalLTI  # noqa: E402
+from mor.norms import hinf_norm  # noqa: E402
+
+try:
+    import slycot
+except ImportError:  # pragma: no cover - reference backend is optional
+    slycot = None
+
+
+def random_stable(n, m, p, seed, *, discrete=False):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, n)) / np.sqrt(n)
+    ev = np.linalg.eigvals(A)
+    if discrete:
+        A *= 0.95 / np.abs(ev).max()
+    else:
+        A -= (ev.real.max() + 0.1) * np.eye(n)
+    return LTI(A, rng.standard_normal((n, m)), rng.standard_normal((p, n)), None, 0.1 if discrete else None)
+
+
+def lightly_damped(n, seed, zeta=1e-5):
+    """Block-diagonal modal form (n/2 modes, damping zeta) mixed by a random orthogonal basis."""
+    rng = np.random.default_rng(seed)
+    w = np.sort(rng.uniform(1.0, 100.0, n // 2))
+    A = np.zeros((n, n))
+    for k, wk in enumerate(w):
+        A[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = [[-zeta * wk, wk], [-wk, -zeta * wk]]
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return LTI(Q @ A @ Q.T, Q @ rng.standard_normal((n, 1)), rng.standard_normal((1, n)) @ Q.T)
+
+
+def ab13dd(sys):
+    n, m, p = sys.n, sys.m, sys.p
+    dico = "C" if sys.dt is None else "D"
+    return slycot.ab13dd(
+        dico, "I", "N", "Z" if not np.any(sys.D) else "D", n, m, p,
+        sys.A.copy(), np.eye(n), sys.B.copy(), sys.C.copy(), sys.D.copy(), tol=1e-10,
+    )[0]
+
+
+def real_embedding(sys: DiagonalLTI) -> LTI:
+    """Real system on [Re x; Im x] with the same H-infinity norm as the complex system."""
+    def emb(X):
+        return np.block([[X.real, -X.imag], [X.imag, X.real]])
+    return LTI(emb(np.diag(sys.poles)), emb(sys.B), emb(sys.C), emb(sys.D.astype(complex)), sys.dt)
+
+
+def median_time(f, repeat):
+    f()  # warm-up
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    cases = []
+    for n in (64, 256):
+        cases.append((f"SISO n={n}", random_stable(n, 1, 1, seed=n)))
+        cases.append((f"MIMO 2x2 n={n}", random_stable(n, 2, 2, seed=n + 1)))
+    cases.append(("lightly damped n=64 (zeta 1e-5)", lightly_damped(64, seed=3)))
+    cases.append(("lightly damped n=256 (zeta 1e-5)", lightly_damped(256, seed=4)))
+    cases.append(("discrete MIMO 2x2 n=64", random_stable(64, 2, 2, seed=7, discrete=True)))
+    print(f"{'case':36s} {'mor [ms]':>10s} {'ab13dd [ms]':>12s} {'ratio':>7s} {'rel. diff':>10s}")
+    for name, sys in cases:
+        r = max(3, args.repeat if sys.n <= 64 else args.repeat // 2)
+        t_ours = median_time(lambda s=sys: hinf_norm(s), r)
+        g = hinf_norm(sys)
+        if slycot is not None:
+            try:
+                g_ref = ab13dd(sys)
+            except Exception as exc:  # SLICOT's QR does not always converge
+                print(f"{name:36s} {1e3 * t_ours:10.2f} {'failed':>12s}   ({type(exc).__name__})")
+                continue
+            t_ref = median_time(lambda s=sys: ab13dd(s), r)
+            print(f"{name:36s} {1e3 * t_ours:10.2f} {1e3 * t_ref:12.2f} {t_ours / t_ref:7.2f} "
+                  f"{abs(g - g_ref) / g_ref:10.1e}")
+        else:
+            print(f"{name:36s} {1e3 * t_ours:10.2f} {'-':>12s}")
+    # batched diagonal systems (complex, DSS-like spectra)
+    rng = np.random.default_rng(11)
+    nb, n = 256, 64
+    lam = -rng.uniform(0.05, 1.0, (nb, n)) + 1j * rng.uniform(-20, 20, (nb, n))
+    dsys = DiagonalLTI(lam, rng.standard_normal((nb, n, 1)) + 1j * rng.standard_normal((nb, n, 1)),
+                       rng.standard_normal((nb, 1, n)) + 1j * rng.standard_normal((nb, 1, n)))
+    t_batch = median_time(lambda: hinf_norm(dsys), 3)
+    g = hinf_norm(dsys)
+    line = f"{'batch 256 x DiagonalLTI n=64':36s} {1e3 * t_batch:10.1f}"
+    if slycot is not None:
+        embs = [real_embedding(dsys[i]) for i in range(nb)]
+        t_ref = median_time(lambda: [ab13dd(e) for e in embs], 3)
+        g_ref = np.array([ab13dd(e) for e in embs])
+        line += f" {1e3 * t_ref:12.1f} {t_batch / t_ref:7.2f} {np.max(np.abs(g - g_ref) / g_ref):10.1e}"
+    print(line)
+    t_loop = median_time(lambda: [hinf_norm(dsys[i]) for i in range(nb)], 3)
+    print(f"{'  (same, one call per member)':36s} {1e3 * t_loop:10.1f}")
+
+
+if __name__ == "__main__":
+    main()

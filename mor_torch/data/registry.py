@@ -1,0 +1,96 @@
+"""Task names and :func:`load_task`, the single entry point of the data layer."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Callable
+
+from mor.errors import MethodError
+
+from .datasets import TaskData
+from .image import load_cifar, load_pathfinder
+from .layout import resolve_data_dir
+from .text import load_aan, load_imdb, load_listops, load_listops_mini
+
+__all__ = ["TASKS", "load_task", "task_options"]
+
+logger = logging.getLogger(__name__)
+
+_LOADERS: dict[str, Callable[..., TaskData]] = {
+    "listops": load_listops,
+    "listops-mini": load_listops_mini,
+    "imdb": load_imdb,
+    "aan": load_aan,
+    "cifar": load_cifar,
+    "pathfinder": load_pathfinder,
+}
+
+#: The task names :func:`load_task` knows.
+TASKS: tuple[str, ...] = tuple(_LOADERS)
+
+
+def task_options(name: str) -> dict[str, object]:
+    """The options of task ``name`` and their defaults.
+
+    Raises
+    ------
+    MethodError
+        Unknown task name.
+    """
+    loader = _loader(name)
+    params = inspect.signature(loader).parameters
+    return {p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _loader(name: str) -> Callable[..., TaskData]:
+    try:
+        return _LOADERS[name]
+    except (KeyError, TypeError):
+        raise MethodError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
+
+
+def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -> TaskData:
+    """Load an LRA task.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TASKS`: ``"listops"``, ``"listops-mini"`` (generated and cached
+        under ``data_dir``), ``"imdb"``, ``"aan"``, ``"cifar"``, ``"pathfinder"``.
+    data_dir : str or PathLike or None
+        Data root; ``None`` reads ``$MOR_DATA_DIR``, else ``./data``.  The LRA
+        release may sit at ``<data_dir>/lra_release/lra_release/``,
+        ``<data_dir>/lra_release/`` or directly in ``data_dir``; ``aclImdb/`` and
+        ``cifar-10-batches-py/`` sit directly in ``data_dir``.
+    **options
+        Task options (see :func:`task_options`), for example ``max_length`` for the
+        token tasks, ``resolution`` and ``split`` for Pathfinder.
+
+    Returns
+    -------
+    TaskData
+
+    Raises
+    ------
+    MethodError
+        Unknown task or option name.
+    DataOptionError
+        Invalid option value.
+    DatasetNotFoundError
+        The dataset is missing (the message lists where it was looked for).
+    DatasetFormatError
+        A file is malformed (the message names file and line).
+    """
+    loader = _loader(name)
+    known = task_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise MethodError(
+            f"unknown option(s) {unknown} for task {name!r}; options: "
+            + ", ".join(f"{k}={v!r}" for k, v in known.items())
+        )
+    root = resolve_data_dir(data_dir)
+    logger.info("loading task %s from %s with %s", name, root, options)
+    return loader(root, **options)

@@ -1,0 +1,205 @@
+"""The LRA pipeline: configuration, CLI, the smoke run end to end, resume (also after SIGKILL)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mor_torch.lra import ConfigError, RunDirectoryError, resolve_config, run_pipeline  # noqa: E402
+from mor_torch.lra.__main__ import build_parser, main  # noqa: E402
+from mor_torch.lra.config import (  # noqa: E402
+    apply_overrides,
+    available_presets,
+    dumps_toml,
+    parse_override,
+    tomllib,
+)
+from mor_torch.lra.report import format_table, pearson  # noqa: E402
+
+STAGES = ("pretrained", "reduced", "bt_init", "skew_hippo")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _metrics_only(results):
+    return {k: v for k, v in results.items() if k != "timing"}
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_presets_resolve():
+    names = available_presets()
+    assert {"smoke", "listops-mini", "listops", "imdb", "aan", "cifar", "pathfinder"} <= set(names)
+    for name in names:
+        cfg = resolve_config(name)
+        assert cfg["preset"] == name
+        assert cfg["reduce"]["order"] < cfg["model"]["d_state"]
+    real = resolve_config("listops")
+    assert (real["model"]["n_layers"], real["model"]["d_model"], real["train"]["lr"]) == (6, 128, 0.01)
+    assert resolve_config("cifar")["model"]["dropout"] == 0.2
+
+
+def test_overrides_parse_toml_values_and_are_validated():
+    assert parse_override("train.lr=0.002") == (["train", "lr"], 0.002)
+    assert parse_override("run.seeds=[0, 1, 2]") == (["run", "seeds"], [0, 1, 2])
+    assert parse_override("model.prenorm=true") == (["model", "prenorm"], True)
+    assert parse_override("reduce.gramians=finite") == (["reduce", "gramians"], "finite")
+    cfg = resolve_config("smoke", ["train.lr=0.002", "main.epochs=2", "task.options.n_train=100"])
+    assert cfg["train"]["lr"] == 0.002 and cfg["main"]["epochs"] == 2
+    assert cfg["task"]["options"]["n_train"] == 100
+    assert isinstance(resolve_config("smoke", ["train.lr=1"])["train"]["lr"], float)
+    bad = [
+        "train.lrr=0.1",  # unknown key
+        "nosection.x=1",  # unknown section
+        "train.epochs=1.5",  # wrong type
+        "model.mode=relu",  # bad choice
+        "reduce.order=16",  # order >= d_state
+        "run.seeds=[]",
+        "run.seeds=[1, 1]",
+        "main.foo=1",
+        "model.dropout=1.0",
+        "train.scheduler=step",
+    ]
+    for override in bad:
+        with pytest.raises(ConfigError):
+            resolve_config("smoke", [override])
+    with pytest.raises(ConfigError):
+        parse_override("train.lr")
+    with pytest.raises(ConfigError):
+        resolve_config("no-such-preset")
+    with pytest.raises(ConfigError):
+        apply_overrides(resolve_config("smoke"), ["train.lr.x=1"])
+
+
+def test_config_toml_round_trip():
+    cfg = resolve_config("listops-mini", ["run.seeds=[0, 1]", "train.lr=0.003"])
+    assert tomllib.loads(dumps_toml(cfg)) == cfg
+
+
+def test_cli_help_and_flag_overrides(capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["--help"])
+    assert info.value.code == 0
+    assert "--resume" in capsys.readouterr().out
+    assert main(["--preset", "smoke", "--set", "train.nope=1", "--out", "/nonexistent/x"]) == 2
+    assert "ConfigError" in capsys.readouterr().err
+
+
+def test_pearson():
+    x, y = [0.31, 0.35, 0.28, 0.40, 0.33], [0.30, 0.36, 0.25, 0.37, 0.35]
+    assert pearson(x, y) == {"r": pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-12), "n": 5, "note": ""}
+    assert pearson([1, 2, 3], [3, 2, 1])["r"] == pytest.approx(-1.0)
+    assert pearson([1, 2], [1, 2]) == {"r": None, "n": 2, "note": "needs at least 3 points (seeds)"}
+    assert pearson([1, 1, 1], [1, 2, 3])["r"] is None
+
+
+# --------------------------------------------------------------------------- the smoke pipeline
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    cfg = resolve_config("smoke", [f"task.data_dir={json.dumps(str(root / 'data'))}", "run.threads=1"])
+    results = run_pipeline(cfg, root / "run")
+    return cfg, root / "run", results
+
+
+def test_smoke_pipeline_outputs(smoke):
+    _, run, results = smoke
+    saved = json.loads((run / "results.json").read_text())
+    assert _metrics_only(saved) == _metrics_only(json.loads(json.dumps(results)))
+    for stage in STAGES:
+        st = saved[stage]
+        assert 0.0 <= st["accuracy"] <= 1.0
+        assert st["per_seed"]["0"]["test_accuracy"] == st["accuracy"]
+        assert st["ssm_params"] > 0 and st["params"] > st["ssm_params"]
+    assert saved["pretrained"]["d_state"] == 16
+    assert saved["reduced"]["d_state"] == saved["bt_init"]["d_state"] == saved["skew_hippo"]["d_state"] == 4
+    # same architecture for the reduced, BT-init and Skew-HiPPO models
+    assert saved["bt_init"]["params"] == saved["skew_hippo"]["params"] == saved["reduced"]["params"]
+    assert saved["reduced"]["ssm_params"] < saved["pretrained"]["ssm_params"]
+    assert saved["correlation"]["pretrained_vs_bt_init"]["n"] == 1
+    (hsv,) = saved["hsv"]
+    assert hsv["n_systems"] == 16 and 0 < hsv["retained_hsv_fraction_min"] <= 1
+    assert hsv["error_bound_max"] >= 0
+    assert tomllib.loads((run / "config.toml").read_text()) == json.loads((run / "config.json").read_text())
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [(r["stage"], r["epoch"]) for r in rows] == [
+        ("pretrained", 1),
+        ("reduced", 0),
+        ("bt_init", 1),
+        ("skew_hippo", 1),
+    ]
+    # track_epochs: the pre-training row holds the accuracy of that epoch's weights reduced; with one
+    # epoch that is exactly the model the "reduced" stage evaluates
+    assert rows[0]["reduced_val_accuracy"] == rows[1]["val_accuracy"] == saved["reduced"]["val_accuracy"]
+    assert saved["correlation"]["pretrained_vs_reduced_over_epochs"]["n"] == 1
+    csv = (run / "metrics.csv").read_text().splitlines()
+    assert csv[0].startswith("stage,seed,epoch,train_loss") and len(csv) == 5
+    for name in ("hsv_decay", "accuracy_curves", "comparison"):
+        assert (run / "plots" / f"{name}.png").read_bytes()[:8] == PNG
+    table = format_table(saved)
+    assert "Skew-HiPPO" in table and "BT init" in table
+
+
+def test_rerun_needs_resume_and_resume_skips_finished_stages(smoke):
+    cfg, run, results = smoke
+    with pytest.raises(RunDirectoryError):
+        run_pipeline(cfg, run)
+    with pytest.raises(RunDirectoryError):
+        run_pipeline(resolve_config("smoke", ["train.lr=0.02"]) | {"task": cfg["task"]}, run, resume=True)
+    again = run_pipeline(cfg, run, resume=True)
+    assert _metrics_only(again) == _metrics_only(results)
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 4  # no duplicated rows
+    # the CLI: a plain --resume continues with the configuration saved in the run directory
+    assert main(["--out", str(run), "--resume", "--no-progress"]) == 0
+    assert _metrics_only(json.loads((run / "results.json").read_text())) == _metrics_only(
+        json.loads(json.dumps(results))
+    )
+    assert main(["--out", str(run), "--resume", "--order", "3", "--no-progress"]) == 2  # a changed setting
+
+
+def _cli(out, data, *extra):
+    return [
+        sys.executable, "-m", "mor_torch.lra", "--preset", "smoke", "--out", str(out), "--data-dir", str(data),
+        "--threads", "1", "--no-progress", "--epochs", "3", "--set", "task.options.n_train=1024", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stage_then_resume_gives_identical_results(tmp_path):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    data = tmp_path / "data"
+    ref = subprocess.run(_cli(tmp_path / "ref", data), env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(out, data), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = out / "seed0" / "bt_init" / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert ckpt.exists() and not (out / "results.json").exists()  # killed inside the bt_init stage
+    assert (out / "seed0" / "pretrained" / "result.json").exists()
+
+    resumed = subprocess.run(_cli(out, data, "--resume"), env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "stage pretrained already finished" in resumed.stderr
+    a = json.loads((tmp_path / "ref" / "results.json").read_text())
+    b = json.loads((out / "results.json").read_text())
+    assert _metrics_only(a) == _metrics_only(b)
+
+    def rows(path):
+        return [{k: v for k, v in json.loads(x).items() if k != "epoch_time_s"} for x in path.read_text().splitlines()]
+
+    assert rows(tmp_path / "ref" / "metrics.jsonl") == rows(out / "metrics.jsonl")

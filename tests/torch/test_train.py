@@ -1,0 +1,281 @@
+"""Training loop: optimiser groups, schedulers, atomic checkpoints, RNG capture, determinism, resume,
+divergence handling, and DistributedDataParallel on two gloo processes."""
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mor.errors import MethodError, NonFiniteError  # noqa: E402
+from mor_torch.checkpoint import (  # noqa: E402
+    atomic_write_json,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from mor_torch.data import collate, load_task  # noqa: E402
+from mor_torch.model import SequenceClassifier, build_model, ssm_parameters  # noqa: E402
+from mor_torch.train import (  # noqa: E402
+    EpochBatchSampler,
+    TrainingDivergedError,
+    evaluate,
+    fit,
+    make_eval_loader,
+    make_optimizer,
+    make_scheduler,
+)
+
+RECIPE = {
+    "epochs": 2,
+    "batch_size": 16,
+    "eval_batch_size": 32,
+    "lr": 0.01,
+    "weight_decay": 0.01,
+    "ssm_lr": 1e-3,
+    "ssm_weight_decay": 0.0,
+    "scheduler": "cosine",
+    "warmup_steps": 3,
+    "plateau_patience": 1,
+    "plateau_factor": 0.5,
+    "min_lr": 0.0,
+    "grad_clip": 1.0,
+    "max_steps_per_epoch": 0,
+    "log_every": 0,
+}
+MODEL = {
+    "d_model": 8,
+    "n_layers": 1,
+    "d_state": 8,
+    "mode": "softmax",
+    "init": "skew-hippo",
+    "shared_poles": True,
+    "dropout": 0.1,
+    "prenorm": False,
+    "dt_min": 1e-3,
+    "dt_max": 1e-1,
+}
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return load_task("listops-mini", root, n_train=96, n_val=32, n_test=32, min_length=8, max_length=40, seed=0)
+
+
+def _model(task, seed=0):
+    torch.manual_seed(seed)
+    return build_model(MODEL, task)
+
+
+def _strip(history):
+    return [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in history]
+
+
+def test_optimizer_groups():
+    model = SequenceClassifier(n_classes=3, vocab_size=8, d_model=4, n_layers=2, d_state=4)
+    opt = make_optimizer(model, RECIPE)
+    ssm_group, other = opt.param_groups
+    assert ssm_group["lr"] == 1e-3 and ssm_group["weight_decay"] == 0.0
+    assert other["lr"] == 0.01 and other["weight_decay"] == 0.01
+    assert {id(p) for p in ssm_group["params"]} == {id(p) for p in ssm_parameters(model)}
+    ids = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+
+
+def test_schedulers():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    sched, per_step = make_scheduler(opt, {**RECIPE, "warmup_steps": 4}, total_steps=14)
+    assert per_step
+    lrs = []
+    for _ in range(14):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert lrs[4] == pytest.approx(1.0)
+    assert lrs[9] == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 10)))
+    assert lrs == sorted(lrs[:4]) + sorted(lrs[4:], reverse=True)
+
+    opt = torch.optim.SGD([p], lr=1.0)
+    sched, per_step = make_scheduler(opt, {**RECIPE, "scheduler": "plateau", "warmup_steps": 0}, 10)
+    assert not per_step
+    for acc in (0.5, 0.5, 0.5):  # patience 1: the second non-improvement halves the lr
+        sched.step(acc)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    with pytest.raises(MethodError):
+        make_scheduler(opt, {**RECIPE, "scheduler": "plateau"}, 10)
+    with pytest.raises(MethodError):
+        make_scheduler(opt, {**RECIPE, "scheduler": "step"}, 10)
+
+
+def test_atomic_checkpoint_survives_failed_write(tmp_path, monkeypatch):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.arange(3.0)})
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    monkeypatch.undo()
+    ck = load_checkpoint(path)
+    assert ck["epoch"] == 1 and torch.equal(ck["w"], torch.arange(3.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temporary file left
+    with pytest.raises(ValueError):
+        atomic_write_json(tmp_path / "x.json", {"a": float("nan")})
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_rng_state_round_trip():
+    random.seed(1)
+    np.random.seed(2)  # noqa: NPY002
+    torch.manual_seed(3)
+    random.gauss(0, 1)  # leaves a cached gaussian in Python's state
+    state = capture_rng_state()
+    first = (random.random(), random.gauss(0, 1), np.random.rand(3), torch.rand(3))  # noqa: NPY002
+    for _ in range(5):
+        random.random(), np.random.rand(), torch.rand(1)  # noqa: NPY002
+    restore_rng_state(state)
+    again = (random.random(), random.gauss(0, 1), np.random.rand(3), torch.rand(3))  # noqa: NPY002
+    assert first[:2] == again[:2]
+    np.testing.assert_array_equal(first[2], again[2])
+    assert torch.equal(first[3], again[3])
+
+
+def test_evaluate_matches_direct_computation(task):
+    model = _model(task).eval()
+    out = evaluate(model, make_eval_loader(task.val, 7))
+    batch = collate([task.val[i] for i in range(len(task.val))])
+    with torch.no_grad():
+        logits = model(batch["x"], batch["lengths"])
+    assert out["n"] == len(task.val)
+    assert out["accuracy"] == pytest.approx((logits.argmax(-1) == batch["y"]).double().mean().item())
+    ref = torch.nn.functional.cross_entropy(logits, batch["y"]).item()
+    assert out["loss"] == pytest.approx(ref, rel=1e-5)
+
+
+def test_fit_is_deterministic_and_resume_is_exact(task, tmp_path):
+    a = fit(_model(task), task, RECIPE, run_dir=tmp_path / "a", seed=5)
+    b = fit(_model(task), task, RECIPE, run_dir=tmp_path / "b", seed=5)
+    assert _strip(a.history) == _strip(b.history) and a.test == b.test
+    assert a.best_epoch == 1 + int(np.argmax([r["val_accuracy"] for r in a.history]))
+    c = fit(_model(task), task, RECIPE, run_dir=tmp_path / "c", seed=6)
+    assert _strip(c.history) != _strip(a.history)
+
+    class Killed(Exception):
+        pass
+
+    def die(row):
+        if row["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(_model(task), task, RECIPE, run_dir=tmp_path / "d", seed=5, on_epoch_end=die)
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.pt")["epoch"] == 1
+    seen = []
+    model = _model(task, seed=99)  # different initial weights: the checkpoint must overwrite them
+    d = fit(model, task, RECIPE, run_dir=tmp_path / "d", seed=5, resume=True, on_epoch_end=seen.append)
+    assert _strip(d.history) == _strip(a.history)
+    assert d.test == a.test and d.val == a.val
+    assert [r["epoch"] for r in seen] == [1, 2]  # restored row replayed, then the new one
+
+
+def test_non_finite_loss_stops_with_typed_error_and_keeps_checkpoint(task, tmp_path):
+    def poison(row):
+        if row["epoch"] == 1:
+            with torch.no_grad():
+                model.encoder.weight.fill_(float("nan"))
+
+    model = _model(task)
+    with pytest.raises(TrainingDivergedError, match="non-finite training loss") as info:
+        fit(model, task, {**RECIPE, "epochs": 3}, run_dir=tmp_path, stage="pre", on_epoch_end=poison)
+    err = info.value
+    assert isinstance(err, NonFiniteError)
+    assert err.stage == "pre" and err.epoch == 1 and err.step == 0
+    assert err.checkpoint == str(tmp_path / "checkpoint.pt")
+    ck = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ck["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from mor_torch import distributed as D
+    from mor_torch.data import load_task
+    from mor_torch.model import build_model
+    from mor_torch.train import fit
+
+    D.init_from_env("cpu")
+    torch.set_num_threads(1)
+    root, out = sys.argv[1], sys.argv[2]
+    task = load_task("listops-mini", root, n_train=64, n_val=21, n_test=19, min_length=8, max_length=32)
+    torch.manual_seed(0)
+    model = build_model(MODEL, task)
+    res = fit(model, task, RECIPE, run_dir=out + "/ck", seed=1)
+    weights = float(sum(p.double().sum() for p in model.parameters()))
+    with open(f"{out}/rank{D.rank()}.json", "w") as fh:
+        json.dump({"world": D.world_size(), "val": res.val, "test": res.test, "weights": weights,
+                   "history": [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in res.history]}, fh)
+    D.cleanup()
+    """
+)
+
+
+@pytest.mark.slow
+def test_distributed_two_gloo_processes(task, tmp_path):
+    root = tmp_path / "data"
+    load_task("listops-mini", root, n_train=64, n_val=21, n_test=19, min_length=8, max_length=32)
+    script = tmp_path / "ddp.py"
+    script.write_text(f"MODEL = {MODEL!r}\nRECIPE = {RECIPE!r}\n" + DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    proc = subprocess.run([*cmd, str(root), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert r0["world"] == r1["world"] == 2
+    assert r0 == r1  # all-reduced metrics and DDP-synchronised weights agree bit for bit
+    assert r0["val"]["n"] == 21 and r0["test"]["n"] == 19  # disjoint shards cover each split once
+    assert (tmp_path / "ck" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("bucket", [0, 8])
+def test_epoch_batch_sampler(bucket):
+    lengths = np.random.default_rng(0).integers(5, 300, size=203)
+    s = EpochBatchSampler(203, 10, seed=7, lengths=lengths, bucket=bucket)
+    epochs = []
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        batches = s.batches()
+        assert len(batches) == len(s) == 21
+        assert sorted(i for b in batches for i in b) == list(range(203))  # every item once
+        assert batches == list(s)  # same epoch, same batches
+        epochs.append(batches)
+    assert epochs[0] != epochs[1] != epochs[2]
+    s2 = EpochBatchSampler(203, 10, seed=7, lengths=lengths, bucket=bucket)
+    s2.set_epoch(1)
+    assert s2.batches() == epochs[1]  # only (seed, epoch) matters: a resumed run sees the same data
+    padded = sum(int(lengths[b].max()) * len(b) for b in epochs[0])
+    if bucket:  # bucketing sorts chunks of 80 items by length: much less padding than random batches
+        plain = EpochBatchSampler(203, 10, seed=7)
+        plain_padded = sum(int(lengths[b].max()) * len(b) for b in plain.batches())
+        assert padded < 0.75 * plain_padded
+    # two ranks: disjoint shards of equal size covering everything (first batch repeated as padding)
+    shards = [EpochBatchSampler(203, 10, seed=7, rank=r, world=2, lengths=lengths, bucket=bucket) for r in (0, 1)]
+    b0, b1 = shards[0].batches(), shards[1].batches()
+    assert len(b0) == len(b1) == len(shards[0]) == 11
+    flat = [i for b in b0 + b1 for i in b]
+    assert set(flat) == set(range(203)) and len(flat) == 203 + len(b0[0])
