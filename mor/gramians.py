@@ -270,17 +270,21 @@ def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:
 def _psd_factor(X: np.ndarray) -> np.ndarray:
     """Factor ``R`` with ``X ~= R R^H`` of a Hermitian positive semi-definite ``X``.
 
-    Eigenvalues below zero (rounding) are clipped; columns whose eigenvalue is
-    zero in every batch member are dropped.  Columns ordered by decreasing
+    Eigenvalues at rounding level (``<= n eps lambda_max``, negative ones
+    included) are set to zero: their eigenvectors are noise, and keeping them
+    as ``sqrt(n eps lambda_max)``-sized columns would put spurious values of
+    order ``sqrt(eps)`` into the Hankel singular values.  Columns that are zero
+    in every batch member are dropped; the rest are ordered by decreasing
     eigenvalue.
     """
     w, V = np.linalg.eigh(X)
     w = w[..., ::-1]
     V = V[..., ::-1]
-    w = np.clip(w, 0.0, None)
+    n = X.shape[-1]
+    floor = max(n, 1) * np.finfo(float).eps * np.clip(w[..., :1], 0.0, None)
+    w = np.where(w > floor, w, 0.0)
     keep = np.any(w > 0, axis=tuple(range(w.ndim - 1))) if w.ndim > 1 else w > 0
-    R = V[..., keep] * np.sqrt(w[..., keep])[..., None, :]
-    return R
+    return V[..., keep] * np.sqrt(w[..., keep])[..., None, :]
 
 
 def _diag_nodes(sys: DiagonalLTI, which: str) -> tuple[np.ndarray, np.ndarray]:

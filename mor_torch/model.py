@@ -63,9 +63,7 @@ class DSSBlock(nn.Module):
         super().__init__()
         self.prenorm = prenorm
         self.l_max = l_max
-        self.dss = DSS(
-            d_model, d_state, mode=mode, init=init, shared_poles=shared_poles, dt_min=dt_min, dt_max=dt_max
-        )
+        self.dss = DSS(d_model, d_state, mode=mode, init=init, shared_poles=shared_poles, dt_min=dt_min, dt_max=dt_max)
         self.dropout = nn.Dropout(dropout)
         self.output_linear = nn.Linear(d_model, d_model)
         self.norm = nn.LayerNorm(d_model)
@@ -144,8 +142,7 @@ class SequenceClassifier(nn.Module):
             raise DimensionError(f"vocab_size must be >= 1 or None, got {vocab_size}")
         if n_layers < 1 or d_model < 1 or d_state < 1 or d_input < 1:
             raise DimensionError(
-                f"n_layers, d_model, d_state, d_input must be >= 1, got {n_layers}, {d_model}, {d_state}, "
-                f"{d_input}"
+                f"n_layers, d_model, d_state, d_input must be >= 1, got {n_layers}, {d_model}, {d_state}, {d_input}"
             )
         self.hparams: dict[str, Any] = dict(
             n_classes=n_classes,
@@ -214,9 +211,7 @@ class SequenceClassifier(nn.Module):
         mask = (torch.arange(L, device=h.device)[None, :] < lengths[:, None]).to(h.dtype)
         return (h * mask[..., None]).sum(1) / lengths.clamp(min=1).to(h.dtype)[:, None]
 
-    def forward(
-        self, x: Tensor, lengths: Tensor, x2: Tensor | None = None, lengths2: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor, x2: Tensor | None = None, lengths2: Tensor | None = None) -> Tensor:
         """Class logits, shape (B, n_classes)."""
         u = self.encode(x, lengths)
         if not self.dual:

@@ -170,7 +170,7 @@ def plot_hsv(hsv: list[np.ndarray], order: int, path: str | Path, *, title: str 
     from matplotlib.ticker import MaxNLocator
 
     n_layers = len(hsv)
-    cols = min(n_layers, 3)
+    cols = math.ceil(math.sqrt(n_layers))
     rows = math.ceil(n_layers / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for i, s in enumerate(hsv):
