@@ -18,12 +18,15 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from .errors import MethodError, OrderError, UnstableSystemError
+from .errors import MethodError, OrderError
+from .gramians import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["hinf_norm"]
 
 log = logging.getLogger(__name__)
+
+_WHAT = "the H-infinity norm"
 
 # An eigenvalue lam of the Hamiltonian counts as "on the imaginary axis" when
 # |Re lam| <= _AXIS_RTOL * ||H||_1.  Deliberately generous: spurious candidates only
@@ -152,21 +155,6 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     return (norm, peak) if return_peak else norm
 
 
-# -- stability ---------------------------------------------------------------------------------
-def _raise_unstable(poles: np.ndarray, bad: np.ndarray, dt: float | None) -> None:
-    idx = [tuple(int(i) for i in t) for t in np.argwhere(bad)]
-    vals = poles[bad]
-    region = "Re(lambda) < 0" if dt is None else "|z| < 1"
-    shown = ", ".join(f"{idx[i]}: {vals[i]:.6g}" for i in range(min(len(idx), 8)))
-    more = f" (and {len(idx) - 8} more)" if len(idx) > 8 else ""
-    raise UnstableSystemError(
-        f"the H-infinity norm needs an asymptotically stable system ({region}); {len(idx)} "
-        f"unstable pole(s) at index: value {shown}{more}",
-        poles=vals,
-        index=idx,
-    )
-
-
 # -- evaluators --------------------------------------------------------------------------------
 class _Evaluator:
     """What the level-set driver needs from a (batch of) system(s).
@@ -254,12 +242,7 @@ class _DiagonalEvaluator(_Evaluator):
         n, m, p = sys.n, sys.m, sys.p
         self.n = n
         self.size = int(np.prod(sys.batch_shape, dtype=int))
-        if self.discrete:
-            bad = sys.mu.real >= 0
-        else:
-            bad = sys.poles.real >= 0
-        if np.any(bad):
-            _raise_unstable(sys.poles, bad, sys.dt)
+        check_stable(sys, _WHAT)
         lam = sys.poles.reshape(self.size, n)
         B = sys.B.reshape(self.size, n, m)
         C = sys.C.reshape(self.size, p, n)
@@ -347,9 +330,7 @@ class _DenseEvaluator(_Evaluator):
         else:
             T, Z = sla.schur(A, output="complex", check_finite=False)
         poles = np.diag(T).copy()
-        bad = poles.real >= 0 if not self.discrete else np.abs(poles) >= 1
-        if np.any(bad):
-            _raise_unstable(poles, bad, sys.dt)
+        check_stable(sys, _WHAT, poles=poles)
         self.T, self.Bt, self.Ct = T, Z.conj().T @ B, C @ Z
         self.negT = -T
         # modal form T = V diag(poles) V^-1 (V upper triangular) for cheap peak location

@@ -44,7 +44,33 @@ __all__ = ["DSSBlock", "SequenceClassifier", "build_model", "count_parameters", 
 
 
 class DSSBlock(nn.Module):
-    """One residual block: DSS convolution (with D skip), GELU, dropout, linear, residual, LayerNorm."""
+    """One residual block: DSS convolution (with D skip), GELU, dropout, linear, residual, LayerNorm.
+
+    Post-norm (default): ``x <- norm(x + f(x))``; pre-norm: ``x <- x + f(norm(x))``, where
+    ``f(z) = dropout(linear(dropout(gelu(K * z + D z))))``.
+
+    Parameters
+    ----------
+    d_model : int
+        Number of channels ``H``.
+    d_state : int
+        Number of complex modes ``N`` of the DSS layer.
+    mode : {"exp", "softmax"}
+        DSS kernel parametrisation.
+    init : {"skew-hippo", "s4d-lin", "s4d-inv", "random"}
+        Pole initialisation.
+    shared_poles : bool
+        One set of ``N`` poles for all channels (``True``) or ``(H, N)`` poles.
+    dropout : float
+        Dropout probability after the GELU and after the output linear.
+    prenorm : bool
+        Pre-norm instead of post-norm.
+    dt_min, dt_max : float
+        Range of the initial DSS step ``Delta`` (log-uniform).
+    l_max : int or None
+        Softmax mode: the kernel is computed at length ``l_max`` and truncated to the
+        input length (see the module doc); ``None``: at the input length.
+    """
 
     def __init__(
         self,
@@ -69,7 +95,17 @@ class DSSBlock(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (B, L, H) -> (B, L, H)."""
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : (batch, L, d_model) Tensor
+            Input sequence.
+
+        Returns
+        -------
+        (batch, L, d_model) Tensor
+        """
         z = self.norm(x) if self.prenorm else x
         z = self.conv(z)
         z = self.dropout(nn.functional.gelu(z))
@@ -78,7 +114,25 @@ class DSSBlock(nn.Module):
         return x if self.prenorm else self.norm(x)
 
     def conv(self, u: Tensor) -> Tensor:
-        """The DSS layer's ``K * u + D u``; softmax kernels at the fixed length ``l_max`` (see module doc)."""
+        """The DSS layer's ``y_k = sum_{j<=k} K_j u_{k-j} + D u_k``.
+
+        Softmax kernels are computed at the fixed length ``l_max`` and truncated to ``L`` (see
+        the module doc); other kernels at length ``L``.
+
+        Parameters
+        ----------
+        u : (batch, L, d_model) Tensor
+            Input sequence; ``L <= l_max`` when ``l_max`` is set.
+
+        Returns
+        -------
+        (batch, L, d_model) Tensor
+
+        Raises
+        ------
+        DimensionError
+            ``L > l_max`` (softmax mode with ``l_max`` set).
+        """
         dss = self.dss
         if dss.mode != "softmax" or self.l_max is None:
             return dss(u)
@@ -103,8 +157,14 @@ class SequenceClassifier(nn.Module):
         Input width for real-valued inputs (ignored for tokens).
     d_model, n_layers, d_state : int
         Width H, depth and DSS state size N.
-    mode, init, shared_poles, dt_min, dt_max
-        Passed to every :class:`mor_torch.DSS` layer.
+    mode : {"exp", "softmax"}
+        DSS kernel parametrisation, passed to every :class:`mor_torch.DSS` layer.
+    init : {"skew-hippo", "s4d-lin", "s4d-inv", "random"}
+        Pole initialisation of every DSS layer.
+    shared_poles : bool
+        One set of ``N`` poles per layer for all channels (``True``) or ``(H, N)`` poles.
+    dt_min, dt_max : float
+        Range of the initial DSS step ``Delta`` (log-uniform), per layer.
     dropout : float
         Dropout after the GELU and after the output linear of each block.
     prenorm : bool
@@ -192,7 +252,32 @@ class SequenceClassifier(nn.Module):
         return [m for m in self.modules() if isinstance(m, DSS)]
 
     def encode(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """Encoder, blocks and masked mean pooling: x (B, L) or (B, L, d_input) -> (B, H)."""
+        """Encoder, blocks and masked mean pooling over the true lengths.
+
+        ``out[b] = (1 / max(lengths[b], 1)) * sum_{t < lengths[b]} h[b, t]``, with ``h`` the
+        output of the last block (after the final norm in pre-norm models).  Positions
+        ``t >= lengths[b]`` are padding: the causal convolution keeps them from influencing
+        the valid positions, and the pooling ignores them.
+
+        Parameters
+        ----------
+        x : (batch, L) Tensor of int64 or (batch, L, d_input) Tensor
+            Token ids in ``[0, vocab_size)`` (token models) or real-valued inputs in the
+            parameters' dtype (real-valued models), padded at the end.
+        lengths : (batch,) Tensor of int64
+            True length of every sequence, ``0 <= lengths[b] <= L``; an example of length 0
+            pools to zeros.
+
+        Returns
+        -------
+        (batch, d_model) Tensor
+            The pooled features.
+
+        Raises
+        ------
+        DimensionError
+            ``x`` or ``lengths`` has the wrong shape, or ``L > l_max`` (softmax mode).
+        """
         if self.tokens:
             if x.dim() != 2:
                 raise DimensionError(f"token input must have shape (B, L), got {tuple(x.shape)}")
@@ -212,7 +297,32 @@ class SequenceClassifier(nn.Module):
         return (h * mask[..., None]).sum(1) / lengths.clamp(min=1).to(h.dtype)[:, None]
 
     def forward(self, x: Tensor, lengths: Tensor, x2: Tensor | None = None, lengths2: Tensor | None = None) -> Tensor:
-        """Class logits, shape (B, n_classes)."""
+        """Class logits (unnormalised log-probabilities).
+
+        Single input: ``decoder(encode(x, lengths))``.  Dual input: ``u = encode(x, lengths)``,
+        ``v = encode(x2, lengths2)`` (same encoder and blocks) and ``decoder([u, v, u*v, u-v])``.
+
+        Parameters
+        ----------
+        x : (batch, L) Tensor of int64 or (batch, L, d_input) Tensor
+            Token ids or real-valued inputs, padded at the end (see :meth:`encode`).
+        lengths : (batch,) Tensor of int64
+            True lengths of ``x``.
+        x2 : (batch, L2) Tensor of int64 or (batch, L2, d_input) Tensor, optional
+            Second input of a dual-input model (required there; ignored by a single-input model).
+        lengths2 : (batch,) Tensor of int64, optional
+            True lengths of ``x2`` (required with ``x2``).
+
+        Returns
+        -------
+        (batch, n_classes) Tensor
+            The logits.
+
+        Raises
+        ------
+        DimensionError
+            Inputs of the wrong shape, or a dual-input model called without ``x2``/``lengths2``.
+        """
         u = self.encode(x, lengths)
         if not self.dual:
             return self.decoder(u)
@@ -223,7 +333,18 @@ class SequenceClassifier(nn.Module):
 
 
 def ssm_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The SSM parameters (poles, W, log step) of every DSS layer in ``model``."""
+    """The SSM parameters (poles, W, log step) of every DSS layer in ``model``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module; its :class:`mor_torch.DSS` submodules are searched in ``model.modules()`` order.
+
+    Returns
+    -------
+    list of nn.Parameter
+        Each parameter once, even when several layers share it.
+    """
     params: list[nn.Parameter] = []
     seen: set[int] = set()
     for m in model.modules():
@@ -240,7 +361,19 @@ def _n_real(p: Tensor) -> int:
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Trainable parameter counts in real scalars (a complex entry counts 2): ``params``, ``ssm_params``."""
+    """Trainable parameter counts in real scalars (a complex entry counts 2).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module.
+
+    Returns
+    -------
+    dict of str to int
+        ``params``: all parameters with ``requires_grad``; ``ssm_params``: those returned by
+        :func:`ssm_parameters`.
+    """
     ssm = sum(_n_real(p) for p in ssm_parameters(model))
     total = sum(_n_real(p) for p in model.parameters() if p.requires_grad)
     return {"params": total, "ssm_params": ssm}
@@ -249,7 +382,24 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 def build_model(model_config: dict[str, Any], task: Any, **overrides: Any) -> SequenceClassifier:
     """A classifier for ``task`` (a :class:`mor_torch.data.TaskData`) from the ``[model]`` config section.
 
-    ``overrides`` replace config entries (for example ``d_state=8, shared_poles=False``).
+    The task fixes ``n_classes``, ``vocab_size``, ``d_input`` (1 for token tasks), ``dual`` and
+    ``l_max = task.max_length``; the config gives the architecture.
+
+    Parameters
+    ----------
+    model_config : dict
+        The ``[model]`` section: ``d_model``, ``n_layers``, ``d_state``, ``mode``, ``init``,
+        ``shared_poles``, ``dropout``, ``prenorm``, ``dt_min``, ``dt_max`` (other keys are ignored).
+    task : TaskData
+        Anything with the attributes ``n_classes``, ``vocab_size``, ``d_input``, ``dual`` and
+        ``max_length``.
+    **overrides
+        Replace config entries (for example ``d_state=8, shared_poles=False``).
+
+    Returns
+    -------
+    SequenceClassifier
+        Freshly initialised (from torch's global generator).
     """
     cfg = {**model_config, **overrides}
     return SequenceClassifier(

@@ -69,11 +69,13 @@ class TrainingDivergedError(NonFiniteError):
     Attributes
     ----------
     stage : str
+        The ``stage`` passed to :func:`fit`.
     epoch, step : int
         Zero-based epoch and step of the offending batch.
     loss : float
+        The non-finite loss (averaged over ranks under a process group).
     checkpoint : str or None
-        Path of the last good checkpoint (None if no epoch completed).
+        Path of the last good checkpoint (None if no epoch completed or checkpoints are off).
     """
 
     def __init__(self, message: str, *, stage: str, epoch: int, step: int, loss: float, checkpoint):
@@ -87,6 +89,20 @@ class FitResult:
 
     ``test`` and ``val`` are measured on the best-validation weights (epoch ``best_epoch``),
     which the model holds on return.  ``history`` has one dict per epoch.
+
+    Attributes
+    ----------
+    best_epoch : int
+        One-based epoch with the best validation accuracy (earliest on ties); 0 if no epoch ran.
+    val, test : dict of str to float
+        :func:`evaluate` on the validation and test splits with the best-validation weights:
+        ``loss``, ``accuracy``, ``n``.
+    history : list of dict
+        One row per epoch: ``stage``, ``seed``, ``epoch`` (one-based), ``train_loss``,
+        ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``ssm_lr``, ``epoch_time_s``,
+        plus whatever ``epoch_hook`` added.
+    wall_s : float
+        Wall time of the :func:`fit` call in seconds.
     """
 
     best_epoch: int
@@ -100,7 +116,23 @@ class FitResult:
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA (this rank's local device under torchrun) if available, else CPU."""
+    """The torch device named by ``spec``.
+
+    Parameters
+    ----------
+    spec : str
+        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:<k>"``.  Under
+        torchrun a plain ``"cuda"`` (also from ``"auto"``) becomes ``cuda:<LOCAL_RANK>``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    MethodError
+        A CUDA device is requested but CUDA is not available.
+    """
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec == "cuda" and dist_utils.is_distributed():
@@ -112,7 +144,21 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def derive_seed(*parts: int | str) -> int:
-    """A 63-bit seed from a tuple of ints/strings (stable across runs and platforms)."""
+    """A 63-bit seed from a tuple of ints/strings (stable across runs and platforms).
+
+    64-bit FNV-1a hash of the bytes of ``str(part)`` for each part, each followed by a NUL byte,
+    with the top bit cleared.
+
+    Parameters
+    ----------
+    *parts : int or str
+        The components, for example ``(seed, stage, "data")``.
+
+    Returns
+    -------
+    int
+        In ``[0, 2**63)``.
+    """
     h = np.uint64(0xCBF29CE484222325)
     with np.errstate(over="ignore"):
         for part in parts:
@@ -122,7 +168,13 @@ def derive_seed(*parts: int | str) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
+    """Seed Python's, NumPy's and torch's global generators.
+
+    Parameters
+    ----------
+    seed : int
+        The seed; NumPy's legacy generator gets ``seed % 2**32``.
+    """
     import random
 
     random.seed(seed)
@@ -131,7 +183,14 @@ def seed_everything(seed: int) -> None:
 
 
 def configure_determinism(enabled: bool = True) -> None:
-    """Ask torch for deterministic kernels (CPU: exact; CUDA: cuBLAS workspace set, warn-only)."""
+    """Ask torch for deterministic kernels (CPU: exact; CUDA: cuBLAS workspace set, warn-only).
+
+    Parameters
+    ----------
+    enabled : bool
+        ``True``: deterministic algorithms on (``CUBLAS_WORKSPACE_CONFIG`` set unless already set,
+        cuDNN benchmarking off); ``False``: deterministic algorithms off.
+    """
     if not enabled:
         torch.use_deterministic_algorithms(False)
         return
@@ -143,7 +202,21 @@ def configure_determinism(enabled: bool = True) -> None:
 
 def make_optimizer(model: nn.Module, config: dict[str, Any]) -> torch.optim.AdamW:
     """AdamW with two groups: SSM parameters (``ssm_lr``, ``ssm_weight_decay``) and the rest (``lr``,
-    ``weight_decay``).  Group 0 is the SSM group."""
+    ``weight_decay``).  Group 0 is the SSM group.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The SSM group holds :func:`mor_torch.model.ssm_parameters`; the other group every other
+        parameter with ``requires_grad``.
+    config : dict
+        Training recipe with ``lr``, ``weight_decay``, ``ssm_lr``, ``ssm_weight_decay``.
+
+    Returns
+    -------
+    torch.optim.AdamW
+        Empty groups are left out (so group 0 is the other group when there are no SSM parameters).
+    """
     ssm = ssm_parameters(model)
     ssm_ids = {id(p) for p in ssm}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ssm_ids]
@@ -161,7 +234,28 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: dict[str, Any], tot
     ``plateau_patience``, ``min_lr``), stepped once per epoch with the accuracy.
     ``cosine`` / ``linear`` / ``constant``: linear warmup over ``warmup_steps`` then cosine decay
     to 0, linear decay to 0, or constant, over ``total_steps`` optimiser steps; stepped every batch.
-    Returns ``(scheduler, per_step)``.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimiser whose learning rates are scheduled.
+    config : dict
+        Training recipe with ``scheduler`` and ``warmup_steps`` (default 0), and for ``plateau``
+        ``plateau_factor``, ``plateau_patience``, ``min_lr``.
+    total_steps : int
+        Number of optimiser steps of the whole run (ignored by ``plateau``).
+
+    Returns
+    -------
+    scheduler : torch.optim.lr_scheduler.ReduceLROnPlateau or torch.optim.lr_scheduler.LambdaLR
+    per_step : bool
+        ``True``: call ``scheduler.step()`` after every batch; ``False``: call
+        ``scheduler.step(val_accuracy)`` once per epoch.
+
+    Raises
+    ------
+    MethodError
+        Unknown scheduler, or ``warmup_steps`` with ``plateau``.
     """
     kind = config["scheduler"]
     warmup = int(config.get("warmup_steps", 0))
@@ -223,6 +317,26 @@ class EpochBatchSampler(Sampler[list[int]]):
     batch list is padded (by repeating its first batches) to a multiple of the world size and rank
     ``k`` takes batches ``k, k + world, ...``: every rank runs the same number of steps, as with
     :class:`~torch.utils.data.DistributedSampler`, and the global batch is ``world * batch_size``.
+
+    Parameters
+    ----------
+    n : int
+        Dataset size (>= 1).
+    batch_size : int
+        Batch size per rank (>= 1); the last batch of an epoch may be smaller.
+    seed : int
+        Base seed (taken modulo ``2**62``).
+    rank, world : int
+        This process's rank and the number of processes.
+    lengths : (n,) array_like of int, optional
+        Per-item sequence lengths, used for bucketing.
+    bucket : int
+        Bucket size in batches; ``<= 1`` (or no ``lengths``) disables bucketing.
+
+    Raises
+    ------
+    MethodError
+        ``n < 1``, ``batch_size < 1`` or ``lengths`` of the wrong shape.
     """
 
     def __init__(
@@ -247,6 +361,13 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose batches the next iteration yields.
+
+        Parameters
+        ----------
+        epoch : int
+            Zero-based epoch; the permutation is drawn with seed ``seed + epoch``.
+        """
         self.epoch = epoch
 
     def batches(self) -> list[list[int]]:
@@ -290,7 +411,26 @@ def make_train_loader(
     collate_fn: Callable | None = None,
 ) -> DataLoader:
     """Training loader over an :class:`EpochBatchSampler`; call ``loader.batch_sampler.set_epoch(epoch)``
-    before each epoch.  ``bucket > 1`` groups similar lengths when the dataset exposes ``lengths``."""
+    before each epoch.  ``bucket > 1`` groups similar lengths when the dataset exposes ``lengths``.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Map-style dataset; an attribute or method ``lengths`` (per-item lengths) enables bucketing.
+    batch_size : int
+        Batch size per rank.
+    seed : int
+        Seed of the per-epoch shuffles (see :class:`EpochBatchSampler`).
+    bucket : int
+        Length-bucketing factor (see :class:`EpochBatchSampler`); 0 = off.
+    collate_fn : callable, optional
+        Turns a list of items into a batch; default :func:`mor_torch.data.collate`.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+        Yields this rank's batches of the current epoch.
+    """
     sampler = EpochBatchSampler(
         len(dataset),
         batch_size,
@@ -304,7 +444,23 @@ def make_train_loader(
 
 
 def make_eval_loader(dataset: Dataset, batch_size: int, *, collate_fn: Callable | None = None) -> DataLoader:
-    """Evaluation loader over this rank's disjoint shard (all of it in single-process runs)."""
+    """Evaluation loader over this rank's disjoint shard (all of it in single-process runs).
+
+    Rank ``k`` of ``world`` sees items ``k, k + world, ...`` in order.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Map-style dataset.
+    batch_size : int
+        Batch size.
+    collate_fn : callable, optional
+        Turns a list of items into a batch; default :func:`mor_torch.data.collate`.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+    """
     sampler = _ShardSampler(len(dataset), dist_utils.rank(), dist_utils.world_size())
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn or _default_collate())
 
@@ -326,6 +482,28 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: torch.device | str |
 
     Under a process group the sums are all-reduced, so every rank returns the totals over
     all shards.  The model is put in eval mode and restored to its previous mode.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier called as ``model(x, lengths)`` or ``model(x, lengths, x2, lengths2)``,
+        returning ``(batch, n_classes)`` logits; a DistributedDataParallel wrapper is unwrapped.
+    loader : iterable of dict
+        Batches as produced by :func:`mor_torch.data.collate`: ``x``, ``lengths``, ``y`` (``(batch,)``
+        int64 labels) and, for dual tasks, ``x2``, ``lengths2``.
+    device : torch.device or str, optional
+        Where the batches are moved; default: the device of the model's first parameter.
+
+    Returns
+    -------
+    dict
+        ``loss`` (mean cross-entropy, float), ``accuracy`` (float in [0, 1]) and ``n`` (int);
+        ``loss`` and ``accuracy`` are NaN when the loader is empty (``n = 0``).
+
+    Raises
+    ------
+    NonFiniteError
+        The mean loss is NaN or infinite.
     """
     model = _unwrap(model)
     if device is None:
@@ -402,6 +580,10 @@ def fit(
         ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     resume : bool
         Continue from ``run_dir/checkpoint.pt`` if it exists.
+    collate_fn : callable, optional
+        Turns a list of dataset items into a batch dict (``x``, ``lengths``, ``y``, and ``x2``,
+        ``lengths2`` for dual tasks) for the train, validation and test loaders; default
+        :func:`mor_torch.data.collate`.
     progress : bool
         Show tqdm bars (CLI use; rank 0 only).
     on_epoch_end : callable
@@ -415,6 +597,11 @@ def fit(
     -------
     FitResult
         The model holds the best-validation weights on return.
+
+    Raises
+    ------
+    TrainingDivergedError
+        A training loss is NaN or infinite (the last good checkpoint is kept).
     """
     t0 = time.perf_counter()
     device = resolve_device(device) if isinstance(device, str) else device

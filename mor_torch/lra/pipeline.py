@@ -78,7 +78,25 @@ def _comparable(config: dict) -> dict:
 
 
 def prepare_run_dir(run_dir: Path, config: dict, *, resume: bool) -> None:
-    """Create ``run_dir`` and write the resolved config; refuse to overwrite a run without ``resume``."""
+    """Create ``run_dir`` and write the resolved config; refuse to overwrite a run without ``resume``.
+
+    Rank 0 writes ``config.json`` and ``config.toml``; every rank then waits at a barrier.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory (created with its parents if missing).
+    config : dict
+        The resolved configuration.
+    resume : bool
+        Allow an existing run whose saved configuration equals ``config`` (apart from
+        ``run.device`` and ``run.threads``).
+
+    Raises
+    ------
+    RunDirectoryError
+        ``run_dir`` already holds a run and ``resume`` is false, or it holds a different configuration.
+    """
     cfg_json = run_dir / "config.json"
     if cfg_json.exists():
         if not resume:
@@ -97,7 +115,19 @@ def prepare_run_dir(run_dir: Path, config: dict, *, resume: bool) -> None:
 
 
 def load_data(config: dict):
-    """Load the task named in ``config["task"]`` (rank 0 first, so a generated cache is written once)."""
+    """Load the task named in ``config["task"]`` (rank 0 first, so a generated cache is written once).
+
+    Parameters
+    ----------
+    config : dict
+        The resolved configuration; its ``task`` section gives ``name``, ``data_dir`` (empty: the
+        default data root of :func:`mor_torch.data.load_task`) and ``options`` (task options).
+
+    Returns
+    -------
+    TaskData
+        The three splits and the task's shape information.
+    """
     from ..data import load_task
 
     task = config["task"]
@@ -357,6 +387,34 @@ def run_pipeline(config: dict, run_dir: str | Path, *, resume: bool = False, pro
     ``ssm_params``, ``params``; then ``correlation`` (Pearson r of the per-seed pre-trained test
     accuracy against the BT-init and reduced ones, with the number of points), ``hsv`` (per-layer
     summary of seed 0), ``order``, ``gramians``, ``structure``, ``seeds`` and ``timing``.
+
+    Under torchrun the process group is initialised from the environment and only rank 0 writes.
+    The thread count and the deterministic-algorithms flag of torch are restored on return.
+
+    Parameters
+    ----------
+    config : dict
+        A resolved, validated configuration (:func:`mor_torch.lra.resolve_config`) with the
+        sections ``task``, ``model``, ``reduce``, ``train``, ``pretrain``, ``main`` and ``run``.
+    run_dir : str or Path
+        Output directory (layout in the module doc); it must not hold a run unless ``resume``.
+    resume : bool
+        Skip finished stages and continue the running one from its last checkpoint; the
+        configuration must equal the saved one (``run.device`` and ``run.threads`` may differ).
+    progress : bool
+        Show tqdm progress bars (rank 0 only).
+
+    Returns
+    -------
+    dict
+        The summary written to ``results.json`` (before non-finite floats become ``null``).
+
+    Raises
+    ------
+    RunDirectoryError
+        ``run_dir`` holds a run and ``resume`` is false, or it holds a different configuration.
+    TrainingDivergedError
+        A stage's training loss became NaN or infinite.
     """
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:

@@ -239,9 +239,7 @@ def direct_sum(G1: LTI | DiagonalLTI, G2: LTI | DiagonalLTI) -> LTI | DiagonalLT
         return DiagonalLTI.from_log_poles(np.concatenate([G1.mu, G2.mu], -1), B, C, D, G1.dt)
     from scipy.linalg import block_diag
 
-    return LTI(
-        block_diag(G1.A, G2.A), block_diag(G1.B, G2.B), block_diag(G1.C, G2.C), block_diag(G1.D, G2.D), G1.dt
-    )
+    return LTI(block_diag(G1.A, G2.A), block_diag(G1.B, G2.B), block_diag(G1.C, G2.C), block_diag(G1.D, G2.D), G1.dt)
 
 
 @st.composite

@@ -152,6 +152,7 @@ S4D = [
 @example(spec=S4D[5], method="bfsr")
 @example(spec=S4D[6], method="sr")
 @example(spec=S4D[7], method="bfsr")
+@example(spec=SystemSpec(kind="dense", family="wide", n=6, complex_=False, seed=1), method="sr")
 def test_balanced_truncation_error_bounds(spec, method):
     """``sigma_{r+1} <= ||G - G_r||_inf <= 2 sum(sigma[r:])`` (and the distinct-value bound for repeats)."""
     sys = build(spec)
@@ -178,7 +179,8 @@ def test_balanced_truncation_error_bounds(spec, method):
         for i in idx:
             Gi, Gri = member(sys, i), member(res.reduced, i)
             err = mor.hinf_norm(Gi - Gri)
-            upper = tail[i] * (1 + HINF_RTOL) + UPPER_ABS * N * EPS * scale[i]
+            # the computed tail may undershoot the exact one by the HSV errors (dense: delta)
+            upper = (tail[i] + 2 * delta[i, r:].sum()) * (1 + HINF_RTOL) + UPPER_ABS * N * EPS * scale[i]
             lower = hsv[i, r] * (1 - HINF_RTOL) - delta[i, r]
             msg = f"{spec}, r={r}, member {i}: hsv={hsv[i]}, err={err:.17g}"
             assert err <= upper, "upper bound violated: " + msg
@@ -425,10 +427,17 @@ def test_dense_hsv_noise_floor():
     "rounding noise returns a reduced model with unstable poles, without a RankWarning",
 )
 def test_dense_truncation_of_noise_is_stable_or_warns():
-    sys = _transfer_function_is_constant(207819684, duplicate=True)  # n = 8, G == D
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = mor.balanced_truncation(sys, 6, method="bfsr")
-    warned = any(issubclass(w.category, RankWarning) for w in caught)
-    stable = np.all(res.reduced.poles().real < 0)
-    assert warned or stable, res.reduced.poles()
+    # ~20% of (seed, order, method) give an unstable model here; the exact cases depend on rounding
+    # (they moved between runs), so the test sweeps 10 seeds: every one should be stable or warn
+    silent_unstable = []
+    for seed in range(10):
+        sys = _transfer_function_is_constant(seed, duplicate=True)  # n = 8, G == D
+        for r in range(1, sys.n):
+            for method in ("sr", "bfsr"):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    res = mor.balanced_truncation(sys, r, method=method)
+                warned = any(issubclass(w.category, RankWarning) for w in caught)
+                if not warned and np.any(res.reduced.poles().real >= 0):
+                    silent_unstable.append((seed, r, method))
+    assert not silent_unstable, silent_unstable
