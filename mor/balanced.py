@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guard import guarded
 from .errors import MethodError, OrderError, RankWarning
 from .gramians import gramians
 from .hankel import _pad, factor_svd
@@ -69,6 +70,7 @@ class BalancedTruncationResult:
     padded: np.ndarray
 
 
+@guarded("balanced_truncation")
 def balanced_truncation(
     sys: Any,
     order: int | None = None,
@@ -210,6 +212,7 @@ def balanced_truncation(
 
     if isinstance(sys, LTI):
         reduced = LTI(Wh @ sys.A @ V, Wh @ sys.B, sys.C @ V, sys.D, sys.dt)
+        _warn_unstable(reduced, horizon)
         bound = float(2 * hsv[r:].sum()) if horizon is None else None
         return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, padded)
 
@@ -257,10 +260,11 @@ def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
     return out
 
 
-def _warn_unstable(reduced: DiagonalLTI, horizon: int | None) -> None:
+def _warn_unstable(reduced: LTI | DiagonalLTI, horizon: int | None) -> None:
     if horizon is not None:
         return
-    bad = reduced.poles.real >= 0 if reduced.dt is None else np.abs(reduced.poles) >= 1
+    poles = reduced.poles() if isinstance(reduced, LTI) else reduced.poles
+    bad = poles.real >= 0 if reduced.dt is None else np.abs(poles) >= 1
     if np.any(bad):
         warnings.warn(
             RankWarning(

@@ -76,8 +76,9 @@ def cauchy_cholesky(
     G = np.asarray(G, dtype=np.complex128)
     batch = np.broadcast_shapes(nodes.shape[:-1], G.shape[:-2])
     n, k = G.shape[-2], G.shape[-1]
-    nodes = np.broadcast_to(nodes, (*batch, n)).reshape(-1, n)
-    G = np.broadcast_to(G, (*batch, n, k)).reshape(-1, n, k)
+    size = int(np.prod(batch, dtype=int))
+    nodes = np.broadcast_to(nodes, (*batch, n)).reshape(size, n)
+    G = np.broadcast_to(G, (*batch, n, k)).reshape(size, n, k)
     r_max = n if max_rank is None else min(int(max_rank), n)
     blocks = [_cholesky_one(nodes, G[:, :, j], discrete, rtol, r_max) for j in range(k)]
     L = np.concatenate(blocks, axis=-1) if blocks else np.zeros((nodes.shape[0], n, 0), complex)

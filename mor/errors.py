@@ -11,6 +11,7 @@ __all__ = [
     "MorError",
     "DimensionError",
     "NonFiniteError",
+    "NumericalError",
     "UnstableSystemError",
     "OrderError",
     "MethodError",
@@ -30,6 +31,14 @@ class DimensionError(MorError, ValueError):
 
 class NonFiniteError(MorError, ValueError):
     """An input array holds NaN or infinite entries."""
+
+
+class NumericalError(MorError, ArithmeticError):
+    """A computation on finite input overflowed or failed to converge.
+
+    Raised instead of returning NaN/Inf, typically for systems whose entries
+    are near the floating-point range limits; rescaling the system helps.
+    """
 
 
 class UnstableSystemError(MorError, ValueError):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guard import guarded
 from .cauchy import cauchy_cholesky
 from .discretize import complex_expm1
 from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError, UnstableSystemError
@@ -90,6 +91,7 @@ def _check_method(sys: LTI | DiagonalLTI, method: Any) -> None:
         raise MethodError(f"method for {kind} systems must be one of {allowed}, got {method!r}")
 
 
+@guarded("controllability_gramian")
 def controllability_gramian(
     sys: Any, *, factor: bool = False, method: str | None = None, horizon: int | None = None
 ) -> np.ndarray:
@@ -138,6 +140,7 @@ def controllability_gramian(
     return _gramian(sys, "c", factor, method, _check_horizon(sys, horizon))
 
 
+@guarded("observability_gramian")
 def observability_gramian(
     sys: Any, *, factor: bool = False, method: str | None = None, horizon: int | None = None
 ) -> np.ndarray:
@@ -165,6 +168,7 @@ def observability_gramian(
     return _gramian(sys, "o", factor, method, _check_horizon(sys, horizon))
 
 
+@guarded("gramians")
 def gramians(
     sys: Any, *, factor: bool = False, method: str | None = None, horizon: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

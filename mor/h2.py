@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import NumericalError
 from .gramians import controllability_gramian
 from .systems import as_system
 
@@ -53,10 +54,19 @@ def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
     """
     sys = as_system(sys)
     R = controllability_gramian(sys, factor=True, method=method)
-    sq = np.sum(np.abs(sys.C @ R) ** 2, axis=(-2, -1))
-    dsq = np.sum(np.abs(sys.D) ** 2, axis=(-2, -1))
-    if sys.dt is None:
-        value = np.where(dsq > 0, np.inf, np.sqrt(sq))
-    else:
-        value = np.sqrt(sq + dsq)
+    with np.errstate(all="ignore"):
+        parts = [sys.C @ R] + ([sys.D] if sys.dt is not None else [])
+        value = _frobenius(parts)
+        if not np.all(np.isfinite(value)):
+            raise NumericalError("h2_norm overflowed; rescale the system (B, C, D) away from the range limits")
+        if sys.dt is None:
+            value = np.where(np.any(sys.D != 0, axis=(-2, -1)), np.inf, value)
     return float(value) if np.ndim(value) == 0 else value
+
+
+def _frobenius(parts: list[np.ndarray]) -> np.ndarray:
+    """``sqrt(sum ||X||_F^2)`` over the last two axes of every part, scaled against overflow."""
+    scale = np.max([np.max(np.abs(X), axis=(-2, -1), initial=0.0) for X in parts], axis=0)
+    safe = np.where(scale > 0, scale, 1.0)
+    total = sum(np.sum(np.abs(X / safe[..., None, None]) ** 2, axis=(-2, -1)) for X in parts)
+    return safe * np.sqrt(total)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guard import guarded
 from .gramians import gramians
 from .systems import as_system
 
@@ -44,6 +45,7 @@ def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
     return np.linalg.svd(M, full_matrices=False, compute_uv=compute_uv)
 
 
+@guarded("hankel_singular_values")
 def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int | None = None) -> np.ndarray:
     """Hankel singular values of a stable system.
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ._guard import guarded
 from .errors import MethodError, OrderError
 from .gramians import check_stable
 from .systems import LTI, DiagonalLTI, as_system
@@ -40,6 +41,7 @@ _INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 
 
+@guarded("hinf_norm", select=lambda out: out[0] if isinstance(out, tuple) else out)  # peak may be inf
 def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any:
     r"""H-infinity norm of a stable system, with the frequency where it is attained.
 
@@ -139,6 +141,11 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
         raise OrderError(f"tol must be a real number in [4 eps, 1), got {tol!r}")
     tol = float(tol)
     sys = as_system(sys)
+    if sys.m == 0 or sys.p == 0:  # no inputs or no outputs: G is an empty matrix, norm 0
+        check_stable(sys, _WHAT)
+        shape = sys.batch_shape if isinstance(sys, DiagonalLTI) else ()
+        zero = np.zeros(shape) if shape else 0.0
+        return (zero, np.zeros(shape) if shape else 0.0) if return_peak else zero
     if isinstance(sys, DiagonalLTI):
         ev: _Evaluator = _DiagonalEvaluator(sys)
         shape = sys.batch_shape

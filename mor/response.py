@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ._guard import guarded
 from .errors import DimensionError, NonFiniteError, OrderError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -117,6 +118,7 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
     return transfer_function(sys, s)
 
 
+@guarded("impulse_response")
 def impulse_response(sys: Any, length: int, *, dt: float | None = None) -> np.ndarray:
     """Impulse response (Markov parameters).
 

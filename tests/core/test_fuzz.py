@@ -23,7 +23,6 @@ import time
 import warnings
 
 import numpy as np
-import pytest
 
 import mor
 from mor import LTI, DiagonalLTI
@@ -33,28 +32,12 @@ N_DENSE = 2000  # single dense systems
 N_BATCHES = 250  # diagonal batches ...
 BATCH = 32  # ... of this many members: 2000 + 250 * 32 = 10,000 systems per run
 
-# Defects found by this fuzz test (reported to the lead with reproducers), matched on
-# (routine name prefix, detail substring).  Failures that match none of them fail test_fuzz_public_api;
-# test_fuzz_known_defects (strict xfail) passes once all of them are fixed.
-KNOWN_DEFECTS = {
-    "F1 hinf_norm with p = 0 or m = 0: IndexError in _sigma_max (svd of an empty matrix)": (
-        "hinf_norm",
-        "IndexError",
-    ),
-    "F2 hinf_norm of a discrete system with a pole at z = 0: log(0) -> invalid-value RuntimeWarning": (
-        "hinf_norm",
-        "invalid value encountered in divide",
-    ),
-    "F3 cauchy_cholesky with m = 0 or p = 0 in a batch: reshape(-1, n, 0) ValueError": (
-        "",
-        "cannot reshape array of size 0",
-    ),
-    "F4 scales beyond ~1e100 or |mu| ~ 1e149: overflow -> RuntimeWarning, NaN/Inf output or untyped "
-    "LinAlgError instead of a NonFiniteError": ("", "overflow"),
-    "F4b (same: NaN from overflowed intermediates)": ("", "invalid value encountered"),
-    "F4c (same: non-finite results)": ("", "non-finite output"),
-    "F4d (same: LinAlgError on NaN/Inf intermediates)": ("", "LinAlgError"),
-}
+# Failures matched here on (routine name prefix, detail substring) would be tolerated as known defects.
+# None are left: the ones this test found are fixed and now fail test_fuzz_public_api if they return:
+#   F1 hinf_norm with p = 0 or m = 0 (IndexError); F2 hinf_norm with a discrete pole at z = 0 (warning);
+#   F3 cauchy_cholesky with m = 0 or p = 0 in a batch (reshape error); F4 entries near the overflow range
+#   (NaN/Inf output or untyped LinAlgError; now mor.errors.NumericalError).
+KNOWN_DEFECTS: dict[str, tuple[str, str]] = {}
 SCALES = (0.0, 1e-150, 1e-100, 1e-30, 1e-8, 1.0, 1.0, 1.0, 1.0, 1e8, 1e30, 1e100, 1e150)
 
 
@@ -315,9 +298,3 @@ def test_fuzz_public_api():
     assert out.systems >= 10_000, out.systems
     new = [f for f in out.failures if classify(f) is None]
     assert not new, _report(new, out, seconds)
-
-
-@pytest.mark.xfail(strict=True, reason="known defects F1-F4 (see KNOWN_DEFECTS): reported to the lead")
-def test_fuzz_known_defects():
-    out, seconds = _run()
-    assert not out.failures, _report(out.failures, out, seconds)

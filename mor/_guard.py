@@ -1,0 +1,74 @@
+"""Turn floating-point trouble inside a public routine into typed errors.
+
+Inputs are validated on construction (shapes, NaN/Inf), but badly scaled finite
+input (entries near 1e150, poles far outside the unit circle over a long
+horizon) can still overflow in intermediate results.  :func:`guarded` runs a
+routine with numpy's floating-point warnings silenced, then checks every array
+it returns: a non-finite value, or a LAPACK failure caused by one, raises
+:class:`mor.errors.NumericalError` naming the routine instead of returning NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .errors import NumericalError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _arrays(out: Any):
+    if isinstance(out, np.ndarray) or np.isscalar(out):
+        yield out
+    elif isinstance(out, (tuple, list)):
+        for item in out:
+            yield from _arrays(item)
+    elif dataclasses.is_dataclass(out):
+        for f in dataclasses.fields(out):
+            yield from _arrays(getattr(out, f.name))
+
+
+def guarded(what: str, *, select: Callable[[Any], Any] | None = None) -> Callable[[F], F]:
+    """Decorator: run under ``np.errstate(all="ignore")`` and reject non-finite output.
+
+    Parameters
+    ----------
+    what : str
+        Name of the computation, for the message.
+    select : callable, optional
+        Picks the part of the result that must be finite (default: all of it),
+        for results where ``inf`` is a documented value of another part.
+    """
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with np.errstate(all="ignore"):
+                try:
+                    out = fn(*args, **kwargs)
+                except np.linalg.LinAlgError as exc:
+                    raise NumericalError(
+                        f"{what} failed in LAPACK ({exc}); the input is probably badly scaled "
+                        "(entries near the overflow range) or numerically singular"
+                    ) from exc
+            for arr in _arrays(out if select is None else select(out)):
+                a = np.asarray(arr)
+                if not np.issubdtype(a.dtype, np.number):
+                    continue
+                bad = ~np.isfinite(a)
+                if np.any(bad):
+                    raise NumericalError(
+                        f"{what} overflowed: the result has {int(np.sum(bad))} non-finite entr"
+                        f"{'y' if np.sum(bad) == 1 else 'ies'}; rescale the system (B, C, D or the time "
+                        "unit) so that its entries are far from the floating-point range limits"
+                    )
+            return out
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
