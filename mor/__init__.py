@@ -26,7 +26,7 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
-from .lyapunov import SchurForm, complex_schur, solve_lyapunov
+from .lyapunov import complex_schur, solve_lyapunov
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .systems import LTI, DiagonalLTI, as_system
@@ -36,7 +36,6 @@ __version__ = "0.1.0"
 __all__ = [
     "LTI",
     "BalancedTruncationResult",
-    "SchurForm",
     "BackendUnavailableError",
     "DiagonalLTI",
     "DimensionError",

@@ -146,15 +146,8 @@ class SchurForm(tuple):
     made ``T`` triangular, so that :func:`solve_lyapunov` can keep its transformations
     in real arithmetic (about four times fewer flops) when the form is reused.
 
-    Parameters
-    ----------
-    T : (n, n) ndarray, complex
-        Upper triangular Schur factor, ``A = Z T Z^H``.
-    Z : (n, n) ndarray, complex
-        Unitary Schur vectors.
-    real : tuple, optional
-        For real ``A``: the real Schur factor and the 2x2 rotations that make it
-        triangular (internal; built by :func:`complex_schur`).
+    Its items are ``T`` ``(n, n)``, the upper triangular complex Schur factor, and
+    ``Z`` ``(n, n)``, the unitary Schur vectors, with ``A = Z T Z^H``.
     """
 
     _real: tuple | None
