@@ -284,8 +284,7 @@ def _psd_factor(X: np.ndarray) -> np.ndarray:
     w, V = np.linalg.eigh(X)
     w = w[..., ::-1]
     V = V[..., ::-1]
-    n = X.shape[-1]
-    floor = max(n, 1) * np.finfo(float).eps * np.clip(w[..., :1], 0.0, None)
+    floor = max(X.shape[-1], 1) * np.finfo(float).eps * np.clip(w[..., :1], 0.0, None)
     w = np.where(w > floor, w, 0.0)
     keep = np.any(w > 0, axis=tuple(range(w.ndim - 1))) if w.ndim > 1 else w > 0
     return V[..., keep] * np.sqrt(w[..., keep])[..., None, :]

@@ -212,8 +212,12 @@ def test_repeated_hankel_singular_values_of_direct_sum(spec):
     two = flat(mor.hankel_singular_values(both), both)
     expect = np.repeat(one, 2, axis=-1)
     scale = gramian_scale(G)
-    # two independent computations, each within its own error model: their difference within the sum
+    # two independent computations, each within its own error model: their difference within the sum;
+    # dense Gramians also carry the relative error n eps kappa of the Lyapunov solve (kappa = ||A|| / sep:
+    # 'wide' pole families reach kappa ~ 1e5 and first-order HSV errors ~ 1e-11 relative)
     tol = hsv_error(G, one, scale) + hsv_error(both, one, scale)
+    if not isinstance(G, DiagonalLTI):
+        tol = tol + 10 * max(G.n, 1) * EPS * kappa(G) * one
     assert np.all(np.abs(two - expect) <= np.repeat(tol, 2, axis=-1)), (spec, one, two)
 
 
