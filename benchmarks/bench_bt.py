@@ -20,21 +20,21 @@ Run:  python benchmarks/bench_bt.py [--quick] [--sizes 64 256 1024] [--repeats R
 
 from __future__ import annotations
 
-import os
+import pathlib
+import sys
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import median_time  # pins one BLAS thread: must precede numpy
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
+# isort: split
+import argparse
+import platform
+import warnings
 
-import numpy as np  # noqa: E402
-import scipy  # noqa: E402
+import numpy as np
+import scipy
 
-import mor  # noqa: E402
+import mor
 
 try:
     import slycot
@@ -50,16 +50,6 @@ def random_stable(n: int, seed: int) -> mor.LTI:
     shift = np.linalg.eigvals(A).real.max() + 0.1 + rng.uniform(0, 0.5)
     A -= shift * np.eye(n)
     return mor.LTI(A, rng.standard_normal((n, 1)), rng.standard_normal((1, n)))
-
-
-def median_time(repeats: int, fn, *args, **kwargs):
-    """Median wall time of ``fn(*args, **kwargs)`` over ``repeats`` calls, and the last result."""
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def tf(A, B, C, s):

@@ -25,24 +25,21 @@ Run:  python benchmarks/bench_dss_layer.py [--channels 256] [--repeats R] [--pol
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import argparse  # noqa: E402
-import pathlib  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import mor  # noqa: E402
+import pathlib
+import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from hsv_truth import skew_hippo_poles  # noqa: E402
+from _common import median_time  # pins one BLAS thread: must precede numpy
+
+# isort: split
+import argparse
+import platform
+import warnings
+
+import numpy as np
+from hsv_truth import skew_hippo_poles
+
+import mor
 
 try:
     import slycot
@@ -86,15 +83,6 @@ def slycot_loop(layer: mor.DiagonalLTI, r: int, real_output: bool) -> list[np.nd
                                 np.asfortranarray(C), nr=nr, tol=0.0)
             hsvs.append(np.asarray(out[-1]))
     return hsvs
-
-
-def median_time(repeats: int, fn, *args, **kwargs):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def main(argv: list[str] | None = None) -> int:

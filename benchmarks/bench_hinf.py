@@ -11,18 +11,19 @@ Prints medians (one process), the ratio ours/ab13dd and the relative difference 
 
 from __future__ import annotations
 
-import os
+import pathlib
+import sys as _sys
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-    os.environ[_var] = "1"
+_sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import median_time  # pins one BLAS thread: must precede numpy
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+# isort: split
+import argparse
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mor import LTI, DiagonalLTI  # noqa: E402
-from mor.norms import hinf_norm  # noqa: E402
+from mor import LTI, DiagonalLTI
+from mor.norms import hinf_norm
 
 try:
     import slycot
@@ -68,16 +69,6 @@ def real_embedding(sys: DiagonalLTI) -> LTI:
     return LTI(emb(np.diag(sys.poles)), emb(sys.B), emb(sys.C), emb(sys.D.astype(complex)), sys.dt)
 
 
-def median_time(f, repeat):
-    f()  # warm-up
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
@@ -92,7 +83,7 @@ def main():
     print(f"{'case':36s} {'mor [ms]':>10s} {'ab13dd [ms]':>12s} {'ratio':>7s} {'rel. diff':>10s}")
     for name, sys in cases:
         r = max(3, args.repeat if sys.n <= 64 else args.repeat // 2)
-        t_ours = median_time(lambda s=sys: hinf_norm(s), r)
+        t_ours = median_time(r, lambda s=sys: hinf_norm(s), warmup=True)[0]
         g = hinf_norm(sys)
         if slycot is not None:
             try:
@@ -100,7 +91,7 @@ def main():
             except Exception as exc:  # SLICOT's QR does not always converge
                 print(f"{name:36s} {1e3 * t_ours:10.2f} {'failed':>12s}   ({type(exc).__name__})")
                 continue
-            t_ref = median_time(lambda s=sys: ab13dd(s), r)
+            t_ref = median_time(r, lambda s=sys: ab13dd(s), warmup=True)[0]
             print(f"{name:36s} {1e3 * t_ours:10.2f} {1e3 * t_ref:12.2f} {t_ours / t_ref:7.2f} "
                   f"{abs(g - g_ref) / g_ref:10.1e}")
         else:
@@ -111,16 +102,16 @@ def main():
     lam = -rng.uniform(0.05, 1.0, (nb, n)) + 1j * rng.uniform(-20, 20, (nb, n))
     dsys = DiagonalLTI(lam, rng.standard_normal((nb, n, 1)) + 1j * rng.standard_normal((nb, n, 1)),
                        rng.standard_normal((nb, 1, n)) + 1j * rng.standard_normal((nb, 1, n)))
-    t_batch = median_time(lambda: hinf_norm(dsys), 3)
+    t_batch = median_time(3, lambda: hinf_norm(dsys), warmup=True)[0]
     g = hinf_norm(dsys)
     line = f"{'batch 256 x DiagonalLTI n=64':36s} {1e3 * t_batch:10.1f}"
     if slycot is not None:
         embs = [real_embedding(dsys[i]) for i in range(nb)]
-        t_ref = median_time(lambda: [ab13dd(e) for e in embs], 3)
+        t_ref = median_time(3, lambda: [ab13dd(e) for e in embs], warmup=True)[0]
         g_ref = np.array([ab13dd(e) for e in embs])
         line += f" {1e3 * t_ref:12.1f} {t_batch / t_ref:7.2f} {np.max(np.abs(g - g_ref) / g_ref):10.1e}"
     print(line)
-    t_loop = median_time(lambda: [hinf_norm(dsys[i]) for i in range(nb)], 3)
+    t_loop = median_time(3, lambda: [hinf_norm(dsys[i]) for i in range(nb)], warmup=True)[0]
     print(f"{'  (same, one call per member)':36s} {1e3 * t_loop:10.1f}")
 
 

@@ -32,24 +32,22 @@ Run:  python benchmarks/bench_hsv_accuracy.py [--detail FAMILY_KIND] [--no-slyco
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import argparse  # noqa: E402
-import pathlib  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import mor  # noqa: E402
-from mor.cauchy import cauchy_cholesky  # noqa: E402
-from mor.hankel import factor_svd  # noqa: E402
+import pathlib
+import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from hsv_truth import DATA_DIR, load_truth  # noqa: E402
+import _common  # noqa: F401  (pins one BLAS thread: must precede numpy)
+
+# isort: split
+import argparse
+import warnings
+
+import numpy as np
+from hsv_truth import DATA_DIR, load_truth
+
+import mor
+from mor.cauchy import cauchy_cholesky
+from mor.hankel import factor_svd
 
 try:
     import slycot

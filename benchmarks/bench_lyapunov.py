@@ -12,19 +12,20 @@ Run:  python benchmarks/bench_lyapunov.py [--quick] [--repeats R] [--sizes 64 25
 
 from __future__ import annotations
 
-import os
+import pathlib
+import sys
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import median_time  # pins one BLAS thread: must precede numpy
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
+# isort: split
+import argparse
+import platform
 
-import numpy as np  # noqa: E402
-import scipy  # noqa: E402
+import numpy as np
+import scipy
 
-from mor.lyapunov import complex_schur, solve_lyapunov  # noqa: E402
+from mor.lyapunov import complex_schur, solve_lyapunov
 
 try:
     import slycot  # noqa: F401
@@ -32,15 +33,6 @@ try:
     HAVE_SLYCOT = True
 except ImportError:  # pragma: no cover
     HAVE_SLYCOT = False
-
-
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def _residual(A, X, Q, discrete):
@@ -60,12 +52,12 @@ def _system(n: int, discrete: bool, rng: np.random.Generator):
 
 
 def _bench_case(A, Q, discrete: bool, reps: int):
-    t_mor, X = _median_time(lambda: solve_lyapunov(A, Q, discrete=discrete), reps)
-    t_schur, S = _median_time(lambda: complex_schur(A), reps)
-    t_tri, _ = _median_time(lambda: solve_lyapunov(A, Q, discrete=discrete, schur=S), reps)
-    t_sp, Xs = _median_time(lambda: solve_lyapunov(A, Q, discrete=discrete, method="scipy"), reps)
+    t_mor, X = median_time(reps, lambda: solve_lyapunov(A, Q, discrete=discrete))
+    t_schur, S = median_time(reps, lambda: complex_schur(A))
+    t_tri, _ = median_time(reps, lambda: solve_lyapunov(A, Q, discrete=discrete, schur=S))
+    t_sp, Xs = median_time(reps, lambda: solve_lyapunov(A, Q, discrete=discrete, method="scipy"))
     if HAVE_SLYCOT:
-        t_sl, Xl = _median_time(lambda: solve_lyapunov(A, Q, discrete=discrete, method="slycot"), reps)
+        t_sl, Xl = median_time(reps, lambda: solve_lyapunov(A, Q, discrete=discrete, method="slycot"))
         r_sl = _residual(A, Xl, Q, discrete)
     else:
         t_sl, r_sl = float("nan"), float("nan")
