@@ -16,6 +16,10 @@ hold (``mu = lambda Delta_h``, ``Bbar = (exp(lambda Delta_h) - 1) / lambda``) an
 ``slycot re``  the same loop on the DSS real-output system ``u`` real, ``y = Re(C x)``
              (128 states, SISO; different Hankel singular values, same cost class)
 
+The ``floor`` lines time what no square-root method can skip: the SVD of the ``N x N`` product
+``S^H R`` of every channel (all ``N`` values, since the error bound sums the tail), on mor's own
+factors; ``slycot`` divided by that time bounds the speed-up any such method can reach on this CPU.
+
 One BLAS thread, medians of repeats in one process.  Checks: the largest relative difference
 between mor's 16 leading Hankel singular values and slycot's (every other value), over all
 channels; the number of unstable reduced poles.
@@ -110,6 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mor sr   (one batched call)    : {t_sr:9.4f} s")
     t_hsv, _ = median_time(args.repeats, mor.hankel_singular_values, layer)
     print(f"mor hankel_singular_values     : {t_hsv:9.4f} s")
+    # The LAPACK floor: every square-root method needs the SVD of the N x N product S^H R of
+    # each channel (all N values: the error bound sums the tail).  These are mor's own factors.
+    R, S = mor.gramians(layer, factor=True)
+    M = np.conj(np.swapaxes(S, -1, -2)) @ R
+    t_chol, _ = median_time(args.repeats, mor.gramians, layer, factor=True)
+    t_sv, _ = median_time(args.repeats, np.linalg.svd, M, compute_uv=False)
+    t_svd, _ = median_time(args.repeats, np.linalg.svd, M, full_matrices=False)
+    print(f"  of which: both Cauchy factors: {t_chol:9.4f} s")
+    print(f"  floor: {H} SVDs of {N}x{N}, values only: {t_sv:9.4f} s; with vectors: {t_svd:9.4f} s")
     if not HAVE_SLYCOT:
         print("slycot not installed: no comparison")
         return 0
@@ -119,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"slycot ab09ad loop (2x2 real.) : {t_sly:9.4f} s   ({t_sly / H * 1e3:.3f} ms/channel)  "
           f"ratio slycot/mor bfsr = {t_sly / t_mor:6.1f}x, /sr = {t_sly / t_sr:6.1f}x; "
           f"max rel. diff of leading {r} HSVs {diff:.1e}")
+    print(f"  ceiling of the ratio for any method that takes these SVDs: values only {t_sly / t_sv:6.1f}x, "
+          f"with vectors {t_sly / t_svd:6.1f}x")
     t_re, _ = median_time(args.slycot_repeats, slycot_loop, layer, r, True)
     print(f"slycot ab09ad loop (Re output) : {t_re:9.4f} s   ({t_re / H * 1e3:.3f} ms/channel)  "
           f"ratio slycot/mor bfsr = {t_re / t_mor:6.1f}x")

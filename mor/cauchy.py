@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .discretize import complex_expm1
-
 __all__ = ["cauchy_cholesky"]
 
 
@@ -81,7 +79,10 @@ def cauchy_cholesky(
     G = np.broadcast_to(G, (*batch, n, k)).reshape(size, n, k)
     r_max = n if max_rank is None else min(int(max_rank), n)
     blocks = [_cholesky_one(nodes, G[:, :, j], discrete, rtol, r_max) for j in range(k)]
-    L = np.concatenate(blocks, axis=-1) if blocks else np.zeros((nodes.shape[0], n, 0), complex)
+    if len(blocks) == 1:
+        L = blocks[0]
+    else:
+        L = np.concatenate(blocks, axis=-1) if blocks else np.zeros((nodes.shape[0], n, 0), complex)
     return L.reshape(*batch, n, L.shape[-1])
 
 
@@ -99,8 +100,9 @@ def _cholesky_one(nodes: np.ndarray, g: np.ndarray, discrete: bool, rtol: float,
     first = None
     active = np.ones(b, dtype=bool)
     r_used = 0
+    re, im = nodes.real, nodes.imag
     for step in range(r_max):
-        d = np.abs(g) ** 2 / denom_diag  # diagonal of the current Schur complement
+        d = (g.real**2 + g.imag**2) / denom_diag  # diagonal of the current Schur complement
         p = np.argmax(d, axis=1)
         dp = d[rows, p]
         if first is None:
@@ -112,14 +114,36 @@ def _cholesky_one(nodes: np.ndarray, g: np.ndarray, discrete: bool, rtol: float,
         gp = g[rows, p]
         xp = nodes[rows, p]
         if discrete:
-            # 1 - z_i conj(z_p) and z_i - z_p = z_p expm1(mu_i - mu_p)
-            den = -complex_expm1(nodes + np.conj(xp)[:, None])
-            num = np.exp(xp)[:, None] * complex_expm1(nodes - xp[:, None])
+            # 1 - z_i conj(z_p) = -expm1(mu_i + conj(mu_p)),  z_i - z_p = z_p expm1(mu_i - mu_p):
+            # both arguments have the imaginary part Im(mu_i - mu_p), so they share sin and cos
+            den, num = _stein_factors(re, im, xp)
         else:
             den = nodes + np.conj(xp)[:, None]
             num = nodes - xp[:, None]
+        inv_den = 1.0 / den
         scale = np.where(active, 1.0 / np.sqrt(np.where(active, dp, 1.0)), 0.0)
-        L[:, :, step] = g * (np.conj(gp) * scale)[:, None] / den
-        g = np.where(active[:, None], g * (num / den), g)
+        L[:, :, step] = g * inv_den * (np.conj(gp) * scale)[:, None]
+        g = np.where(active[:, None], g * num * inv_den, g)
         g[rows[active], p[active]] = 0.0  # exact: the pivot row is eliminated
     return L[:, :, :r_used]
+
+
+def _stein_factors(re: np.ndarray, im: np.ndarray, xp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``1 - z_i conj(z_p)`` and ``z_i - z_p`` from ``mu = re + j im`` and the pivots ``xp = mu_p``.
+
+    ``exp(a + jb) - 1 = (e - 2 s^2 (1 + e)) + j 2 s c (1 + e)`` with ``e = expm1(a)``,
+    ``s, c = sin(b/2), cos(b/2)`` (as in :func:`mor.discretize.complex_expm1`), evaluated for
+    ``a = re_i + re_p`` and ``a = re_i - re_p`` with the common ``b = im_i - im_p``.
+    """
+    half = 0.5 * (im - xp.imag[:, None])
+    s, c = np.sin(half), np.cos(half)
+    ss, sc = 2.0 * s * s, 2.0 * s * c
+    out = []
+    for a in (re + xp.real[:, None], re - xp.real[:, None]):
+        e = np.expm1(a)
+        e1 = 1.0 + e
+        v = np.empty(a.shape, dtype=np.complex128)
+        v.real = e - ss * e1
+        v.imag = sc * e1
+        out.append(v)
+    return -out[0], np.exp(xp)[:, None] * out[1]

@@ -573,7 +573,16 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
             pts[r, : q.size] = q
             pts[r, q.size :] = q[0]
             valid[r, : q.size] = True
-        val = np.where(valid, ev.sigma_fast(sub, pts), -np.inf)
+        # accurate values here (few points): they decide convergence
+        val = np.where(valid, ev.sigma(sub, pts), -np.inf)
+        # no crossing or midpoint above gamma: the crossings are numerical (near-tangent) ones
+        # at the current peak, and the member has converged (a genuine interval above gamma
+        # would put its midpoint above gamma)
+        above = val.max(axis=-1) > gamma[has]
+        if not np.any(above):
+            break
+        sub, val, pts, gamma_sub = sub[above], val[above], pts[above], gamma[has][above]
+        cross = [c for c, a in zip(cross, above, strict=True) if a]
         j = val.argmax(axis=-1)
         rows = np.arange(sub.size)
         # refine inside the interval around the best point, then evaluate accurately
@@ -585,7 +594,7 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
         acc = ev.sigma(sub, X)
         k = acc.argmax(axis=-1)
         best, xbest = acc[rows, k], X[rows, k]
-        improved = best > gamma[has]
+        improved = best > gamma_sub
         upd = best > lb[sub]
         lb[sub[upd]], xpk[sub[upd]] = best[upd], xbest[upd]
         # members without crossings are certified; crossings with no point above gamma are
