@@ -9,9 +9,10 @@ zero counts as error 1) for:
                  the SVD of ``L_Q^H L_P`` in pivot order)
 ``mor rtol=0``   the same structured algorithm with pivoting run to completion
                  (``mor.cauchy.cauchy_cholesky(..., rtol=0)`` + ``mor.hankel.factor_svd``)
-``dense``        dense square root: ``mor.gramians(sys.to_dense(), factor=True)`` (Bartels-Stewart,
-                 Hermitian eigen-factors), SVD of ``S^H R``
-``dense scipy``  the same with ``method="scipy"``
+``dense``        dense square root: ``mor.gramians(sys.to_dense(), factor=True)`` (factors by
+                 Hammarling's method on the Schur form), SVD of ``S^H R``
+``dense scipy``  the same with ``method="scipy"`` (scipy's Bartels-Stewart Gramians, factors from
+                 their Hermitian eigendecompositions)
 ``eig(PQ)``      ``sqrt(|eig(P Q)|)`` from the dense Gramians (what ``control.hsvd`` does)
 ``slycot``       slycot ``ab09ad`` (job 'B', equil 'N') on the realification: states
                  ``[Re x; Im x]``, inputs ``[Re u; Im u]``, outputs ``[Re y; Im y]``, i.e.

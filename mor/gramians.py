@@ -104,9 +104,13 @@ def controllability_gramian(
     ----------
     sys : LTI, DiagonalLTI or convertible
     factor : bool
-        Return a factor ``R`` (``P = R R^H``) instead of ``P``.  Dense systems:
-        from the eigendecomposition of ``P`` with negative rounding-level
-        eigenvalues clipped (tolerates semi-definite ``P``).  Diagonal systems:
+        Return a factor ``R`` (``P = R R^H``) instead of ``P``.  Dense systems,
+        infinite horizon, default solver: computed directly by Hammarling's
+        method on the Schur form, without forming ``P`` (:mod:`mor.hammarling`;
+        small singular values of ``R`` stay accurate to about ``eps ||R||``; real
+        systems get a real factor).  Other solvers and finite horizons: from the
+        eigendecomposition of ``P`` with rounding-level eigenvalues
+        (``<= n eps lambda_max``) set to zero.  Diagonal systems:
         the pivoted Cholesky factor of the Cauchy-like Gramian, accurate to
         small relative error, rows in the original order, columns in pivot
         order.
@@ -196,9 +200,9 @@ def gramians(
     _check_method(sys, method)
     if isinstance(sys, LTI) and horizon is None and method in (None, "recursive") and sys.n:
         schur = _stable_schur(sys)
-        P = _dense_infinite(sys, "c", method, schur)
-        Q = _dense_infinite(sys, "o", method, schur)
-        return (_psd_factor(P), _psd_factor(Q)) if factor else (P, Q)
+        if factor:
+            return _dense_factor(sys, "c", schur), _dense_factor(sys, "o", schur)
+        return _dense_infinite(sys, "c", method, schur), _dense_infinite(sys, "o", method, schur)
     return _gramian(sys, "c", factor, method, horizon), _gramian(sys, "o", factor, method, horizon)
 
 
@@ -221,6 +225,8 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
         return np.zeros((0, 0), dtype=sys.dtype)
     if horizon is not None:
         X = _dense_finite(sys, which, horizon)
+    elif factor and schur is not None:
+        return _dense_factor(sys, which, schur)
     else:
         X = _dense_infinite(sys, which, method, schur)
     return _psd_factor(X) if factor else X
@@ -246,6 +252,45 @@ def _dense_infinite(sys: LTI, which: str, method, schur) -> np.ndarray:
         adjoint = True
     kwargs = {"schur": schur} if schur is not None else {}
     return solve_lyapunov(sys.A, rhs, discrete=sys.dt is not None, adjoint=adjoint, method=method, **kwargs)
+
+
+def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
+    """Factor of an infinite-horizon Gramian by Hammarling's method on the shared Schur form.
+
+    ``A = Z T Z^H``.  Controllability: ``P = (Z U)(Z U)^H`` with ``U`` from
+    ``T Y + Y T^H + (Z^H B)(Z^H B)^H = 0``.  Observability: ``T^H Y + Y T + (C Z)^H (C Z) = 0``;
+    ``J T^H J`` (``J`` the reversal) is upper triangular, so ``J Y J = U U^H`` is solved the same
+    way and ``Q = (Z J U)(Z J U)^H``.  Discrete time likewise with the Stein equations.  Columns
+    that are exactly zero are dropped; real systems get a real factor (see :func:`_real_factor`).
+    """
+    from .hammarling import triangular_lyapunov_factor
+    from .lyapunov import _reverse
+
+    T, Z = schur
+    discrete = sys.dt is not None
+    if which == "c":
+        U = triangular_lyapunov_factor(T, Z.conj().T @ sys.B, discrete=discrete)
+        keep = np.any(U != 0, axis=0)
+        R = Z @ U[:, keep]
+    else:
+        Ct = sys.C @ Z
+        U = triangular_lyapunov_factor(_reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)
+        keep = np.any(U != 0, axis=0)
+        R = Z @ U[::-1, keep]
+    return R if sys.is_complex else _real_factor(R)
+
+
+def _real_factor(R: np.ndarray) -> np.ndarray:
+    """A real factor of the real matrix ``R R^H`` (``R`` complex, ``(n, k)``).
+
+    ``R R^H = (Re R Re R^T + Im R Im R^T) + j (...)``; for a real Gramian the imaginary part is
+    rounding, so ``Y = [Re R, Im R]`` has ``Y Y^T = Re(R R^H)``.  When ``2k > n`` the factor is
+    compacted to ``n`` columns by a QR factorisation of ``Y^T`` (``Y Y^T = L L^T``, ``L = R_qr^T``).
+    """
+    Y = np.concatenate([R.real, R.imag], axis=1)
+    if Y.shape[1] <= Y.shape[0]:
+        return Y
+    return np.linalg.qr(Y.T, mode="r").T
 
 
 def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:

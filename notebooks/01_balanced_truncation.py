@@ -152,8 +152,8 @@ print("||G - G_r||_inf                  =", hinf_norm(sys - ours))
 # realisation, and for diagonal systems `mor` computes the Hankel singular values from pivoted
 # Cholesky factors of the Cauchy-like Gramians, to high *relative* accuracy.  (When this notebook
 # was written, all 50 values of this modal system agreed with a 90-digit mpmath computation of
-# `sqrt(eig(P Q))` to 5e-12 relative.)  Against it: `mor` on the dense system (Bartels-Stewart
-# Gramians, factors from their eigendecompositions: an absolute, not a relative, accuracy) and
+# `sqrt(eig(P Q))` to 5e-12 relative.)  Against it: `mor` on the dense system (Gramian factors
+# by Hammarling's method: an absolute, not a relative, accuracy) and
 # `control.hsvd`, which computes `sqrt(eig(Wo Wc))` (the product of the Gramians squares their
 # condition number).
 
@@ -170,11 +170,14 @@ for i in [0, 9, 19, 29, 35, 39, 45]:
     print(f"  {i + 1:2d}   {hsv_ref[i]:.3e}         {e_mor:.1e}               {e_ct:.1e}")
 
 # %% [markdown]
-# Both dense computations lose the values far below `sigma_1`.  In this run the absolute error
-# of `control.hsvd` is about `1e-8 sigma_1` (about 20% off at `sigma_30`), that of the
-# dense `mor` path about `1e-11 .. 1e-13 sigma_1` (no correct digit at `sigma_40`).  For
-# balanced truncation to the orders used above (`sigma_{r+1} >= 1e-6 sigma_1`) this does not
-# matter; for diagonal systems, such as DSS layers, `mor` keeps the small values accurate.
+# Both dense computations have an absolute accuracy only, but at very different levels.  In
+# this run the absolute error of `control.hsvd` is about `1e-8 sigma_1` (about 20% off at
+# `sigma_30`); that of the dense `mor` path is `1e-17 sigma_1` or less, because its Gramian
+# factors come straight from Hammarling's method (as in SLICOT) instead of from `P` and `Q`:
+# about six correct digits at `sigma_40 = 2e-13 sigma_1`, two at `sigma_46 = 5e-18 sigma_1`.  For
+# balanced truncation to the orders used above (`sigma_{r+1} >= 1e-6 sigma_1`) neither matters;
+# for diagonal systems, such as DSS layers, `mor` keeps even the smallest values accurate to
+# relative precision.
 
 # %% [markdown]
 # ### Discrete time
