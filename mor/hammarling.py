@@ -30,6 +30,8 @@ a contiguous array and no sub-matrix is copied: ``O(n^2)`` per step, ``O(n^3)`` 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.linalg.blas import ztrsv
 
@@ -70,17 +72,17 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     x = np.zeros(n, dtype=np.complex128)
     for k in range(n - 1, -1, -1):
         b = B[k]
-        nb = np.sqrt(np.sum(b.real**2 + b.imag**2))
+        nb = np.sqrt((np.conj(b) @ b).real)
         if nb == 0:
             continue
-        tau = d[k]
+        tau = complex(d[k])
         beta = b / nb
         if discrete:
             absb = abs(tau)
-            alpha = np.sqrt((1.0 - absb) * (1.0 + absb))
+            alpha = math.sqrt((1.0 - absb) * (1.0 + absb))
             ups = nb / alpha
         else:
-            rho = np.sqrt(-2.0 * tau.real)
+            rho = math.sqrt(-2.0 * tau.real)
             ups = nb / rho
         U[k, k] = ups
         if k == 0:
@@ -89,21 +91,21 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
         proj = B1 @ np.conj(beta)  # B1 beta^H, (k,)
         x[k:] = 0.0
         if discrete:
-            rhs = np.conj(tau) * ups * T[:k, k] + alpha * proj
+            rhs = tau.conjugate() * ups * T[:k, k] + alpha * proj
             if abs(tau) < _TINY_POLE:
-                u = rhs + np.conj(tau) * (T[:k, :k] @ rhs)
+                u = rhs + tau.conjugate() * (T[:k, :k] @ rhs)
             else:
                 # (conj(tau) T1 - I) u = -rhs  <=>  (T1 - I / conj(tau)) u = -rhs / conj(tau)
-                W[diag, diag] = d - 1.0 / np.conj(tau)
-                x[:k] = -rhs / np.conj(tau)
+                W[diag, diag] = d - 1.0 / tau.conjugate()
+                x[:k] = -rhs / tau.conjugate()
                 u = ztrsv(W, x)[:k]
             x[:k] = u
             w = (T @ x)[:k] + ups * T[:k, k]
-            B1 += np.outer(alpha * w - (1.0 + tau) * proj, beta)
+            B1 += (alpha * w - (1.0 + tau) * proj)[:, None] * beta
         else:
-            W[diag, diag] = d + np.conj(tau)
+            W[diag, diag] = d + tau.conjugate()
             x[:k] = ups * T[:k, k] + rho * proj
             u = -ztrsv(W, x)[:k]
-            B1 -= rho * np.outer(u, beta)
+            B1 -= (rho * u)[:, None] * beta
         U[:k, k] = u
     return U
