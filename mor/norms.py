@@ -110,9 +110,13 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
 
        has an eigenvalue ``j omega`` exactly when ``gamma`` is a singular
        value of ``G(j omega)``.  Without such eigenvalues the bound is
-       certified.  Otherwise ``sigma_max`` is evaluated at the crossings and
-       the midpoints between consecutive crossings, the best interval is
-       refined, and the test is repeated (quadratic convergence).
+       certified.  Otherwise ``sigma_max`` is evaluated (accurately) at the
+       crossings and the midpoints between consecutive crossings; if none
+       exceeds ``gamma`` the crossings are numerical ones (near-tangent at the
+       peak) and the bound is certified as well; if one does, the best
+       interval is refined and the test is repeated (quadratic convergence).
+       The refined lower bound of step 1 usually makes one eigenvalue test
+       enough.
        Discrete systems go through the bilinear map ``s = (z - 1)/(z + 1)``
        (which preserves the norm; ``theta = 2 arctan(omega)``) for the
        eigenvalue test only: every ``sigma_max`` is evaluated on the
