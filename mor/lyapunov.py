@@ -31,10 +31,9 @@ from .errors import (
     BackendUnavailableError,
     DimensionError,
     MethodError,
-    NonFiniteError,
-    SystemTypeError,
     UnstableSystemError,
 )
+from .systems import _as_array
 
 __all__ = ["SchurForm", "complex_schur", "solve_lyapunov"]
 
@@ -55,22 +54,7 @@ BLOCK_DISCRETE = 64
 
 def _as_matrix(value: Any, name: str) -> np.ndarray:
     """Convert ``value`` to a float64 or complex128 2-D square array, rejecting bad input."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # pragma: no cover - numpy raises many types
-        raise SystemTypeError(f"{name} could not be converted to an array: {exc}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise SystemTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.complex128 if np.iscomplexobj(arr) else np.float64, copy=False)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))
-        raise NonFiniteError(
-            f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
-            f"(first at index {tuple(int(i) for i in bad[0])})"
-        )
-    return arr
+    return _as_array(value, name, square=True, copy=False)
 
 
 def _herm(X: np.ndarray) -> np.ndarray:

@@ -20,8 +20,14 @@ from .errors import DimensionError, NonFiniteError, SystemTypeError
 __all__ = ["LTI", "DiagonalLTI", "as_system"]
 
 
-def _as_array(value: Any, name: str, *, complex_: bool | None = None) -> np.ndarray:
-    """Convert ``value`` to a float64 or complex128 array, rejecting bad input."""
+def _as_array(
+    value: Any, name: str, *, complex_: bool | None = None, square: bool = False, copy: bool = True
+) -> np.ndarray:
+    """Convert ``value`` to a float64 or complex128 array, rejecting bad input.
+
+    ``square=True`` also requires a square 2-D array (checked before finiteness);
+    ``copy=False`` returns ``value`` itself when it already has the target dtype.
+    """
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises many types
@@ -31,9 +37,11 @@ def _as_array(value: Any, name: str, *, complex_: bool | None = None) -> np.ndar
     ):
         raise SystemTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if complex_ is True or (complex_ is None and np.iscomplexobj(arr)):
-        arr = arr.astype(np.complex128, copy=True)
+        arr = arr.astype(np.complex128, copy=copy)
     else:
-        arr = arr.astype(np.float64, copy=True)
+        arr = arr.astype(np.float64, copy=copy)
+    if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
+        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))
         raise NonFiniteError(
