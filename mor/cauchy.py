@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .discretize import _expm1_half_angle
+
 __all__ = ["cauchy_cholesky"]
 
 
@@ -132,18 +134,12 @@ def _stein_factors(re: np.ndarray, im: np.ndarray, xp: np.ndarray) -> tuple[np.n
     """``1 - z_i conj(z_p)`` and ``z_i - z_p`` from ``mu = re + j im`` and the pivots ``xp = mu_p``.
 
     ``exp(a + jb) - 1 = (e - 2 s^2 (1 + e)) + j 2 s c (1 + e)`` with ``e = expm1(a)``,
-    ``s, c = sin(b/2), cos(b/2)`` (as in :func:`mor.discretize.complex_expm1`), evaluated for
+    ``s, c = sin(b/2), cos(b/2)`` (:func:`mor.discretize.complex_expm1`), evaluated for
     ``a = re_i + re_p`` and ``a = re_i - re_p`` with the common ``b = im_i - im_p``.
     """
     half = 0.5 * (im - xp.imag[:, None])
     s, c = np.sin(half), np.cos(half)
     ss, sc = 2.0 * s * s, 2.0 * s * c
-    out = []
-    for a in (re + xp.real[:, None], re - xp.real[:, None]):
-        e = np.expm1(a)
-        e1 = 1.0 + e
-        v = np.empty(a.shape, dtype=np.complex128)
-        v.real = e - ss * e1
-        v.imag = sc * e1
-        out.append(v)
-    return -out[0], np.exp(xp)[:, None] * out[1]
+    den = _expm1_half_angle(re + xp.real[:, None], ss, sc)
+    num = _expm1_half_angle(re - xp.real[:, None], ss, sc)
+    return -den, np.exp(xp)[:, None] * num

@@ -48,13 +48,22 @@ def complex_expm1(x: np.ndarray) -> np.ndarray:
     (numpy's ``expm1`` is real-only); three transcendental evaluations per entry.
     """
     x = np.asarray(x, dtype=np.complex128)
-    e = np.expm1(x.real)
     half = 0.5 * x.imag
     s, c = np.sin(half), np.cos(half)
+    return _expm1_half_angle(x.real, 2.0 * s * s, 2.0 * s * c)
+
+
+def _expm1_half_angle(a: np.ndarray, ss: np.ndarray, sc: np.ndarray) -> np.ndarray:
+    """``exp(a + jb) - 1`` from ``a`` and ``ss = 2 sin(b/2)^2``, ``sc = 2 sin(b/2) cos(b/2)``.
+
+    Split out of :func:`complex_expm1` so that callers with several ``a`` for one ``b``
+    (:func:`mor.cauchy._stein_factors`) evaluate the trigonometric part once.
+    """
+    e = np.expm1(a)
     e1 = 1.0 + e
-    out = np.empty(x.shape, dtype=np.complex128)
-    out.real = e - 2.0 * s * s * e1
-    out.imag = 2.0 * s * c * e1
+    out = np.empty(np.shape(a), dtype=np.complex128)
+    out.real = e - ss * e1
+    out.imag = sc * e1
     return out
 
 

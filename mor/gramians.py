@@ -270,13 +270,10 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     discrete = sys.dt is not None
     if which == "c":
         U = triangular_lyapunov_factor(T, Z.conj().T @ sys.B, discrete=discrete)
-        keep = np.any(U != 0, axis=0)
-        R = Z @ U[:, keep]
     else:
         Ct = sys.C @ Z
-        U = triangular_lyapunov_factor(_reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)
-        keep = np.any(U != 0, axis=0)
-        R = Z @ U[::-1, keep]
+        U = triangular_lyapunov_factor(_reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
+    R = Z @ U[:, np.any(U != 0, axis=0)]
     return R if sys.is_complex else _real_factor(R)
 
 

@@ -594,10 +594,11 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
         lo = pts[rows, np.maximum(j - 1, 0)]
         hi = pts[rows, np.minimum(j + 1, last)]
         _, bx = _golden(ev, sub, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
-        X = np.stack([pts[rows, j], bx[:, 0]], axis=-1)
-        acc = ev.sigma(sub, X)
-        k = acc.argmax(axis=-1)
-        best, xbest = acc[rows, k], X[rows, k]
+        # val is already accurate at pts[j]; only the refined point needs an accurate value
+        acc = ev.sigma(sub, bx)[:, 0]
+        refined = acc > val[rows, j]
+        best = np.where(refined, acc, val[rows, j])
+        xbest = np.where(refined, bx[:, 0], pts[rows, j])
         improved = best > gamma_sub
         upd = best > lb[sub]
         lb[sub[upd]], xpk[sub[upd]] = best[upd], xbest[upd]
