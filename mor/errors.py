@@ -1,23 +1,43 @@
 """Typed errors and warnings raised by :mod:`mor`.
 
-Every class subclasses a builtin (``ValueError`` or ``TypeError``), so callers
-that already catch the builtin keep working, while callers that care can catch
-the precise class.  Messages name the offending argument and values.
+Catch them by meaning::
+
+    MorError                                   every deliberate error of mor
+    ├── InvalidArgumentError (ValueError)      an argument has a value the routine cannot take
+    │   ├── DimensionError                     array shapes wrong or mutually inconsistent
+    │   ├── OrderError                         a reduced order outside 1 .. n (or above the rank)
+    │   ├── MethodError                        an unknown method or option name
+    │   ├── NonFiniteError                     NaN or infinite entries in the input
+    │   ├── UnstableSystemError                poles outside the stability region
+    │   └── ArgumentTypeError (TypeError)      an argument of the wrong type
+    │       └── SystemTypeError                an object that is not an LTI system
+    ├── NumericalError (ArithmeticError)       a computation on valid input failed or overflowed
+    └── BackendUnavailableError (ImportError)  an optional backend (slycot) is not installed
+
+    RankWarning (UserWarning)                  an order was capped at the numerical rank
+    AccuracyWarning (UserWarning)              a result may be inaccurate; the message says why
+
+Every class subclasses a builtin, so callers that already catch ``ValueError``,
+``TypeError``, ``ArithmeticError`` or ``ImportError`` keep working.  Messages name the
+offending argument and its value.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "MorError",
+    "InvalidArgumentError",
     "DimensionError",
-    "NonFiniteError",
-    "NumericalError",
-    "UnstableSystemError",
     "OrderError",
     "MethodError",
+    "NonFiniteError",
+    "UnstableSystemError",
+    "ArgumentTypeError",
     "SystemTypeError",
-    "RankWarning",
+    "NumericalError",
     "BackendUnavailableError",
+    "RankWarning",
+    "AccuracyWarning",
 ]
 
 
@@ -25,28 +45,46 @@ class MorError(Exception):
     """Base class of every error raised deliberately by :mod:`mor`."""
 
 
-class DimensionError(MorError, ValueError):
-    """An array has the wrong number of dimensions or mismatched sizes."""
+class InvalidArgumentError(MorError, ValueError):
+    """An argument has a value the routine cannot take (a range, a sign, a combination).
 
-
-class NonFiniteError(MorError, ValueError):
-    """An input array holds NaN or infinite entries."""
-
-
-class NumericalError(MorError, ArithmeticError):
-    """A computation on finite input overflowed or failed to converge.
-
-    Raised instead of returning NaN/Inf, typically for systems whose entries
-    are near the floating-point range limits; rescaling the system helps.
+    The subclasses below are raised where they describe the problem precisely; this class
+    itself covers the rest (``dt <= 0``, ``tol`` outside its range, a ``schur=`` pair that is
+    not a Schur form of ``A``, ...).
     """
 
 
-class UnstableSystemError(MorError, ValueError):
+class DimensionError(InvalidArgumentError):
+    """An array has the wrong number of dimensions, or sizes that do not fit together."""
+
+
+class OrderError(InvalidArgumentError):
+    """A requested reduced order is outside ``1 .. n`` (or exceeds what the system allows)."""
+
+
+class MethodError(InvalidArgumentError):
+    """An unknown method or option name was given (the message lists the valid ones)."""
+
+
+class NonFiniteError(InvalidArgumentError):
+    """An input array holds NaN or infinite entries."""
+
+
+class UnstableSystemError(InvalidArgumentError):
     """A system has poles outside the stability region.
 
     Infinite-horizon Gramians, Hankel singular values, H2 and H-infinity norms
     are defined only for asymptotically stable systems: continuous time
     ``Re(lambda) < 0``, discrete time ``|z| < 1``.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    poles : ndarray, optional
+        The offending poles.
+    index : list of tuple, optional
+        Where they are (see the attributes).
 
     Attributes
     ----------
@@ -63,16 +101,21 @@ class UnstableSystemError(MorError, ValueError):
         self.index = index
 
 
-class OrderError(MorError, ValueError):
-    """A requested reduced order (or tolerance) is out of range."""
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type (a float where an integer or a bool is needed, ...)."""
 
 
-class MethodError(MorError, ValueError):
-    """An unknown ``method`` (or other option) name was given."""
+class SystemTypeError(ArgumentTypeError):
+    """An object cannot be interpreted as a linear time-invariant system, or the system is of the
+    wrong kind for the operation (a continuous system where a discrete one is needed)."""
 
 
-class SystemTypeError(MorError, TypeError):
-    """An object cannot be interpreted as a linear time-invariant system."""
+class NumericalError(MorError, ArithmeticError):
+    """A computation on valid, finite input overflowed or failed to converge.
+
+    Raised instead of returning NaN/Inf, typically for systems whose entries
+    are near the floating-point range limits; the message says what to change.
+    """
 
 
 class BackendUnavailableError(MorError, ImportError):
@@ -81,3 +124,8 @@ class BackendUnavailableError(MorError, ImportError):
 
 class RankWarning(UserWarning):
     """A requested reduced order exceeds the numerical rank and was capped."""
+
+
+class AccuracyWarning(UserWarning):
+    """A result was computed but may be inaccurate; the message names the cause (conditioning,
+    a tolerance that was not reached) and what it affects."""

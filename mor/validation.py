@@ -1,0 +1,190 @@
+"""Argument checks shared by :mod:`mor`, :mod:`mor_torch` and the pipeline.
+
+One family, one behaviour: each function returns the normalised value or raises a typed
+error (:mod:`mor.errors`) whose message names the argument and the value it got.
+
+================  ====================================================  ==========================
+function          accepts                                               raises
+================  ====================================================  ==========================
+``check_int``     an integer (not a bool) in ``[minimum, maximum]``     ``ArgumentTypeError``,
+                                                                        ``error`` (range)
+``check_real``    a finite real number (not a bool) in the range        ``ArgumentTypeError``,
+                                                                        ``error`` (range)
+``check_choice``  one of ``choices``                                    ``MethodError``
+``check_bool``    ``True``/``False`` (numpy bools too)                  ``ArgumentTypeError``
+================  ====================================================  ==========================
+
+>>> from mor.validation import check_int, check_real
+>>> check_int(3, "order")
+3
+>>> check_real(0.5, "tol", minimum=0.0, maximum=1.0, include_max=False)
+0.5
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .errors import ArgumentTypeError, InvalidArgumentError, MethodError
+
+__all__ = ["check_bool", "check_choice", "check_int", "check_real"]
+
+
+def check_int(
+    value: Any,
+    name: str,
+    *,
+    minimum: int | None = 1,
+    maximum: int | None = None,
+    error: type[Exception] = InvalidArgumentError,
+) -> int:
+    """``value`` as a Python int, checked to lie in ``[minimum, maximum]``.
+
+    Parameters
+    ----------
+    value : object
+        An ``int`` or numpy integer; bools and floats are refused.
+    name : str
+        The argument's name, for the message.
+    minimum, maximum : int or None
+        Inclusive bounds; ``None`` leaves that side open.  The default asks for a positive
+        integer.
+    error : type
+        The exception raised for a value out of range (for example :class:`~mor.errors.OrderError`
+        for a reduced order).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``value`` is not an integer.
+    InvalidArgumentError
+        (or ``error``) ``value`` is out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise error(f"{name} must satisfy {_interval(minimum, maximum, True, True)}, got {value}")
+    return value
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    include_min: bool = True,
+    include_max: bool = True,
+    allow_inf: bool = False,
+    error: type[Exception] = InvalidArgumentError,
+) -> float:
+    """``value`` as a Python float, finite (unless ``allow_inf``) and inside the given range.
+
+    Parameters
+    ----------
+    value : object
+        A real number (int, float, numpy scalar); bools, complex numbers and strings are refused.
+    name : str
+        The argument's name, for the message.
+    minimum, maximum : float or None
+        Bounds; ``None`` leaves that side open.
+    include_min, include_max : bool
+        Whether each bound itself is allowed.
+    allow_inf : bool
+        Accept ``+-inf`` (still subject to the bounds); NaN is always refused.
+    error : type
+        The exception raised for a value out of range.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``value`` is not a real number.
+    InvalidArgumentError
+        (or ``error``) ``value`` is NaN, infinite (without ``allow_inf``) or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise error(f"{name} must be a finite number, got {value!r}")
+    low_bad = minimum is not None and (value < minimum or (value == minimum and not include_min))
+    high_bad = maximum is not None and (value > maximum or (value == maximum and not include_max))
+    if low_bad or high_bad:
+        raise error(f"{name} must satisfy {_interval(minimum, maximum, include_min, include_max)}, got {value!r}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
+    """``value`` itself when it is one of ``choices``.
+
+    Parameters
+    ----------
+    value : object
+        The given option.
+    name : str
+        The argument's name, for the message.
+    choices : iterable
+        The allowed values (compared with ``==``; unhashable values are fine).
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Raises
+    ------
+    MethodError
+        ``value`` is not among ``choices``; the message lists them.
+    """
+    choices = tuple(choices)
+    if not any(value is c or (type(value) is type(c) and value == c) for c in choices):
+        raise MethodError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a Python bool; only ``True``/``False`` (and numpy bools) are accepted.
+
+    Parameters
+    ----------
+    value : object
+        The flag.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``value`` is not a bool (``0``, ``1``, ``"yes"`` are refused).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
+
+
+def _interval(lo: Any, hi: Any, include_lo: bool, include_hi: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"{lo} {'<=' if include_lo else '<'} value {'<=' if include_hi else '<'} {hi}"
+    if lo is not None:
+        return f"value {'>=' if include_lo else '>'} {lo}"
+    if hi is not None:
+        return f"value {'<=' if include_hi else '<'} {hi}"
+    return "any value"
