@@ -5,8 +5,11 @@
   :class:`mor.DiagonalLTI` systems (continuous or zero-order-hold discrete).
 * :func:`reduce_layer` / :func:`compress` - balanced truncation of a layer (one batched ``mor``
   call) or of every DSS layer of a model.
-* :class:`SequenceClassifier` / :func:`fit` / :func:`evaluate` - the S4-style classifier and its
-  training loop; the full pipeline is ``python -m mor_torch.lra`` (:func:`mor_torch.lra.run_pipeline`).
+
+The training stack (model, training loop, data, pipeline) lives in :mod:`mor_torch.lra`;
+``import mor_torch`` loads none of it.  The names below are loaded on first use, so
+``import mor_torch`` does not even import torch until a name is touched (this lets
+``python -m mor_torch.lra`` configure OpenMP before torch starts).
 
 >>> import torch
 >>> from mor_torch import DSS, compress
@@ -16,12 +19,35 @@
 [4, 4]
 """
 
-from .convert import LayerConversionError, from_lti, to_lti
-from .dss import DSS
-from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
-from .model import SequenceClassifier, build_model
-from .reduce import CompressionReport, LayerReduction, LayerUnstableError, compress, reduce_layer
-from .train import TrainingDivergedError, evaluate, fit
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
+    from .convert import from_lti, to_lti
+    from .dss import DSS
+    from .errors import LayerConversionError, LayerUnstableError
+    from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
+    from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
+
+_EXPORTS = {
+    "DSS": "dss",
+    "CompressionReport": "reduce",
+    "LayerConversionError": "errors",
+    "LayerReduction": "reduce",
+    "LayerUnstableError": "errors",
+    "compress": "reduce",
+    "from_lti": "convert",
+    "init_poles": "init",
+    "random_poles": "init",
+    "reduce_layer": "reduce",
+    "s4d_inv": "init",
+    "s4d_lin": "init",
+    "skew_hippo": "init",
+    "to_lti": "convert",
+}
 
 __all__ = [
     "DSS",
@@ -29,12 +55,7 @@ __all__ = [
     "LayerConversionError",
     "LayerReduction",
     "LayerUnstableError",
-    "SequenceClassifier",
-    "TrainingDivergedError",
-    "build_model",
     "compress",
-    "evaluate",
-    "fit",
     "from_lti",
     "init_poles",
     "random_poles",
@@ -44,3 +65,4 @@ __all__ = [
     "skew_hippo",
     "to_lti",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -30,38 +30,30 @@ the kernel is exact even when ``Im(mu)`` aliases beyond ``pi``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from mor.discretize import complex_expm1, expm1_ratio
-from mor.errors import DimensionError, MethodError, MorError, SystemTypeError
+from mor.errors import DimensionError, SystemTypeError
 from mor.systems import LTI, DiagonalLTI, as_system
+from mor.validation import check_choice, check_int
 
 from . import kernels
-from .dss import DSS, _check_mode, _check_positive_int
+from ._tensors import to_numpy
+from .dss import DEFAULT_MODE, DSS, MODES
+from .errors import LayerConversionError
 
-__all__ = ["LayerConversionError", "from_lti", "to_lti"]
+__all__ = ["TIMES", "from_lti", "to_lti"]
+
+#: The two readings of a layer as a system (see the module docstring).
+TIMES = ("continuous", "discrete")
 
 # expm1 overflows float64 beyond ~709.78; stay clear of it.
 _MAX_EXPONENT = 700.0
-
-
-class LayerConversionError(MorError, ValueError):
-    """A DSS layer and a system cannot be converted into each other as asked."""
-
-
-def _np(x: torch.Tensor) -> np.ndarray:
-    return x.detach().to("cpu").resolve_conj().numpy()
-
-
-def _check_time(time: str) -> str:
-    if time not in ("continuous", "discrete"):
-        raise MethodError(f"time must be 'continuous' or 'discrete', got {time!r}")
-    return time
 
 
 def _ratio_r(lam: np.ndarray, eps: float) -> np.ndarray:
@@ -95,7 +87,7 @@ def _length(length: Any, mode: str, what: str) -> int | None:
                 "(C = W r(lambda) / expm1(L lambda Delta))"
             )
         return None
-    return _check_positive_int(length, "length")
+    return check_int(length, "length")
 
 
 def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -> DiagonalLTI:
@@ -115,7 +107,7 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
     -------
     DiagonalLTI
         Batch shape ``(H,)``, ``n = N``, ``m = p = 1``; ``D`` holds the layer's skip ``D``.
-        For ``time="continuous"``, ``mor.discretize(sys, layer.delta())`` reproduces the
+        For ``time="continuous"``, ``mor.discretize(sys, layer.step())`` reproduces the
         discrete one.
 
     Raises
@@ -125,16 +117,15 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
     """
     if not isinstance(layer, DSS):
         raise SystemTypeError(f"to_lti expects a mor_torch.DSS layer, got {type(layer).__name__}")
-    time = _check_time(time)
+    time = check_choice(time, "time", TIMES)
     what = f"to_lti({layer.mode} layer)"
     length = _length(length, layer.mode, what)
     H, N = layer.d_model, layer.d_state
-    with torch.no_grad():
-        lam = np.broadcast_to(_np(layer.poles()).astype(np.complex128), (H, N))
-        W = _np(layer.weights()).astype(np.complex128)
-        dt = _np(layer.delta()).astype(np.float64)
-        D = _np(layer.D).astype(np.float64)
-    mu = lam * dt[:, None]
+    lam = np.broadcast_to(to_numpy(layer.poles()).astype(np.complex128), (H, N))
+    W = to_numpy(layer.weights()).astype(np.complex128)
+    step = to_numpy(layer.step()).astype(np.float64)
+    D = to_numpy(layer.D).astype(np.float64)
+    mu = lam * step[:, None]
     if layer.mode == "exp":
         C = W
     else:
@@ -143,7 +134,7 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
     D = D[:, None, None]
     if time == "continuous":
         return DiagonalLTI(lam, np.ones((H, N, 1)), C, D)
-    Bbar = expm1_ratio(lam, dt[:, None])[..., None]
+    Bbar = expm1_ratio(lam, step[:, None])[..., None]
     return DiagonalLTI.from_log_poles(mu, Bbar, C, D, dt=1.0)
 
 
@@ -165,7 +156,7 @@ def _eig_residues(sys: LTI) -> tuple[np.ndarray, np.ndarray]:
 
 def _diag_residues(sys: DiagonalLTI) -> tuple[np.ndarray, np.ndarray, bool]:
     """(log-)poles, residues ``(H, N)`` and whether the poles are shared."""
-    nodes = sys.poles if sys.dt is None else sys.mu
+    nodes = sys.poles if sys.dt is None else sys.log_poles
     if sys.batch_shape == ():
         if sys.m != 1:
             raise DimensionError(f"a DSS layer has one input per channel; the system has m = {sys.m} inputs")
@@ -178,31 +169,114 @@ def _diag_residues(sys: DiagonalLTI) -> tuple[np.ndarray, np.ndarray, bool]:
     return nodes, sys.C[:, 0, :] * sys.B[:, :, 0], False
 
 
-def _system_parts(system: Any) -> tuple[np.ndarray, np.ndarray, bool, float | None, np.ndarray]:
-    """``(nodes, residues (H, N), shared, dt, D (H,))``; nodes are poles or log-poles."""
+@dataclass(frozen=True)
+class _SystemParts:
+    """What a layer needs from a system: (log-)poles, residues ``(H, N)``, layout, time base, ``D``."""
+
+    nodes: np.ndarray  # poles (continuous) or log-poles (discrete)
+    residues: np.ndarray  # (H, N)
+    shared: bool  # one set of poles for all channels
+    dt: float | None
+    D: np.ndarray  # (H,)
+
+
+def _system_parts(system: Any) -> _SystemParts:
+    """Split ``system`` (see :func:`from_lti`) into poles and residues per channel."""
     if isinstance(system, Sequence) and not isinstance(system, tuple):
-        parts = [_system_parts(s) for s in system]
-        if not parts:
-            raise DimensionError("from_lti got an empty sequence of systems")
-        if any(p[1].shape[0] != 1 for p in parts):
-            raise DimensionError("a sequence of systems must hold one SISO system per channel")
-        ns = {p[0].shape[-1] for p in parts}
-        dts = {p[3] for p in parts}
-        if len(ns) != 1 or len(dts) != 1:
-            raise DimensionError(f"channel systems differ in order {sorted(ns)} or time base {dts}")
-        nodes = np.stack([np.reshape(p[0], (-1,)) for p in parts])
-        res = np.concatenate([p[1] for p in parts])
-        return nodes, res, False, parts[0][3], np.concatenate([p[4] for p in parts])
+        return _channel_list_parts(system)
     system = as_system(system)
     if isinstance(system, DiagonalLTI):
         nodes, res, shared = _diag_residues(system)
         D = system.D[..., 0].reshape(-1) if shared else system.D[:, 0, 0]
-        return nodes, res, shared, system.dt, np.real(D)
+        return _SystemParts(nodes, res, shared, system.dt, np.real(D))
     lam, res = _eig_residues(system)
     if system.dt is not None:
         with np.errstate(divide="ignore"):
             lam = np.log(lam)
-    return lam, res, True, system.dt, np.real(system.D[:, 0])
+    return _SystemParts(lam, res, True, system.dt, np.real(system.D[:, 0]))
+
+
+def _channel_list_parts(systems: Sequence[Any]) -> _SystemParts:
+    """A list of ``H`` SISO systems of equal order, one per channel."""
+    parts = [_system_parts(s) for s in systems]
+    if not parts:
+        raise DimensionError("from_lti got an empty sequence of systems")
+    if any(p.residues.shape[0] != 1 for p in parts):
+        raise DimensionError("a sequence of systems must hold one SISO system per channel")
+    orders = {p.nodes.shape[-1] for p in parts}
+    times = {p.dt for p in parts}
+    if len(orders) != 1 or len(times) != 1:
+        raise DimensionError(f"channel systems differ in order {sorted(orders)} or time base {times}")
+    nodes = np.stack([np.reshape(p.nodes, (-1,)) for p in parts])
+    residues = np.concatenate([p.residues for p in parts])
+    return _SystemParts(nodes, residues, False, parts[0].dt, np.concatenate([p.D for p in parts]))
+
+
+@dataclass(frozen=True)
+class _LayerSettings:
+    """Settings of the new layer: explicit arguments first, then the template's, then defaults."""
+
+    mode: str
+    eps: float
+    log_step: np.ndarray | None
+    D: np.ndarray | None
+    device: Any
+    dtype: torch.dtype
+
+
+def _layer_settings(template: DSS | None, mode, eps, log_step, D, device, dtype) -> _LayerSettings:
+    if template is not None and not isinstance(template, DSS):
+        raise SystemTypeError(f"template must be a DSS layer, got {type(template).__name__}")
+
+    def pick(given, attr, default):
+        if given is not None:
+            return given
+        return getattr(template, attr) if template is not None else default
+
+    tensor_or_none = lambda x: None if x is None else to_numpy(x).astype(np.float64)
+    return _LayerSettings(
+        mode=check_choice(pick(mode, "mode", DEFAULT_MODE), "mode", MODES),
+        eps=float(pick(eps, "eps", kernels.DEFAULT_EPS)),
+        log_step=tensor_or_none(pick(log_step, "log_step", None)),
+        D=tensor_or_none(pick(D, "D", None)),
+        device=device if device is not None else (template.W.device if template is not None else None),
+        dtype=dtype if dtype is not None else (template.W.dtype if template is not None else torch.float64),
+    )
+
+
+def _channel_steps(log_step: np.ndarray | None, H: int, dtype: torch.dtype, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_step (H,), Delta (H,))``, ``Delta`` exactly as the new layer (of ``dtype``) computes it."""
+    if log_step is None:
+        raise LayerConversionError(f"{what}: give log_step (the channel steps) or a template layer")
+    log_step = np.broadcast_to(log_step, (H,)).astype(np.float64) if log_step.ndim == 0 else log_step
+    if log_step.shape != (H,):
+        raise DimensionError(f"log_step must have shape ({H},), got {log_step.shape}")
+    return log_step, to_numpy(torch.exp(torch.as_tensor(log_step, dtype=dtype))).astype(np.float64)
+
+
+def _continuous_weights(parts: _SystemParts, step: np.ndarray, what: str):
+    """Poles ``lambda``, ``mu = lambda Delta`` and the DSS_EXP weights ``w~`` of the system."""
+    H, N = parts.residues.shape
+    nodes = np.broadcast_to(parts.nodes, (H, N))
+    if parts.dt is None:
+        return nodes, nodes * step[:, None], parts.residues
+    if np.any(~np.isfinite(nodes)):
+        raise LayerConversionError(f"{what}: the discrete system has a pole at z = 0 (log z = -inf)")
+    lam = nodes / step[:, None]
+    return lam, nodes, parts.residues / expm1_ratio(lam, step[:, None])  # g lambda / expm1(mu)
+
+
+def _pole_layout(lam: np.ndarray, parts: _SystemParts, shared_poles: bool | None, what: str) -> np.ndarray:
+    """``(N,)`` shared poles or ``(H, N)`` per-channel poles, as asked or as the poles allow."""
+    rows_equal = bool(np.all(np.abs(lam - lam[:1]) <= 8 * np.finfo(float).eps * np.abs(lam[:1])))
+    if shared_poles is None:
+        shared_poles = (parts.shared and parts.dt is None) or rows_equal
+    elif shared_poles and not rows_equal:
+        raise LayerConversionError(
+            f"{what}: shared_poles=True but the channels have different poles "
+            "(discrete systems give lambda = mu / Delta_h, which differ when the steps differ)"
+        )
+    return lam[0] if shared_poles else lam
 
 
 def from_lti(
@@ -211,7 +285,7 @@ def from_lti(
     mode: str | None = None,
     length: int | None = None,
     time: str | None = None,
-    log_dt: Any = None,
+    log_step: Any = None,
     D: Any = None,
     template: DSS | None = None,
     shared_poles: bool | None = None,
@@ -232,18 +306,19 @@ def from_lti(
         Continuous systems are read as ``y = Re(C x)``; discrete ones as sample-indexed
         (the value of ``dt`` is ignored) with kernel ``K_k = Re(h[k+1])``.
     mode : {"exp", "softmax"}, optional
-        Layer mode; the template's, else ``"exp"``.  DSS_EXP needs stable poles.
+        Layer mode; the template's, else :data:`~mor_torch.dss.DEFAULT_MODE`.  DSS_EXP needs
+        stable poles.
     length : int, optional
         Kernel length ``L`` (required for softmax).
     time : {"continuous", "discrete"}, optional
         Checked against ``system.dt`` when given.
-    log_dt : (H,) array_like, optional
-        Steps of the new layer; the template's when omitted (one of them is required).
-        For discrete systems ``lambda = mu / Delta``.
+    log_step : (H,) array_like, optional
+        ``log Delta`` of the new layer's channels; the template's when omitted (one of them is
+        required).  For discrete systems ``lambda = mu / Delta``.
     D : (H,) array_like, optional
         Skip term: given, else the template's, else the real part of the system's ``D``.
     template : DSS, optional
-        A layer to take ``mode``, ``log_dt``, ``D``, ``eps``, device and dtype from.
+        A layer to take ``mode``, ``log_step``, ``D``, ``eps``, device and dtype from.
     shared_poles : bool, optional
         Force the layout.  ``None``: shared when the system has one set of poles, or when
         the per-channel poles agree to a few ulps; ``True`` fails (``LayerConversionError``)
@@ -257,69 +332,33 @@ def from_lti(
     -------
     DSS
     """
-    if template is not None and not isinstance(template, DSS):
-        raise SystemTypeError(f"template must be a DSS layer, got {type(template).__name__}")
-    mode = _check_mode(mode if mode is not None else (template.mode if template is not None else "exp"))
-    what = f"from_lti(mode={mode!r})"
-    length = _length(length, mode, what)
-    eps = float(eps if eps is not None else (template.eps if template is not None else kernels.DEFAULT_EPS))
-    if dtype is None:
-        dtype = template.W.dtype if template is not None else torch.float64
-    if device is None and template is not None:
-        device = template.W.device
-
-    nodes, res, shared, sys_dt, sys_D = _system_parts(system)
-    H, N = res.shape
+    settings = _layer_settings(template, mode, eps, log_step, D, device, dtype)
+    what = f"from_lti(mode={settings.mode!r})"
+    length = _length(length, settings.mode, what)
+    parts = _system_parts(system)
+    H = parts.residues.shape[0]
     if time is not None:
-        want = _check_time(time)
-        have = "continuous" if sys_dt is None else "discrete"
-        if want != have:
-            raise SystemTypeError(f"time={want!r} but the system is {have}")
-
-    if log_dt is None:
-        if template is None:
-            raise LayerConversionError(f"{what}: give log_dt (the channel steps) or a template layer")
-        log_dt = template.log_dt
-    log_dt = _np(log_dt) if isinstance(log_dt, torch.Tensor) else np.asarray(log_dt, dtype=np.float64)
-    log_dt = np.broadcast_to(log_dt, (H,)).astype(np.float64) if log_dt.ndim == 0 else log_dt
-    if log_dt.shape != (H,):
-        raise DimensionError(f"log_dt must have shape ({H},), got {log_dt.shape}")
-    if D is None:
-        D = template.D if template is not None else sys_D
-    D = _np(D) if isinstance(D, torch.Tensor) else np.asarray(D, dtype=np.float64)
+        have = "continuous" if parts.dt is None else "discrete"
+        if check_choice(time, "time", TIMES) != have:
+            raise SystemTypeError(f"time={time!r} but the system is {have}")
     if template is not None and template.d_model != H:
         raise DimensionError(f"template has d_model={template.d_model}, the system has {H} channels")
-    # the steps exactly as the new layer will compute them
-    dt = _np(torch.exp(torch.as_tensor(log_dt, dtype=dtype))).astype(np.float64)
-
-    nodes = np.broadcast_to(nodes, (H, N))
-    if sys_dt is None:
-        lam = nodes
-        mu = lam * dt[:, None]
-        wt = res
-    else:
-        mu = nodes
-        if np.any(~np.isfinite(mu)):
-            raise LayerConversionError(f"{what}: the discrete system has a pole at z = 0 (log z = -inf)")
-        lam = mu / dt[:, None]
-        wt = res / expm1_ratio(lam, dt[:, None])  # g lambda / expm1(mu)
-    if mode == "softmax":
-        r = _ratio_r(lam, eps)
+    log_step, step = _channel_steps(settings.log_step, H, settings.dtype, what)
+    lam, mu, W = _continuous_weights(parts, step, what)
+    if settings.mode == "softmax":
+        r = _ratio_r(lam, settings.eps)
         if np.any(r == 0):
             raise LayerConversionError(f"{what}: a pole lambda = 0 cannot be expressed in softmax form")
-        W = wt * _softmax_expm1(lam, mu, length, what) / r
-    else:
-        W = wt
-
-    rows_equal = bool(np.all(np.abs(lam - lam[:1]) <= 8 * np.finfo(float).eps * np.abs(lam[:1])))
-    if shared_poles is None:
-        shared_poles = (shared and sys_dt is None) or rows_equal
-    elif shared_poles and not rows_equal:
-        raise LayerConversionError(
-            f"{what}: shared_poles=True but the channels have different poles "
-            "(discrete systems give lambda = mu / Delta_h, which differ when the steps differ)"
-        )
-    poles = lam[0] if shared_poles else lam
-    if not math.isfinite(float(np.max(np.abs(W)))):
+        W = W * _softmax_expm1(lam, mu, length, what) / r
+    if not np.all(np.isfinite(W)):
         raise LayerConversionError(f"{what}: the weights W are not finite")
-    return DSS.from_parameters(poles, W, log_dt, D, mode=mode, eps=eps, device=device, dtype=dtype)
+    return DSS.from_parameters(
+        _pole_layout(lam, parts, shared_poles, what),
+        W,
+        log_step,
+        parts.D if settings.D is None else settings.D,
+        mode=settings.mode,
+        eps=settings.eps,
+        device=settings.device,
+        dtype=settings.dtype,
+    )

@@ -2,8 +2,11 @@
 
 Channel ``h`` of a layer is the continuous SISO system ``x' = diag(lambda) x + u``,
 ``y = Re(W x)`` with ``N`` complex modes and no conjugate partners, discretised by zero-order
-hold with step ``Delta_h = exp(log_dt_h)``.  The layer computes ``y = K * u + D u`` with the
-kernel of :mod:`mor_torch.kernels` (DSS_EXP or DSS_SOFTMAX).
+hold with the channel's step ``Delta_h = exp(log_step_h)``.  The layer computes
+``y = K * u + D u`` with the kernel of :mod:`mor_torch.kernels` (DSS_EXP or DSS_SOFTMAX).
+
+Names: ``step`` (``Delta``) is a layer's per-channel discretisation step; ``dt`` always means the
+sampling period of a :mod:`mor` system; ``length`` is the kernel length ``L``.
 
 Parameters (complex values stored as real pairs)::
 
@@ -11,10 +14,10 @@ Parameters (complex values stored as real pairs)::
     lambda_re      (N,) or (H, N)   softmax mode: Re(lambda), unconstrained
     lambda_im      (N,) or (H, N)   Im(lambda)
     W              (H, N, 2)        W = W[..., 0] + i W[..., 1]
-    log_dt         (H,)             log Delta, initialised uniform in [log dt_min, log dt_max]
+    log_step       (H,)             log Delta, initialised uniform in [log step_min, log step_max]
     D              (H,)             skip connection
 
-The pole parameters, ``W`` and ``log_dt`` are the SSM parameters (:meth:`DSS.ssm_parameters`),
+The pole parameters, ``W`` and ``log_step`` are the SSM parameters (:meth:`DSS.ssm_parameters`),
 which the optimiser trains in their own group.
 """
 
@@ -27,43 +30,29 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mor.errors import DimensionError, MethodError, NonFiniteError, UnstableSystemError
+from mor.errors import DimensionError, NonFiniteError, UnstableSystemError
+from mor.validation import check_choice, check_int, check_real
 
 from . import kernels
-from .init import INITS, init_poles
+from ._tensors import to_numpy
+from .init import DEFAULT_INIT, INITS, init_poles
 
-__all__ = ["DSS", "MODES"]
+__all__ = ["DEFAULT_MODE", "DEFAULT_STEP_RANGE", "DSS", "MODES"]
 
+#: Kernel parametrisations (see :mod:`mor_torch.kernels`).
 MODES = ("exp", "softmax")
-
-
-def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    return {torch.float32: torch.complex64, torch.float64: torch.complex128}[dtype]
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise DimensionError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise MethodError(f"unknown DSS mode {mode!r}; choose 'exp' or 'softmax'")
-    return mode
+#: The default mode of every layer, block, model and configuration in this package: DSS_EXP.  It is
+#: stable by construction, so every trained layer has infinite-horizon Gramians and balanced
+#: truncation's error bound, and its kernel does not depend on the kernel length.  (The DSS paper's
+#: LRA runs used DSS_SOFTMAX; the presets that follow them say ``mode = "softmax"``.)
+DEFAULT_MODE = "exp"
+#: Default range ``(step_min, step_max)`` of the initial steps ``Delta`` (log-uniform), as in DSS.
+DEFAULT_STEP_RANGE = (1e-3, 1e-1)
 
 
 def _check_dtype(dtype: torch.dtype | None) -> torch.dtype:
     dtype = torch.get_default_dtype() if dtype is None else dtype
-    if dtype not in (torch.float32, torch.float64):
-        raise MethodError(f"dtype must be torch.float32 or torch.float64 (the real dtype), got {dtype}")
-    return dtype
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().resolve_conj().numpy()
-    return np.asarray(x)
+    return check_choice(dtype, "dtype (the real dtype of the parameters)", (torch.float32, torch.float64))
 
 
 class DSS(nn.Module):
@@ -76,13 +65,13 @@ class DSS(nn.Module):
     d_state : int
         Number of complex modes ``N`` per channel.
     mode : {"exp", "softmax"}
-        Kernel parametrisation (see :mod:`mor_torch.kernels`).
+        Kernel parametrisation (see :mod:`mor_torch.kernels`); :data:`DEFAULT_MODE`.
     init : {"skew-hippo", "s4d-lin", "s4d-inv", "random"}
         Pole initialisation (see :mod:`mor_torch.init`).
     shared_poles : bool
         ``True``: one set of ``N`` poles for all channels; ``False``: ``(H, N)`` poles.
-    dt_min, dt_max : float
-        ``log_dt`` is drawn uniformly from ``[log dt_min, log dt_max]``.
+    step_min, step_max : float
+        ``log_step`` is drawn uniformly from ``[log step_min, log step_max]``.
     eps : float
         Softmax mode: the ``eps`` of the safe reciprocal ``conj(x) / (|x|^2 + eps)``.
     device, dtype
@@ -99,56 +88,54 @@ class DSS(nn.Module):
         d_model: int,
         d_state: int,
         *,
-        mode: str = "exp",
-        init: str = "skew-hippo",
+        mode: str = DEFAULT_MODE,
+        init: str = DEFAULT_INIT,
         shared_poles: bool = True,
-        dt_min: float = 1e-3,
-        dt_max: float = 1e-1,
+        step_min: float = DEFAULT_STEP_RANGE[0],
+        step_max: float = DEFAULT_STEP_RANGE[1],
         eps: float = kernels.DEFAULT_EPS,
         device: Any = None,
         dtype: torch.dtype | None = None,
     ):
         super().__init__()
-        H = _check_positive_int(d_model, "d_model")
-        N = _check_positive_int(d_state, "d_state")
-        mode = _check_mode(mode)
+        H = check_int(d_model, "d_model")
+        N = check_int(d_state, "d_state")
+        mode = check_choice(mode, "mode", MODES)
         dtype = _check_dtype(dtype)
-        if init not in INITS:
-            raise MethodError(f"unknown pole initialisation {init!r}; choose one of {sorted(INITS)}")
-        if not (0 < dt_min <= dt_max and math.isfinite(dt_max)):
-            raise DimensionError(f"need 0 < dt_min <= dt_max < inf, got dt_min={dt_min}, dt_max={dt_max}")
+        check_choice(init, "init", tuple(INITS))
+        step_min = check_real(step_min, "step_min", minimum=0.0, include_min=False)
+        step_max = check_real(step_max, "step_max", minimum=step_min)
         seed = int(torch.randint(0, 2**62, (1,)).item()) if init == "random" else None
         poles = init_poles(init, N, seed)
         if not shared_poles:
             poles = np.broadcast_to(poles, (H, N))
         W = (torch.randn(H, N, 2, dtype=torch.float64) / math.sqrt(2)).numpy()
-        log_dt = np.log(dt_min) + torch.rand(H, dtype=torch.float64).numpy() * (
-            np.log(dt_max) - np.log(dt_min)
+        log_step = np.log(step_min) + torch.rand(H, dtype=torch.float64).numpy() * (
+            np.log(step_max) - np.log(step_min)
         )
         D = torch.randn(H, dtype=torch.float64).numpy()
-        self._setup(poles, W[..., 0] + 1j * W[..., 1], log_dt, D, mode, eps, device, dtype)
+        self._setup(poles, W[..., 0] + 1j * W[..., 1], log_step, D, mode, eps, device, dtype)
 
     # -- construction from values --------------------------------------------------
-    def _setup(self, poles, W, log_dt, D, mode, eps, device, dtype) -> None:
+    def _setup(self, poles, W, log_step, D, mode, eps, device, dtype) -> None:
         poles = np.asarray(poles, dtype=np.complex128)
         W = np.asarray(W, dtype=np.complex128)
-        log_dt = np.asarray(log_dt, dtype=np.float64)
+        log_step = np.asarray(log_step, dtype=np.float64)
         D = np.asarray(D, dtype=np.float64)
         if W.ndim != 2:
             raise DimensionError(f"W must have shape (d_model, d_state), got {W.shape}")
         H, N = W.shape
         if poles.shape not in ((N,), (H, N)):
             raise DimensionError(f"poles must have shape ({N},) or ({H}, {N}), got {poles.shape}")
-        if log_dt.shape != (H,) or D.shape != (H,):
-            raise DimensionError(f"log_dt and D must have shape ({H},), got {log_dt.shape} and {D.shape}")
-        for name, arr in (("poles", poles), ("W", W), ("log_dt", log_dt), ("D", D)):
+        if log_step.shape != (H,) or D.shape != (H,):
+            raise DimensionError(f"log_step and D must have shape ({H},), got {log_step.shape} and {D.shape}")
+        for name, arr in (("poles", poles), ("W", W), ("log_step", log_step), ("D", D)):
             if not np.all(np.isfinite(arr)):
                 raise NonFiniteError(f"DSS parameter {name} contains non-finite values")
-        if not (isinstance(eps, (int, float)) and eps >= 0):
-            raise DimensionError(f"eps must be a non-negative number, got {eps!r}")
+        eps = check_real(eps, "eps", minimum=0.0)
         self.d_model, self.d_state, self.mode = H, N, mode
         self.shared_poles = poles.ndim == 1
-        self.eps = float(eps)
+        self.eps = eps
 
         def param(x: np.ndarray) -> nn.Parameter:
             return nn.Parameter(torch.tensor(np.ascontiguousarray(x), dtype=dtype, device=device))
@@ -167,7 +154,7 @@ class DSS(nn.Module):
             self.lambda_re = param(poles.real)
         self.lambda_im = param(poles.imag)
         self.W = param(np.stack([W.real, W.imag], axis=-1))
-        self.log_dt = param(log_dt)
+        self.log_step = param(log_step)
         self.D = param(D)
 
     @classmethod
@@ -175,10 +162,10 @@ class DSS(nn.Module):
         cls,
         poles: Any,
         W: Any,
-        log_dt: Any,
+        log_step: Any,
         D: Any = None,
         *,
-        mode: str = "exp",
+        mode: str = DEFAULT_MODE,
         eps: float = kernels.DEFAULT_EPS,
         device: Any = None,
         dtype: torch.dtype | None = None,
@@ -191,21 +178,22 @@ class DSS(nn.Module):
             ``lambda``; ``(N,)`` gives a shared-pole layer, ``(H, N)`` per-channel poles.
             DSS_EXP needs ``Re(lambda) < 0`` (:class:`~mor.errors.UnstableSystemError` otherwise).
         W : (H, N) complex array_like
-        log_dt : (H,) real array_like
+        log_step : (H,) real array_like
+            ``log Delta`` per channel.
         D : (H,) real array_like, optional
             Zero when omitted.
         mode, eps, device, dtype
             As for :class:`DSS`.
         """
-        mode = _check_mode(mode)
+        mode = check_choice(mode, "mode", MODES)
         dtype = _check_dtype(dtype)
-        W = _to_numpy(W)
+        W = to_numpy(W)
         if W.ndim != 2:
             raise DimensionError(f"W must have shape (d_model, d_state), got {W.shape}")
-        D = np.zeros(W.shape[0]) if D is None else _to_numpy(D)
+        D = np.zeros(W.shape[0]) if D is None else to_numpy(D)
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self._setup(_to_numpy(poles), W, _to_numpy(log_dt), D, mode, eps, device, dtype)
+        self._setup(to_numpy(poles), W, to_numpy(log_step), D, mode, eps, device, dtype)
         return self
 
     # -- parameter views -------------------------------------------------------------
@@ -218,14 +206,14 @@ class DSS(nn.Module):
         """``W``, complex ``(H, N)``."""
         return torch.view_as_complex(self.W)
 
-    def delta(self) -> Tensor:
-        """Steps ``Delta = exp(log_dt)``, real ``(H,)``."""
-        return torch.exp(self.log_dt)
+    def step(self) -> Tensor:
+        """Steps ``Delta = exp(log_step)``, real ``(H,)``."""
+        return torch.exp(self.log_step)
 
     def ssm_parameters(self) -> list[nn.Parameter]:
-        """Pole parameters, ``W`` and ``log_dt`` (optimised with lr 1e-3, no weight decay)."""
+        """Pole parameters, ``W`` and ``log_step`` (optimised with lr 1e-3, no weight decay)."""
         re = self.lambda_re_log if self.mode == "exp" else self.lambda_re
-        return [re, self.lambda_im, self.W, self.log_dt]
+        return [re, self.lambda_im, self.W, self.log_step]
 
     # -- computation ---------------------------------------------------------------------
     def kernel(self, length: int, *, method: str = "fast") -> Tensor:
@@ -243,33 +231,45 @@ class DSS(nn.Module):
         -------
         K : (H, L) Tensor, real
         """
-        length = _check_positive_int(length, "length")
-        if method not in ("fast", "naive"):
-            raise MethodError(f"unknown kernel method {method!r}; choose 'fast' or 'naive'")
-        p, W, dt = self.poles(), self.weights(), self.delta()
+        length = check_int(length, "length")
+        check_choice(method, "method", ("fast", "naive"))
+        p, W, step = self.poles(), self.weights(), self.step()
         if self.mode == "exp":
             fn = kernels.kernel_exp if method == "fast" else kernels.kernel_exp_naive
-            return fn(p, W, dt, length)
+            return fn(p, W, step, length)
         fn = kernels.kernel_softmax if method == "fast" else kernels.kernel_softmax_naive
-        return fn(p, W, dt, length, self.eps)
+        return fn(p, W, step, length, self.eps)
 
-    def forward(self, u: Tensor) -> Tensor:
+    def forward(self, u: Tensor, *, length: int | None = None) -> Tensor:
         """``y = K * u + D u`` (causal convolution by FFT, zero-padded to ``2L``).
 
         Parameters
         ----------
         u : (batch, L, H) Tensor
             Input sequences.
+        length : int, optional
+            Kernel length ``L_K >= L``.  A DSS_SOFTMAX kernel depends on its length (the softmax
+            normalises over it): with ``length`` the kernel is computed at ``L_K`` and its first
+            ``L`` taps are used, so an output does not depend on how much the batch is padded.
+            DSS_EXP kernels do not depend on it and are always computed at ``L``.  Default: ``L``.
 
         Returns
         -------
         y : (batch, L, H) Tensor
+
+        Raises
+        ------
+        DimensionError
+            ``u`` is not ``(batch, L, H)``, or ``L > length``.
         """
         if u.ndim != 3 or u.shape[-1] != self.d_model:
             raise DimensionError(
                 f"DSS input must have shape (batch, length, {self.d_model}), got {tuple(u.shape)}"
             )
-        K = self.kernel(u.shape[-2])
+        L = u.shape[-2]
+        if length is not None and length < L:
+            raise DimensionError(f"input length {L} exceeds the kernel length {length}")
+        K = self.kernel(L if length is None or self.mode == "exp" else length)[:, :L]
         return kernels.causal_conv(u, K.to(u.dtype)) + u * self.D.to(u.dtype)
 
     def extra_repr(self) -> str:

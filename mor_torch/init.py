@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mor.errors import DimensionError, MethodError
+from mor.validation import check_choice, check_int
 
-__all__ = ["INITS", "init_poles", "random_poles", "s4d_inv", "s4d_lin", "skew_hippo"]
+__all__ = ["DEFAULT_INIT", "INITS", "init_poles", "random_poles", "s4d_inv", "s4d_lin", "skew_hippo"]
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise DimensionError(f"the number of modes N must be a positive integer, got {n!r}")
-    return int(n)
+    return check_int(n, "the number of modes N")
 
 
 def skew_hippo(n: int) -> np.ndarray:
@@ -118,7 +116,10 @@ def random_poles(n: int, rng: np.random.Generator | int | None = None) -> np.nda
     return re + 1j * im
 
 
+#: The initialisations by name (the allowed values of every ``init`` option).
 INITS = {"skew-hippo": skew_hippo, "s4d-lin": s4d_lin, "s4d-inv": s4d_inv, "random": random_poles}
+#: The default of every layer, block and model: Skew-HiPPO, as in DSS.
+DEFAULT_INIT = "skew-hippo"
 
 
 def init_poles(name: str, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -137,8 +138,7 @@ def init_poles(name: str, n: int, rng: np.random.Generator | int | None = None) 
     -------
     (N,) ndarray, complex
     """
-    if name not in INITS:
-        raise MethodError(f"unknown pole initialisation {name!r}; choose one of {sorted(INITS)}")
+    check_choice(name, "init (the pole initialisation)", tuple(INITS))
     if name == "random":
         return random_poles(n, rng)
     return INITS[name](n)

@@ -23,8 +23,8 @@ softmax kernel evaluates its growing modes (``Re mu > 0``) backwards in time, wh
 ``sum_{j<L} exp(nu j) = expm1(L nu) / expm1(nu)``.  Nothing overflows for any ``|Re(mu) L|``.
 
 All functions are device-agnostic and differentiable; ``poles`` is ``(N,)`` (shared) or
-``(H, N)`` complex, ``W`` ``(H, N)`` complex, ``dt`` ``(H,)`` real, and the kernels are real
-``(H, L)``.
+``(H, N)`` complex, ``W`` ``(H, N)`` complex, ``step`` (``Delta``) ``(H,)`` real, and the kernels
+are real ``(H, L)``.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def safe_reciprocal(x: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
     return x.conj() / (x.real**2 + x.imag**2 + eps)
 
 
-def _mu(poles: Tensor, dt: Tensor) -> Tensor:
+def _mu(poles: Tensor, step: Tensor) -> Tensor:
     """``mu = lambda * Delta`` of shape ``(H, N)`` (shared poles are broadcast)."""
-    return poles * dt[:, None]
+    return poles * step[:, None]
 
 
 def geometric_sum(nu: Tensor, length: int) -> Tensor:
@@ -115,26 +115,26 @@ def _exp_coefficients(poles: Tensor, W: Tensor, mu: Tensor) -> Tensor:
     return W * torch.expm1(mu) / poles
 
 
-def kernel_exp_naive(poles: Tensor, W: Tensor, dt: Tensor, length: int) -> Tensor:
+def kernel_exp_naive(poles: Tensor, W: Tensor, step: Tensor, length: int) -> Tensor:
     """Reference DSS_EXP kernel from the full ``(H, N, L)`` table (see the module docstring)."""
-    mu = _mu(poles, dt)
-    k = torch.arange(length, dtype=dt.dtype, device=dt.device)
+    mu = _mu(poles, step)
+    k = torch.arange(length, dtype=step.dtype, device=step.device)
     coef = _exp_coefficients(poles, W, mu)
     return (coef[..., None] * torch.exp(mu[..., None] * k)).sum(-2).real
 
 
-def kernel_exp(poles: Tensor, W: Tensor, dt: Tensor, length: int, chunk: int | None = None) -> Tensor:
+def kernel_exp(poles: Tensor, W: Tensor, step: Tensor, length: int, chunk: int | None = None) -> Tensor:
     """Fast DSS_EXP kernel, ``(H, L)``; requires ``Re(lambda) <= 0`` (true by parametrisation)."""
-    mu = _mu(poles, dt)
+    mu = _mu(poles, step)
     return power_sum(_exp_coefficients(poles, W, mu), mu, length, chunk)
 
 
 def kernel_softmax_naive(
-    poles: Tensor, W: Tensor, dt: Tensor, length: int, eps: float = DEFAULT_EPS
+    poles: Tensor, W: Tensor, step: Tensor, length: int, eps: float = DEFAULT_EPS
 ) -> Tensor:
     """Reference DSS_SOFTMAX kernel: row softmax of the ``(H, N, L)`` table, max-shifted over ``k``."""
-    mu = _mu(poles, dt)
-    k = torch.arange(length, dtype=dt.dtype, device=dt.device)
+    mu = _mu(poles, step)
+    k = torch.arange(length, dtype=step.dtype, device=step.device)
     P = mu[..., None] * k
     P = P - P.real.amax(-1, keepdim=True)
     E = torch.exp(P)
@@ -145,7 +145,7 @@ def kernel_softmax_naive(
 def kernel_softmax(
     poles: Tensor,
     W: Tensor,
-    dt: Tensor,
+    step: Tensor,
     length: int,
     eps: float = DEFAULT_EPS,
     chunk: int | None = None,
@@ -156,7 +156,7 @@ def kernel_softmax(
     ``exp(-mu (L-1-k)) / G(-mu)``, the same softmax row, evaluated backwards in time;
     ``G(nu) = sum_{j<L} exp(nu j)``.
     """
-    mu = _mu(poles, dt)
+    mu = _mu(poles, step)
     grow = mu.real > 0
     nu = torch.where(grow, -mu, mu)
     coef = W * safe_reciprocal(poles, eps) / geometric_sum(nu, length)

@@ -37,46 +37,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-import mor.balanced as _balanced
-import mor.hankel as _hankel
-from mor.errors import MethodError, OrderError, SystemTypeError, UnstableSystemError
-from mor.systems import DiagonalLTI
+from mor import DiagonalLTI, balanced_truncation, hankel_singular_values
+from mor.errors import InvalidArgumentError, MethodError, OrderError, SystemTypeError, UnstableSystemError
+from mor.gramians import check_stable
+from mor.validation import check_choice, check_real
 
+from ._tensors import to_numpy
 from .convert import from_lti, to_lti
 from .dss import DSS
+from .errors import LayerUnstableError
 
-__all__ = ["CompressionReport", "LayerReduction", "LayerUnstableError", "compress", "reduce_layer"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "GRAMIANS",
+    "METHODS",
+    "STRUCTURES",
+    "CompressionReport",
+    "LayerReduction",
+    "compress",
+    "reduce_layer",
+]
 
 log = logging.getLogger(__name__)
 
+#: Gramian choices (see the module docstring).
 GRAMIANS = ("discrete", "continuous", "finite")
+#: System structures of a layer (see the module docstring).
 STRUCTURES = ("channel", "shared")
-
-
-class LayerUnstableError(UnstableSystemError):
-    """A DSS layer has growing modes where infinite-horizon Gramians are needed.
-
-    Attributes
-    ----------
-    layer : str
-        Name of the layer (as in ``model.named_modules()``).
-    channel : int or None
-        Channel of the first offending mode (``None`` for shared poles: every channel).
-    mode : int
-        Index of the first offending mode.
-    poles, index
-        As for :class:`~mor.errors.UnstableSystemError`: all offending poles and their
-        ``(channel, mode)`` (or ``(mode,)``) indices.
-    """
-
-    def __init__(self, message: str, *, layer: str, channel: int | None, mode: int, poles=None, index=None):
-        super().__init__(message, poles=poles, index=index)
-        self.layer = layer
-        self.channel = channel
-        self.mode = mode
+#: Projection methods of :func:`mor.balanced_truncation`.
+METHODS = ("bfsr", "sr")
+#: The adapter's default projection.  ``mor.balanced_truncation`` defaults to ``"sr"``, which returns
+#: a balanced realisation; a reduced layer is re-diagonalised, so the balancing is lost anyway, and
+#: the balancing-free projection's better conditioning gives better-conditioned eigenvectors.
+DEFAULT_METHOD = "bfsr"
 
 
 @dataclass(frozen=True)
@@ -149,38 +144,30 @@ class CompressionReport:
         return "\n".join(rows)
 
 
-def _check_options(gramians: str, structure: str, method: str) -> None:
-    if gramians not in GRAMIANS:
-        raise MethodError(f"gramians must be one of {GRAMIANS}, got {gramians!r}")
-    if structure not in STRUCTURES:
-        raise MethodError(f"structure must be one of {STRUCTURES}, got {structure!r}")
-    if method not in ("sr", "bfsr"):
-        raise MethodError(f"method must be 'sr' or 'bfsr', got {method!r}")
-
-
-def _check_stable(layer: DSS, name: str, gramians: str) -> None:
-    with torch.no_grad():
-        lam = layer.poles().detach().cpu().numpy()
-    bad = lam.real >= 0
-    if not np.any(bad):
-        return
-    idx = [tuple(int(i) for i in t) for t in np.argwhere(bad)]
-    first = idx[0]
-    channel, mode = (None, first[0]) if layer.shared_poles else first
-    where = "every channel (shared poles)" if channel is None else f"channel {channel}"
-    raise LayerUnstableError(
-        f"layer {name!r}: {where}, mode {mode}: lambda = {lam[first]:.6g} has Re(lambda) >= 0 "
-        f"({len(idx)} growing mode(s) in total); {gramians} Gramians (infinite horizon) need a stable "
-        "layer: use gramians='finite' (time-limited over the kernel length)",
-        layer=name,
-        channel=channel,
-        mode=mode,
-        poles=lam[bad],
-        index=idx,
-    )
+def _check_layer_stable(layer: DSS, name: str, gramians: str) -> None:
+    """Infinite-horizon Gramians need ``Re(lambda) < 0``: :func:`mor.check_stable`, re-raised naming the layer."""
+    lam = to_numpy(layer.poles()).astype(np.complex128)
+    ones = np.ones(lam.shape + (1,))
+    try:
+        check_stable(DiagonalLTI(lam, ones, np.swapaxes(ones, -1, -2)), f"{gramians} Gramians (infinite horizon)")
+    except UnstableSystemError as exc:
+        first = exc.index[0]
+        channel, mode = (None, first[0]) if layer.shared_poles else first
+        where = "every channel (shared poles)" if channel is None else f"channel {channel}"
+        raise LayerUnstableError(
+            f"layer {name!r}: {where}, mode {mode}: lambda = {lam[first]:.6g} has Re(lambda) >= 0 "
+            f"({len(exc.index)} growing mode(s) in total); {gramians} Gramians (infinite horizon) need a "
+            "stable layer: use gramians='finite' (time-limited over the kernel length)",
+            layer=name,
+            channel=channel,
+            mode=mode,
+            poles=exc.poles,
+            index=exc.index,
+        ) from None
 
 
 def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> DiagonalLTI:
+    """The layer as one single-input, ``H``-output system (``structure="shared"``)."""
     if not layer.shared_poles:
         raise MethodError(
             f"layer {name!r}: structure='shared' needs a shared-pole layer (this one has per-channel poles)"
@@ -189,15 +176,22 @@ def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> 
     sys = to_lti(layer, time=time, length=length)
     H = layer.d_model
     if time == "discrete":
-        dt = layer.delta().detach().cpu().numpy()
-        if not np.all(dt == dt[0]):
+        step = to_numpy(layer.step())
+        if not np.all(step == step[0]):
             raise MethodError(
                 f"layer {name!r}: structure='shared' with {gramians!r} Gramians needs one step Delta for "
                 "all channels (different steps give different discrete poles); use gramians='continuous' "
                 "or structure='channel'"
             )
-        return DiagonalLTI.from_log_poles(sys.mu[0], sys.B[0], sys.C[:, 0, :], np.zeros((H, 1)), dt=1.0)
+        return DiagonalLTI.from_log_poles(sys.log_poles[0], sys.B[0], sys.C[:, 0, :], np.zeros((H, 1)), dt=1.0)
     return DiagonalLTI(sys.poles[0], sys.B[0], sys.C[:, 0, :], np.zeros((H, 1)))
+
+
+def _layer_system(layer: DSS, gramians: str, structure: str, length: int | None, name: str) -> DiagonalLTI:
+    """The system whose Gramians the reduction uses (see the module docstring)."""
+    if structure == "shared":
+        return _shared_system(layer, gramians, length, name)
+    return to_lti(layer, time="continuous" if gramians == "continuous" else "discrete", length=length)
 
 
 def _energy_order(hsv: np.ndarray, energy: float) -> int:
@@ -206,6 +200,37 @@ def _energy_order(hsv: np.ndarray, energy: float) -> int:
     cum = np.cumsum(hsv, axis=-1)
     ok = np.all(cum >= energy * total * (1 - 1e-12), axis=0)  # (N,): order j+1 suffices
     return int(np.argmax(ok)) + 1 if np.any(ok) else hsv.shape[-1]
+
+
+def _check_order_request(order, tol, energy, gramians: str, length: int | None) -> None:
+    if sum(x is not None for x in (order, tol, energy)) != 1:
+        raise OrderError("give exactly one of order, tol, energy")
+    if energy is not None:
+        check_real(energy, "energy", minimum=0.0, maximum=1.0, include_min=False)
+    if gramians == "finite" and length is None:
+        raise InvalidArgumentError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
+
+
+def _reduced_layer(reduced: Any, layer: DSS, length: int | None, name: str) -> DSS:
+    """The reduced system back as a DSS layer of ``layer``'s mode, steps, ``D``, device and dtype."""
+    try:
+        new = from_lti(reduced, mode=layer.mode, length=length, template=layer)
+    except UnstableSystemError as exc:
+        first = exc.index[0] if exc.index else (-1,)
+        raise LayerUnstableError(
+            f"layer {name!r}: the reduced system has growing modes, which DSS_EXP cannot represent "
+            f"({exc}); lower the order, use gramians='discrete' or a softmax layer",
+            layer=name,
+            channel=first[0] if len(first) == 2 else None,
+            mode=first[-1],
+            poles=exc.poles,
+            index=exc.index,
+        ) from exc
+    old = dict(layer.named_parameters())
+    for pname, p in new.named_parameters():
+        if pname in old:
+            p.requires_grad_(old[pname].requires_grad)
+    return new.train(layer.training)
 
 
 def reduce_layer(
@@ -217,7 +242,7 @@ def reduce_layer(
     gramians: str = "discrete",
     structure: str = "channel",
     length: int | None = None,
-    method: str = "bfsr",
+    method: str = DEFAULT_METHOD,
     name: str = "layer",
 ) -> tuple[DSS, LayerReduction]:
     """Balanced truncation of one DSS layer to state size ``order``.
@@ -240,68 +265,38 @@ def reduce_layer(
     length : int, optional
         Kernel length ``L``: required for DSS_SOFTMAX and for ``gramians="finite"``.
     method : {"bfsr", "sr"}
-        Balancing-free square root (default; better conditioned) or square root.
+        Balancing-free square root (:data:`DEFAULT_METHOD`, see there why it differs from
+        :func:`mor.balanced_truncation`'s default) or square root.
     name : str
         Used in reports and error messages.
 
     Returns
     -------
     new_layer : DSS
-        State size ``r``; ``log_dt``, ``D`` and ``eps`` copied from ``layer``, same mode, device
+        State size ``r``; ``log_step``, ``D`` and ``eps`` copied from ``layer``, same mode, device
         and dtype; per-channel poles for ``structure="channel"``.
     report : LayerReduction
     """
     if not isinstance(layer, DSS):
         raise SystemTypeError(f"reduce_layer expects a mor_torch.DSS layer, got {type(layer).__name__}")
-    _check_options(gramians, structure, method)
-    given = sum(x is not None for x in (order, tol, energy))
-    if given != 1:
-        raise OrderError("give exactly one of order, tol, energy")
-    if energy is not None and not (isinstance(energy, (int, float)) and 0 < energy <= 1):
-        raise OrderError(f"energy must be a number in (0, 1], got {energy!r}")
-    if gramians == "finite" and length is None:
-        raise OrderError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
+    check_choice(gramians, "gramians", GRAMIANS)
+    check_choice(structure, "structure", STRUCTURES)
+    check_choice(method, "method", METHODS)
+    _check_order_request(order, tol, energy, gramians, length)
     if gramians != "finite":
-        _check_stable(layer, name, gramians)
+        _check_layer_stable(layer, name, gramians)
     horizon = length if gramians == "finite" else None
-
-    if structure == "shared":
-        sys = _shared_system(layer, gramians, length, name)
-    else:
-        sys = to_lti(layer, time="continuous" if gramians == "continuous" else "discrete", length=length)
-
+    sys = _layer_system(layer, gramians, structure, length, name)
     if energy is not None:
-        hsv = _hankel.hankel_singular_values(sys, horizon=horizon)
-        order = _energy_order(np.atleast_2d(hsv), float(energy))
-        tol = None
-    res = _balanced.balanced_truncation(sys, order, tol=tol, method=method, horizon=horizon)
-    try:
-        new = from_lti(res.reduced, mode=layer.mode, length=length, template=layer)
-    except UnstableSystemError as exc:
-        first = exc.index[0] if exc.index else (-1,)
-        raise LayerUnstableError(
-            f"layer {name!r}: the reduced system has growing modes, which DSS_EXP cannot represent "
-            f"({exc}); lower the order, use gramians='discrete' or a softmax layer",
-            layer=name,
-            channel=first[0] if len(first) == 2 else None,
-            mode=first[-1],
-            poles=exc.poles,
-            index=exc.index,
-        ) from exc
-    old = dict(layer.named_parameters())
-    for pname, p in new.named_parameters():
-        if pname in old:
-            p.requires_grad_(old[pname].requires_grad)
-    new.train(layer.training)
-    bound = res.error_bound
-    if bound is not None:
-        bound = np.atleast_1d(np.asarray(bound, dtype=np.float64))
+        order = _energy_order(np.atleast_2d(hankel_singular_values(sys, horizon=horizon)), float(energy))
+    res = balanced_truncation(sys, order, tol=tol, method=method, horizon=horizon)
+    new = _reduced_layer(res.reduced, layer, length, name)
     report = LayerReduction(
         name=name,
         order=int(res.order),
         original_order=layer.d_state,
         hsv=np.atleast_2d(res.hsv),
-        error_bound=bound,
+        error_bound=None if res.error_bound is None else np.atleast_1d(np.asarray(res.error_bound, dtype=float)),
         gramians=gramians,
         structure=structure,
         method=method,
@@ -311,6 +306,15 @@ def reduce_layer(
     )
     log.info("reduced %s: N=%d -> r=%d (%s, %s)", name, layer.d_state, res.order, gramians, structure)
     return new, report
+
+
+def _replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
+    """``model`` with its submodule ``name`` replaced (the new module itself for ``name == ""``)."""
+    if name == "":
+        return new
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+    return model
 
 
 def compress(
@@ -327,7 +331,9 @@ def compress(
     ----------
     model : nn.Module
         Left untouched; the result is a deep copy whose DSS layers (found with
-        ``named_modules``) are replaced by their reduced versions.
+        ``named_modules``) are replaced by their reduced versions.  A model that describes
+        itself from its layers (as :class:`mor_torch.lra.model.SequenceClassifier` does) then
+        describes the reduced sizes, so saving and loading it needs nothing else.
     order : int or dict {layer name: int}, optional
         One order for all layers, or per layer (layers missing from the dict stay as they
         are; unknown names raise :class:`~mor.errors.OrderError`).
@@ -345,7 +351,7 @@ def compress(
         raise OrderError("give exactly one of order, tol, energy")
     bad = set(options) - {"gramians", "structure", "length", "method"}
     if bad:
-        raise MethodError(f"unknown compress option(s) {sorted(bad)}")
+        raise MethodError(f"unknown compress option(s) {sorted(bad)}; known: gramians, structure, length, method")
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, DSS)]
     if isinstance(order, dict):
         unknown = set(order) - {n for n, _ in layers}
@@ -356,18 +362,9 @@ def compress(
     new_model = copy.deepcopy(model)
     report = CompressionReport(options=dict(options, order=order, tol=tol, energy=energy))
     for name, layer in layers:
-        if isinstance(order, dict):
-            if name not in order:
-                continue
-            kw = {"order": order[name]}
-        else:
-            kw = {"order": order, "tol": tol, "energy": energy}
-        new_layer, rep = reduce_layer(layer, name=name or "<model>", **kw, **options)
-        report.layers[name] = rep
-        if name == "":
-            new_model = new_layer
+        if isinstance(order, dict) and name not in order:
             continue
-        parent_name, _, child = name.rpartition(".")
-        parent = new_model.get_submodule(parent_name) if parent_name else new_model
-        setattr(parent, child, new_layer)
+        kw = {"order": order[name]} if isinstance(order, dict) else {"order": order, "tol": tol, "energy": energy}
+        new_layer, report.layers[name] = reduce_layer(layer, name=name or "<model>", **kw, **options)
+        new_model = _replace_module(new_model, name, new_layer)
     return new_model, report

@@ -134,8 +134,10 @@ def test_mor_docstring_parameters_match_signature(qualname, obj):
     _check_parameters(qualname, obj)
 
 
-def test_mor_torch_docstring_parameters_match_signature():
-    package = _import_torch_package()
+@pytest.mark.parametrize("package_name", ["mor_torch", "mor_torch.lra"])
+def test_mor_torch_docstring_parameters_match_signature(package_name):
+    _import_torch_package()
+    package = importlib.import_module(package_name)
     failures = []
     for qualname, obj in _public_callables(package):
         try:
@@ -200,9 +202,9 @@ def _rendered(package_name: str, name: str, obj, directives: set[str], text: str
     return f"{package_name}.{name}" in text  # constants such as __version__: mentioned in the text
 
 
-@pytest.mark.parametrize("package_name", ["mor", "mor_torch"])
+@pytest.mark.parametrize("package_name", ["mor", "mor_torch", "mor_torch.lra"])
 def test_api_reference_covers_every_public_name(package_name):
-    if package_name == "mor_torch":
+    if package_name.startswith("mor_torch"):
         _import_torch_package()
     package = importlib.import_module(package_name)
     directives, text = _api_directives()

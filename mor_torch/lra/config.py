@@ -1,151 +1,431 @@
-"""Pipeline configuration: TOML presets, dotted-key overrides, validation.
+"""Pipeline configuration: typed sections, TOML presets, dotted-key overrides.
 
-A configuration is plain data (nested dicts of TOML values).  Presets live in
-``mor_torch/presets/<name>.toml``; every key can be overridden from the command
-line with ``--set section.key=value`` where ``value`` is parsed as a TOML value
-(``0.002``, ``true``, ``[0, 1, 2]``, ``"text"``; bare words fall back to strings).
-The resolved configuration is validated against :data:`DEFAULTS`: unknown keys
-and values of the wrong type raise :class:`ConfigError`.
+A configuration is a frozen :class:`Config` of typed sections (:class:`TaskConfig`,
+:class:`ModelConfig`, :class:`ReduceConfig`, :class:`TrainConfig`, :class:`RunConfig`) plus the
+per-stage training overrides ``pretrain`` and ``main`` (keys of ``[train]``).  It is built from
+plain data (nested dicts of TOML values) by :meth:`Config.from_dict`, which rejects unknown keys
+(listing the valid ones), values of the wrong type and values out of range with a
+:class:`~mor_torch.lra.errors.ConfigError`; :meth:`Config.to_dict` gives the plain data back, so
+the run directory's ``config.json`` round-trips.
+
+Presets live in ``mor_torch/lra/presets/<name>.toml``; every key can be overridden from the command
+line with ``--set section.key=value`` where ``value`` is parsed as a TOML value (``0.002``,
+``true``, ``[0, 1, 2]``, ``"text"``; bare words fall back to strings).  The allowed values of the
+choice options are defined by the modules that own them (:data:`mor_torch.dss.MODES`,
+:data:`mor_torch.init.INITS`, :data:`mor_torch.reduce.GRAMIANS`, ...).
 """
 
 from __future__ import annotations
 
 import copy
-import logging
+import dataclasses
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from mor.errors import MorError
+from mor.validation import check_bool, check_choice, check_int, check_real
+
+from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, MODES
+from ..init import DEFAULT_INIT, INITS
+from ..reduce import GRAMIANS, STRUCTURES
+from .data.registry import TASKS
+from .errors import ConfigError
+from .train import SCHEDULERS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-logger = logging.getLogger(__name__)
-
 __all__ = [
-    "DEFAULTS",
-    "ConfigError",
+    "BASELINE_POLES",
+    "Config",
+    "ModelConfig",
+    "ReduceConfig",
+    "RunConfig",
+    "TaskConfig",
+    "TrainConfig",
     "apply_overrides",
     "available_presets",
     "dumps_toml",
     "load_preset",
-    "merge",
     "parse_override",
     "resolve_config",
-    "stage_train_config",
-    "validate",
 ]
 
+#: Pole layout of the size-``r`` baseline models: like the reduced model (``"match"``), or forced.
+BASELINE_POLES = ("match", "shared", "channel")
 
-class ConfigError(MorError, ValueError):
-    """A configuration key is unknown, or a value has the wrong type or range."""
+
+# --------------------------------------------------------------------------- field checks
+def _checked(check: Callable[..., Any], **kwargs: Any) -> Callable[[Any, str], Any]:
+    """A field check from a :mod:`mor.validation` function, raising :class:`ConfigError`."""
+
+    def run(value: Any, where: str) -> Any:
+        try:
+            return check(value, where, **kwargs)
+        except MorError as exc:
+            raise ConfigError(str(exc)) from None
+
+    return run
 
 
-#: Every known key with its default value.  ``None`` means "no default, any type
-#: listed in :data:`_NULLABLE`".  Sections ``pretrain``, ``main`` override
-#: ``train`` for the respective stages (the Skew-HiPPO baseline uses ``main``:
-#: same recipe, budget and seeds as the main training of the reduced model).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "task": {
-        "name": "listops-mini",
-        "data_dir": "",
-        "options": {},
-    },
-    "model": {
-        "d_model": 64,
-        "n_layers": 4,
-        "d_state": 64,
-        "mode": "softmax",
-        "init": "skew-hippo",
-        "shared_poles": True,
-        "dropout": 0.0,
-        "prenorm": False,
-        "dt_min": 1e-3,
-        "dt_max": 1e-1,
-        "pool": "mean",
-    },
-    "reduce": {
-        "order": 8,
-        "gramians": "discrete",
-        "structure": "channel",
-        "baseline_shared_poles": "match",
-        "track_epochs": False,
-    },
-    "train": {
-        "epochs": 3,
-        "batch_size": 32,
-        "eval_batch_size": 64,
-        "lr": 0.01,
-        "weight_decay": 0.01,
-        "ssm_lr": 1e-3,
-        "ssm_weight_decay": 0.0,
-        "scheduler": "plateau",
-        "warmup_steps": 0,
-        "plateau_patience": 5,
-        "plateau_factor": 0.2,
-        "min_lr": 0.0,
-        "grad_clip": 0.0,
-        "max_steps_per_epoch": 0,
-        "bucket": 0,
-        "log_every": 50,
-    },
-    "pretrain": {},
-    "main": {},
-    "run": {
-        "seeds": [0],
-        "device": "auto",
-        "threads": 0,
-        "deterministic": True,
-        "checkpoint_every": 1,
-    },
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _table(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a table, got {value!r}")
+    return MappingProxyType(copy.deepcopy(dict(value)))
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of non-negative integers, got {value!r}")
+    seeds = tuple(_checked(check_int, minimum=0)(s, f"{where} entry") for s in value)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{where} has duplicates: {list(seeds)}")
+    return seeds
+
+
+def _spec(default: Any, check: Callable[[Any, str], Any], doc: str) -> Any:
+    metadata = {"check": check, "doc": doc}
+    if isinstance(default, Mapping):  # unhashable: dataclasses want a factory
+        return field(default_factory=lambda: MappingProxyType(dict(default)), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+POSITIVE_INT = _checked(check_int)
+NONNEGATIVE_INT = _checked(check_int, minimum=0)
+POSITIVE_REAL = _checked(check_real, minimum=0.0, include_min=False)
+NONNEGATIVE_REAL = _checked(check_real, minimum=0.0)
+PROBABILITY = _checked(check_real, minimum=0.0, maximum=1.0, include_max=False)
+BOOL = _checked(check_bool)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], Any]:
+    return _checked(check_choice, choices=choices)
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class TaskConfig:
+    """``[task]``: which data.
+
+    Attributes
+    ----------
+    name : str
+        A task of :data:`mor_torch.lra.data.TASKS`.
+    data_dir : str
+        Data root; empty: ``$MOR_DATA_DIR`` or ``./data``.
+    options : mapping
+        Task options (checked by the task's loader, see :func:`mor_torch.lra.data.task_options`).
+    """
+
+    name: str = _spec("listops-mini", _choice(TASKS), "task name")
+    data_dir: str = _spec("", _string, "data root")
+    options: Mapping[str, Any] = _spec(MappingProxyType({}), _table, "task options")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: the DSS classifier (see :class:`mor_torch.lra.model.SequenceClassifier`).
+
+    Attributes
+    ----------
+    d_model, n_layers, d_state : int
+        Width ``H``, depth and state size ``N``.
+    mode : str
+        DSS kernel parametrisation, one of :data:`mor_torch.dss.MODES`.
+    init : str
+        Pole initialisation, one of :data:`mor_torch.init.INITS`.
+    shared_poles : bool
+        One set of poles per layer (``True``) or per channel.
+    dropout : float
+        In ``[0, 1)``.
+    prenorm : bool
+        Pre-norm instead of post-norm blocks.
+    step_min, step_max : float
+        Range of the initial steps ``Delta``.
+    """
+
+    d_model: int = _spec(64, POSITIVE_INT, "width H")
+    n_layers: int = _spec(4, POSITIVE_INT, "number of blocks")
+    d_state: int = _spec(64, POSITIVE_INT, "state size N")
+    mode: str = _spec(DEFAULT_MODE, _choice(MODES), "DSS kernel parametrisation")
+    init: str = _spec(DEFAULT_INIT, _choice(tuple(INITS)), "pole initialisation")
+    shared_poles: bool = _spec(True, BOOL, "one set of poles per layer")
+    dropout: float = _spec(0.0, PROBABILITY, "dropout probability")
+    prenorm: bool = _spec(False, BOOL, "pre-norm blocks")
+    step_min: float = _spec(DEFAULT_STEP_RANGE[0], POSITIVE_REAL, "smallest initial step")
+    step_max: float = _spec(DEFAULT_STEP_RANGE[1], POSITIVE_REAL, "largest initial step")
+
+
+@dataclass(frozen=True)
+class ReduceConfig:
+    """``[reduce]``: the balanced truncation of every DSS layer.
+
+    Attributes
+    ----------
+    order : int
+        Reduced state size ``r`` (``< model.d_state``).
+    gramians : str
+        One of :data:`mor_torch.reduce.GRAMIANS`.
+    structure : str
+        One of :data:`mor_torch.reduce.STRUCTURES`.
+    baseline_poles : str
+        Pole layout of the size-``r`` baselines: ``"match"`` (that of the reduced model),
+        ``"shared"`` or ``"channel"``.
+    track_epochs : bool
+        Also reduce (and evaluate) the model after every pre-training epoch.
+    """
+
+    order: int = _spec(8, POSITIVE_INT, "reduced state size r")
+    gramians: str = _spec("discrete", _choice(GRAMIANS), "Gramians of the reduction")
+    structure: str = _spec("channel", _choice(STRUCTURES), "system structure of a layer")
+    baseline_poles: str = _spec("match", _choice(BASELINE_POLES), "pole layout of the baselines")
+    track_epochs: bool = _spec(False, BOOL, "reduce after every pre-training epoch")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``[train]``: a training recipe (``[pretrain]`` and ``[main]`` override its keys per stage).
+
+    Attributes
+    ----------
+    epochs, batch_size, eval_batch_size : int
+        Positive.
+    lr, weight_decay : float
+        AdamW learning rate (> 0) and weight decay (>= 0) of the non-SSM parameters.
+    ssm_lr, ssm_weight_decay : float
+        The same for the SSM parameters (poles, ``W``, ``log_step``).
+    scheduler : str
+        One of :data:`mor_torch.lra.train.SCHEDULERS`.
+    warmup_steps : int
+        Linear warm-up steps (not with ``plateau``).
+    plateau_patience, plateau_factor, min_lr
+        ReduceLROnPlateau settings.
+    grad_clip : float
+        Gradient-norm clipping; 0 = off.
+    max_steps_per_epoch : int
+        0 = the whole training set.
+    bucket : int
+        Length bucketing of the training batches; 0 = off.
+    log_every : int
+        Debug log line every this many steps; 0 = never.
+    """
+
+    epochs: int = _spec(3, POSITIVE_INT, "epochs")
+    batch_size: int = _spec(32, POSITIVE_INT, "training batch size")
+    eval_batch_size: int = _spec(64, POSITIVE_INT, "evaluation batch size")
+    lr: float = _spec(0.01, POSITIVE_REAL, "learning rate")
+    weight_decay: float = _spec(0.01, NONNEGATIVE_REAL, "weight decay")
+    ssm_lr: float = _spec(1e-3, POSITIVE_REAL, "learning rate of the SSM parameters")
+    ssm_weight_decay: float = _spec(0.0, NONNEGATIVE_REAL, "weight decay of the SSM parameters")
+    scheduler: str = _spec("plateau", _choice(SCHEDULERS), "learning-rate schedule")
+    warmup_steps: int = _spec(0, NONNEGATIVE_INT, "warm-up steps")
+    plateau_patience: int = _spec(5, NONNEGATIVE_INT, "plateau patience (epochs)")
+    plateau_factor: float = _spec(
+        0.2, _checked(check_real, minimum=0.0, maximum=1.0, include_min=False, include_max=False), "plateau factor"
+    )
+    min_lr: float = _spec(0.0, NONNEGATIVE_REAL, "smallest learning rate")
+    grad_clip: float = _spec(0.0, NONNEGATIVE_REAL, "gradient clipping norm")
+    max_steps_per_epoch: int = _spec(0, NONNEGATIVE_INT, "steps per epoch cap")
+    bucket: int = _spec(0, NONNEGATIVE_INT, "length bucketing factor")
+    log_every: int = _spec(50, NONNEGATIVE_INT, "debug log interval")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: seeds and execution.
+
+    Attributes
+    ----------
+    seeds : tuple of int
+        Non-negative, distinct.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<k>"``.
+    threads : int
+        Torch threads per process; 0 = cores / processes.
+    deterministic : bool
+        Deterministic torch kernels.
+    """
+
+    seeds: tuple[int, ...] = _spec((0,), _seeds, "seeds")
+    device: str = _spec("auto", _string, "device")
+    threads: int = _spec(0, NONNEGATIVE_INT, "threads (0 = auto)")
+    deterministic: bool = _spec(True, BOOL, "deterministic kernels")
+
+
+_SECTIONS: dict[str, type] = {
+    "task": TaskConfig,
+    "model": ModelConfig,
+    "reduce": ReduceConfig,
+    "train": TrainConfig,
+    "run": RunConfig,
 }
-
-_TRAIN_KEYS = set(DEFAULTS["train"])
-_CHOICES = {
-    ("model", "mode"): ("exp", "softmax"),
-    ("model", "init"): ("skew-hippo", "s4d-lin", "s4d-inv", "random"),
-    ("model", "pool"): ("mean",),
-    ("reduce", "gramians"): ("discrete", "continuous", "finite"),
-    ("reduce", "structure"): ("channel", "shared"),
-    ("train", "scheduler"): ("plateau", "cosine", "linear", "constant"),
-}
-_POSITIVE_INT = {
-    ("model", "d_model"),
-    ("model", "n_layers"),
-    ("model", "d_state"),
-    ("reduce", "order"),
-    ("train", "epochs"),
-    ("train", "batch_size"),
-    ("train", "eval_batch_size"),
-    ("run", "checkpoint_every"),
-}
+_STAGES = ("pretrain", "main")
 
 
+def _build(cls: type, section: str, data: Any) -> Any:
+    """A section from plain data: unknown keys rejected, every value checked."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"configuration section [{section}] must be a table, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; known: {', '.join(fields)}")
+    return cls(**{k: fields[k].metadata["check"](v, f"{section}.{k}") for k, v in data.items()})
+
+
+def _stage_overrides(stage: str, data: Any) -> Mapping[str, Any]:
+    """``[pretrain]``/``[main]``: keys of ``[train]``, each checked."""
+    checked = _build(TrainConfig, stage, data)
+    return MappingProxyType({k: getattr(checked, k) for k in data})
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved, validated pipeline configuration.
+
+    Attributes
+    ----------
+    preset : str
+        The preset it came from (names the run directory).
+    task, model, reduce, train, run
+        The typed sections.
+    pretrain, main : mapping
+        Per-stage overrides of ``train`` keys; :meth:`recipe` merges them.
+    """
+
+    preset: str = ""
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    reduce: ReduceConfig = field(default_factory=ReduceConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    main: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        if self.reduce.order >= self.model.d_state:
+            raise ConfigError(
+                f"reduce.order ({self.reduce.order}) must be smaller than model.d_state ({self.model.d_state})"
+            )
+        if self.model.step_min > self.model.step_max:
+            raise ConfigError(
+                f"model.step_min ({self.model.step_min}) must not exceed model.step_max ({self.model.step_max})"
+            )
+        for stage in _STAGES:
+            recipe = self.recipe(stage)
+            if recipe.warmup_steps and recipe.scheduler == "plateau":
+                raise ConfigError(f"{stage}: warmup_steps needs the cosine, linear or constant scheduler, not plateau")
+
+    def recipe(self, stage: str) -> TrainConfig:
+        """The training recipe of ``stage`` (``"pretrain"`` or ``"main"``): ``train`` with its overrides.
+
+        Parameters
+        ----------
+        stage : {"pretrain", "main"}
+            The stage.
+
+        Returns
+        -------
+        TrainConfig
+        """
+        if stage not in _STAGES:
+            raise ConfigError(f"stage must be one of {_STAGES}, got {stage!r}")
+        return dataclasses.replace(self.train, **getattr(self, stage))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Build and validate a configuration from plain data (missing keys take their defaults).
+
+        Parameters
+        ----------
+        data : mapping
+            ``{"preset": str, "task": {...}, "model": {...}, ...}``.
+
+        Returns
+        -------
+        Config
+
+        Raises
+        ------
+        ConfigError
+            An unknown section or key, a value of the wrong type or out of range.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a configuration must be a table, got {type(data).__name__}")
+        known = ("preset", *_SECTIONS, *_STAGES)
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown configuration section(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        kwargs: dict[str, Any] = {"preset": _string(data.get("preset", ""), "preset")}
+        kwargs.update({name: _build(sec, name, data.get(name, {})) for name, sec in _SECTIONS.items()})
+        kwargs.update({stage: _stage_overrides(stage, data.get(stage, {})) for stage in _STAGES})
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON and TOML values) that :meth:`from_dict` turns back into this configuration.
+
+        Returns
+        -------
+        dict
+        """
+        return _plain(self)
+
+
+# --------------------------------------------------------------------------- presets and overrides
 def _presets_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "presets"
+    return Path(__file__).resolve().parent / "presets"
 
 
 def available_presets() -> list[str]:
-    """Names of the presets shipped in ``mor_torch/presets``."""
+    """Names of the presets shipped in ``mor_torch/lra/presets``.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(p.stem for p in _presets_dir().glob("*.toml"))
 
 
-def merge(base: dict, update: dict) -> dict:
-    """Recursive dictionary merge; ``update`` wins; inputs are not modified."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def load_preset(name_or_path: str | Path) -> dict:
-    """Read a preset by name (``"smoke"``) or by path to a TOML file, merged over the defaults."""
+    """Read a preset by name (``"smoke"``) or by path to a TOML file, as plain data.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A preset name or a ``.toml`` file.
+
+    Returns
+    -------
+    dict
+        The file's tables, with ``preset`` set to its name (not yet validated).
+
+    Raises
+    ------
+    ConfigError
+        Unknown preset, missing file or invalid TOML.
+    """
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = _presets_dir() / f"{name_or_path}.toml"
@@ -153,19 +433,29 @@ def load_preset(name_or_path: str | Path) -> dict:
             raise ConfigError(f"unknown preset {str(name_or_path)!r}; available: {', '.join(available_presets())}")
     elif not path.is_file():
         raise ConfigError(f"preset file {str(path)!r} does not exist")
-    with path.open("rb") as fh:
-        try:
+    try:
+        with path.open("rb") as fh:
             data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"preset {str(path)!r} is not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"preset {str(path)!r} cannot be read: {exc}") from None
     data.setdefault("preset", path.stem)
-    return merge(DEFAULTS, data)
+    return data
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``"section.key=value"`` into (``["section", "key"]``, value).
 
-    The value is read as a TOML value; if that fails it is taken as a string.
+    Parameters
+    ----------
+    text : str
+        The override; the value is read as a TOML value, and taken as a string if that fails.
+
+    Returns
+    -------
+    keys : list of str
+    value : object
     """
     if "=" not in text:
         raise ConfigError(f"override {text!r} must have the form section.key=value")
@@ -181,26 +471,33 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return parts, value
 
 
-def apply_overrides(config: dict, overrides: list[str] | dict[str, Any]) -> dict:
-    """Return a copy of ``config`` with dotted-key overrides applied.
+def apply_overrides(data: Config | Mapping[str, Any], overrides: list[str] | Mapping[str, Any]) -> dict:
+    """A copy of the plain configuration ``data`` with dotted-key overrides applied.
 
-    ``overrides`` is a list of ``"a.b=value"`` strings or a mapping ``{"a.b": value}``.
-    Sections must exist; leaf keys are checked by :func:`validate`.
+    Parameters
+    ----------
+    data : Config or mapping
+        A configuration or its plain data.
+    overrides : list of str or mapping
+        ``"a.b=value"`` strings or a mapping ``{"a.b": value}``.  Keys are checked when the
+        result is validated (:meth:`Config.from_dict`); sections are created as needed.
+
+    Returns
+    -------
+    dict
     """
-    out = copy.deepcopy(config)
+    out = data.to_dict() if isinstance(data, Config) else copy.deepcopy(dict(data))
     items = (
         [parse_override(o) for o in overrides]
         if isinstance(overrides, list)
         else [(k.split("."), v) for k, v in overrides.items()]
     )
     for parts, value in items:
+        if len(parts) < 2 and parts[0] != "preset":
+            raise ConfigError(f"override {'.'.join(parts)!r} must name a section and a key (section.key=value)")
         node = out
         for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                if parts[:2] != ["task", "options"] or i < 2:
-                    raise ConfigError(f"unknown configuration section {'.'.join(parts[: i + 1])!r}")
-                nxt = node[part] = {}
+            nxt = node.setdefault(part, {})
             if not isinstance(nxt, dict):
                 raise ConfigError(f"{'.'.join(parts[: i + 1])!r} is a value, not a section")
             node = nxt
@@ -208,92 +505,26 @@ def apply_overrides(config: dict, overrides: list[str] | dict[str, Any]) -> dict
     return out
 
 
-def _check_type(where: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-    elif isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-    elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        value = float(value)
-    elif isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-    elif isinstance(default, list):
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-    return value
+def resolve_config(
+    preset: str | Path = "listops-mini", overrides: list[str] | Mapping[str, Any] | None = None
+) -> Config:
+    """A preset with overrides applied, validated.
 
+    Parameters
+    ----------
+    preset : str or Path
+        Preset name or TOML file.
+    overrides : list of str or mapping, optional
+        See :func:`apply_overrides`.
 
-def validate(config: dict) -> dict:
-    """Check keys, types and choices; return a normalised copy (ints promoted to floats where due)."""
-    out = copy.deepcopy(config)
-    for section, value in out.items():
-        if section == "preset":
-            if not isinstance(value, str):
-                raise ConfigError(f"preset must be a string, got {value!r}")
-            continue
-        if section not in DEFAULTS:
-            raise ConfigError(f"unknown configuration section {section!r}; known: {', '.join(DEFAULTS)}")
-        if not isinstance(value, dict):
-            raise ConfigError(f"configuration section {section!r} must be a table")
-        for key in value:
-            if section in ("pretrain", "main"):
-                if key not in _TRAIN_KEYS:
-                    raise ConfigError(f"unknown key {section}.{key}; known: {', '.join(sorted(_TRAIN_KEYS))}")
-                value[key] = _check_type(f"{section}.{key}", value[key], DEFAULTS["train"][key])
-            elif key not in DEFAULTS[section]:
-                raise ConfigError(f"unknown key {section}.{key}; known: {', '.join(sorted(DEFAULTS[section]))}")
-            elif not (section == "task" and key == "options"):
-                value[key] = _check_type(f"{section}.{key}", value[key], DEFAULTS[section][key])
-    for (section, key), choices in _CHOICES.items():
-        if out[section][key] not in choices:
-            raise ConfigError(f"{section}.{key} must be one of {choices}, got {out[section][key]!r}")
-    for section in ("train", "pretrain", "main"):
-        if section in out and "scheduler" in out[section]:
-            if out[section]["scheduler"] not in _CHOICES[("train", "scheduler")]:
-                raise ConfigError(
-                    f"{section}.scheduler must be one of {_CHOICES[('train', 'scheduler')]}, "
-                    f"got {out[section]['scheduler']!r}"
-                )
-    for section, key in _POSITIVE_INT:
-        if out[section][key] < 1:
-            raise ConfigError(f"{section}.{key} must be >= 1, got {out[section][key]}")
-    if out["reduce"]["order"] >= out["model"]["d_state"]:
-        raise ConfigError(
-            f"reduce.order ({out['reduce']['order']}) must be smaller than model.d_state ({out['model']['d_state']})"
-        )
-    bsp = out["reduce"]["baseline_shared_poles"]
-    if bsp not in ("match", "true", "false"):
-        raise ConfigError(f"reduce.baseline_shared_poles must be 'match', 'true' or 'false', got {bsp!r}")
-    seeds = out["run"]["seeds"]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ConfigError(f"run.seeds must be a non-empty list of non-negative integers, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"run.seeds has duplicates: {seeds!r}")
-    if not 0.0 <= out["model"]["dropout"] < 1.0:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {out['model']['dropout']}")
-    if not 0.0 < out["model"]["dt_min"] <= out["model"]["dt_max"]:
-        raise ConfigError("model.dt_min and model.dt_max must satisfy 0 < dt_min <= dt_max")
-    return out
-
-
-def resolve_config(preset: str | Path = "listops-mini", overrides: list[str] | dict[str, Any] | None = None) -> dict:
-    """Preset merged over the defaults, overrides applied, validated."""
-    config = load_preset(preset)
+    Returns
+    -------
+    Config
+    """
+    data = load_preset(preset)
     if overrides:
-        config = apply_overrides(config, overrides)
-    return validate(config)
-
-
-def stage_train_config(config: dict, stage: str) -> dict:
-    """The training recipe for a stage: ``train`` merged with the ``pretrain`` or ``main`` section."""
-    if stage not in ("pretrain", "main"):
-        raise ConfigError(f"stage must be 'pretrain' or 'main', got {stage!r}")
-    return merge(config["train"], config.get(stage, {}))
+        data = apply_overrides(data, overrides)
+    return Config.from_dict(data)
 
 
 def _toml_value(value: Any) -> str:
@@ -303,13 +534,24 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise ConfigError(f"cannot write {value!r} as TOML")
 
 
-def dumps_toml(config: dict) -> str:
-    """Serialise a configuration (nested tables of scalars and lists) as TOML."""
+def dumps_toml(config: Config | Mapping[str, Any]) -> str:
+    """Serialise a configuration as TOML (tables of scalars and lists).
+
+    Parameters
+    ----------
+    config : Config or mapping
+        A configuration or its plain data.
+
+    Returns
+    -------
+    str
+    """
+    data = config.to_dict() if isinstance(config, Config) else _plain(config)
     lines: list[str] = []
 
     def table(prefix: str, node: dict) -> None:
@@ -324,10 +566,10 @@ def dumps_toml(config: dict) -> str:
         for k, v in tables.items():
             table(f"{prefix}.{k}" if prefix else k, v)
 
-    top = {k: v for k, v in config.items() if not isinstance(v, dict)}
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     for k, v in top.items():
         lines.append(f"{k} = {_toml_value(v)}")
     if top:
         lines.append("")
-    table("", {k: v for k, v in config.items() if isinstance(v, dict)})
+    table("", {k: v for k, v in data.items() if isinstance(v, dict)})
     return "\n".join(lines)

@@ -10,11 +10,11 @@ For every seed:
    Skew-HiPPO initialisation with the same recipe (``train`` + ``main`` sections),
    budget and seed.
 
-Run directory layout (rank 0 writes)::
+Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
 
     config.toml, config.json        the resolved configuration
     seed<k>/<stage>/checkpoint.pt   per-epoch checkpoint of the running stage
-    seed<k>/<stage>/model.pt        final weights (best validation epoch) + hyper-parameters
+    seed<k>/<stage>/model.pt        final weights (best validation epoch) and the model's shape
     seed<k>/<stage>/result.json     stage result; its presence marks the stage finished
     seed<k>/reduced/hsv.npz         Hankel singular values per layer, (H, N) or (1, N)
     metrics.jsonl, metrics.csv      one row per stage, seed and epoch
@@ -29,239 +29,142 @@ uninterrupted run on the same machine and thread count.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from mor.errors import UnstableSystemError
-
-from .. import distributed as dist_utils
-from ..checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
-from ..model import SequenceClassifier, build_model, count_parameters
-from ..train import (
-    configure_determinism,
-    derive_seed,
-    evaluate,
-    fit,
-    make_eval_loader,
-    resolve_device,
-    seed_everything,
-)
+from ..reduce import compress
+from . import distributed as dist_utils
 from . import report
-from .config import ConfigError, dumps_toml, stage_train_config
+from .config import Config
+from .data import load_task
+from .files import atomic_write_json
+from .loaders import make_eval_loader
+from .model import SequenceClassifier, build_model, count_parameters, load_model, save_model
+from .rundir import prepare_run_dir, stage_result, write_stage_result
+from .train import configure_determinism, derive_seed, evaluate, fit, resolve_device, seed_everything
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunDirectoryError", "load_data", "run_pipeline"]
+__all__ = ["load_data", "run_pipeline"]
 
 
-class RunDirectoryError(ConfigError):
-    """The run directory is in a state that does not fit the request (exists without ``--resume``,
-    or holds a different configuration)."""
-
-
-_VOLATILE_RUN_KEYS = ("device", "threads")
-
-
-def _comparable(config: dict) -> dict:
-    out = json.loads(json.dumps(config))
-    for k in _VOLATILE_RUN_KEYS:
-        out.get("run", {}).pop(k, None)
-    return out
-
-
-def prepare_run_dir(run_dir: Path, config: dict, *, resume: bool) -> None:
-    """Create ``run_dir`` and write the resolved config; refuse to overwrite a run without ``resume``.
-
-    Rank 0 writes ``config.json`` and ``config.toml``; every rank then waits at a barrier.
+def load_data(config: Config):
+    """Load the task named in ``config.task`` (rank 0 first, so a generated cache is written once).
 
     Parameters
     ----------
-    run_dir : Path
-        The run directory (created with its parents if missing).
-    config : dict
-        The resolved configuration.
-    resume : bool
-        Allow an existing run whose saved configuration equals ``config`` (apart from
-        ``run.device`` and ``run.threads``).
-
-    Raises
-    ------
-    RunDirectoryError
-        ``run_dir`` already holds a run and ``resume`` is false, or it holds a different configuration.
-    """
-    cfg_json = run_dir / "config.json"
-    if cfg_json.exists():
-        if not resume:
-            raise RunDirectoryError(f"{run_dir} already holds a run; pass --resume or choose another --out")
-        saved = json.loads(cfg_json.read_text())
-        if _comparable(saved) != _comparable(config):
-            raise RunDirectoryError(
-                f"{run_dir} holds a run with a different configuration; resume it without changing "
-                "settings (run.device and run.threads may change) or choose another --out"
-            )
-    if dist_utils.is_main_process():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(cfg_json, config)
-        atomic_write_text(run_dir / "config.toml", dumps_toml(config))
-    dist_utils.barrier()
-
-
-def load_data(config: dict):
-    """Load the task named in ``config["task"]`` (rank 0 first, so a generated cache is written once).
-
-    Parameters
-    ----------
-    config : dict
+    config : Config
         The resolved configuration; its ``task`` section gives ``name``, ``data_dir`` (empty: the
-        default data root of :func:`mor_torch.data.load_task`) and ``options`` (task options).
+        default data root of :func:`mor_torch.lra.data.load_task`) and ``options``.
 
     Returns
     -------
     TaskData
         The three splits and the task's shape information.
     """
-    from ..data import load_task
+    task = config.task
 
-    task = config["task"]
-    kwargs = dict(task.get("options", {}))
-    data_dir = task.get("data_dir") or None
-    if dist_utils.is_main_process():
-        data = load_task(task["name"], data_dir, **kwargs)
+    def load():
+        return load_task(task.name, task.data_dir or None, **dict(task.options))
+
+    data = load() if dist_utils.is_main_process() else None
     dist_utils.barrier()
-    if not dist_utils.is_main_process():
-        data = load_task(task["name"], data_dir, **kwargs)
-    return data
+    return data if data is not None else load()
 
 
-def _set_threads(threads: int) -> None:
-    if threads <= 0:
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        threads = max(1, (os.cpu_count() or 1) // local_world)
-    torch.set_num_threads(threads)
+@dataclass
+class _Context:
+    """What every stage of every seed needs."""
+
+    config: Config
+    data: Any
+    run_dir: Path
+    device: torch.device
+    resume: bool
+    progress: bool
+    metrics: report.MetricsWriter
 
 
-def _save_model(path: Path, model: SequenceClassifier) -> None:
-    if dist_utils.is_main_process():
-        save_checkpoint(path, {"hparams": dict(model.hparams), "model": model.state_dict()})
+@dataclass
+class _SeedRun:
+    """The stages of one seed: result records, final models, Hankel singular values."""
+
+    records: dict[str, dict] = field(default_factory=dict)
+    models: dict[str, SequenceClassifier] = field(default_factory=dict)
+    hsv: list[np.ndarray] = field(default_factory=list)
 
 
-def _load_model(path: Path, device: torch.device) -> SequenceClassifier:
-    ck = load_checkpoint(path, map_location="cpu")
-    model = SequenceClassifier(**ck["hparams"])
-    model.load_state_dict(ck["model"])
-    return model.to(device)
-
-
-def _finished(stage_dir: Path) -> dict | None:
-    path = stage_dir / "result.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _write_result(stage_dir: Path, result: dict) -> None:
-    if dist_utils.is_main_process():
-        atomic_write_json(stage_dir / "result.json", result)
-        ckpt = stage_dir / "checkpoint.pt"
-        if ckpt.exists():
-            ckpt.unlink()
-
-
+# --------------------------------------------------------------------------- stages
 def _stage_record(model: SequenceClassifier, val: dict, test: dict, **extra: Any) -> dict:
-    counts = count_parameters(model)
+    hp = model.hparams
     return {
         "val_accuracy": val["accuracy"],
         "val_loss": val["loss"],
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        "d_state": model.hparams["d_state"],
-        "shared_poles": model.hparams["shared_poles"],
-        **counts,
+        "d_state": hp["d_state"],
+        "shared_poles": hp["shared_poles"],
+        **count_parameters(model),
         **extra,
     }
 
 
-def _train_stage(
-    stage: str,
-    model: SequenceClassifier,
-    data,
-    recipe: dict,
-    *,
-    seed_dir: Path,
-    seed: int,
-    device: torch.device,
-    resume: bool,
-    progress: bool,
-    metrics: report.MetricsWriter,
-    epoch_hook=None,
-) -> tuple[SequenceClassifier, dict]:
-    stage_dir = seed_dir / stage
-    done = _finished(stage_dir)
-    if done is not None and resume:
+def _finished(ctx: _Context, stage_dir: Path, stage: str, seed: int) -> dict | None:
+    """The saved result of a finished stage when resuming (its metric rows re-added), else None."""
+    done = stage_result(stage_dir) if ctx.resume else None
+    if done is not None:
         logger.info("[seed %d] stage %s already finished; skipped", seed, stage)
         for row in done["history"]:
-            metrics.add(row)
-        return _load_model(stage_dir / "model.pt", device), done
+            ctx.metrics.add(row)
+    return done
+
+
+def _train_stage(
+    ctx: _Context, stage: str, model: SequenceClassifier, recipe: Any, seed: int, epoch_hook=None
+) -> tuple[SequenceClassifier, dict]:
+    """Train ``model`` as stage ``stage`` of ``seed`` (or load its finished result)."""
+    stage_dir = ctx.run_dir / f"seed{seed}" / stage
+    done = _finished(ctx, stage_dir, stage, seed)
+    if done is not None:
+        return load_model(stage_dir / "model.pt", ctx.device), done
     if dist_utils.is_main_process():
         stage_dir.mkdir(parents=True, exist_ok=True)
     res = fit(
-        model,
-        data,
-        recipe,
-        run_dir=stage_dir,
-        seed=seed,
-        stage=stage,
-        device=device,
-        resume=resume,
-        progress=progress,
-        on_epoch_end=metrics.add,
-        epoch_hook=epoch_hook,
-    )
+        model, ctx.data, recipe, run_dir=stage_dir, seed=seed, stage=stage, device=ctx.device, resume=ctx.resume,
+        progress=ctx.progress, on_epoch_end=ctx.metrics.add, epoch_hook=epoch_hook,
+    )  # fmt: skip
     record = _stage_record(model, res.val, res.test, best_epoch=res.best_epoch, wall_s=res.wall_s, history=res.history)
-    _save_model(stage_dir / "model.pt", model)
-    _write_result(stage_dir, record)
+    if dist_utils.is_main_process():
+        save_model(stage_dir / "model.pt", model)
+    write_stage_result(stage_dir, record)
     return model, record
 
 
-def _reduced_hparams(model: SequenceClassifier, reduced: torch.nn.Module) -> dict:
-    layers = [m for m in reduced.modules() if hasattr(m, "ssm_parameters") and hasattr(m, "d_state")]
-    orders = {int(m.d_state) for m in layers}
-    shared = {bool(m.shared_poles) for m in layers}
-    if len(orders) != 1 or len(shared) != 1:
-        raise ConfigError(
-            f"the reduced layers have mixed state sizes {sorted(orders)} or pole layouts; "
-            "use a fixed reduce.order for the pipeline"
-        )
-    return {**model.hparams, "d_state": orders.pop(), "shared_poles": shared.pop()}
+def _compress(config: Config, model: SequenceClassifier):
+    """Balanced truncation of every DSS layer of ``model`` (a CPU copy) as ``config.reduce`` says."""
+    rc = config.reduce
+    return compress(
+        copy.deepcopy(model).to("cpu"), rc.order, gramians=rc.gramians, structure=rc.structure,
+        length=model.hparams["length"],
+    )  # fmt: skip
 
 
-def _hsv_arrays(rep: Any) -> list[np.ndarray]:
-    """Per-layer Hankel singular values, ``(H, N)`` or ``(1, N)``, from a compression report."""
-    return [np.atleast_2d(np.asarray(layer.hsv, dtype=np.float64)) for layer in rep.layers.values()]
-
-
-def _error_bounds(rep: Any) -> list[np.ndarray]:
-    """Per-layer, per-system H-infinity error bounds (NaN where the Gramians give none: ``finite``)."""
-    out = []
-    for layer in rep.layers.values():
-        eb = layer.error_bound
-        n = np.atleast_2d(layer.hsv).shape[0]
-        out.append(np.full(n, np.nan) if eb is None else np.atleast_1d(np.asarray(eb, dtype=np.float64)))
-    return out
-
-
-def _hsv_summary(hsv: list[np.ndarray], bounds: list[np.ndarray], order: int) -> list[dict]:
+def _hsv_summary(rep: Any, order: int) -> list[dict]:
+    """Per layer: largest HSV, the HSV at the order, the retained HSV fraction and the error bounds."""
     rows = []
-    for i, (s, b) in enumerate(zip(hsv, bounds, strict=True)):
+    for i, layer in enumerate(rep.layers.values()):
+        s = np.atleast_2d(layer.hsv)
+        b = None if layer.error_bound is None else np.asarray(layer.error_bound, dtype=np.float64)
         total = s.sum(axis=1)
-        kept = s[:, :order].sum(axis=1)
-        frac = np.divide(kept, total, out=np.ones_like(total), where=total > 0)
+        frac = np.divide(s[:, :order].sum(axis=1), total, out=np.ones_like(total), where=total > 0)
         rows.append(
             {
                 "layer": i + 1,
@@ -270,116 +173,179 @@ def _hsv_summary(hsv: list[np.ndarray], bounds: list[np.ndarray], order: int) ->
                 "hsv_at_order_median": float(np.median(s[:, order])) if s.shape[1] > order else 0.0,
                 "retained_hsv_fraction_min": float(frac.min()),
                 "retained_hsv_fraction_median": float(np.median(frac)),
-                "error_bound_max": float(b.max()) if np.all(np.isfinite(b)) else None,
-                "error_bound_median": float(np.median(b)) if np.all(np.isfinite(b)) else None,
+                "error_bound_max": None if b is None else float(b.max()),
+                "error_bound_median": None if b is None else float(np.median(b)),
             }
         )
     return rows
 
 
-def _reduce_stage(
-    pretrained: SequenceClassifier,
-    data,
-    config: dict,
-    *,
-    seed_dir: Path,
-    seed: int,
-    device: torch.device,
-    resume: bool,
-    metrics: report.MetricsWriter,
-) -> tuple[SequenceClassifier, dict, list[np.ndarray]]:
-    from .. import compress
-
-    stage_dir = seed_dir / "reduced"
-    done = _finished(stage_dir)
-    if done is not None and resume:
-        logger.info("[seed %d] stage reduced already finished; skipped", seed)
-        for row in done["history"]:
-            metrics.add(row)
+def _reduce_stage(ctx: _Context, pretrained: SequenceClassifier, seed: int) -> tuple[SequenceClassifier, dict, list]:
+    """Reduce the pre-trained model, evaluate it as is (or load the finished stage)."""
+    stage_dir = ctx.run_dir / f"seed{seed}" / "reduced"
+    done = _finished(ctx, stage_dir, "reduced", seed)
+    if done is not None:
         with np.load(stage_dir / "hsv.npz") as z:
             hsv = [z[f"layer{i}"] for i in range(len(z.files))]
-        return _load_model(stage_dir / "model.pt", device), done, hsv
-    rc = config["reduce"]
+        return load_model(stage_dir / "model.pt", ctx.device), done, hsv
     t0 = time.perf_counter()
-    try:
-        reduced, rep = compress(
-            pretrained.to("cpu"),
-            rc["order"],
-            gramians=rc["gramians"],
-            structure=rc["structure"],
-            length=pretrained.hparams["l_max"],
-        )
-    except UnstableSystemError:
-        logger.error(
-            "[seed %d] the pre-trained model has growing modes: infinite-horizon %s Gramians do not "
-            "exist; use --gramians finite (time-limited Gramians over l_max = %d) in a new run "
-            "directory, or train with model.mode = 'exp' (stable by construction)",
-            seed, rc["gramians"], pretrained.hparams["l_max"],
-        )  # fmt: skip
-        raise
-    pretrained.to(device)
+    reduced, rep = _compress(ctx.config, pretrained)
     reduce_s = time.perf_counter() - t0
-    reduced.hparams = _reduced_hparams(pretrained, reduced)
-    reduced.to(device)
-    hsv, bounds = _hsv_arrays(rep), _error_bounds(rep)
-    ebs = config["train"]["eval_batch_size"]
-    val = evaluate(reduced, make_eval_loader(data.val, ebs), device=device)
-    test = evaluate(reduced, make_eval_loader(data.test, ebs), device=device)
-    row = {
-        "stage": "reduced",
-        "seed": seed,
-        "epoch": 0,
-        "val_loss": val["loss"],
-        "val_accuracy": val["accuracy"],
-    }
-    metrics.add(row)
-    record = _stage_record(
-        reduced, val, test, reduce_s=reduce_s, hsv=_hsv_summary(hsv, bounds, rc["order"]), history=[row]
-    )
+    reduced.to(ctx.device)
+    hsv = [np.atleast_2d(np.asarray(layer.hsv, dtype=np.float64)) for layer in rep.layers.values()]
+    ebs = ctx.config.train.eval_batch_size
+    val = evaluate(reduced, make_eval_loader(ctx.data.val, ebs), device=ctx.device)
+    test = evaluate(reduced, make_eval_loader(ctx.data.test, ebs), device=ctx.device)
+    row = {"stage": "reduced", "seed": seed, "epoch": 0, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+    ctx.metrics.add(row)
+    summary = _hsv_summary(rep, ctx.config.reduce.order)
+    record = _stage_record(reduced, val, test, reduce_s=reduce_s, hsv=summary, history=[row])
     if dist_utils.is_main_process():
         stage_dir.mkdir(parents=True, exist_ok=True)
         np.savez(stage_dir / "hsv.npz", **{f"layer{i}": s for i, s in enumerate(hsv)})
-    _save_model(stage_dir / "model.pt", reduced)
-    _write_result(stage_dir, record)
+        save_model(stage_dir / "model.pt", reduced)
+    write_stage_result(stage_dir, record)
     logger.info(
         "[seed %d] reduced to order %d in %.2fs: val acc %.4f, test acc %.4f",
-        seed,
-        rc["order"],
-        reduce_s,
-        val["accuracy"],
-        test["accuracy"],
-    )
+        seed, ctx.config.reduce.order, reduce_s, val["accuracy"], test["accuracy"],
+    )  # fmt: skip
     return reduced, record, hsv
 
 
-def _tracking_hook(config: dict, data, device: torch.device):
+def _tracking_hook(ctx: _Context):
     """Per-epoch hook: reduce the current pre-training weights and measure validation accuracy."""
-    from .. import compress
-
-    rc = config["reduce"]
-    loader = make_eval_loader(data.val, config["train"]["eval_batch_size"])
+    loader = make_eval_loader(ctx.data.val, ctx.config.train.eval_batch_size)
 
     def hook(model: SequenceClassifier, row: dict) -> dict:
-        small, _ = compress(
-            copy.deepcopy(model).to("cpu"),
-            rc["order"],
-            gramians=rc["gramians"],
-            structure=rc["structure"],
-            length=model.hparams["l_max"],
-        )
-        return {"reduced_val_accuracy": evaluate(small.to(device), loader, device=device)["accuracy"]}
+        small, _ = _compress(ctx.config, model)
+        return {"reduced_val_accuracy": evaluate(small.to(ctx.device), loader, device=ctx.device)["accuracy"]}
 
     return hook
 
 
-def _baseline_hparams(config: dict, reduced_hparams: dict) -> dict:
-    bsp = config["reduce"]["baseline_shared_poles"]
-    shared = reduced_hparams["shared_poles"] if bsp == "match" else bsp == "true"
-    return {"d_state": config["reduce"]["order"], "shared_poles": shared}
+def _baseline_layout(config: Config, reduced: SequenceClassifier) -> dict:
+    """State size and pole layout of the size-``r`` baselines."""
+    poles = config.reduce.baseline_poles
+    shared = reduced.hparams["shared_poles"] if poles == "match" else poles == "shared"
+    return {"d_state": config.reduce.order, "shared_poles": shared}
 
 
-def run_pipeline(config: dict, run_dir: str | Path, *, resume: bool = False, progress: bool = False) -> dict[str, Any]:
-    """Run the four stages for every seed in ``config["run"]["seeds"]`` and write the reports.
+def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
+    """The four stages of one seed."""
+    cfg, out = ctx.config, _SeedRun()
+    seed_everything(derive_seed(seed, "init", "pretrained"))
+    hook = _tracking_hook(ctx) if cfg.reduce.track_epochs else None
+    model = build_model(cfg.model, ctx.data)
+    model, out.records["pretrained"] = _train_stage(ctx, "pretrained", model, cfg.recipe("pretrain"), seed, hook)
+    out.models["pretrained"] = model
+    reduced, out.records["reduced"], out.hsv = _reduce_stage(ctx, model, seed)
+    out.models["reduced"] = reduced
+    bt_model = copy.deepcopy(reduced)
+    out.models["bt_init"], out.records["bt_init"] = _train_stage(ctx, "bt_init", bt_model, cfg.recipe("main"), seed)
+    seed_everything(derive_seed(seed, "init", "skew_hippo"))
+    base = build_model(cfg.model, ctx.data, init="skew-hippo", **_baseline_layout(cfg, reduced))
+    out.models["skew_hippo"], out.records["skew_hippo"] = _train_stage(
+        ctx, "skew_hippo", base, cfg.recipe("main"), seed
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- summary
+def _correlations(config: Config, runs: dict[int, _SeedRun]) -> dict:
+    seeds = config.run.seeds
+    pre = [runs[s].records["pretrained"]["test_accuracy"] for s in seeds]
+    out = {
+        "pretrained_vs_bt_init": report.pearson(pre, [runs[s].records["bt_init"]["test_accuracy"] for s in seeds]),
+        "pretrained_vs_reduced": report.pearson(pre, [runs[s].records["reduced"]["test_accuracy"] for s in seeds]),
+        "over": "seeds (test accuracy)",
+    }
+    if config.reduce.track_epochs:
+        pts = [
+            (row["val_accuracy"], row["reduced_val_accuracy"])
+            for s in seeds
+            for row in runs[s].records["pretrained"]["history"]
+        ]
+        out["pretrained_vs_reduced_over_epochs"] = {
+            **report.pearson([p[0] for p in pts], [p[1] for p in pts]),
+            "over": "pre-training epochs x seeds (validation accuracy, reduced without retraining)",
+            "points": [list(p) for p in pts],
+        }
+    return out
+
+
+def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dict[str, Any]:
+    """The content of ``results.json``."""
+    seeds = config.run.seeds
+    first = runs[seeds[0]]
+    results: dict[str, Any] = {"preset": config.preset, "task": config.task.name}
+    for stage in report.STAGES:
+        per_seed = {
+            s: {k: v for k, v in runs[s].records[stage].items() if k not in ("history", "hsv", "wall_s", "reduce_s")}
+            for s in seeds
+        }
+        model = first.models[stage]
+        results[stage] = report.summarise_stage(per_seed, count_parameters(model), model.hparams["d_state"])
+    results["correlation"] = _correlations(config, runs)
+    results["hsv"] = first.records["reduced"]["hsv"]
+    results["order"] = config.reduce.order
+    results["gramians"] = config.reduce.gramians
+    results["structure"] = config.reduce.structure
+    results["seeds"] = list(seeds)
+    results["timing"] = {
+        "wall_s_this_invocation": time.perf_counter() - t_start,
+        "stage_wall_s": {
+            st: {str(s): runs[s].records[st].get("wall_s", runs[s].records[st].get("reduce_s")) for s in seeds}
+            for st in report.STAGES
+        },
+        "world_size": dist_utils.world_size(),
+        "threads": torch.get_num_threads(),
+    }
+    return results
+
+
+def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
+    """``results.json`` and the plots (rank 0)."""
+    if not dist_utils.is_main_process():
+        return
+    cfg = ctx.config
+    atomic_write_json(ctx.run_dir / "results.json", _finite(results))
+    plots = ctx.run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    title = f"Hankel singular values (seed {cfg.run.seeds[0]}, {cfg.reduce.gramians} Gramians)"
+    report.plot_hsv(hsv, cfg.reduce.order, plots / "hsv_decay.png", title=title)
+    report.plot_accuracy_curves(list(ctx.metrics.rows.values()), plots / "accuracy_curves.png")
+    report.plot_comparison(results, plots / "comparison.png")
+
+
+# --------------------------------------------------------------------------- entry point
+def _set_threads(threads: int) -> None:
+    if threads <= 0:
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        threads = max(1, (os.cpu_count() or 1) // local_world)
+    torch.set_num_threads(threads)
+
+
+def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    dist_utils.init_from_env(config.run.device)
+    _set_threads(config.run.threads)
+    configure_determinism(config.run.deterministic)
+    device = resolve_device(config.run.device)
+    prepare_run_dir(run_dir, config, resume=resume)
+    data = load_data(config)
+    metrics = report.MetricsWriter(run_dir, enabled=dist_utils.is_main_process())
+    ctx = _Context(config, data, run_dir, device, resume, progress, metrics)
+    runs = {seed: _run_seed(ctx, seed) for seed in config.run.seeds}
+    results = _summarise(config, runs, t_start)
+    _write_outputs(ctx, results, runs[config.run.seeds[0]].hsv)
+    dist_utils.barrier()
+    return results
+
+
+def run_pipeline(
+    config: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = False
+) -> dict[str, Any]:
+    """Run the four stages for every seed in ``config.run.seeds`` and write the reports.
 
     Returns the content of ``results.json``: for each of ``pretrained``, ``reduced``,
     ``bt_init``, ``skew_hippo``: ``accuracy`` (mean test accuracy over seeds, measured on the
@@ -393,9 +359,8 @@ def run_pipeline(config: dict, run_dir: str | Path, *, resume: bool = False, pro
 
     Parameters
     ----------
-    config : dict
-        A resolved, validated configuration (:func:`mor_torch.lra.resolve_config`) with the
-        sections ``task``, ``model``, ``reduce``, ``train``, ``pretrain``, ``main`` and ``run``.
+    config : Config
+        A resolved, validated configuration (:func:`mor_torch.lra.resolve_config`).
     run_dir : str or Path
         Output directory (layout in the module doc); it must not hold a run unless ``resume``.
     resume : bool
@@ -422,132 +387,6 @@ def run_pipeline(config: dict, run_dir: str | Path, *, resume: bool = False, pro
     finally:  # leave the process as we found it (tests and notebooks call this in-process)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
-
-
-def _run(config: dict, run_dir: Path, *, resume: bool, progress: bool) -> dict[str, Any]:
-    t_start = time.perf_counter()
-    dist_utils.init_from_env(config["run"]["device"])
-    _set_threads(config["run"]["threads"])
-    configure_determinism(config["run"]["deterministic"])
-    device = resolve_device(config["run"]["device"])
-    prepare_run_dir(run_dir, config, resume=resume)
-    main = dist_utils.is_main_process()
-    data = load_data(config)
-    metrics = report.MetricsWriter(run_dir, enabled=main)
-    pre_recipe = stage_train_config(config, "pretrain")
-    main_recipe = stage_train_config(config, "main")
-
-    per_stage: dict[str, dict[int, dict]] = {k: {} for k in report.STAGES}
-    models: dict[str, SequenceClassifier] = {}
-    hsv0: list[np.ndarray] | None = None
-    for seed in config["run"]["seeds"]:
-        seed_dir = run_dir / f"seed{seed}"
-        seed_everything(derive_seed(seed, "init", "pretrained"))
-        model = build_model(config["model"], data)
-        model, per_stage["pretrained"][seed] = _train_stage(
-            "pretrained",
-            model,
-            data,
-            pre_recipe,
-            seed_dir=seed_dir,
-            seed=seed,
-            device=device,
-            resume=resume,
-            progress=progress,
-            metrics=metrics,
-            epoch_hook=_tracking_hook(config, data, device) if config["reduce"]["track_epochs"] else None,
-        )
-        models["pretrained"] = model
-        reduced, per_stage["reduced"][seed], hsv = _reduce_stage(
-            model, data, config, seed_dir=seed_dir, seed=seed, device=device, resume=resume, metrics=metrics
-        )
-        models["reduced"] = reduced
-        hsv0 = hsv if hsv0 is None else hsv0
-        bt_model = SequenceClassifier(**reduced.hparams)
-        bt_model.load_state_dict(reduced.state_dict())
-        bt_model, per_stage["bt_init"][seed] = _train_stage(
-            "bt_init",
-            bt_model,
-            data,
-            main_recipe,
-            seed_dir=seed_dir,
-            seed=seed,
-            device=device,
-            resume=resume,
-            progress=progress,
-            metrics=metrics,
-        )
-        models["bt_init"] = bt_model
-        seed_everything(derive_seed(seed, "init", "skew_hippo"))
-        base = build_model(config["model"], data, init="skew-hippo", **_baseline_hparams(config, reduced.hparams))
-        base, per_stage["skew_hippo"][seed] = _train_stage(
-            "skew_hippo",
-            base,
-            data,
-            main_recipe,
-            seed_dir=seed_dir,
-            seed=seed,
-            device=device,
-            resume=resume,
-            progress=progress,
-            metrics=metrics,
-        )
-        models["skew_hippo"] = base
-
-    results: dict[str, Any] = {"preset": config.get("preset", ""), "task": config["task"]["name"]}
-    for stage in report.STAGES:
-        counts = count_parameters(models[stage])
-        per_seed = {
-            s: {k: v for k, v in rec.items() if k not in ("history", "hsv", "wall_s", "reduce_s")}
-            for s, rec in per_stage[stage].items()
-        }
-        results[stage] = report.summarise_stage(per_seed, counts, models[stage].hparams["d_state"])
-    seeds = config["run"]["seeds"]
-    pre = [per_stage["pretrained"][s]["test_accuracy"] for s in seeds]
-    results["correlation"] = {
-        "pretrained_vs_bt_init": report.pearson(pre, [per_stage["bt_init"][s]["test_accuracy"] for s in seeds]),
-        "pretrained_vs_reduced": report.pearson(pre, [per_stage["reduced"][s]["test_accuracy"] for s in seeds]),
-        "over": "seeds (test accuracy)",
-    }
-    if config["reduce"]["track_epochs"]:
-        pts = [
-            (row["val_accuracy"], row["reduced_val_accuracy"])
-            for s in seeds
-            for row in per_stage["pretrained"][s]["history"]
-        ]
-        results["correlation"]["pretrained_vs_reduced_over_epochs"] = {
-            **report.pearson([p[0] for p in pts], [p[1] for p in pts]),
-            "over": "pre-training epochs x seeds (validation accuracy, reduced without retraining)",
-            "points": [list(p) for p in pts],
-        }
-    results["hsv"] = per_stage["reduced"][seeds[0]]["hsv"]
-    results["order"] = config["reduce"]["order"]
-    results["gramians"] = config["reduce"]["gramians"]
-    results["structure"] = config["reduce"]["structure"]
-    results["seeds"] = list(seeds)
-    results["timing"] = {
-        "wall_s_this_invocation": time.perf_counter() - t_start,
-        "stage_wall_s": {
-            st: {str(s): rec.get("wall_s", rec.get("reduce_s")) for s, rec in per_stage[st].items()}
-            for st in report.STAGES
-        },
-        "world_size": dist_utils.world_size(),
-        "threads": torch.get_num_threads(),
-    }
-    if main:
-        atomic_write_json(run_dir / "results.json", _finite(results))
-        plots = run_dir / "plots"
-        plots.mkdir(exist_ok=True)
-        report.plot_hsv(
-            hsv0,
-            config["reduce"]["order"],
-            plots / "hsv_decay.png",
-            title=f"Hankel singular values (seed {seeds[0]}, {config['reduce']['gramians']} Gramians)",
-        )
-        report.plot_accuracy_curves(list(metrics.rows.values()), plots / "accuracy_curves.png")
-        report.plot_comparison(results, plots / "comparison.png")
-    dist_utils.barrier()
-    return results
 
 
 def _finite(obj: Any) -> Any:

@@ -10,16 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..checkpoint import atomic_write_bytes, atomic_write_text
-
-logger = logging.getLogger(__name__)
+from .files import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "STAGES",
@@ -146,6 +143,8 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def _pyplot():
+    # imported here, not at the top: matplotlib is only needed for the plots, and the Agg backend
+    # must be chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg", force=False)

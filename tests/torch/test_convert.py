@@ -61,7 +61,7 @@ def test_kernel_is_impulse_response_continuous(mode, shared):
     if mode == "exp":
         np.testing.assert_array_equal(sys.C[:, 0, :], layer.weights().detach().numpy())
     # the zero-order hold of the continuous system with each channel's step is the layer
-    sysd = discretize(sys, layer.delta().detach().numpy())
+    sysd = discretize(sys, layer.step().detach().numpy())
     h = impulse_response(sysd, L + 1)[:, 1:, 0, 0]
     assert rel(h.real, kernel(layer)) < 1e-10
 
@@ -74,10 +74,10 @@ def test_round_trip(mode, shared, time):
     back = from_lti(sys, template=layer, length=L)
     assert back.mode == mode and back.shared_poles == shared and back.d_state == 12
     assert rel(kernel(back), kernel(layer)) < 1e-10
-    torch.testing.assert_close(back.log_dt, layer.log_dt, rtol=0, atol=0)
+    torch.testing.assert_close(back.log_step, layer.log_step, rtol=0, atol=0)
     torch.testing.assert_close(back.D, layer.D, rtol=0, atol=0)
     # without a template: explicit steps, skip taken from the system
-    back2 = from_lti(sys, mode=mode, log_dt=layer.log_dt.detach(), length=L)
+    back2 = from_lti(sys, mode=mode, log_step=layer.log_step.detach(), length=L)
     assert rel(kernel(back2), kernel(layer)) < 1e-10
     torch.testing.assert_close(back2.D, layer.D, rtol=0, atol=0)
 
@@ -117,7 +117,7 @@ def test_aliased_discrete_poles_exact():
     poles = np.array([-0.3 + 250.0j, -0.1 + 3.0j, -1.0 + 1000.0j])
     layer = DSS.from_parameters(poles, np.array([[1 + 1j, 0.5, -2j]] * 2), np.log([0.05, 0.1]), dtype=F64)
     sys = to_lti(layer, time="discrete")
-    assert np.max(np.abs(sys.mu.imag)) > 10 * np.pi
+    assert np.max(np.abs(sys.log_poles.imag)) > 10 * np.pi
     plain = DiagonalLTI(sys.poles, sys.B, sys.C, sys.D, dt=1.0)  # log poles recomputed: principal branch
     back = from_lti(plain, template=layer)
     assert not np.allclose(back.poles().detach().numpy(), np.broadcast_to(poles, (2, 3)))  # aliased
@@ -132,9 +132,9 @@ def test_from_dense_diagonalisable_system():
     A = T @ np.diag(lam) @ np.linalg.inv(T)
     B = rng.standard_normal((6, 1)) + 0j
     C = rng.standard_normal((3, 6)) + 1j * rng.standard_normal((3, 6))
-    layer = from_lti(LTI(A, B, C), log_dt=np.log([0.1, 0.2, 0.05]))
+    layer = from_lti(LTI(A, B, C), log_step=np.log([0.1, 0.2, 0.05]))
     assert layer.shared_poles and layer.d_model == 3
-    dt = layer.delta().detach().numpy()
+    dt = layer.step().detach().numpy()
     for h in range(3):
         sysd = discretize(LTI(A, B, C[h : h + 1]), float(dt[h]))
         ref = impulse_response(sysd, 101)[1:, 0, 0].real
@@ -166,8 +166,8 @@ def test_conversion_errors():
     with pytest.raises(LayerConversionError, match="length"):
         to_lti(soft)
     with pytest.raises(LayerConversionError, match="length"):
-        from_lti(to_lti(soft, length=10), mode="softmax", log_dt=[0.0, 0.0])
-    with pytest.raises(LayerConversionError, match="log_dt"):
+        from_lti(to_lti(soft, length=10), mode="softmax", log_step=[0.0, 0.0])
+    with pytest.raises(LayerConversionError, match="log_step"):
         from_lti(to_lti(soft, length=10), mode="exp")
     with pytest.raises(SystemTypeError):
         to_lti(torch.nn.Linear(2, 2))
@@ -183,6 +183,6 @@ def test_conversion_errors():
         to_lti(big, length=1000)
     # multi-input systems are not layers
     with pytest.raises(DimensionError):
-        from_lti(DiagonalLTI(-np.ones(2), np.ones((2, 2)), np.ones((1, 2))), log_dt=[0.0])
+        from_lti(DiagonalLTI(-np.ones(2), np.ones((2, 2)), np.ones((1, 2))), log_step=[0.0])
     with pytest.raises(LayerConversionError, match="shared_poles"):
-        from_lti(to_lti(trained_like("exp", False, seed=7, H=2, N=3)), log_dt=[0.0, 0.0], shared_poles=True)
+        from_lti(to_lti(trained_like("exp", False, seed=7, H=2, N=3)), log_step=[0.0, 0.0], shared_poles=True)

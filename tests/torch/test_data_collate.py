@@ -7,8 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor.errors import DimensionError  # noqa: E402
-from mor_torch.data import (  # noqa: E402
+from mor_torch.lra.data import (  # noqa: E402
     ImageDataset,
     PairTokenDataset,
     TaskData,
@@ -17,7 +16,8 @@ from mor_torch.data import (  # noqa: E402
     pad_sequences,
     task_options,
 )
-from mor_torch.data.datasets import pack_sequences  # noqa: E402
+from mor_torch.lra.data.datasets import pack_sequences  # noqa: E402
+from mor_torch.lra.errors import DatasetFormatError  # noqa: E402
 
 
 def token_ds(seqs, labels, shift=0):
@@ -65,20 +65,20 @@ def test_collate_dual_pads_both_to_one_length():
     assert batch["x2"].tolist() == [[4, 0, 0], [5, 6, 7]]
     assert batch["lengths"].tolist() == [2, 1] and batch["lengths2"].tolist() == [1, 3]
     assert batch["y"].tolist() == [1, 0]
-    with pytest.raises(DimensionError):
+    with pytest.raises(DatasetFormatError):
         PairTokenDataset(first, token_ds([[1]], [1]))
 
 
 def test_collate_errors():
-    with pytest.raises(DimensionError, match="empty"):
+    with pytest.raises(DatasetFormatError, match="empty"):
         collate([])
-    with pytest.raises(DimensionError, match="trailing shape and dtype"):
+    with pytest.raises(DatasetFormatError, match="trailing shape and dtype"):
         collate([(torch.zeros(3, dtype=torch.int64), 0), (torch.zeros(3, 1), 1)])
-    with pytest.raises(DimensionError, match=r"\(x, y\)"):
+    with pytest.raises(DatasetFormatError, match=r"\(x, y\)"):
         collate([(torch.zeros(3, dtype=torch.int64), 0), (torch.zeros(3, dtype=torch.int64),)])
-    with pytest.raises(DimensionError, match="shorter"):
+    with pytest.raises(DatasetFormatError, match="shorter"):
         pad_sequences([torch.zeros(4)], length=2)
-    with pytest.raises(DimensionError, match="token ids or"):
+    with pytest.raises(DatasetFormatError, match="token ids or"):
         collate([(torch.zeros(2, 2, 2), 0)])
 
 
@@ -90,7 +90,7 @@ def test_datasets_pickle_and_dataloader():
     loader = torch.utils.data.DataLoader(images, batch_size=3, collate_fn=collate)
     shapes = [tuple(b["x"].shape) for b in loader]
     assert shapes == [(3, 16, 1), (1, 16, 1)]
-    with pytest.raises(DimensionError):
+    with pytest.raises(DatasetFormatError):
         ImageDataset(torch.rand(4, 16), np.zeros(4))
     task = TaskData("t", ds, ds, ds, n_classes=2, vocab_size=7, d_input=1, max_length=3)
     assert task.dual is False

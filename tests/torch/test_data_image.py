@@ -10,15 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor_torch.data import (  # noqa: E402
+from mor_torch.lra.data import (  # noqa: E402
     DataOptionError,
     DatasetFormatError,
     DatasetNotFoundError,
     collate,
     load_task,
 )
-from mor_torch.data.png import decode_png_gray, read_png_gray  # noqa: E402
-from mor_torch.data.safe_pickle import load_restricted_pickle  # noqa: E402
+from mor_torch.lra.data.png import decode_png_gray, read_png_gray  # noqa: E402
+from mor_torch.lra.data.safe_pickle import load_restricted_pickle  # noqa: E402
 
 # ---------------------------------------------------------------- a PNG writer with every filter type
 

@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor.errors import MethodError  # noqa: E402
-from mor_torch.data import (  # noqa: E402
+from mor_torch.lra import files as files_mod  # noqa: E402
+from mor_torch.lra.data import (  # noqa: E402
     TASKS,
     DataOptionError,
     DatasetFormatError,
@@ -19,10 +19,10 @@ from mor_torch.data import (  # noqa: E402
     load_task,
     sample_listops,
 )
-from mor_torch.data import layout as layout_mod  # noqa: E402
-from mor_torch.data import text as text_mod  # noqa: E402
-from mor_torch.data.listops import sample_listops_tree  # noqa: E402
-from mor_torch.data.tokenize import LISTOPS_VOCAB_SIZE, listops_ids, listops_tokens  # noqa: E402
+from mor_torch.lra.data import text as text_mod  # noqa: E402
+from mor_torch.lra.data.listops import sample_listops_tree  # noqa: E402
+from mor_torch.lra.data.tokenize import LISTOPS_VOCAB_SIZE, listops_ids, listops_tokens  # noqa: E402
+from mor_torch.lra.files import atomic_write_text  # noqa: E402
 
 OPS = ("[MIN", "[MAX", "[MED", "[SM")
 
@@ -356,14 +356,14 @@ def test_listops_mini_killed_generation_is_not_trusted(tmp_path, monkeypatch):
 
 def test_atomic_write_never_leaves_a_partial_file(tmp_path, monkeypatch):
     path = tmp_path / "f.tsv"
-    layout_mod.atomic_write_text(path, "old\n")
+    atomic_write_text(path, "old\n")
 
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(layout_mod.os, "replace", fail)
+    monkeypatch.setattr(files_mod.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        layout_mod.atomic_write_text(path, "new\n" * 1000)
+        atomic_write_text(path, "new\n" * 1000)
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["f.tsv"]
 
@@ -377,9 +377,9 @@ def test_data_dir_from_environment(tmp_path, monkeypatch):
 
 def test_registry_errors(tmp_path):
     assert TASKS == ("listops", "listops-mini", "imdb", "aan", "cifar", "pathfinder")
-    with pytest.raises(MethodError, match="unknown task 'listopz'"):
+    with pytest.raises(DataOptionError, match="unknown task 'listopz'"):
         load_task("listopz", tmp_path)
-    with pytest.raises(MethodError, match="max_len"):
+    with pytest.raises(DataOptionError, match="max_len"):
         load_task("listops", tmp_path, max_len=10)
     with pytest.raises(DataOptionError, match="max_length"):
         load_task("listops", tmp_path, max_length=0)

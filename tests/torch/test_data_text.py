@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor_torch.data import DataOptionError, DatasetFormatError, DatasetNotFoundError, collate, load_task  # noqa: E402
+from mor_torch.lra.data import DataOptionError, DatasetFormatError, DatasetNotFoundError, collate, load_task  # noqa: E402
 
 REVIEWS = {
     ("train", "pos"): {"10_9.txt": b"Great film!", "2_8.txt": "caf\u00e9 \u2665".encode(), "7_10.txt": b"x"},

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor.errors import DimensionError, MethodError, NonFiniteError, UnstableSystemError  # noqa: E402
+from mor.errors import DimensionError, InvalidArgumentError, MethodError, NonFiniteError, UnstableSystemError  # noqa: E402
 from mor_torch import DSS, kernels  # noqa: E402
 from mor_torch import init as inits  # noqa: E402
 
@@ -63,7 +63,7 @@ def test_random_poles_reproducible_and_stable():
 
 
 def test_init_errors():
-    with pytest.raises(DimensionError):
+    with pytest.raises(InvalidArgumentError, match="number of modes"):
         inits.skew_hippo(0)
     with pytest.raises(MethodError):
         inits.init_poles("hippo", 4)
@@ -76,17 +76,17 @@ def test_init_errors():
 def test_layer_parameters(mode, shared, init):
     torch.manual_seed(0)
     H, N = 3, 5
-    layer = DSS(H, N, mode=mode, init=init, shared_poles=shared, dt_min=1e-3, dt_max=1e-1)
+    layer = DSS(H, N, mode=mode, init=init, shared_poles=shared, step_min=1e-3, step_max=1e-1)
     shape = (N,) if shared else (H, N)
     assert layer.poles().shape == shape and layer.weights().shape == (H, N)
     assert layer.W.dtype == torch.float32 and layer.poles().dtype == torch.complex64
-    dt = layer.delta().detach()
+    dt = layer.step().detach()
     assert torch.all((dt >= 1e-3 * (1 - 1e-6)) & (dt <= 1e-1 * (1 + 1e-6)))
     expect = inits.init_poles(init, N, 0) if init != "random" else layer.poles().detach().numpy()
     np.testing.assert_allclose(np.broadcast_to(layer.poles().detach().numpy(), shape), np.broadcast_to(
         expect, shape), rtol=1e-6)
     ssm = layer.ssm_parameters()
-    assert len(ssm) == 4 and ssm[-1] is layer.log_dt and ssm[2] is layer.W
+    assert len(ssm) == 4 and ssm[-1] is layer.log_step and ssm[2] is layer.W
     assert {id(p) for p in layer.parameters()} == {id(p) for p in ssm} | {id(layer.D)}
 
 
@@ -97,7 +97,7 @@ def test_layer_float64():
 
 
 def test_layer_errors():
-    with pytest.raises(DimensionError):
+    with pytest.raises(InvalidArgumentError, match="d_model"):
         DSS(0, 4)
     with pytest.raises(MethodError):
         DSS(2, 4, mode="exponential")
@@ -105,8 +105,8 @@ def test_layer_errors():
         DSS(2, 4, init="legs")
     with pytest.raises(MethodError):
         DSS(2, 4, dtype=torch.float16)
-    with pytest.raises(DimensionError):
-        DSS(2, 4, dt_min=0.1, dt_max=0.01)
+    with pytest.raises(InvalidArgumentError, match="step_max"):
+        DSS(2, 4, step_min=0.1, step_max=0.01)
     layer = DSS(2, 4)
     with pytest.raises(DimensionError):
         layer(torch.zeros(1, 5, 3))
@@ -119,7 +119,7 @@ def test_layer_errors():
 def test_from_parameters():
     torch.manual_seed(1)
     layer = perturb(DSS(3, 6, mode="softmax", shared_poles=False, dtype=F64), shift_re=0.3)
-    copy = DSS.from_parameters(layer.poles(), layer.weights(), layer.log_dt, layer.D, mode="softmax",
+    copy = DSS.from_parameters(layer.poles(), layer.weights(), layer.log_step, layer.D, mode="softmax",
                                dtype=F64)
     assert not copy.shared_poles
     torch.testing.assert_close(copy.kernel(50), layer.kernel(50), rtol=0, atol=0)
@@ -160,7 +160,7 @@ def as64(layer):
     """The float32 layer's (rounded) parameters in a float64 layer: the exact reference."""
     c = torch.complex128
     return DSS.from_parameters(layer.poles().detach().to(c), layer.weights().detach().to(c),
-                               layer.log_dt.detach().double(), layer.D.detach().double(),
+                               layer.log_step.detach().double(), layer.D.detach().double(),
                                mode=layer.mode, dtype=F64)
 
 
@@ -183,8 +183,8 @@ def test_softmax_extreme_real_parts(dtype):
     # |Re(lambda) k Delta| far beyond the exponent range: growing and fast-decaying modes
     poles = np.array([60.0 + 3j, 5.0 + 1j, -3000.0 + 2j, -0.01 + 4j, 1e-9 + 0.5j])
     W = np.array([[1.0, 2.0 - 1j, 0.5, 1j, 1.0]] * 2)
-    log_dt = np.log([0.1, 0.5])
-    layer = DSS.from_parameters(poles, W, log_dt, mode="softmax", dtype=dtype)
+    log_step = np.log([0.1, 0.5])
+    layer = DSS.from_parameters(poles, W, log_step, mode="softmax", dtype=dtype)
     ref = as64(layer).kernel(2048, method="naive")
     k = layer.kernel(2048)
     assert torch.isfinite(k).all()

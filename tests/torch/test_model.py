@@ -4,9 +4,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor.errors import DimensionError  # noqa: E402
+from mor.errors import DimensionError, InvalidArgumentError  # noqa: E402
 from mor_torch import DSS, compress  # noqa: E402
-from mor_torch.model import DSSBlock, SequenceClassifier, count_parameters, ssm_parameters  # noqa: E402
+from mor_torch.lra.model import (  # noqa: E402
+    DSSBlock,
+    SequenceClassifier,
+    count_parameters,
+    load_model,
+    save_model,
+    ssm_parameters,
+)
 
 
 def _tokens(B, L, vocab=16, seed=0):
@@ -19,7 +26,7 @@ def _tokens(B, L, vocab=16, seed=0):
 def test_token_classifier_shapes_and_padding_invariance(mode, prenorm):
     torch.manual_seed(0)
     model = SequenceClassifier(
-        n_classes=10, vocab_size=16, d_model=8, n_layers=2, d_state=6, mode=mode, prenorm=prenorm, l_max=40
+        n_classes=10, vocab_size=16, d_model=8, n_layers=2, d_state=6, mode=mode, prenorm=prenorm, length=40
     ).double()
     model.eval()
     x = _tokens(3, 30)
@@ -57,21 +64,21 @@ def test_real_valued_and_dual_inputs():
 
 
 def test_bad_inputs_raise_typed_errors():
-    model = SequenceClassifier(n_classes=3, vocab_size=8, d_model=4, n_layers=1, d_state=2, l_max=10)
+    model = SequenceClassifier(n_classes=3, vocab_size=8, d_model=4, n_layers=1, d_state=2, length=10)
     with pytest.raises(DimensionError):
         model(torch.ones(2, 5, 1, dtype=torch.long), torch.tensor([5, 5]))
     with pytest.raises(DimensionError):
         model(torch.ones(2, 5, dtype=torch.long), torch.tensor([5]))
-    with pytest.raises(DimensionError, match="l_max"):
+    with pytest.raises(DimensionError, match="length"):
         model(torch.ones(1, 11, dtype=torch.long), torch.tensor([11]))
-    with pytest.raises(DimensionError):
+    with pytest.raises(InvalidArgumentError, match="n_classes"):
         SequenceClassifier(n_classes=1, vocab_size=8)
 
 
 def test_softmax_block_uses_fixed_length_kernel():
-    """conv(u) == direct causal sum with the first L taps of the length-l_max kernel, plus D u."""
+    """The block's convolution == direct causal sum with the first L taps of the length-32 kernel, plus D u."""
     torch.manual_seed(2)
-    block = DSSBlock(5, 7, mode="softmax", l_max=32).double()
+    block = DSSBlock(5, 7, mode="softmax", length=32).double()
     u = torch.randn(2, 20, 5, dtype=torch.float64)
     K = block.dss.kernel(32)[:, :20]  # (H, L)
     ref = torch.zeros_like(u)
@@ -79,10 +86,15 @@ def test_softmax_block_uses_fixed_length_kernel():
         for j in range(k + 1):
             ref[:, k] += K[:, j] * u[:, k - j]
     ref += u * block.dss.D
-    torch.testing.assert_close(block.conv(u), ref, rtol=1e-9, atol=1e-10)
-    # at L == l_max the block computes exactly what the DSS layer computes
+    torch.testing.assert_close(block.dss(u, length=block.length), ref, rtol=1e-9, atol=1e-10)
+    block.eval()  # no dropout: the block's output is norm(u + linear(gelu(conv)))
+    z = torch.nn.functional.gelu(ref)
+    torch.testing.assert_close(block(u), block.norm(u + block.output_linear(z)), rtol=1e-9, atol=1e-10)
+    # at L == length the block computes exactly what the DSS layer computes
     u32 = torch.randn(1, 32, 5, dtype=torch.float64)
-    torch.testing.assert_close(block.conv(u32), block.dss(u32), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(block.dss(u32, length=32), block.dss(u32), rtol=1e-12, atol=1e-12)
+    with pytest.raises(DimensionError, match="exceeds the kernel length"):
+        block.dss(torch.randn(1, 33, 5, dtype=torch.float64), length=32)
     # the length-L softmax kernel differs from the first L taps of the length-32 kernel
     assert not torch.allclose(block.dss.kernel(20), K)
 
@@ -100,14 +112,33 @@ def test_parameter_counts_and_ssm_groups():
 
 
 @pytest.mark.parametrize("mode", ["exp", "softmax"])
-def test_compressed_classifier_rebuilds_from_hparams(mode):
-    """A compressed model loads into a fresh classifier built with d_state=r, per-channel poles."""
+def test_compressed_classifier_describes_itself_and_round_trips(mode, tmp_path):
+    """compress() returns a model whose hparams are its reduced sizes; save -> load round-trips it."""
     torch.manual_seed(3)
-    model = SequenceClassifier(n_classes=5, vocab_size=16, d_model=6, n_layers=2, d_state=12, mode=mode, l_max=24)
+    model = SequenceClassifier(n_classes=5, vocab_size=16, d_model=6, n_layers=2, d_state=12, mode=mode, length=24)
     small, report = compress(model, 3, length=24)
     assert len(report) == 2
-    fresh = SequenceClassifier(**{**model.hparams, "d_state": 3, "shared_poles": False})
-    fresh.load_state_dict(small.state_dict())
+    assert model.hparams["d_state"] == 12 and model.hparams["shared_poles"] is True  # the original is untouched
+    assert small.hparams == {**model.hparams, "d_state": 3, "shared_poles": False}
+    save_model(tmp_path / "small.pt", small)
+    loaded = load_model(tmp_path / "small.pt")
     x, lengths = _tokens(2, 24), torch.tensor([24, 10])
-    torch.testing.assert_close(fresh(x, lengths), small(x, lengths))
-    assert count_parameters(fresh)["ssm_params"] < count_parameters(model)["ssm_params"]
+    torch.testing.assert_close(loaded(x, lengths), small(x, lengths))
+    assert count_parameters(loaded)["ssm_params"] < count_parameters(model)["ssm_params"]
+    # per-layer orders: the model describes each layer's size, and still round-trips
+    mixed, _ = compress(model, {"blocks.0.dss": 2, "blocks.1.dss": 5}, length=24)
+    assert mixed.hparams["d_state"] == [2, 5] and mixed.hparams["shared_poles"] is False
+    save_model(tmp_path / "mixed.pt", mixed)
+    torch.testing.assert_close(load_model(tmp_path / "mixed.pt")(x, lengths), mixed(x, lengths))
+    partial, _ = compress(model, {"blocks.1.dss": 4}, length=24)  # one layer left as it was
+    assert partial.hparams["d_state"] == [12, 4] and partial.hparams["shared_poles"] == [True, False]
+
+
+def test_load_model_names_the_bad_file(tmp_path):
+    from mor_torch.lra.errors import CheckpointError
+
+    path = tmp_path / "model.pt"
+    save_model(path, SequenceClassifier(n_classes=3, vocab_size=8, d_model=4, n_layers=1, d_state=2))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="model.pt"):
+        load_model(path)

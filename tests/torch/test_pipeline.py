@@ -1,5 +1,6 @@
 """The LRA pipeline: configuration, CLI, the smoke run end to end, resume (also after SIGKILL)."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,8 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mor_torch.lra import ConfigError, RunDirectoryError, resolve_config, run_pipeline  # noqa: E402
-from mor_torch.lra.__main__ import build_parser, main  # noqa: E402
+from mor_torch.lra.cli import build_parser, main  # noqa: E402
 from mor_torch.lra.config import (  # noqa: E402
+    Config,
     apply_overrides,
     available_presets,
     dumps_toml,
@@ -39,11 +41,12 @@ def test_presets_resolve():
     assert {"smoke", "listops-mini", "listops", "imdb", "aan", "cifar", "pathfinder"} <= set(names)
     for name in names:
         cfg = resolve_config(name)
-        assert cfg["preset"] == name
-        assert cfg["reduce"]["order"] < cfg["model"]["d_state"]
+        assert cfg.preset == name
+        assert cfg.reduce.order < cfg.model.d_state
+        assert Config.from_dict(cfg.to_dict()) == cfg  # the saved form round-trips
     real = resolve_config("listops")
-    assert (real["model"]["n_layers"], real["model"]["d_model"], real["train"]["lr"]) == (6, 128, 0.01)
-    assert resolve_config("cifar")["model"]["dropout"] == 0.2
+    assert (real.model.n_layers, real.model.d_model, real.train.lr) == (6, 128, 0.01)
+    assert resolve_config("cifar").model.dropout == 0.2
 
 
 def test_overrides_parse_toml_values_and_are_validated():
@@ -52,9 +55,10 @@ def test_overrides_parse_toml_values_and_are_validated():
     assert parse_override("model.prenorm=true") == (["model", "prenorm"], True)
     assert parse_override("reduce.gramians=finite") == (["reduce", "gramians"], "finite")
     cfg = resolve_config("smoke", ["train.lr=0.002", "main.epochs=2", "task.options.n_train=100"])
-    assert cfg["train"]["lr"] == 0.002 and cfg["main"]["epochs"] == 2
-    assert cfg["task"]["options"]["n_train"] == 100
-    assert isinstance(resolve_config("smoke", ["train.lr=1"])["train"]["lr"], float)
+    assert cfg.train.lr == 0.002 and cfg.main["epochs"] == 2 and cfg.recipe("main").epochs == 2
+    assert cfg.recipe("pretrain").epochs == cfg.train.epochs
+    assert cfg.task.options["n_train"] == 100
+    assert isinstance(resolve_config("smoke", ["train.lr=1"]).train.lr, float)
     bad = [
         "train.lrr=0.1",  # unknown key
         "nosection.x=1",  # unknown section
@@ -66,10 +70,21 @@ def test_overrides_parse_toml_values_and_are_validated():
         "main.foo=1",
         "model.dropout=1.0",
         "train.scheduler=step",
+        "train.lr=nan",  # non-finite and non-positive learning rates
+        "train.lr=-1.0",
+        "train.lr=inf",
+        "main.ssm_lr=0",
+        "run.threads=-5",
+        "model.step_min=0.5",  # step_min > step_max
+        "reduce.baseline_poles=true",
+        "model.pool=\"mean\"",  # removed keys are unknown
+        "run.checkpoint_every=1",
     ]
     for override in bad:
         with pytest.raises(ConfigError):
             resolve_config("smoke", [override])
+    with pytest.raises(ConfigError, match="warmup_steps needs"):
+        resolve_config("smoke", ["train.scheduler=plateau", "main.warmup_steps=10"])
     with pytest.raises(ConfigError):
         parse_override("train.lr")
     with pytest.raises(ConfigError):
@@ -80,7 +95,20 @@ def test_overrides_parse_toml_values_and_are_validated():
 
 def test_config_toml_round_trip():
     cfg = resolve_config("listops-mini", ["run.seeds=[0, 1]", "train.lr=0.003"])
-    assert tomllib.loads(dumps_toml(cfg)) == cfg
+    assert tomllib.loads(dumps_toml(cfg)) == cfg.to_dict()
+    assert Config.from_dict(tomllib.loads(dumps_toml(cfg))) == cfg
+    assert Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_config_is_typed_and_rejects_unknown_keys_listing_the_valid_ones():
+    cfg = resolve_config("smoke")
+    assert isinstance(cfg.run.seeds, tuple) and isinstance(cfg.model.mode, str)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.lr = 1.0
+    with pytest.raises(ConfigError, match=r"known: .*batch_size"):
+        resolve_config("smoke", ["train.lrr=0.1"])
+    with pytest.raises(ConfigError, match=r"known: .*reduce"):
+        Config.from_dict({"nosection": {}})
 
 
 def test_cli_help_and_flag_overrides(capsys):
@@ -155,7 +183,7 @@ def test_rerun_needs_resume_and_resume_skips_finished_stages(smoke):
     with pytest.raises(RunDirectoryError):
         run_pipeline(cfg, run)
     with pytest.raises(RunDirectoryError):
-        run_pipeline(resolve_config("smoke", ["train.lr=0.02"]) | {"task": cfg["task"]}, run, resume=True)
+        run_pipeline(dataclasses.replace(resolve_config("smoke", ["train.lr=0.02"]), task=cfg.task), run, resume=True)
     again = run_pipeline(cfg, run, resume=True)
     assert _metrics_only(again) == _metrics_only(results)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 4  # no duplicated rows

@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import mor.balanced  # noqa: E402
-from mor.errors import MethodError, OrderError, UnstableSystemError  # noqa: E402
+import mor_torch.reduce  # noqa: E402
+from mor.errors import InvalidArgumentError, MethodError, OrderError, UnstableSystemError  # noqa: E402
 from mor.response import frequency_response  # noqa: E402
 from mor_torch import (  # noqa: E402
     DSS,
@@ -24,7 +24,7 @@ L = 2048
 def layer_for(mode, seed=0, H=6, N=24, init="s4d-lin", shared=True, dt=(1e-2, 1e-1)):
     """A trained-like stable layer (softmax: stable, but not by construction)."""
     torch.manual_seed(seed)
-    layer = DSS(H, N, mode=mode, init=init, shared_poles=shared, dt_min=dt[0], dt_max=dt[1], dtype=F64)
+    layer = DSS(H, N, mode=mode, init=init, shared_poles=shared, step_min=dt[0], step_max=dt[1], dtype=F64)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for p in layer.ssm_parameters():
@@ -88,7 +88,7 @@ def test_continuous_bound_on_transfer_functions(structure, mode):
 def test_shared_structure_discrete_needs_equal_steps():
     layer = layer_for("exp", seed=5)
     with torch.no_grad():
-        layer.log_dt.fill_(np.log(0.05))
+        layer.log_step.fill_(np.log(0.05))
     new, rep = reduce_layer(layer, 8, structure="shared")
     assert new.shared_poles and new.poles().shape == (8,) and rep.hsv.shape == (1, 24)
     err = np.linalg.norm(kernel(layer) - kernel(new), axis=-1)
@@ -115,7 +115,7 @@ def test_finite_gramians_with_growing_softmax_modes():
     err4 = np.linalg.norm(kernel(new4, length) - K)
     new6, _ = reduce_layer(layer, 6, gramians="finite", length=length)
     assert np.linalg.norm(kernel(new6, length) - K) < err4
-    with pytest.raises(OrderError, match="length"):
+    with pytest.raises(InvalidArgumentError, match="length"):
         reduce_layer(layer, 4, gramians="finite")
 
 
@@ -135,13 +135,13 @@ def test_unstable_error_names_layer_channel_and_mode():
 
 def test_one_mor_call_per_layer(monkeypatch):
     calls = []
-    real = mor.balanced.balanced_truncation
+    real = mor_torch.reduce.balanced_truncation
 
     def spy(sys, *args, **kwargs):
         calls.append(sys.batch_shape)
         return real(sys, *args, **kwargs)
 
-    monkeypatch.setattr(mor.balanced, "balanced_truncation", spy)
+    monkeypatch.setattr(mor_torch.reduce, "balanced_truncation", spy)
     torch.manual_seed(8)
     model = torch.nn.Sequential(
         DSS(5, 16), torch.nn.GELU(), torch.nn.Sequential(DSS(5, 16, mode="softmax"), DSS(5, 16))
@@ -162,7 +162,7 @@ def test_compress_model_copies_everything_else():
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
     sd = small.state_dict()
-    for k in ("0.weight", "0.bias", "2.weight", "2.bias", "1.D", "1.log_dt", "3.D", "3.log_dt"):
+    for k in ("0.weight", "0.bias", "2.weight", "2.bias", "1.D", "1.log_step", "3.D", "3.log_step"):
         torch.testing.assert_close(sd[k], before[k], rtol=0, atol=0)
         assert sd[k].data_ptr() != model.state_dict()[k].data_ptr()
     assert small[1].W.dtype == torch.float32
@@ -210,9 +210,9 @@ def test_order_by_tol_and_energy():
 def test_reduced_layer_trains_and_keeps_dtype():
     torch.manual_seed(13)
     layer = DSS(4, 16, mode="softmax")
-    layer.log_dt.requires_grad_(False)
+    layer.log_step.requires_grad_(False)
     new, _rep = reduce_layer(layer, 6, length=128)
-    assert new.W.dtype == torch.float32 and not new.log_dt.requires_grad and new.W.requires_grad
+    assert new.W.dtype == torch.float32 and not new.log_step.requires_grad and new.W.requires_grad
     y = new(torch.randn(2, 128, 4))
     y.square().mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in new.ssm_parameters() if p.requires_grad)
@@ -224,7 +224,7 @@ def test_option_errors():
         reduce_layer(layer)
     with pytest.raises(OrderError):
         reduce_layer(layer, 2, tol=1e-3)
-    with pytest.raises(OrderError):
+    with pytest.raises(InvalidArgumentError, match="energy"):
         reduce_layer(layer, energy=1.5)
     with pytest.raises(MethodError):
         reduce_layer(layer, 2, gramians="cross")

@@ -14,55 +14,36 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mor.errors import MethodError, NonFiniteError  # noqa: E402
-from mor_torch.checkpoint import (  # noqa: E402
-    atomic_write_json,
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
-from mor_torch.data import collate, load_task  # noqa: E402
-from mor_torch.model import SequenceClassifier, build_model, ssm_parameters  # noqa: E402
-from mor_torch.train import (  # noqa: E402
-    EpochBatchSampler,
-    TrainingDivergedError,
-    evaluate,
-    fit,
-    make_eval_loader,
-    make_optimizer,
-    make_scheduler,
-)
+from dataclasses import replace  # noqa: E402
 
-RECIPE = {
-    "epochs": 2,
-    "batch_size": 16,
-    "eval_batch_size": 32,
-    "lr": 0.01,
-    "weight_decay": 0.01,
-    "ssm_lr": 1e-3,
-    "ssm_weight_decay": 0.0,
-    "scheduler": "cosine",
-    "warmup_steps": 3,
-    "plateau_patience": 1,
-    "plateau_factor": 0.5,
-    "min_lr": 0.0,
-    "grad_clip": 1.0,
-    "max_steps_per_epoch": 0,
-    "log_every": 0,
-}
-MODEL = {
-    "d_model": 8,
-    "n_layers": 1,
-    "d_state": 8,
-    "mode": "softmax",
-    "init": "skew-hippo",
-    "shared_poles": True,
-    "dropout": 0.1,
-    "prenorm": False,
-    "dt_min": 1e-3,
-    "dt_max": 1e-1,
-}
+from mor.errors import MethodError  # noqa: E402
+from mor_torch.lra.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint  # noqa: E402
+from mor_torch.lra.config import ModelConfig, TrainConfig  # noqa: E402
+from mor_torch.lra.data import collate, load_task  # noqa: E402
+from mor_torch.lra.errors import CheckpointError, DeviceError, LraError, TrainingDivergedError  # noqa: E402
+from mor_torch.lra.files import atomic_write_json  # noqa: E402
+from mor_torch.lra.loaders import EpochBatchSampler, make_eval_loader  # noqa: E402
+from mor_torch.lra.model import SequenceClassifier, build_model, ssm_parameters  # noqa: E402
+from mor_torch.lra.train import evaluate, fit, make_optimizer, make_scheduler, resolve_device  # noqa: E402
+
+RECIPE = TrainConfig(
+    epochs=2,
+    batch_size=16,
+    eval_batch_size=32,
+    lr=0.01,
+    weight_decay=0.01,
+    ssm_lr=1e-3,
+    ssm_weight_decay=0.0,
+    scheduler="cosine",
+    warmup_steps=3,
+    plateau_patience=1,
+    plateau_factor=0.5,
+    min_lr=0.0,
+    grad_clip=1.0,
+    max_steps_per_epoch=0,
+    log_every=0,
+)
+MODEL = ModelConfig(d_model=8, n_layers=1, d_state=8, mode="softmax", dropout=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +75,7 @@ def test_optimizer_groups():
 def test_schedulers():
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=1.0)
-    sched, per_step = make_scheduler(opt, {**RECIPE, "warmup_steps": 4}, total_steps=14)
+    sched, per_step = make_scheduler(opt, replace(RECIPE, warmup_steps=4), total_steps=14)
     assert per_step
     lrs = []
     for _ in range(14):
@@ -107,15 +88,23 @@ def test_schedulers():
     assert lrs == sorted(lrs[:4]) + sorted(lrs[4:], reverse=True)
 
     opt = torch.optim.SGD([p], lr=1.0)
-    sched, per_step = make_scheduler(opt, {**RECIPE, "scheduler": "plateau", "warmup_steps": 0}, 10)
+    sched, per_step = make_scheduler(opt, replace(RECIPE, scheduler="plateau", warmup_steps=0), 10)
     assert not per_step
     for acc in (0.5, 0.5, 0.5):  # patience 1: the second non-improvement halves the lr
         sched.step(acc)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
     with pytest.raises(MethodError):
-        make_scheduler(opt, {**RECIPE, "scheduler": "plateau"}, 10)
-    with pytest.raises(MethodError):
-        make_scheduler(opt, {**RECIPE, "scheduler": "step"}, 10)
+        make_scheduler(opt, replace(RECIPE, scheduler="step"), 10)
+
+
+def test_resolve_device_refuses_unknown_and_unavailable_devices():
+    assert resolve_device("cpu") == torch.device("cpu")
+    for spec in ("tpu9", "cuda:x", "meta"):
+        with pytest.raises(DeviceError):
+            resolve_device(spec)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda")
 
 
 def test_atomic_checkpoint_survives_failed_write(tmp_path, monkeypatch):
@@ -132,6 +121,12 @@ def test_atomic_checkpoint_survives_failed_write(tmp_path, monkeypatch):
     ck = load_checkpoint(path)
     assert ck["epoch"] == 1 and torch.equal(ck["w"], torch.arange(3.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]  # no temporary file left
+    data = path.read_bytes()
+    for bad in (data[: len(data) // 2], b"", b"garbage" * 10):  # truncated, empty, not a checkpoint
+        path.write_bytes(bad)
+        with pytest.raises(CheckpointError, match=r"ck\.pt") as info:
+            load_checkpoint(path)
+        assert info.value.path == str(path)
     with pytest.raises(ValueError):
         atomic_write_json(tmp_path / "x.json", {"a": float("nan")})
     assert not (tmp_path / "x.json").exists()
@@ -199,9 +194,9 @@ def test_non_finite_loss_stops_with_typed_error_and_keeps_checkpoint(task, tmp_p
 
     model = _model(task)
     with pytest.raises(TrainingDivergedError, match="non-finite training loss") as info:
-        fit(model, task, {**RECIPE, "epochs": 3}, run_dir=tmp_path, stage="pre", on_epoch_end=poison)
+        fit(model, task, replace(RECIPE, epochs=3), run_dir=tmp_path, stage="pre", on_epoch_end=poison)
     err = info.value
-    assert isinstance(err, NonFiniteError)
+    assert isinstance(err, LraError) and isinstance(err, ArithmeticError)
     assert err.stage == "pre" and err.epoch == 1 and err.step == 0
     assert err.checkpoint == str(tmp_path / "checkpoint.pt")
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
@@ -213,11 +208,16 @@ DDP_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import torch
-    from mor_torch import distributed as D
-    from mor_torch.data import load_task
-    from mor_torch.model import build_model
-    from mor_torch.train import fit
+    from mor_torch.lra import distributed as D
+    from mor_torch.lra.config import ModelConfig, TrainConfig
+    from mor_torch.lra.data import load_task
+    from mor_torch.lra.model import build_model
+    from mor_torch.lra.train import fit
 
+    """
+)
+DDP_MAIN = textwrap.dedent(
+    """
     D.init_from_env("cpu")
     torch.set_num_threads(1)
     root, out = sys.argv[1], sys.argv[2]
@@ -239,7 +239,7 @@ def test_distributed_two_gloo_processes(task, tmp_path):
     root = tmp_path / "data"
     load_task("listops-mini", root, n_train=64, n_val=21, n_test=19, min_length=8, max_length=32)
     script = tmp_path / "ddp.py"
-    script.write_text(f"MODEL = {MODEL!r}\nRECIPE = {RECIPE!r}\n" + DDP_SCRIPT)
+    script.write_text(DDP_SCRIPT + f"\nMODEL = {MODEL!r}\nRECIPE = {RECIPE!r}\n" + DDP_MAIN)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
     proc = subprocess.run([*cmd, str(root), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)

@@ -1,6 +1,6 @@
-"""Long Range Arena data for ``mor_torch``: loaders, the ListOps generator, batching.
+"""Long Range Arena data for the pipeline: loaders, the ListOps generator, batching.
 
->>> from mor_torch.data import load_task, collate
+>>> from mor_torch.lra.data import load_task, collate
 >>> task = load_task("listops-mini", data_dir="data")            # doctest: +SKIP
 >>> loader = torch.utils.data.DataLoader(task.train, batch_size=32, collate_fn=collate)  # doctest: +SKIP
 
@@ -31,9 +31,9 @@ unknown token is a :class:`DatasetFormatError`), byte-level text 257 (``byte + 1
 IMDB's test split doubles as its validation split unless ``val_fraction > 0``.
 """
 
+from ..errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
 from .collate import collate, pad_sequences
 from .datasets import ImageDataset, PairTokenDataset, TaskData, TokenDataset
-from .errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
 from .image import PathfinderDataset
 from .listops import generate_listops, sample_listops
 from .registry import TASKS, load_task, task_options

@@ -7,8 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from mor.errors import MethodError
-
+from ..errors import DataOptionError
 from .datasets import TaskData
 from .image import load_cifar, load_pathfinder
 from .layout import resolve_data_dir
@@ -36,7 +35,7 @@ def task_options(name: str) -> dict[str, object]:
 
     Raises
     ------
-    MethodError
+    DataOptionError
         Unknown task name.
     """
     loader = _loader(name)
@@ -48,7 +47,7 @@ def _loader(name: str) -> Callable[..., TaskData]:
     try:
         return _LOADERS[name]
     except (KeyError, TypeError):
-        raise MethodError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
+        raise DataOptionError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
 
 
 def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -> TaskData:
@@ -74,7 +73,7 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
 
     Raises
     ------
-    MethodError
+    DataOptionError
         Unknown task or option name.
     DataOptionError
         Invalid option value.
@@ -87,7 +86,7 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
     known = task_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise MethodError(
+        raise DataOptionError(
             f"unknown option(s) {unknown} for task {name!r}; options: "
             + ", ".join(f"{k}={v!r}" for k, v in known.items())
         )

@@ -20,7 +20,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "all_reduce_sum",
     "barrier",
-    "broadcast_object",
     "cleanup",
     "init_from_env",
     "is_distributed",
@@ -90,12 +89,3 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     work = values.to("cuda") if backend == "nccl" else values.to("cpu")
     dist.all_reduce(work, op=dist.ReduceOp.SUM)
     return work.to(values.device)
-
-
-def broadcast_object(obj, src: int = 0):
-    """Broadcast a picklable object from ``src`` to all ranks."""
-    if not is_distributed():
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=src)
-    return holder[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetFormatError
+from ..errors import DatasetFormatError
 
 __all__ = ["RestrictedUnpickler", "load_restricted_pickle"]
 

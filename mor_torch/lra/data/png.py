@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetFormatError
+from ..errors import DatasetFormatError
 
 __all__ = ["decode_png_gray", "read_png_gray"]
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mor.errors import DimensionError
+from ..errors import DataOptionError, DatasetFormatError
 
 __all__ = [
     "ImageDataset",
+    "split_indices",
     "PairTokenDataset",
     "TaskData",
     "TokenDataset",
@@ -92,7 +93,7 @@ class TokenDataset(torch.utils.data.Dataset):
 
     def __init__(self, flat: np.ndarray, offsets: np.ndarray, labels: np.ndarray, shift: int = 0):
         if offsets.ndim != 1 or len(offsets) != len(labels) + 1:
-            raise DimensionError(
+            raise DatasetFormatError(
                 f"offsets must have len(labels) + 1 = {len(labels) + 1} entries, got shape {offsets.shape}"
             )
         self.flat = flat
@@ -124,7 +125,7 @@ class PairTokenDataset(torch.utils.data.Dataset):
 
     def __init__(self, first: TokenDataset, second: TokenDataset):
         if len(first) != len(second) or not np.array_equal(first.labels, second.labels):
-            raise DimensionError("the two halves of a pair dataset must have equal length and labels")
+            raise DatasetFormatError("the two halves of a pair dataset must have equal length and labels")
         self.first = first
         self.second = second
         self.labels = first.labels
@@ -148,7 +149,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __init__(self, pixels: torch.Tensor, labels: np.ndarray):
         if pixels.ndim != 3 or pixels.shape[0] != len(labels):
-            raise DimensionError(
+            raise DatasetFormatError(
                 f"pixels must have shape (n, L, d_input) with n = {len(labels)}, got {tuple(pixels.shape)}"
             )
         self.pixels = pixels
@@ -160,6 +161,36 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         index = _check_index(index, len(self))
         return self.pixels[index], int(self.labels[index])
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> list[np.ndarray]:
+    """A seeded random split of ``range(n)`` into sorted train, validation and test index arrays.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples.
+    val_fraction, test_fraction : float
+        Fractions in ``[0, 1)``; ``int(fraction * n)`` examples each (the test part is empty for 0).
+    seed : int
+        Seed of the permutation (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    [train, val, test] : list of ndarray of int
+
+    Raises
+    ------
+    DataOptionError
+        The fractions leave no training example, or a non-zero fraction gives no example.
+    """
+    n_val, n_test = int(val_fraction * n), int(test_fraction * n)
+    if n - n_val - n_test < 1 or (val_fraction > 0 and n_val < 1) or (test_fraction > 0 and n_test < 1):
+        raise DataOptionError(
+            f"cannot split {n} examples with val_fraction={val_fraction}, test_fraction={test_fraction}"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    return [np.sort(p) for p in (perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test])]
 
 
 def _check_index(index, n: int) -> int:

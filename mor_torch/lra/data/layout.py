@@ -1,4 +1,4 @@
-"""Where the datasets live: the data root, the LRA nesting levels, atomic writes.
+"""Where the datasets live: the data root and the LRA nesting levels.
 
 The LRA release archive ``lra_release.gz`` unpacks to ``lra_release/`` which
 holds a second ``lra_release/``.  :func:`find_lra_dir` accepts all three
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import DatasetNotFoundError
+from ..errors import DatasetNotFoundError
 
-__all__ = ["atomic_write_text", "find_lra_dir", "resolve_data_dir"]
+__all__ = ["find_lra_dir", "resolve_data_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,24 +99,3 @@ def find_lra_dir(data_dir: Path, folder: str, required: Sequence[str], layout: s
         "https://github.com/google-research/long-range-arena into data_dir; set data_dir or "
         f"${DATA_DIR_ENV}.)"
     )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees either nothing or the whole file.
-
-    The text goes to a hidden temporary file in the same folder, is flushed and
-    fsync-ed, then renamed over ``path`` with :func:`os.replace` (atomic on POSIX
-    and Windows).  A process killed midway leaves only the temporary file, never a
-    truncated ``path``.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

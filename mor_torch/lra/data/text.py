@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import PairTokenDataset, TaskData, TokenDataset, pack_sequences
-from .errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
-from .layout import atomic_write_text, find_lra_dir
+from ..errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
+from ..files import atomic_write_text
+from .datasets import PairTokenDataset, TaskData, TokenDataset, pack_sequences, split_indices
+from .layout import find_lra_dir
 from .listops import generate_listops
 from .tokenize import BYTE_VOCAB_SIZE, LISTOPS_VOCAB_SIZE, encode_bytes, listops_ids
 
@@ -264,14 +265,6 @@ def _read_imdb_split(root: Path, split: str, max_length: int) -> TokenDataset:
     return TokenDataset(flat, offsets, np.array(labels, dtype=np.int64), shift=1)
 
 
-def _split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    n_val = int(fraction * n)
-    if not 0 < n_val < n:
-        raise DataOptionError(f"val_fraction={fraction} leaves no train or no validation example of {n}")
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
 def _subset(ds: TokenDataset, index: np.ndarray) -> TokenDataset:
     seqs = [ds.flat[ds.offsets[i] : ds.offsets[i + 1]] for i in index]
     flat, offsets = pack_sequences(seqs)
@@ -305,7 +298,7 @@ def load_imdb(data_dir: Path, *, max_length: int = 2048, val_fraction: float = 0
     train = _read_imdb_split(root, "train", max_length)
     test = _read_imdb_split(root, "test", max_length)
     if val_fraction > 0:
-        tr, va = _split_indices(len(train), val_fraction, seed)
+        tr, va, _ = split_indices(len(train), val_fraction, 0.0, seed)
         train, val = _subset(train, tr), _subset(train, va)
     else:
         val = test

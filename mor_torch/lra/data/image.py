@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import ImageDataset, TaskData
-from .errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
+from ..errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
+from .datasets import ImageDataset, TaskData, split_indices
 from .layout import find_lra_dir
 from .png import read_png_gray
 from .safe_pickle import load_restricted_pickle
@@ -38,19 +38,6 @@ PATHFINDER_RESOLUTIONS = (32, 64, 128, 256)
 def _check_fraction(value, name: str) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
         raise DataOptionError(f"{name} must lie in [0, 1), got {value!r}")
-
-
-def _split(n: int, val_fraction: float, test_fraction: float, seed: int) -> list[np.ndarray]:
-    """Deterministic random split of ``range(n)`` into train / val (/ test) index arrays."""
-    n_val = int(val_fraction * n)
-    n_test = int(test_fraction * n)
-    if n - n_val - n_test < 1 or (val_fraction > 0 and n_val < 1) or (test_fraction > 0 and n_test < 1):
-        raise DataOptionError(
-            f"cannot split {n} examples with val_fraction={val_fraction}, test_fraction={test_fraction}"
-        )
-    perm = np.random.default_rng(seed).permutation(n)
-    parts = [perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]]
-    return [np.sort(p) for p in parts]
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -139,7 +126,7 @@ def load_cifar(data_dir: Path, *, val_fraction: float = 0.1, seed: int = 0, norm
     if normalize:
         train_x = (train_x - CIFAR_GRAY_MEAN) / CIFAR_GRAY_STD
         test_x = (test_x - CIFAR_GRAY_MEAN) / CIFAR_GRAY_STD
-    tr, va, _ = _split(len(train_y), val_fraction, 0.0, seed)
+    tr, va, _ = split_indices(len(train_y), val_fraction, 0.0, seed)
 
     def make(x: np.ndarray, y: np.ndarray) -> ImageDataset:
         return ImageDataset(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(-1), y)
@@ -292,7 +279,7 @@ def load_pathfinder(
     )
     root = find_lra_dir(data_dir, folder, [f"{split}/metadata", f"{split}/imgs"], layout)
     paths, labels = _read_pathfinder_metadata(root, split)
-    tr, va, te = _split(len(labels), val_fraction, test_fraction, seed)
+    tr, va, te = split_indices(len(labels), val_fraction, test_fraction, seed)
 
     def make(index: np.ndarray) -> PathfinderDataset:
         return PathfinderDataset(root, [paths[i] for i in index], labels[index], resolution, normalize)

@@ -15,32 +15,45 @@ final norm after the last block.  The DSS convolution is causal, so padded
 positions at the end of a sequence never influence the valid ones, and the
 pooling ignores them.
 
-DSS_SOFTMAX kernels depend on the kernel length ``L`` (the softmax normalises
-over ``L`` steps), so with ``l_max`` given the softmax blocks always compute the
-length-``l_max`` kernel and use its first ``L`` taps for a batch of length ``L``:
-an example's output then does not depend on the batch it is padded in, and the
-layer is exactly the LTI system that :func:`mor_torch.compress` reduces with
-``length=l_max``.  DSS_EXP kernels do not depend on ``L``; their blocks call the
-layer directly.  For dual-input (retrieval) tasks both sequences go through
-the same encoder and the decoder sees ``[u, v, u*v, u-v]``.
+DSS_SOFTMAX kernels depend on the kernel length (the softmax normalises over it), so with
+``length`` given every block computes its kernel at that length and uses the first ``L`` taps
+for a batch of length ``L`` (:meth:`mor_torch.DSS.forward`): an example's output then does not
+depend on the batch it is padded in, and the layer is exactly the LTI system that
+:func:`mor_torch.compress` reduces with ``length=length``.  For dual-input (retrieval) tasks both
+sequences go through the same encoder and the decoder sees ``[u, v, u*v, u-v]``.
+
+A classifier describes itself from its layers: :attr:`SequenceClassifier.hparams` reads the
+state sizes and pole layouts of the DSS layers it holds, so after :func:`mor_torch.compress`
+(which replaces the layers) :func:`save_model` and :func:`load_model` round-trip the reduced
+model with nothing else to patch.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from mor.errors import DimensionError
+from mor.validation import check_int
 
-from . import kernels
-from .dss import DSS
+from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, DSS
+from ..init import DEFAULT_INIT
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import CheckpointError
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["DSSBlock", "SequenceClassifier", "build_model", "count_parameters", "ssm_parameters"]
+__all__ = [
+    "DSSBlock",
+    "SequenceClassifier",
+    "build_model",
+    "count_parameters",
+    "load_model",
+    "save_model",
+    "ssm_parameters",
+]
 
 
 class DSSBlock(nn.Module):
@@ -65,11 +78,10 @@ class DSSBlock(nn.Module):
         Dropout probability after the GELU and after the output linear.
     prenorm : bool
         Pre-norm instead of post-norm.
-    dt_min, dt_max : float
+    step_min, step_max : float
         Range of the initial DSS step ``Delta`` (log-uniform).
-    l_max : int or None
-        Softmax mode: the kernel is computed at length ``l_max`` and truncated to the
-        input length (see the module doc); ``None``: at the input length.
+    length : int or None
+        Kernel length (see :meth:`mor_torch.DSS.forward`); ``None``: the input length.
     """
 
     def __init__(
@@ -77,19 +89,21 @@ class DSSBlock(nn.Module):
         d_model: int,
         d_state: int,
         *,
-        mode: str = "softmax",
-        init: str = "skew-hippo",
+        mode: str = DEFAULT_MODE,
+        init: str = DEFAULT_INIT,
         shared_poles: bool = True,
         dropout: float = 0.0,
         prenorm: bool = False,
-        dt_min: float = 1e-3,
-        dt_max: float = 1e-1,
-        l_max: int | None = None,
+        step_min: float = DEFAULT_STEP_RANGE[0],
+        step_max: float = DEFAULT_STEP_RANGE[1],
+        length: int | None = None,
     ):
         super().__init__()
         self.prenorm = prenorm
-        self.l_max = l_max
-        self.dss = DSS(d_model, d_state, mode=mode, init=init, shared_poles=shared_poles, dt_min=dt_min, dt_max=dt_max)
+        self.length = length
+        self.dss = DSS(
+            d_model, d_state, mode=mode, init=init, shared_poles=shared_poles, step_min=step_min, step_max=step_max
+        )
         self.dropout = nn.Dropout(dropout)
         self.output_linear = nn.Linear(d_model, d_model)
         self.norm = nn.LayerNorm(d_model)
@@ -100,47 +114,32 @@ class DSSBlock(nn.Module):
         Parameters
         ----------
         x : (batch, L, d_model) Tensor
-            Input sequence.
+            Input sequence; ``L <= length`` when ``length`` is set.
 
         Returns
         -------
         (batch, L, d_model) Tensor
         """
         z = self.norm(x) if self.prenorm else x
-        z = self.conv(z)
+        z = self.dss(z, length=self.length)
         z = self.dropout(nn.functional.gelu(z))
         z = self.dropout(self.output_linear(z))
         x = x + z
         return x if self.prenorm else self.norm(x)
 
-    def conv(self, u: Tensor) -> Tensor:
-        """The DSS layer's ``y_k = sum_{j<=k} K_j u_{k-j} + D u_k``.
 
-        Softmax kernels are computed at the fixed length ``l_max`` and truncated to ``L`` (see
-        the module doc); other kernels at length ``L``.
+def _per_layer(value: Any, n_layers: int, name: str) -> list:
+    """A scalar repeated per layer, or a sequence with one entry per layer."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n_layers:
+            raise DimensionError(f"{name} has {len(value)} entries for {n_layers} layers")
+        return list(value)
+    return [value] * n_layers
 
-        Parameters
-        ----------
-        u : (batch, L, d_model) Tensor
-            Input sequence; ``L <= l_max`` when ``l_max`` is set.
 
-        Returns
-        -------
-        (batch, L, d_model) Tensor
-
-        Raises
-        ------
-        DimensionError
-            ``L > l_max`` (softmax mode with ``l_max`` set).
-        """
-        dss = self.dss
-        if dss.mode != "softmax" or self.l_max is None:
-            return dss(u)
-        L = u.shape[-2]
-        if L > self.l_max:
-            raise DimensionError(f"input length {L} exceeds the model's l_max = {self.l_max}")
-        K = dss.kernel(self.l_max)[:, :L]
-        return kernels.causal_conv(u, K.to(u.dtype)) + u * dss.D.to(u.dtype)
+def _uniform(values: list) -> Any:
+    """One value when all layers agree, else the per-layer list."""
+    return values[0] if all(v == values[0] for v in values) else list(values)
 
 
 class SequenceClassifier(nn.Module):
@@ -149,31 +148,34 @@ class SequenceClassifier(nn.Module):
     Parameters
     ----------
     n_classes : int
-        Number of output classes.
+        Number of output classes (>= 2).
     vocab_size : int or None
         Token vocabulary size (embedding encoder); ``None`` for real-valued inputs
         of width ``d_input`` (linear encoder).
     d_input : int
         Input width for real-valued inputs (ignored for tokens).
-    d_model, n_layers, d_state : int
-        Width H, depth and DSS state size N.
+    d_model, n_layers : int
+        Width ``H`` and depth.
+    d_state : int or sequence of int
+        DSS state size ``N``, one for all layers or one per layer (a reduced model's layers may
+        differ).
     mode : {"exp", "softmax"}
         DSS kernel parametrisation, passed to every :class:`mor_torch.DSS` layer.
     init : {"skew-hippo", "s4d-lin", "s4d-inv", "random"}
         Pole initialisation of every DSS layer.
-    shared_poles : bool
-        One set of ``N`` poles per layer for all channels (``True``) or ``(H, N)`` poles.
-    dt_min, dt_max : float
-        Range of the initial DSS step ``Delta`` (log-uniform), per layer.
+    shared_poles : bool or sequence of bool
+        One set of ``N`` poles per layer for all channels (``True``) or ``(H, N)`` poles; one for
+        all layers or one per layer.
     dropout : float
         Dropout after the GELU and after the output linear of each block.
     prenorm : bool
         Pre-norm instead of the default post-norm residual blocks.
+    step_min, step_max : float
+        Range of the initial DSS step ``Delta`` (log-uniform), per layer.
     dual : bool
         Two inputs sharing the encoder, decoder on ``[u, v, u*v, u-v]`` (AAN retrieval).
-    l_max : int or None
-        Longest input; DSS_SOFTMAX kernels are computed at this length (see the module doc).
-        ``None``: at the length of each batch.
+    length : int or None
+        Kernel length: the longest input (see the module doc).  ``None``: the length of each batch.
     """
 
     def __init__(
@@ -184,42 +186,39 @@ class SequenceClassifier(nn.Module):
         d_input: int = 1,
         d_model: int = 64,
         n_layers: int = 4,
-        d_state: int = 64,
-        mode: str = "softmax",
-        init: str = "skew-hippo",
-        shared_poles: bool = True,
+        d_state: int | Sequence[int] = 64,
+        mode: str = DEFAULT_MODE,
+        init: str = DEFAULT_INIT,
+        shared_poles: bool | Sequence[bool] = True,
         dropout: float = 0.0,
         prenorm: bool = False,
-        dt_min: float = 1e-3,
-        dt_max: float = 1e-1,
+        step_min: float = DEFAULT_STEP_RANGE[0],
+        step_max: float = DEFAULT_STEP_RANGE[1],
         dual: bool = False,
-        l_max: int | None = None,
+        length: int | None = None,
     ):
         super().__init__()
-        if n_classes < 2:
-            raise DimensionError(f"n_classes must be >= 2, got {n_classes}")
-        if vocab_size is not None and vocab_size < 1:
-            raise DimensionError(f"vocab_size must be >= 1 or None, got {vocab_size}")
-        if n_layers < 1 or d_model < 1 or d_state < 1 or d_input < 1:
-            raise DimensionError(
-                f"n_layers, d_model, d_state, d_input must be >= 1, got {n_layers}, {d_model}, {d_state}, {d_input}"
-            )
-        self.hparams: dict[str, Any] = dict(
+        check_int(n_classes, "n_classes", minimum=2)
+        if vocab_size is not None:
+            check_int(vocab_size, "vocab_size")
+        for value, name in ((d_input, "d_input"), (d_model, "d_model"), (n_layers, "n_layers")):
+            check_int(value, name)
+        states = _per_layer(d_state, n_layers, "d_state")
+        shared = _per_layer(shared_poles, n_layers, "shared_poles")
+        self._fixed = dict(
             n_classes=n_classes,
             vocab_size=vocab_size,
             d_input=d_input,
             d_model=d_model,
             n_layers=n_layers,
-            d_state=d_state,
             mode=mode,
             init=init,
-            shared_poles=shared_poles,
             dropout=dropout,
             prenorm=prenorm,
-            dt_min=dt_min,
-            dt_max=dt_max,
+            step_min=step_min,
+            step_max=step_max,
             dual=dual,
-            l_max=l_max,
+            length=length,
         )
         self.dual = dual
         self.tokens = vocab_size is not None
@@ -227,17 +226,17 @@ class SequenceClassifier(nn.Module):
         self.blocks = nn.ModuleList(
             DSSBlock(
                 d_model,
-                d_state,
+                n,
                 mode=mode,
                 init=init,
-                shared_poles=shared_poles,
+                shared_poles=sp,
                 dropout=dropout,
                 prenorm=prenorm,
-                dt_min=dt_min,
-                dt_max=dt_max,
-                l_max=l_max,
+                step_min=step_min,
+                step_max=step_max,
+                length=length,
             )
-            for _ in range(n_layers)
+            for n, sp in zip(states, shared, strict=True)
         )
         self.final_norm = nn.LayerNorm(d_model) if prenorm else nn.Identity()
         if dual:
@@ -246,6 +245,21 @@ class SequenceClassifier(nn.Module):
             )
         else:
             self.decoder = nn.Linear(d_model, n_classes)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild a model of this shape: ``SequenceClassifier(**hparams)``.
+
+        ``d_state`` and ``shared_poles`` are read from the DSS layers the model holds now (an int
+        and a bool when every layer agrees, per-layer lists otherwise), so they describe a model
+        whose layers :func:`mor_torch.compress` replaced.
+        """
+        layers = self.dss_layers()
+        return {
+            **self._fixed,
+            "d_state": _uniform([m.d_state for m in layers]),
+            "shared_poles": _uniform([m.shared_poles for m in layers]),
+        }
 
     def dss_layers(self) -> list[DSS]:
         """The DSS layers, in depth order."""
@@ -276,14 +290,14 @@ class SequenceClassifier(nn.Module):
         Raises
         ------
         DimensionError
-            ``x`` or ``lengths`` has the wrong shape, or ``L > l_max`` (softmax mode).
+            ``x`` or ``lengths`` has the wrong shape, or ``L > length``.
         """
         if self.tokens:
             if x.dim() != 2:
                 raise DimensionError(f"token input must have shape (B, L), got {tuple(x.shape)}")
-        elif x.dim() != 3 or x.shape[-1] != self.hparams["d_input"]:
+        elif x.dim() != 3 or x.shape[-1] != self._fixed["d_input"]:
             raise DimensionError(
-                f"real-valued input must have shape (B, L, {self.hparams['d_input']}), got {tuple(x.shape)}"
+                f"real-valued input must have shape (B, L, {self._fixed['d_input']}), got {tuple(x.shape)}"
             )
         if lengths.shape != (x.shape[0],):
             raise DimensionError(f"lengths must have shape ({x.shape[0]},), got {tuple(lengths.shape)}")
@@ -379,43 +393,80 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return {"params": total, "ssm_params": ssm}
 
 
-def build_model(model_config: dict[str, Any], task: Any, **overrides: Any) -> SequenceClassifier:
-    """A classifier for ``task`` (a :class:`mor_torch.data.TaskData`) from the ``[model]`` config section.
+def build_model(config: Any, task: Any, **overrides: Any) -> SequenceClassifier:
+    """A classifier for ``task`` from a model configuration.
 
     The task fixes ``n_classes``, ``vocab_size``, ``d_input`` (1 for token tasks), ``dual`` and
-    ``l_max = task.max_length``; the config gives the architecture.
+    the kernel ``length = task.max_length``; the configuration gives the architecture.
 
     Parameters
     ----------
-    model_config : dict
-        The ``[model]`` section: ``d_model``, ``n_layers``, ``d_state``, ``mode``, ``init``,
-        ``shared_poles``, ``dropout``, ``prenorm``, ``dt_min``, ``dt_max`` (other keys are ignored).
+    config : ModelConfig
+        The ``[model]`` section (:class:`mor_torch.lra.config.ModelConfig`).
     task : TaskData
         Anything with the attributes ``n_classes``, ``vocab_size``, ``d_input``, ``dual`` and
         ``max_length``.
     **overrides
-        Replace config entries (for example ``d_state=8, shared_poles=False``).
+        Replace configuration entries (for example ``d_state=8, shared_poles=False``).
 
     Returns
     -------
     SequenceClassifier
         Freshly initialised (from torch's global generator).
     """
-    cfg = {**model_config, **overrides}
+    cfg = {
+        name: getattr(config, name)
+        for name in ("d_model", "n_layers", "d_state", "mode", "init", "shared_poles", "dropout", "prenorm")
+    }
+    cfg.update(step_min=config.step_min, step_max=config.step_max)
+    cfg.update(overrides)
     return SequenceClassifier(
         n_classes=task.n_classes,
         vocab_size=task.vocab_size,
         d_input=task.d_input if task.vocab_size is None else 1,
-        d_model=cfg["d_model"],
-        n_layers=cfg["n_layers"],
-        d_state=cfg["d_state"],
-        mode=cfg["mode"],
-        init=cfg["init"],
-        shared_poles=cfg["shared_poles"],
-        dropout=cfg["dropout"],
-        prenorm=cfg["prenorm"],
-        dt_min=cfg["dt_min"],
-        dt_max=cfg["dt_max"],
         dual=bool(task.dual),
-        l_max=int(task.max_length),
+        length=int(task.max_length),
+        **cfg,
     )
+
+
+def save_model(path: str | Path, model: SequenceClassifier) -> None:
+    """Write ``model``'s shape (:attr:`SequenceClassifier.hparams`) and weights to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (conventionally ``model.pt``).
+    model : SequenceClassifier
+        Any classifier, also one returned by :func:`mor_torch.compress`.
+    """
+    save_checkpoint(path, {"hparams": model.hparams, "model": model.state_dict()})
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SequenceClassifier:
+    """The classifier saved by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    map_location : str or torch.device
+        Where the weights go.
+
+    Returns
+    -------
+    SequenceClassifier
+
+    Raises
+    ------
+    CheckpointError
+        The file is unreadable or does not hold a saved model.
+    """
+    state = load_checkpoint(path, map_location=map_location)
+    try:
+        model = SequenceClassifier(**state["hparams"])
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        message = f"{path} does not hold a saved model: {type(exc).__name__}: {exc}"
+        raise CheckpointError(message, path=str(path)) from None
+    return model.to(map_location)

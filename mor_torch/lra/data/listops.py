@@ -36,8 +36,8 @@ import statistics
 import time
 from pathlib import Path
 
-from .errors import DataOptionError
-from .layout import atomic_write_text
+from ..errors import DataOptionError
+from ..files import atomic_write_text
 
 __all__ = ["LISTOPS_OPERATORS", "generate_listops", "sample_listops", "sample_listops_tree"]
 

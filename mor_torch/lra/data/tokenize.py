@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DatasetFormatError
+from ..errors import DatasetFormatError
 
 __all__ = [
     "BYTE_VOCAB_SIZE",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mor.errors import DimensionError
+from ..errors import DatasetFormatError
 
 __all__ = ["collate", "pad_sequences"]
 
@@ -26,13 +26,13 @@ def pad_sequences(seqs: list[torch.Tensor], length: int | None = None) -> tuple[
     lengths : torch.Tensor of int64, shape (B,)
     """
     if not seqs:
-        raise DimensionError("cannot collate an empty batch")
+        raise DatasetFormatError("cannot collate an empty batch")
     first = seqs[0]
     if first.ndim not in (1, 2):
-        raise DimensionError(f"items must be (L,) token ids or (L, d_input) features, got {tuple(first.shape)}")
+        raise DatasetFormatError(f"items must be (L,) token ids or (L, d_input) features, got {tuple(first.shape)}")
     for s in seqs:
         if s.ndim != first.ndim or s.shape[1:] != first.shape[1:] or s.dtype != first.dtype:
-            raise DimensionError(
+            raise DatasetFormatError(
                 f"items of one batch must agree in trailing shape and dtype: {tuple(first.shape)} "
                 f"{first.dtype} vs {tuple(s.shape)} {s.dtype}"
             )
@@ -41,7 +41,7 @@ def pad_sequences(seqs: list[torch.Tensor], length: int | None = None) -> tuple[
     if length is None:
         length = longest
     elif length < longest:
-        raise DimensionError(f"padded length {length} is shorter than the longest item ({longest})")
+        raise DatasetFormatError(f"padded length {length} is shorter than the longest item ({longest})")
     x = first.new_zeros((len(seqs), length, *first.shape[1:]))
     for b, s in enumerate(seqs):
         x[b, : s.shape[0]] = s
@@ -70,10 +70,10 @@ def collate(batch: list) -> dict[str, torch.Tensor]:
         (the longer of the two), so they can be concatenated along the batch axis.
     """
     if not batch:
-        raise DimensionError("cannot collate an empty batch")
+        raise DatasetFormatError("cannot collate an empty batch")
     arity = len(batch[0])
     if arity not in (2, 3) or any(len(item) != arity for item in batch):
-        raise DimensionError("every item must be (x, y) or, for dual tasks, (x1, x2, y)")
+        raise DatasetFormatError("every item must be (x, y) or, for dual tasks, (x1, x2, y)")
     if arity == 2:
         xs, ys = zip(*batch, strict=True)
         x, lengths = pad_sequences(list(xs))

@@ -1,0 +1,56 @@
+"""Errors of the PyTorch adapter.
+
+Both refine a :mod:`mor.errors` class, because they are about layers seen as LTI systems:
+
+* :class:`LayerConversionError` (:class:`~mor.errors.InvalidArgumentError`, a ``ValueError``): a
+  DSS layer and a system cannot be converted into each other as asked.
+* :class:`LayerUnstableError` (:class:`~mor.errors.UnstableSystemError`): a layer has growing modes
+  where infinite-horizon Gramians are needed; it names the layer, channel and mode.
+
+Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionError``,
+``MethodError``, ``ArgumentTypeError``, ...).
+"""
+
+from __future__ import annotations
+
+from mor.errors import InvalidArgumentError, UnstableSystemError
+
+__all__ = ["LayerConversionError", "LayerUnstableError"]
+
+
+class LayerConversionError(InvalidArgumentError):
+    """A DSS layer and a system cannot be converted into each other as asked."""
+
+
+class LayerUnstableError(UnstableSystemError):
+    """A DSS layer has growing modes where infinite-horizon Gramians are needed.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    layer : str
+        Name of the layer (as in ``model.named_modules()``).
+    channel : int or None
+        Channel of the first offending mode (``None`` for shared poles: every channel).
+    mode : int
+        Index of the first offending mode.
+    poles, index
+        As for :class:`~mor.errors.UnstableSystemError`: all offending poles and their
+        ``(channel, mode)`` (or ``(mode,)``) indices.
+
+    Attributes
+    ----------
+    layer : str
+        Name of the layer (as in ``model.named_modules()``).
+    channel : int or None
+        Channel of the first offending mode (``None`` for shared poles: every channel).
+    mode : int
+        Index of the first offending mode.
+    """
+
+    def __init__(self, message: str, *, layer: str, channel: int | None, mode: int, poles=None, index=None):
+        super().__init__(message, poles=poles, index=index)
+        self.layer = layer
+        self.channel = channel
+        self.mode = mode

@@ -1,0 +1,151 @@
+"""The run directory: its saved configuration and the per-stage result files.
+
+Layout (rank 0 writes; every file atomically)::
+
+    config.toml, config.json        the resolved configuration
+    seed<k>/<stage>/checkpoint.pt   per-epoch checkpoint of the running stage
+    seed<k>/<stage>/model.pt        final weights + shape (:func:`mor_torch.lra.model.save_model`)
+    seed<k>/<stage>/result.json     stage result; its presence marks the stage finished
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import distributed as dist_utils
+from .config import Config, dumps_toml
+from .errors import CheckpointError, ConfigError, RunDirectoryError
+from .files import atomic_write_json, atomic_write_text
+from .train import CHECKPOINT_NAME
+
+__all__ = ["prepare_run_dir", "read_json", "read_saved_config", "stage_result", "write_stage_result"]
+
+_VOLATILE_RUN_KEYS = ("device", "threads")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON content of ``path``.
+
+    Parameters
+    ----------
+    path : Path
+        A file of the run directory.
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    CheckpointError
+        The file cannot be read or is not valid JSON; the message names it.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {exc}", path=str(path)) from None
+
+
+def read_saved_config(run_dir: Path) -> Config:
+    """The configuration saved in ``run_dir/config.json``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run directory.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    CheckpointError
+        ``config.json`` is unreadable or not a valid configuration.
+    """
+    path = run_dir / "config.json"
+    try:
+        return Config.from_dict(read_json(path))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path} does not hold a valid configuration: {exc}", path=str(path)) from None
+
+
+def _comparable(data: dict) -> dict:
+    out = json.loads(json.dumps(data))
+    for k in _VOLATILE_RUN_KEYS:
+        out.get("run", {}).pop(k, None)
+    return out
+
+
+def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
+    """Create ``run_dir`` and write the resolved config; refuse to overwrite a run without ``resume``.
+
+    Rank 0 writes ``config.json`` and ``config.toml``; every rank then waits at a barrier.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory (created with its parents if missing).
+    config : Config
+        The resolved configuration.
+    resume : bool
+        Allow an existing run whose saved configuration equals ``config`` (apart from
+        ``run.device`` and ``run.threads``).
+
+    Raises
+    ------
+    RunDirectoryError
+        ``run_dir`` already holds a run and ``resume`` is false, or it holds a different
+        configuration, or it cannot be created or written.
+    """
+    cfg_json = run_dir / "config.json"
+    data = config.to_dict()
+    if cfg_json.exists():
+        if not resume:
+            raise RunDirectoryError(f"{run_dir} already holds a run; pass --resume or choose another --out")
+        if _comparable(read_saved_config(run_dir).to_dict()) != _comparable(data):
+            raise RunDirectoryError(
+                f"{run_dir} holds a run with a different configuration; resume it without changing "
+                "settings (run.device and run.threads may change) or choose another --out"
+            )
+    if dist_utils.is_main_process():
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(cfg_json, data)
+            atomic_write_text(run_dir / "config.toml", dumps_toml(data))
+        except OSError as exc:
+            raise RunDirectoryError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}") from None
+    dist_utils.barrier()
+
+
+def stage_result(stage_dir: Path) -> dict | None:
+    """The saved result of a finished stage, or ``None`` when the stage has not finished.
+
+    Parameters
+    ----------
+    stage_dir : Path
+        ``seed<k>/<stage>``.
+
+    Returns
+    -------
+    dict or None
+    """
+    path = stage_dir / "result.json"
+    return read_json(path) if path.is_file() else None
+
+
+def write_stage_result(stage_dir: Path, record: dict) -> None:
+    """Mark a stage finished: write ``result.json`` (rank 0) and drop its epoch checkpoint.
+
+    Parameters
+    ----------
+    stage_dir : Path
+        ``seed<k>/<stage>``.
+    record : dict
+        JSON-serialisable stage result.
+    """
+    if dist_utils.is_main_process():
+        atomic_write_json(stage_dir / "result.json", record)
+        (stage_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
