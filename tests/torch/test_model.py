@@ -140,5 +140,5 @@ def test_load_model_names_the_bad_file(tmp_path):
     path = tmp_path / "model.pt"
     save_model(path, SequenceClassifier(n_classes=3, vocab_size=8, d_model=4, n_layers=1, d_state=2))
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="model.pt"):
+    with pytest.raises(CheckpointError, match=r"model\.pt"):
         load_model(path)
