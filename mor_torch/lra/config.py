@@ -256,12 +256,15 @@ class RunConfig:
         Torch threads per process; 0 = cores / processes.
     deterministic : bool
         Deterministic torch kernels.
+    fill_uninitialized_memory : bool
+        With ``deterministic``: also fill fresh tensors with NaN (a debugging aid; slower).
     """
 
     seeds: tuple[int, ...] = _spec((0,), _seeds, "seeds")
     device: str = _spec("auto", _string, "device")
     threads: int = _spec(0, NONNEGATIVE_INT, "threads (0 = auto)")
     deterministic: bool = _spec(True, BOOL, "deterministic kernels")
+    fill_uninitialized_memory: bool = _spec(False, BOOL, "NaN-fill fresh tensors (debugging)")
 
 
 _SECTIONS: dict[str, type] = {

@@ -329,7 +329,7 @@ def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict
     t_start = time.perf_counter()
     dist_utils.init_from_env(config.run.device)
     _set_threads(config.run.threads)
-    configure_determinism(config.run.deterministic)
+    configure_determinism(config.run.deterministic, fill_uninitialized_memory=config.run.fill_uninitialized_memory)
     device = resolve_device(config.run.device)
     prepare_run_dir(run_dir, config, resume=resume)
     data = load_data(config)
@@ -382,11 +382,13 @@ def run_pipeline(
         A stage's training loss became NaN or infinite.
     """
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     try:
         return _run(config, Path(run_dir), resume=resume, progress=progress)
     finally:  # leave the process as we found it (tests and notebooks call this in-process)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 def _finite(obj: Any) -> Any:

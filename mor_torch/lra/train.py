@@ -167,7 +167,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def configure_determinism(enabled: bool = True) -> None:
+def configure_determinism(enabled: bool = True, *, fill_uninitialized_memory: bool = False) -> None:
     """Ask torch for deterministic kernels (CPU: exact; CUDA: cuBLAS workspace set, warn-only).
 
     Parameters
@@ -175,7 +175,12 @@ def configure_determinism(enabled: bool = True) -> None:
     enabled : bool
         ``True``: deterministic algorithms on (``CUBLAS_WORKSPACE_CONFIG`` set unless already set,
         cuDNN benchmarking off); ``False``: deterministic algorithms off.
+    fill_uninitialized_memory : bool
+        Deterministic mode normally also fills every freshly allocated tensor with NaN (so code
+        that reads uninitialised memory is caught).  Nothing here reads uninitialised memory and
+        the fill costs several percent of a training step, so it is off unless asked for.
     """
+    torch.utils.deterministic.fill_uninitialized_memory = bool(enabled and fill_uninitialized_memory)
     if not enabled:
         torch.use_deterministic_algorithms(False)
         return

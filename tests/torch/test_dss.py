@@ -234,6 +234,40 @@ def test_forward_is_causal_convolution_plus_skip(mode):
             np.testing.assert_allclose(y[b, :, h], ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("L", [1, 2, 7, 64, 397])
+def test_causal_conv_backward_is_the_adjoint(L):
+    """The hand-written backward equals autograd's on the plain zero-padded FFT convolution."""
+    torch.manual_seed(L)
+    u = torch.randn(3, L, 4, dtype=F64, requires_grad=True)
+    K = torch.randn(4, L, dtype=F64, requires_grad=True)
+    w = torch.randn(3, L, 4, dtype=F64)
+    (kernels.causal_conv(u, K) * w).sum().backward()
+    fast = (u.grad.clone(), K.grad.clone())
+    u.grad, K.grad = None, None
+    n = 2 * L
+    ref = torch.fft.irfft(torch.fft.rfft(u, n=n, dim=1) * torch.fft.rfft(K, n=n).T, n=n, dim=1)[:, :L]
+    (ref * w).sum().backward()
+    torch.testing.assert_close(fast[0], u.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fast[1], K.grad, rtol=1e-10, atol=1e-12)
+    y = kernels.causal_conv(u, K)
+    assert y.is_contiguous() and y.shape == (3, L, 4)
+    assert torch.autograd.gradcheck(lambda a, b: kernels.causal_conv(a, b), (u[:1, : min(L, 9)], K[:, : min(L, 9)]))
+
+
+def test_fft_length_is_the_smallest_7_smooth_size():
+    def smooth(n):
+        for p in (2, 3, 5, 7):
+            while n % p == 0:
+                n //= p
+        return n == 1
+
+    for L in (1, 2, 3, 100, 293, 397, 398, 400, 1000, 1024):
+        n = kernels.fft_length(L)
+        assert n >= 2 * L - 1 and smooth(n)
+        assert not any(smooth(m) for m in range(2 * L - 1, n))
+    assert kernels.fft_length(397) == 800  # 2L = 794 = 2 * 397 is what plain padding would use
+
+
 def test_forward_float32_and_backward():
     torch.manual_seed(6)
     layer = DSS(4, 16, mode="softmax")

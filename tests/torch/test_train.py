@@ -132,6 +132,34 @@ def test_atomic_checkpoint_survives_failed_write(tmp_path, monkeypatch):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_eval_loader_orders_each_shard_by_length(task):
+    from mor_torch.lra.loaders import _ShardSampler
+
+    lengths = task.val.lengths
+    order = list(make_eval_loader(task.val, 4).sampler)
+    assert sorted(order) == list(range(len(task.val)))
+    assert [lengths[i] for i in order] == sorted(lengths)
+    shards = [list(_ShardSampler(len(lengths), r, 3, lengths)) for r in range(3)]
+    assert sorted(i for s in shards for i in s) == list(range(len(lengths)))
+    assert all([lengths[i] for i in s] == sorted(lengths[i] for i in s) for s in shards)
+
+
+def test_determinism_does_not_fill_fresh_memory_unless_asked():
+    from mor_torch.lra.train import configure_determinism
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    try:
+        configure_determinism(True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.utils.deterministic.fill_uninitialized_memory
+        configure_determinism(True, fill_uninitialized_memory=True)
+        assert torch.utils.deterministic.fill_uninitialized_memory
+        assert torch.isnan(torch.empty(4)).all()
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.utils.deterministic.fill_uninitialized_memory = before[1]
+
+
 def test_rng_state_round_trip():
     random.seed(1)
     np.random.seed(2)  # noqa: NPY002
