@@ -25,7 +25,6 @@ tokens per second, and the ratio mor / reference (lower is faster).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import statistics
 import time
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from mor_torch.lra.model import SequenceClassifier
+from mor_torch.lra.process import keep_freed_memory
 
 
 class S4DReferenceLayer(nn.Module):
@@ -81,15 +81,6 @@ class S4DReference(nn.Module):
             h = norm((h + z).transpose(-1, -2)).transpose(-1, -2)
         mask = (torch.arange(h.shape[-1])[None, :] < lengths[:, None]).to(h.dtype)
         return self.decoder((h * mask[:, None, :]).sum(-1) / lengths[:, None].to(h.dtype))
-
-
-def keep_freed_memory() -> bool:
-    """glibc: keep freed memory in the process (what ``python -m mor_torch.lra`` does); False elsewhere."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(-3, 32 << 20) and libc.mallopt(-1, 1 << 30))  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
 
 
 def make_step(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor):

@@ -26,6 +26,7 @@ from . import distributed as dist_utils
 from .config import Config, apply_overrides, available_presets, resolve_config
 from .errors import LraError, RunDirectoryError
 from .pipeline import run_pipeline
+from .process import keep_freed_memory
 from .report import format_table
 from .rundir import read_saved_config
 
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports progress
         level = logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()
     try:
         config, out = _resolve(args)
         results = run_pipeline(config, out, resume=args.resume, progress=not args.no_progress)

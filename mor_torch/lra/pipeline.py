@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from .data import load_task
 from .files import atomic_write_json
 from .loaders import make_eval_loader
 from .model import SequenceClassifier, build_model, count_parameters, load_model, save_model
+from .process import set_threads
 from .rundir import prepare_run_dir, stage_result, write_stage_result
 from .train import configure_determinism, derive_seed, evaluate, fit, resolve_device, seed_everything
 
@@ -318,17 +318,10 @@ def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
 
 
 # --------------------------------------------------------------------------- entry point
-def _set_threads(threads: int) -> None:
-    if threads <= 0:
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        threads = max(1, (os.cpu_count() or 1) // local_world)
-    torch.set_num_threads(threads)
-
-
 def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict[str, Any]:
     t_start = time.perf_counter()
     dist_utils.init_from_env(config.run.device)
-    _set_threads(config.run.threads)
+    set_threads(config.run.threads)
     configure_determinism(config.run.deterministic, fill_uninitialized_memory=config.run.fill_uninitialized_memory)
     device = resolve_device(config.run.device)
     prepare_run_dir(run_dir, config, resume=resume)
