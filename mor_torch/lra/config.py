@@ -43,6 +43,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "BASELINE_POLES",
+    "ClaimsConfig",
     "Config",
     "ModelConfig",
     "ReduceConfig",
@@ -267,12 +268,39 @@ class RunConfig:
     fill_uninitialized_memory: bool = _spec(False, BOOL, "NaN-fill fresh tensors (debugging)")
 
 
+def _epochs(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of epochs, got {value!r}")
+    epochs = tuple(POSITIVE_INT(e, f"{where} entry") for e in value)
+    if len(set(epochs)) != len(epochs):
+        raise ConfigError(f"{where} has duplicates: {list(epochs)}")
+    return tuple(sorted(epochs))
+
+
+@dataclass(frozen=True)
+class ClaimsConfig:
+    """``[claims]``: the second claim's experiment (see :mod:`mor_torch.lra.claims`).
+
+    Attributes
+    ----------
+    checkpoints : tuple of int
+        Pre-training epochs whose weights are each reduced and main-trained (every seed); empty:
+        no such runs.  Each must be at most the pre-training epochs.
+    bootstrap : int
+        Bootstrap resamples of the rank correlation's confidence interval.
+    """
+
+    checkpoints: tuple[int, ...] = _spec((), _epochs, "pre-training epochs to reduce and main-train")
+    bootstrap: int = _spec(2000, POSITIVE_INT, "bootstrap resamples")
+
+
 _SECTIONS: dict[str, type] = {
     "task": TaskConfig,
     "model": ModelConfig,
     "reduce": ReduceConfig,
     "train": TrainConfig,
     "run": RunConfig,
+    "claims": ClaimsConfig,
 }
 _STAGES = ("pretrain", "main")
 
@@ -316,6 +344,8 @@ class Config:
         The typed sections.
     pretrain, main : mapping
         Per-stage overrides of ``train`` keys; :meth:`recipe` merges them.
+    claims : ClaimsConfig
+        The second claim's experiment.
     """
 
     preset: str = ""
@@ -326,6 +356,7 @@ class Config:
     pretrain: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     main: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     run: RunConfig = field(default_factory=RunConfig)
+    claims: ClaimsConfig = field(default_factory=ClaimsConfig)
 
     def __post_init__(self) -> None:
         if self.reduce.order >= self.model.d_state:
@@ -340,6 +371,11 @@ class Config:
             recipe = self.recipe(stage)
             if recipe.warmup_steps and recipe.scheduler == "plateau":
                 raise ConfigError(f"{stage}: warmup_steps needs the cosine, linear or constant scheduler, not plateau")
+        late = [e for e in self.claims.checkpoints if e > self.recipe("pretrain").epochs]
+        if late:
+            raise ConfigError(
+                f"claims.checkpoints {late} exceed the {self.recipe('pretrain').epochs} pre-training epochs"
+            )
 
     def recipe(self, stage: str) -> TrainConfig:
         """The training recipe of ``stage`` (``"pretrain"`` or ``"main"``): ``train`` with its overrides.

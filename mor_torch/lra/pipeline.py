@@ -1,14 +1,26 @@
-"""The compression pipeline of Ezoe & Sato (2024) on a (Long Range Arena) task.
+"""The compression pipeline of Ezoe & Sato (2024), with fair baselines, on a (Long Range Arena) task.
 
-For every seed:
+For every seed (``train_tokens``: tokens trained on since the start of the stage's path):
 
-1. ``pretrained``: train the state-size-``N`` model (Skew-HiPPO initialisation).
-2. ``reduced``: balanced truncation of every DSS layer to order ``r``
-   (:func:`mor_torch.compress`); every other weight is copied.  Evaluated as is.
-3. ``bt_init``: main training of the size-``r`` model from the reduced parameters.
-4. ``skew_hippo``: the size-``r`` model of the same architecture trained from
-   Skew-HiPPO initialisation with the same recipe (``train`` + ``main`` sections),
-   budget and seed.
+=======================  ==========================================================  ============
+stage                    what                                                        path tokens
+=======================  ==========================================================  ============
+``pretrained``           state size ``N`` from Skew-HiPPO, ``pretrain`` recipe       ``T_p``
+``reduced``              balanced truncation of every DSS layer to ``r``, no         ``T_p``
+                         training (:func:`mor_torch.compress`)
+``bt_init``              ``reduced`` main-trained (``main`` recipe): the method      ``T_p + T_m``
+``modal_init``           modal truncation to ``r`` (per channel the ``r`` modes of   ``T_p + T_m``
+                         largest H-infinity norm), then the same main training
+``full_continued``       the size-``N`` model trained on with the ``main`` recipe    ``T_p + T_m``
+                         (the upper reference)
+``skew_hippo``           size ``r`` from Skew-HiPPO, ``main`` recipe (the paper's    ``T_m``
+                         baseline)
+``skew_hippo_matched``   size ``r`` from Skew-HiPPO for pre-training + main epochs   ``T_p + T_m``
+                         (BT's whole training compute)
+=======================  ==========================================================  ============
+
+With ``claims.checkpoints`` set, the weights after those pre-training epochs are also reduced and
+main-trained (stages ``claim2_epoch<e>``), the data of the second claim (:mod:`.claims`).
 
 Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
 
@@ -16,10 +28,11 @@ Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
     seed<k>/<stage>/checkpoint.pt   per-epoch checkpoint of the running stage
     seed<k>/<stage>/model.pt        final weights (best validation epoch) and the model's shape
     seed<k>/<stage>/result.json     stage result; its presence marks the stage finished
+    seed<k>/pretrained/epoch<e>.pt  pre-training weights after epoch e (claims.checkpoints)
     seed<k>/reduced/hsv.npz         Hankel singular values per layer, (H, N) or (1, N)
     metrics.jsonl, metrics.csv      one row per stage, seed and epoch
-    results.json                    the summary (see :func:`run_pipeline`)
-    plots/*.png                     HSV decay, accuracy curves, four-way comparison
+    results.json, claims.json       the summary (:func:`run_pipeline`) and the claims' verdicts
+    plots/*.png                     accuracy against training compute, comparison, HSVs, claim 2
 
 ``resume=True`` skips finished stages (their ``result.json`` exists) and continues the
 running stage from its last complete checkpoint; the final metrics are bit-identical to an
@@ -29,6 +42,7 @@ uninterrupted run on the same machine and thread count.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -40,6 +54,7 @@ import numpy as np
 import torch
 
 from ..reduce import compress
+from . import claims as claims_mod
 from . import distributed as dist_utils
 from . import report
 from .config import Config
@@ -127,97 +142,108 @@ def _finished(ctx: _Context, stage_dir: Path, stage: str, seed: int) -> dict | N
     return done
 
 
+def _evaluate(ctx: _Context, model: SequenceClassifier) -> tuple[dict, dict]:
+    ebs = ctx.config.train.eval_batch_size
+    val = evaluate(model, make_eval_loader(ctx.data.val, ebs), device=ctx.device)
+    return val, evaluate(model, make_eval_loader(ctx.data.test, ebs), device=ctx.device)
+
+
 def _train_stage(
-    ctx: _Context, stage: str, model: SequenceClassifier, recipe: Any, seed: int, epoch_hook=None
-) -> tuple[SequenceClassifier, dict]:
-    """Train ``model`` as stage ``stage`` of ``seed`` (or load its finished result)."""
+    ctx: _Context, stage: str, model: SequenceClassifier, recipe: Any, seed: int, *, offset: int = 0,
+    epoch_hook=None, extra: dict | None = None,
+) -> tuple[SequenceClassifier, dict]:  # fmt: skip
+    """Train ``model`` as stage ``stage`` of ``seed`` (or load its finished result).
+
+    ``offset`` is the training compute (tokens) of the stage's path before it starts; every history
+    row gets ``path_tokens = offset + train_tokens`` and the record ``train_tokens`` its path's total.
+    """
     stage_dir = ctx.run_dir / f"seed{seed}" / stage
     done = _finished(ctx, stage_dir, stage, seed)
     if done is not None:
         return load_model(stage_dir / "model.pt", ctx.device), done
     if dist_utils.is_main_process():
         stage_dir.mkdir(parents=True, exist_ok=True)
+
+    def add_row(row: dict) -> None:
+        row["path_tokens"] = offset + row["train_tokens"]
+        ctx.metrics.add(row)
+
     res = fit(
         model, ctx.data, recipe, run_dir=stage_dir, seed=seed, stage=stage, device=ctx.device, resume=ctx.resume,
-        progress=ctx.progress, on_epoch_end=ctx.metrics.add, epoch_hook=epoch_hook,
+        progress=ctx.progress, on_epoch_end=add_row, epoch_hook=epoch_hook,
     )  # fmt: skip
-    record = _stage_record(model, res.val, res.test, best_epoch=res.best_epoch, wall_s=res.wall_s, history=res.history)
+    record = _stage_record(
+        model, res.val, res.test, best_epoch=res.best_epoch, wall_s=res.wall_s, train_tokens=offset + res.train_tokens,
+        history=res.history, **(extra or {}),
+    )  # fmt: skip
     if dist_utils.is_main_process():
         save_model(stage_dir / "model.pt", model)
     write_stage_result(stage_dir, record)
     return model, record
 
 
-def _compress(config: Config, model: SequenceClassifier):
-    """Balanced truncation of every DSS layer of ``model`` (a CPU copy) as ``config.reduce`` says."""
+def _compress(config: Config, model: SequenceClassifier, reducer: str = "bt"):
+    """Every DSS layer of ``model`` (a CPU copy) reduced to ``config.reduce.order``."""
     rc = config.reduce
     return compress(
-        copy.deepcopy(model).to("cpu"), rc.order, gramians=rc.gramians, structure=rc.structure,
+        copy.deepcopy(model).to("cpu"), rc.order, reducer=reducer, gramians=rc.gramians, structure=rc.structure,
         length=model.hparams["length"],
     )  # fmt: skip
 
 
-def _hsv_summary(rep: Any, order: int) -> list[dict]:
-    """Per layer: largest HSV, the HSV at the order, the retained HSV fraction and the error bounds."""
-    rows = []
-    for i, layer in enumerate(rep.layers.values()):
-        s = np.atleast_2d(layer.hsv)
-        b = None if layer.error_bound is None else np.asarray(layer.error_bound, dtype=np.float64)
-        total = s.sum(axis=1)
-        frac = np.divide(s[:, :order].sum(axis=1), total, out=np.ones_like(total), where=total > 0)
-        rows.append(
-            {
-                "layer": i + 1,
-                "n_systems": int(s.shape[0]),
-                "hsv_max": float(s.max()),
-                "hsv_at_order_median": float(np.median(s[:, order])) if s.shape[1] > order else 0.0,
-                "retained_hsv_fraction_min": float(frac.min()),
-                "retained_hsv_fraction_median": float(np.median(frac)),
-                "error_bound_max": None if b is None else float(b.max()),
-                "error_bound_median": None if b is None else float(np.median(b)),
-            }
-        )
-    return rows
-
-
-def _reduce_stage(ctx: _Context, pretrained: SequenceClassifier, seed: int) -> tuple[SequenceClassifier, dict, list]:
-    """Reduce the pre-trained model, evaluate it as is (or load the finished stage)."""
-    stage_dir = ctx.run_dir / f"seed{seed}" / "reduced"
-    done = _finished(ctx, stage_dir, "reduced", seed)
+def _reduce_stage(
+    ctx: _Context, stage: str, pretrained: SequenceClassifier, seed: int, reducer: str
+) -> tuple[SequenceClassifier, dict, list]:
+    """Reduce the pre-trained model with ``reducer`` and evaluate it as is (or load the finished stage)."""
+    stage_dir = ctx.run_dir / f"seed{seed}" / stage
+    done = _finished(ctx, stage_dir, stage, seed)
     if done is not None:
         with np.load(stage_dir / "hsv.npz") as z:
             hsv = [z[f"layer{i}"] for i in range(len(z.files))]
         return load_model(stage_dir / "model.pt", ctx.device), done, hsv
     t0 = time.perf_counter()
-    reduced, rep = _compress(ctx.config, pretrained)
+    reduced, rep = _compress(ctx.config, pretrained, reducer)
     reduce_s = time.perf_counter() - t0
     reduced.to(ctx.device)
-    hsv = [np.atleast_2d(np.asarray(layer.hsv, dtype=np.float64)) for layer in rep.layers.values()]
-    ebs = ctx.config.train.eval_batch_size
-    val = evaluate(reduced, make_eval_loader(ctx.data.val, ebs), device=ctx.device)
-    test = evaluate(reduced, make_eval_loader(ctx.data.test, ebs), device=ctx.device)
-    row = {"stage": "reduced", "seed": seed, "epoch": 0, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+    val, test = _evaluate(ctx, reduced)
+    tokens = pretrained_tokens(ctx, seed)
+    row = {"stage": stage, "seed": seed, "epoch": 0, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+           "path_tokens": tokens}  # fmt: skip
     ctx.metrics.add(row)
-    summary = _hsv_summary(rep, ctx.config.reduce.order)
-    record = _stage_record(reduced, val, test, reduce_s=reduce_s, hsv=summary, history=[row])
+    quality = report.reduction_quality(pretrained, reduced, rep, ctx.config.reduce.order)
+    record = _stage_record(reduced, val, test, reduce_s=reduce_s, train_tokens=tokens, reduction=quality, history=[row])
+    hsv = [np.atleast_2d(np.asarray(layer.hsv, dtype=np.float64)) for layer in rep.layers.values()]
     if dist_utils.is_main_process():
         stage_dir.mkdir(parents=True, exist_ok=True)
         np.savez(stage_dir / "hsv.npz", **{f"layer{i}": s for i, s in enumerate(hsv)})
         save_model(stage_dir / "model.pt", reduced)
     write_stage_result(stage_dir, record)
     logger.info(
-        "[seed %d] reduced to order %d in %.2fs: val acc %.4f, test acc %.4f",
-        seed, ctx.config.reduce.order, reduce_s, val["accuracy"], test["accuracy"],
+        "[seed %d] %s: order %d in %.2fs, val acc %.4f, test acc %.4f",
+        seed, stage, ctx.config.reduce.order, reduce_s, val["accuracy"], test["accuracy"],
     )  # fmt: skip
     return reduced, record, hsv
 
 
-def _tracking_hook(ctx: _Context):
-    """Per-epoch hook: reduce the current pre-training weights and measure validation accuracy."""
-    loader = make_eval_loader(ctx.data.val, ctx.config.train.eval_batch_size)
+def pretrained_tokens(ctx: _Context, seed: int) -> int:
+    """Tokens of the finished pre-training of ``seed`` (from its result file)."""
+    return int(stage_result(ctx.run_dir / f"seed{seed}" / "pretrained")["train_tokens"])
+
+
+def _pretrain_hook(ctx: _Context, seed: int):
+    """Per-epoch hook of pre-training: snapshots for the claims, reduced accuracy when tracking."""
+    cfg = ctx.config
+    loader = make_eval_loader(ctx.data.val, cfg.train.eval_batch_size)
+    snapshots = set(cfg.claims.checkpoints)
+    if not snapshots and not cfg.reduce.track_epochs:
+        return None
 
     def hook(model: SequenceClassifier, row: dict) -> dict:
-        small, _ = _compress(ctx.config, model)
+        if row["epoch"] in snapshots and dist_utils.is_main_process():
+            save_model(ctx.run_dir / f"seed{seed}" / "pretrained" / f"epoch{row['epoch']}.pt", model)
+        if not cfg.reduce.track_epochs:
+            return {}
+        small, _ = _compress(cfg, model)
         return {"reduced_val_accuracy": evaluate(small.to(ctx.device), loader, device=ctx.device)["accuracy"]}
 
     return hook
@@ -230,72 +256,88 @@ def _baseline_layout(config: Config, reduced: SequenceClassifier) -> dict:
     return {"d_state": config.reduce.order, "shared_poles": shared}
 
 
+def _from_pretrained(ctx: _Context, out: _SeedRun, seed: int) -> None:
+    """The stages that start from the pre-trained model: reduced, bt_init, modal_init, full_continued."""
+    main, pre = ctx.config.recipe("main"), out.models["pretrained"]
+    offset = out.records["pretrained"]["train_tokens"]
+    reduced, out.records["reduced"], out.hsv = _reduce_stage(ctx, "reduced", pre, seed, "bt")
+    out.models["reduced"] = reduced
+    out.models["bt_init"], out.records["bt_init"] = _train_stage(
+        ctx, "bt_init", copy.deepcopy(reduced), main, seed, offset=offset
+    )
+    modal, modal_record, _ = _reduce_stage(ctx, "modal_reduced", pre, seed, "modal")
+    out.records["modal_reduced"] = modal_record
+    out.models["modal_init"], out.records["modal_init"] = _train_stage(
+        ctx, "modal_init", modal, main, seed, offset=offset
+    )
+    out.models["full_continued"], out.records["full_continued"] = _train_stage(
+        ctx, "full_continued", copy.deepcopy(pre), main, seed, offset=offset
+    )
+
+
+def _from_scratch(ctx: _Context, out: _SeedRun, seed: int) -> None:
+    """The size-``r`` Skew-HiPPO baselines: the main recipe, and one with BT's whole training compute."""
+    cfg = ctx.config
+    main = cfg.recipe("main")
+    matched = dataclasses.replace(main, epochs=cfg.recipe("pretrain").epochs + main.epochs)
+    layout = _baseline_layout(cfg, out.models["reduced"])
+    for stage, recipe in (("skew_hippo", main), ("skew_hippo_matched", matched)):
+        seed_everything(derive_seed(seed, "init", "skew_hippo"))  # both start from the same weights
+        model = build_model(cfg.model, ctx.data, init="skew-hippo", **layout)
+        out.models[stage], out.records[stage] = _train_stage(ctx, stage, model, recipe, seed)
+
+
+def _claim2_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
+    """For each ``claims.checkpoints`` epoch: evaluate those weights, reduce them, main-train."""
+    for epoch in ctx.config.claims.checkpoints:
+        stage = f"claim2_epoch{epoch}"
+        snapshot = load_model(ctx.run_dir / f"seed{seed}" / "pretrained" / f"epoch{epoch}.pt", ctx.device)
+        _, pre_test = _evaluate(ctx, snapshot)
+        tokens = out.records["pretrained"]["history"][epoch - 1]["train_tokens"]
+        small, _ = _compress(ctx.config, snapshot)
+        _, out.records[stage] = _train_stage(
+            ctx, stage, small, ctx.config.recipe("main"), seed, offset=tokens,
+            extra={"pretrained_epoch": epoch, "pretrained_test_accuracy": pre_test["accuracy"]},
+        )  # fmt: skip
+
+
 def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
-    """The four stages of one seed."""
+    """Every stage of one seed."""
     cfg, out = ctx.config, _SeedRun()
     seed_everything(derive_seed(seed, "init", "pretrained"))
-    hook = _tracking_hook(ctx) if cfg.reduce.track_epochs else None
     model = build_model(cfg.model, ctx.data)
-    model, out.records["pretrained"] = _train_stage(ctx, "pretrained", model, cfg.recipe("pretrain"), seed, hook)
-    out.models["pretrained"] = model
-    reduced, out.records["reduced"], out.hsv = _reduce_stage(ctx, model, seed)
-    out.models["reduced"] = reduced
-    bt_model = copy.deepcopy(reduced)
-    out.models["bt_init"], out.records["bt_init"] = _train_stage(ctx, "bt_init", bt_model, cfg.recipe("main"), seed)
-    seed_everything(derive_seed(seed, "init", "skew_hippo"))
-    base = build_model(cfg.model, ctx.data, init="skew-hippo", **_baseline_layout(cfg, reduced))
-    out.models["skew_hippo"], out.records["skew_hippo"] = _train_stage(
-        ctx, "skew_hippo", base, cfg.recipe("main"), seed
+    out.models["pretrained"], out.records["pretrained"] = _train_stage(
+        ctx, "pretrained", model, cfg.recipe("pretrain"), seed, epoch_hook=_pretrain_hook(ctx, seed)
     )
+    _from_pretrained(ctx, out, seed)
+    _from_scratch(ctx, out, seed)
+    _claim2_stages(ctx, out, seed)
     return out
 
 
 # --------------------------------------------------------------------------- summary
-def _correlations(config: Config, runs: dict[int, _SeedRun]) -> dict:
-    seeds = config.run.seeds
-    pre = [runs[s].records["pretrained"]["test_accuracy"] for s in seeds]
-    out = {
-        "pretrained_vs_bt_init": report.pearson(pre, [runs[s].records["bt_init"]["test_accuracy"] for s in seeds]),
-        "pretrained_vs_reduced": report.pearson(pre, [runs[s].records["reduced"]["test_accuracy"] for s in seeds]),
-        "over": "seeds (test accuracy)",
-    }
-    if config.reduce.track_epochs:
-        pts = [
-            (row["val_accuracy"], row["reduced_val_accuracy"])
-            for s in seeds
-            for row in runs[s].records["pretrained"]["history"]
-        ]
-        out["pretrained_vs_reduced_over_epochs"] = {
-            **report.pearson([p[0] for p in pts], [p[1] for p in pts]),
-            "over": "pre-training epochs x seeds (validation accuracy, reduced without retraining)",
-            "points": [list(p) for p in pts],
-        }
-    return out
-
-
 def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dict[str, Any]:
     """The content of ``results.json``."""
     seeds = config.run.seeds
     first = runs[seeds[0]]
+    records = {stage: {s: runs[s].records[stage] for s in seeds} for stage in report.STAGES}
     results: dict[str, Any] = {"preset": config.preset, "task": config.task.name}
     for stage in report.STAGES:
-        per_seed = {
-            s: {k: v for k, v in runs[s].records[stage].items() if k not in ("history", "hsv", "wall_s", "reduce_s")}
-            for s in seeds
-        }
-        model = first.models[stage]
-        results[stage] = report.summarise_stage(per_seed, count_parameters(model), model.hparams["d_state"])
-    results["correlation"] = _correlations(config, runs)
-    results["hsv"] = first.records["reduced"]["hsv"]
-    results["order"] = config.reduce.order
-    results["gramians"] = config.reduce.gramians
-    results["structure"] = config.reduce.structure
+        model = first.models.get(stage) or first.models["reduced"]
+        results[stage] = report.summarise_stage(records[stage], count_parameters(model), model.hparams["d_state"])
+    results["comparisons"] = report.comparisons(records, "bt_init")
+    results["claims"] = claims_mod.evaluate_claims(config, runs_records={s: runs[s].records for s in seeds})
+    results["reduction"] = {
+        stage: report.pool_reduction([runs[s].records[stage]["reduction"] for s in seeds])
+        for stage in ("reduced", "modal_reduced")
+    }
+    results["hsv"] = first.records["reduced"]["reduction"]["layers"]
+    results.update(order=config.reduce.order, gramians=config.reduce.gramians, structure=config.reduce.structure)
     results["seeds"] = list(seeds)
     results["timing"] = {
         "wall_s_this_invocation": time.perf_counter() - t_start,
         "stage_wall_s": {
-            st: {str(s): runs[s].records[st].get("wall_s", runs[s].records[st].get("reduce_s")) for s in seeds}
-            for st in report.STAGES
+            st: {str(s): rec.get("wall_s", rec.get("reduce_s")) for s, rec in records[st].items()} for st in records
         },
         "world_size": dist_utils.world_size(),
         "threads": torch.get_num_threads(),
@@ -304,17 +346,20 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
 
 
 def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
-    """``results.json`` and the plots (rank 0)."""
+    """``results.json``, ``claims.json`` and the plots (rank 0)."""
     if not dist_utils.is_main_process():
         return
     cfg = ctx.config
     atomic_write_json(ctx.run_dir / "results.json", _finite(results))
+    atomic_write_json(ctx.run_dir / "claims.json", _finite(results["claims"]))
     plots = ctx.run_dir / "plots"
     plots.mkdir(exist_ok=True)
     title = f"Hankel singular values (seed {cfg.run.seeds[0]}, {cfg.reduce.gramians} Gramians)"
     report.plot_hsv(hsv, cfg.reduce.order, plots / "hsv_decay.png", title=title)
-    report.plot_accuracy_curves(list(ctx.metrics.rows.values()), plots / "accuracy_curves.png")
+    report.plot_accuracy_vs_compute(list(ctx.metrics.rows.values()), results, plots / "accuracy_vs_compute.png")
     report.plot_comparison(results, plots / "comparison.png")
+    if results["claims"]["claim2"]["n_points"]:
+        report.plot_claim2(results["claims"]["claim2"], plots / "claim2.png")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -338,17 +383,24 @@ def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict
 def run_pipeline(
     config: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = False
 ) -> dict[str, Any]:
-    """Run the four stages for every seed in ``config.run.seeds`` and write the reports.
+    """Run every stage for every seed in ``config.run.seeds`` and write the reports.
 
-    Returns the content of ``results.json``: for each of ``pretrained``, ``reduced``,
-    ``bt_init``, ``skew_hippo``: ``accuracy`` (mean test accuracy over seeds, measured on the
-    best-validation epoch's weights), ``accuracy_std``, ``val_accuracy``, ``per_seed``, ``d_state``,
-    ``ssm_params``, ``params``; then ``correlation`` (Pearson r of the per-seed pre-trained test
-    accuracy against the BT-init and reduced ones, with the number of points), ``hsv`` (per-layer
-    summary of seed 0), ``order``, ``gramians``, ``structure``, ``seeds`` and ``timing``.
+    Returns the content of ``results.json``:
+
+    * one entry per stage of :data:`mor_torch.lra.report.STAGES` (``pretrained``, ``reduced``,
+      ``bt_init``, ``modal_init``, ``full_continued``, ``skew_hippo``, ``skew_hippo_matched``):
+      ``accuracy`` (mean test accuracy over seeds, on the best-validation epoch's weights),
+      ``accuracy_std``, ``val_accuracy``, ``val_accuracy_std``, ``train_tokens``, ``per_seed``,
+      ``d_state``, ``ssm_params``, ``params``;
+    * ``comparisons``: ``bt_init`` minus each other stage, paired over seeds (``mean_diff``,
+      ``ci95``, ``n_seeds``);
+    * ``claims``: the two claims of Ezoe & Sato with their verdicts (also in ``claims.json``);
+    * ``reduction``: per layer, the Hankel-singular-value energy kept, the error bounds and the
+      measured relative kernel errors of the balanced and modal truncations; ``hsv`` (seed 0);
+    * ``order``, ``gramians``, ``structure``, ``seeds``, ``timing``.
 
     Under torchrun the process group is initialised from the environment and only rank 0 writes.
-    The thread count and the deterministic-algorithms flag of torch are restored on return.
+    The thread count and torch's determinism settings are restored on return.
 
     Parameters
     ----------

@@ -15,26 +15,35 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .files import atomic_write_bytes, atomic_write_text
+from .stats import describe, paired_difference
 
 __all__ = [
     "STAGES",
     "MetricsWriter",
+    "comparisons",
     "format_table",
-    "pearson",
-    "plot_accuracy_curves",
+    "plot_accuracy_vs_compute",
+    "plot_claim2",
     "plot_comparison",
     "plot_hsv",
+    "pool_reduction",
+    "reduction_quality",
     "summarise_stage",
 ]
 
 #: Result keys, in pipeline order, with their table labels.
 STAGES = {
     "pretrained": "pre-trained (N)",
-    "reduced": "reduced, no training (r)",
+    "reduced": "BT reduced, no training (r)",
     "bt_init": "BT init + main training (r)",
+    "modal_reduced": "modal reduced, no training (r)",
+    "modal_init": "modal init + main training (r)",
+    "full_continued": "full model trained on (N)",
     "skew_hippo": "Skew-HiPPO init (r)",
+    "skew_hippo_matched": "Skew-HiPPO, BT's compute (r)",
 }
 
 METRIC_COLUMNS = [
@@ -48,6 +57,8 @@ METRIC_COLUMNS = [
     "lr",
     "ssm_lr",
     "reduced_val_accuracy",
+    "train_tokens",
+    "path_tokens",
     "epoch_time_s",
 ]
 
@@ -81,49 +92,174 @@ class MetricsWriter:
         atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
 
 
-def pearson(x: list[float], y: list[float]) -> dict[str, Any]:
-    """Pearson correlation of paired values: ``{"r": float or None, "n": int, "note": str}``.
+def summarise_stage(per_seed: dict[int, dict[str, Any]], counts: dict[str, int], d_state: Any) -> dict:
+    """Mean and standard deviation over seeds of one stage's test and validation accuracy.
 
-    ``r`` is None when fewer than 3 points are given (2 points always give +-1) or when one
-    of the series is constant.
-    """
-    n = len(x)
-    if n != len(y):
-        raise ValueError(f"x and y must have the same length, got {n} and {len(y)}")
-    if n < 3:
-        return {"r": None, "n": n, "note": "needs at least 3 points (seeds)"}
-    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    dx, dy = xa - xa.mean(), ya - ya.mean()
-    den = math.sqrt(float(dx @ dx) * float(dy @ dy))
-    if den == 0.0:
-        return {"r": None, "n": n, "note": "a series is constant"}
-    return {"r": float(dx @ dy) / den, "n": n, "note": ""}
+    Parameters
+    ----------
+    per_seed : dict
+        ``{seed: stage record}``.
+    counts : dict
+        :func:`mor_torch.lra.model.count_parameters` of the stage's model.
+    d_state : int or list of int
+        The stage model's state size(s).
 
-
-def summarise_stage(per_seed: dict[int, dict[str, Any]], counts: dict[str, int], d_state: int) -> dict:
-    """Mean and standard deviation over seeds of the test and validation accuracy of one stage.
-
-    ``accuracy`` is the mean test accuracy; ``accuracy_std`` the sample standard deviation
-    (ddof=1; 0 for a single seed).
+    Returns
+    -------
+    dict
+        ``accuracy`` (mean test accuracy), ``accuracy_std`` (``ddof = 1``; 0 for one seed),
+        ``val_accuracy``, ``val_accuracy_std``, ``train_tokens`` (mean over seeds), ``per_seed``
+        (the records without their histories and reports), ``d_state``, ``ssm_params``, ``params``.
     """
     seeds = sorted(per_seed)
-    test = np.array([per_seed[s]["test_accuracy"] for s in seeds], dtype=np.float64)
-    val = np.array([per_seed[s]["val_accuracy"] for s in seeds], dtype=np.float64)
-    std = float(test.std(ddof=1)) if len(test) > 1 else 0.0
+    test = describe([per_seed[s]["test_accuracy"] for s in seeds])
+    val = describe([per_seed[s]["val_accuracy"] for s in seeds])
+    drop = ("history", "reduction", "wall_s", "reduce_s")
     return {
-        "accuracy": float(test.mean()),
-        "accuracy_std": std,
-        "val_accuracy": float(val.mean()),
-        "per_seed": {str(s): per_seed[s] for s in seeds},
+        "accuracy": test["mean"],
+        "accuracy_std": test["std"],
+        "val_accuracy": val["mean"],
+        "val_accuracy_std": val["std"],
+        "train_tokens": float(np.mean([per_seed[s].get("train_tokens", 0) for s in seeds])),
+        "per_seed": {str(s): {k: v for k, v in per_seed[s].items() if k not in drop} for s in seeds},
         "d_state": d_state,
         "ssm_params": counts["ssm_params"],
         "params": counts["params"],
     }
 
 
+def comparisons(records: dict[str, dict[int, dict]], method: str) -> dict[str, dict]:
+    """``method`` minus every other stage: test accuracy differences paired over seeds.
+
+    Parameters
+    ----------
+    records : dict
+        ``{stage: {seed: record}}``.
+    method : str
+        The stage compared (``"bt_init"``).
+
+    Returns
+    -------
+    dict
+        ``{stage: {"mean_diff", "std_diff", "ci95", "n_seeds"}}`` (see
+        :func:`mor_torch.lra.stats.paired_difference`).
+    """
+    seeds = sorted(records[method])
+    ours = [records[method][s]["test_accuracy"] for s in seeds]
+    return {
+        stage: paired_difference(ours, [recs[s]["test_accuracy"] for s in seeds])
+        for stage, recs in records.items()
+        if stage != method
+    }
+
+
+def _kernels(model: torch.nn.Module, length: int) -> list[np.ndarray]:
+    from ..dss import DSS
+
+    with torch.no_grad():
+        return [m.kernel(length).double().cpu().numpy() for m in model.modules() if isinstance(m, DSS)]
+
+
+def reduction_quality(original: torch.nn.Module, reduced: torch.nn.Module, report: Any, order: int) -> dict:
+    """How good a model reduction is, per layer: HSV energy kept, error bound, measured kernel error.
+
+    For channel ``h`` of a layer with kernel ``K_h`` (length ``L``, the model's kernel length) and
+    reduced kernel ``K_r,h``: the measured relative error ``||K_h - K_r,h||_2 / ||K_h||_2`` and, for
+    balanced truncation, the relative bound ``bound_h / ||K_h||_2`` (the bound is an H-infinity
+    bound, hence one on the l2 norm of the impulse-response error, the kernel included); the
+    fraction of channels whose measured error respects the bound; and the fraction of the sum of
+    Hankel singular values kept by the first ``r``.
+
+    Parameters
+    ----------
+    original, reduced : nn.Module
+        The model before and after :func:`mor_torch.compress`.
+    report : CompressionReport
+        What :func:`mor_torch.compress` returned.
+    order : int
+        The reduced order.
+
+    Returns
+    -------
+    dict
+        ``{"layers": [per-layer dict], "reducer": str}``.
+    """
+    length = original.hparams["length"]
+    rows = []
+    layer_reports = list(report.layers.values())
+    for i, (K, Kr, rep) in enumerate(zip(_kernels(original, length), _kernels(reduced, length), layer_reports,
+                                         strict=True)):  # fmt: skip
+        norm = np.linalg.norm(K, axis=-1)
+        safe = np.where(norm > 0, norm, 1.0)
+        measured = np.linalg.norm(K - Kr, axis=-1) / safe
+        s = np.atleast_2d(rep.hsv)
+        energy = s[:, :order].sum(axis=1) / np.where(s.sum(axis=1) > 0, s.sum(axis=1), 1.0)
+        row = {
+            "layer": i + 1,
+            "n_systems": int(s.shape[0]),
+            "hsv_max": float(s.max()),
+            "hsv_at_order_median": float(np.median(s[:, order])) if s.shape[1] > order else 0.0,
+            "hsv_energy_kept_min": float(energy.min()),
+            "hsv_energy_kept_median": float(np.median(energy)),
+            "kernel_error_rel_median": float(np.median(measured)),
+            "kernel_error_rel_max": float(measured.max()),
+            "error_bound_rel_median": None,
+            "error_bound_rel_max": None,
+            "within_bound_fraction": None,
+        }
+        if rep.error_bound is not None:
+            bound = np.broadcast_to(np.asarray(rep.error_bound, dtype=np.float64), norm.shape)
+            row.update(
+                error_bound_rel_median=float(np.median(bound / safe)),
+                error_bound_rel_max=float(np.max(bound / safe)),
+                within_bound_fraction=float(np.mean(norm * measured <= bound * (1 + 1e-9) + 1e-12 * norm)),
+            )
+        rows.append(row)
+    return {"reducer": layer_reports[0].reducer if layer_reports else "", "layers": rows}
+
+
+def pool_reduction(per_seed: list[dict]) -> dict:
+    """Per-layer reduction quality averaged over seeds (medians of the per-seed figures).
+
+    Parameters
+    ----------
+    per_seed : list of dict
+        :func:`reduction_quality` of each seed.
+
+    Returns
+    -------
+    dict
+        ``{"reducer", "layers"}`` with the same keys per layer, each the median over seeds (``None``
+        where a figure does not exist for the reducer).
+    """
+    layers = []
+    for rows in zip(*(r["layers"] for r in per_seed), strict=True):
+        pooled = {}
+        for key, value in rows[0].items():
+            vals = [r[key] for r in rows]
+            pooled[key] = None if value is None else (value if key in ("layer", "n_systems") else
+                                                      float(np.median(vals)))  # fmt: skip
+        layers.append(pooled)
+    return {"reducer": per_seed[0]["reducer"], "layers": layers}
+
+
+def _fmt_ci(ci: list[float] | None) -> str:
+    return "n/a" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
+
+
 def format_table(results: dict[str, Any]) -> str:
-    """The four-way comparison as a fixed-width text table."""
-    head = f"{'stage':<30} {'N/r':>4} {'SSM params':>10} {'params':>9} {'test acc':>16}  per seed"
+    """The comparison of all stages and the claims' verdicts as fixed-width text.
+
+    Parameters
+    ----------
+    results : dict
+        What :func:`mor_torch.lra.run_pipeline` returned (or ``results.json``).
+
+    Returns
+    -------
+    str
+    """
+    head = f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'tokens':>9} {'test acc':>17}  per seed"
     lines = [head, "-" * len(head)]
     for key, label in STAGES.items():
         st = results.get(key)
@@ -131,11 +267,26 @@ def format_table(results: dict[str, Any]) -> str:
             continue
         seeds = " ".join(f"{v['test_accuracy']:.4f}" for v in st["per_seed"].values())
         acc = f"{st['accuracy']:.4f} +- {st['accuracy_std']:.4f}"
-        lines.append(f"{label:<30} {st['d_state']:>4} {st['ssm_params']:>10} {st['params']:>9} {acc:>16}  {seeds}")
-    corr = results.get("correlation", {}).get("pretrained_vs_bt_init")
-    if corr is not None:
-        r = "n/a" if corr["r"] is None else f"{corr['r']:+.3f}"
-        lines.append(f"Pearson r (pre-trained vs BT init, over seeds): {r} (n={corr['n']}) {corr['note']}")
+        tokens = f"{st['train_tokens'] / 1e6:.2f}M"
+        lines.append(f"{label:<32} {st['d_state']!s:>4} {st['ssm_params']:>10} {tokens:>9} {acc:>17}  {seeds}")
+    comp = results.get("comparisons", {})
+    if comp:
+        lines.append("")
+        lines.append("BT init + main training minus ...   (test accuracy, paired over seeds; 95% t interval)")
+        for stage, c in comp.items():
+            label = STAGES.get(stage, stage)
+            lines.append(f"  {label:<32} {c['mean_diff']:+.4f}  {_fmt_ci(c['ci95'])}  n={c['n_seeds']}")
+    claims = results.get("claims")
+    if claims:
+        c1 = claims["claim1"]
+        verdicts = ", ".join(f"vs {b}: {c1[b]['verdict']}" for b in ("skew_hippo", "skew_hippo_matched"))
+        lines.append(f"Claim 1 (BT init beats Skew-HiPPO init): {verdicts}")
+        c2 = claims["claim2"]
+        rho = "n/a" if c2["rho"] is None else f"{c2['rho']:+.3f}"
+        lines.append(
+            f"Claim 2 (better original -> better compressed): Spearman rho {rho} {_fmt_ci(c2['ci95'])}, "
+            f"{c2['n_points']} points: {c2['verdict']}"
+        )
     return "\n".join(lines)
 
 
@@ -193,38 +344,46 @@ def plot_hsv(hsv: list[np.ndarray], order: int, path: str | Path, *, title: str 
     plt.close(fig)
 
 
-def plot_accuracy_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
-    """Validation accuracy per epoch for each trained stage (one line per seed)."""
+def plot_accuracy_vs_compute(rows: list[dict[str, Any]], results: dict[str, Any], path: str | Path) -> None:
+    """Validation accuracy against training compute (tokens since the start of pre-training).
+
+    One line per stage (the mean over seeds at each epoch, a band of one standard deviation): BT's
+    path is the pre-training curve continued by ``bt_init``; the baselines start where their path
+    starts (``skew_hippo`` at 0, ``full_continued`` and ``modal_init`` after pre-training).  The
+    mean final test accuracy of every stage is marked at its path's total compute.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The metric rows (``stage``, ``seed``, ``epoch``, ``val_accuracy``, ``path_tokens``).
+    results : dict
+        The run's results (final test accuracies and tokens).
+    path : str or Path
+        Output PNG.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    colours = {"pretrained": "C0", "bt_init": "C1", "skew_hippo": "C2", "reduced": "C3"}
-    groups: dict[tuple, list] = {}
-    for r in rows:
-        if r["stage"] in ("pretrained", "bt_init", "skew_hippo") and r.get("val_accuracy") is not None:
-            groups.setdefault((r["stage"], r["seed"]), []).append((r["epoch"], r["val_accuracy"]))
-    labelled: set[str] = set()
-    for (stage, _seed), pts in groups.items():
-        pts.sort()
-        label = None if stage in labelled else STAGES[stage]
-        labelled.add(stage)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", ms=3, color=colours[stage], label=label)
-    tracked: dict[int, list] = {}
-    for r in rows:
-        if r["stage"] == "pretrained" and r.get("reduced_val_accuracy") is not None:
-            tracked.setdefault(r["seed"], []).append((r["epoch"], r["reduced_val_accuracy"]))
-    for _seed, pts in tracked.items():
-        label = None if "tracked" in labelled else "pre-trained, reduced after each epoch"
-        labelled.add("tracked")
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", color=colours["reduced"], label=label)
-    for r in rows:
-        if r["stage"] == "reduced":
-            label = None if "reduced" in labelled else STAGES["reduced"]
-            labelled.add("reduced")
-            ax.plot([0], [r["val_accuracy"]], "s", color=colours["reduced"], label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.legend(fontsize=8)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colours = {stage: f"C{i}" for i, stage in enumerate(STAGES)}
+    for stage, label in STAGES.items():
+        pts: dict[int, list] = {}
+        for r in rows:
+            if r["stage"] == stage and r.get("path_tokens") is not None and r.get("val_accuracy") is not None:
+                pts.setdefault(r["epoch"], []).append((r["path_tokens"], r["val_accuracy"]))
+        if not pts:
+            continue
+        epochs = sorted(pts)
+        x = np.array([np.mean([p[0] for p in pts[e]]) for e in epochs]) / 1e6
+        y = np.array([np.mean([p[1] for p in pts[e]]) for e in epochs])
+        sd = np.array([np.std([p[1] for p in pts[e]]) for e in epochs])
+        style = "s" if len(epochs) == 1 else "-o"
+        ax.plot(x, y, style, ms=3, color=colours[stage], label=label)
+        ax.fill_between(x, y - sd, y + sd, color=colours[stage], alpha=0.15, lw=0)
+        if stage in results:
+            ax.plot([results[stage]["train_tokens"] / 1e6], [results[stage]["accuracy"]], "*", ms=10,
+                    color=colours[stage], mec="k", mew=0.5)  # fmt: skip
+    ax.set_xlabel("training compute: tokens since the start of pre-training (millions)")
+    ax.set_ylabel("validation accuracy (stars: final test accuracy)")
+    ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, Path(path))
@@ -232,20 +391,58 @@ def plot_accuracy_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
 
 
 def plot_comparison(results: dict[str, Any], path: str | Path) -> None:
-    """Bar chart of mean test accuracy (+- std, per-seed dots) for the four stages."""
+    """Mean test accuracy of every stage with error bars (one standard deviation over seeds) and seeds.
+
+    Parameters
+    ----------
+    results : dict
+        The run's results.
+    path : str or Path
+        Output PNG.
+    """
     plt = _pyplot()
     keys = [k for k in STAGES if k in results]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
     means = [results[k]["accuracy"] for k in keys]
     stds = [results[k]["accuracy_std"] for k in keys]
     x = np.arange(len(keys))
-    ax.bar(x, means, yerr=stds, color=[f"C{i}" for i in range(len(keys))], alpha=0.8, capsize=4)
+    ax.bar(x, means, yerr=stds, color=[f"C{list(STAGES).index(k)}" for k in keys], alpha=0.8, capsize=4)
     for i, k in enumerate(keys):
         vals = [v["test_accuracy"] for v in results[k]["per_seed"].values()]
         ax.plot([i] * len(vals), vals, "k.", ms=5)
-    ax.set_xticks(x, [f"{STAGES[k]}\n{results[k]['d_state']} states" for k in keys], fontsize=7)
-    ax.set_ylabel("test accuracy")
+    ax.set_xticks(x, [f"{STAGES[k]}\n{results[k]['d_state']} states" for k in keys], fontsize=6, rotation=20)
+    ax.set_ylabel(f"test accuracy (mean +- std over {len(results.get('seeds', [0]))} seed(s))")
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, Path(path))
+    plt.close(fig)
+
+
+def plot_claim2(claim2: dict[str, Any], path: str | Path) -> None:
+    """Claim 2's points: final test accuracy after BT + main training against the pre-trained one.
+
+    Parameters
+    ----------
+    claim2 : dict
+        ``claims["claim2"]`` with its ``points``.
+    path : str or Path
+        Output PNG.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    pts = claim2["points"]
+    for i, seed in enumerate(sorted({p["seed"] for p in pts})):
+        mine = [p for p in pts if p["seed"] == seed]
+        ax.plot([p["pretrained_test_accuracy"] for p in mine], [p["final_test_accuracy"] for p in mine], "o-",
+                color=f"C{i}", label=f"seed {seed}", ms=4, lw=0.6)  # fmt: skip
+        for p in mine:
+            ax.annotate(str(p["epoch"]), (p["pretrained_test_accuracy"], p["final_test_accuracy"]), fontsize=6)
+    rho = "n/a" if claim2["rho"] is None else f"{claim2['rho']:+.2f}"
+    ax.set_title(f"Spearman rho {rho}, 95% CI {_fmt_ci(claim2['ci95'])}: {claim2['verdict']}", fontsize=8)
+    ax.set_xlabel("pre-trained test accuracy (label: pre-training epoch)")
+    ax.set_ylabel("test accuracy after BT + main training")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, Path(path))
     plt.close(fig)

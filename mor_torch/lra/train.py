@@ -80,9 +80,12 @@ class FitResult:
     history : list of dict
         One row per epoch: ``stage``, ``seed``, ``epoch`` (one-based), ``train_loss``,
         ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``ssm_lr``, ``epoch_time_s``,
-        plus whatever ``epoch_hook`` added.
+        ``train_tokens`` (tokens trained on since the start of the stage: the true lengths of the
+        sequences of every training batch, summed over ranks), plus whatever ``epoch_hook`` added.
     wall_s : float
         Wall time of the :func:`fit` call in seconds.
+    train_tokens : int
+        Tokens trained on in the stage (the last row's ``train_tokens``).
     """
 
     best_epoch: int
@@ -90,6 +93,7 @@ class FitResult:
     test: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
+    train_tokens: int = 0
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -438,13 +442,18 @@ def _diverged(run: _Setup, epoch: int, step: int, loss: float) -> TrainingDiverg
     )
 
 
-def _train_epoch(run: _Setup, epoch: int) -> tuple[float, float]:
-    """One epoch of optimiser steps; returns the mean training loss and accuracy (over all ranks)."""
+def _batch_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens in a batch: the true lengths of its sequences (both documents of a dual task)."""
+    return int(batch["lengths"].sum()) + (int(batch["lengths2"].sum()) if "lengths2" in batch else 0)
+
+
+def _train_epoch(run: _Setup, epoch: int) -> tuple[float, float, int]:
+    """One epoch of optimiser steps: mean training loss, accuracy and tokens (over all ranks)."""
     recipe = run.recipe
     run.train_loader.batch_sampler.set_epoch(epoch)
     torch.manual_seed(derive_seed(run.seed, run.stage, "dropout", epoch, dist_utils.rank()))
     run.ddp_model.train()
-    sums = torch.zeros(3, dtype=torch.float64)
+    sums = torch.zeros(4, dtype=torch.float64)
     desc = f"{run.stage} {epoch + 1}/{recipe.epochs}"
     bar = _progress(run.train_loader, run.progress, desc=desc, total=run.steps_per_epoch)
     for step, batch in enumerate(bar):
@@ -465,16 +474,17 @@ def _train_epoch(run: _Setup, epoch: int) -> tuple[float, float]:
         if run.per_step:
             run.scheduler.step()
         n = y.numel()
-        sums += torch.tensor([loss.item() * n, (logits.detach().argmax(-1) == y).sum().item(), n], dtype=torch.float64)
+        correct = (logits.detach().argmax(-1) == y).sum().item()
+        sums += torch.tensor([loss.item() * n, correct, n, _batch_tokens(batch)], dtype=torch.float64)
         if run.progress and hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss.item():.3f}")
         elif recipe.log_every and (step + 1) % recipe.log_every == 0:
             logger.debug("[%s] epoch %d step %d loss %.4f", run.stage, epoch + 1, step + 1, loss.item())
     sums = dist_utils.all_reduce_sum(sums)
-    return sums[0].item() / sums[2].item(), sums[1].item() / sums[2].item()
+    return sums[0].item() / sums[2].item(), sums[1].item() / sums[2].item(), int(sums[3].item())
 
 
-def _end_epoch(run: _Setup, state: _State, epoch: int, train: tuple[float, float], started: float) -> dict[str, Any]:
+def _end_epoch(run: _Setup, state: _State, epoch: int, train: tuple, started: float) -> dict[str, Any]:
     """Validate, step the plateau scheduler, keep the best weights; the epoch's history row."""
     val = evaluate(run.model, run.val_loader, device=run.device)
     if not run.per_step:
@@ -493,6 +503,7 @@ def _end_epoch(run: _Setup, state: _State, epoch: int, train: tuple[float, float
         "lr": run.optimizer.param_groups[-1]["lr"],
         "ssm_lr": run.optimizer.param_groups[0]["lr"],
         "epoch_time_s": time.perf_counter() - started,
+        "train_tokens": (state.history[-1]["train_tokens"] if state.history else 0) + train[2],
     }
 
 
@@ -607,4 +618,5 @@ def fit(
     test = evaluate(model, test_loader, device=run.device)
     logger.info("[%s] best epoch %d: val acc %.4f, test acc %.4f", stage, state.best_epoch + 1, val["accuracy"],
                 test["accuracy"])  # fmt: skip
-    return FitResult(state.best_epoch + 1, val, test, state.history, time.perf_counter() - t0)
+    tokens = state.history[-1]["train_tokens"] if state.history else 0
+    return FitResult(state.best_epoch + 1, val, test, state.history, time.perf_counter() - t0, tokens)

@@ -11,6 +11,7 @@ from ..errors import DataOptionError
 from .datasets import TaskData
 from .image import load_cifar, load_pathfinder
 from .layout import resolve_data_dir
+from .mnist import load_smnist
 from .text import load_aan, load_imdb, load_listops, load_listops_mini
 
 __all__ = ["TASKS", "load_task", "task_options"]
@@ -18,6 +19,7 @@ __all__ = ["TASKS", "load_task", "task_options"]
 logger = logging.getLogger(__name__)
 
 _LOADERS: dict[str, Callable[..., TaskData]] = {
+    "smnist": load_smnist,
     "listops": load_listops,
     "listops-mini": load_listops_mini,
     "imdb": load_imdb,
