@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import pad_hsv
 from ._guard import guarded
 from .errors import MethodError, OrderError, RankWarning
 from .gramians import gramians
-from .hankel import _pad, factor_svd
+from .hankel import factor_svd
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
@@ -159,7 +160,7 @@ def balanced_truncation(
 
     R, S = gramians(sys, factor=True, method=gramian_method, horizon=horizon)
     U, s, Vh = factor_svd(R, S)
-    hsv = _pad(s, n)
+    hsv = pad_hsv(s, n)
     batch = hsv.shape[:-1]
 
     s0 = hsv[..., :1]

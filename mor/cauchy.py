@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .discretize import _expm1_half_angle
+from ._expm1 import expm1_half_angle
 
 __all__ = ["cauchy_cholesky"]
 
@@ -140,6 +140,6 @@ def _stein_factors(re: np.ndarray, im: np.ndarray, xp: np.ndarray) -> tuple[np.n
     half = 0.5 * (im - xp.imag[:, None])
     s, c = np.sin(half), np.cos(half)
     ss, sc = 2.0 * s * s, 2.0 * s * c
-    den = _expm1_half_angle(re + xp.real[:, None], ss, sc)
-    num = _expm1_half_angle(re - xp.real[:, None], ss, sc)
+    den = expm1_half_angle(re + xp.real[:, None], ss, sc)
+    num = expm1_half_angle(re - xp.real[:, None], ss, sc)
     return -den, np.exp(xp)[:, None] * num

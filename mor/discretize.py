@@ -1,4 +1,9 @@
-"""Discretisation of continuous-time systems (zero-order hold and bilinear)."""
+"""Discretisation of continuous-time systems (zero-order hold and bilinear).
+
+:func:`complex_expm1` and :func:`expm1_ratio` (``exp(x) - 1`` for complex ``x`` and
+``(exp(lam dt) - 1) / lam`` without cancellation) are re-exported here from the internal
+module that holds the expm1 formulas.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +12,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ._expm1 import complex_expm1, expm1_ratio
 from .errors import DimensionError, MethodError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["complex_expm1", "discretize", "expm1_ratio"]
-
-
-def expm1_ratio(lam: np.ndarray, dt: Any) -> np.ndarray:
-    """``(exp(lam * dt) - 1) / lam`` evaluated without cancellation; ``dt`` where ``lam = 0``.
-
-    Parameters
-    ----------
-    lam : (...,) array_like, complex
-    dt : float or array broadcastable against ``lam``
-
-    Returns
-    -------
-    (...,) ndarray, complex
-    """
-    lam = np.asarray(lam, dtype=np.complex128)
-    x = lam * dt
-    out = np.empty(np.broadcast(lam, x).shape, dtype=np.complex128)
-    small = np.abs(x) < 1e-8
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = complex_expm1(x) / lam
-    dt_b = np.broadcast_to(np.asarray(dt, dtype=np.float64), out.shape)
-    x_b = np.broadcast_to(x, out.shape)
-    out[...] = ratio
-    out[small] = dt_b[small] * (1 + x_b[small] / 2)
-    return out
-
-
-def complex_expm1(x: np.ndarray) -> np.ndarray:
-    """``exp(x) - 1`` for complex ``x`` without cancellation near ``x = 0``.
-
-    With ``x = a + ib``, ``e = expm1(a)``, ``s = sin(b/2)``, ``c = cos(b/2)``::
-
-        exp(x) - 1 = (e - 2 s^2 (1 + e)) + i 2 s c (1 + e)
-
-    (numpy's ``expm1`` is real-only); three transcendental evaluations per entry.
-    """
-    x = np.asarray(x, dtype=np.complex128)
-    half = 0.5 * x.imag
-    s, c = np.sin(half), np.cos(half)
-    return _expm1_half_angle(x.real, 2.0 * s * s, 2.0 * s * c)
-
-
-def _expm1_half_angle(a: np.ndarray, ss: np.ndarray, sc: np.ndarray) -> np.ndarray:
-    """``exp(a + jb) - 1`` from ``a`` and ``ss = 2 sin(b/2)^2``, ``sc = 2 sin(b/2) cos(b/2)``.
-
-    Split out of :func:`complex_expm1` so that callers with several ``a`` for one ``b``
-    (:func:`mor.cauchy._stein_factors`) evaluate the trigonometric part once.
-    """
-    e = np.expm1(a)
-    e1 = 1.0 + e
-    out = np.empty(np.shape(a), dtype=np.complex128)
-    out.real = e - ss * e1
-    out.imag = sc * e1
-    return out
 
 
 def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import reverse
+from ._expm1 import complex_expm1
 from ._guard import guarded
 from .cauchy import cauchy_cholesky
-from .discretize import complex_expm1
 from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError, UnstableSystemError
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -264,7 +265,6 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     that are exactly zero are dropped; real systems get a real factor (see :func:`_real_factor`).
     """
     from .hammarling import triangular_lyapunov_factor
-    from .lyapunov import _reverse
 
     T, Z = schur
     discrete = sys.dt is not None
@@ -272,7 +272,7 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
         U = triangular_lyapunov_factor(T, Z.conj().T @ sys.B, discrete=discrete)
     else:
         Ct = sys.C @ Z
-        U = triangular_lyapunov_factor(_reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
+        U = triangular_lyapunov_factor(reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
     R = Z @ U[:, np.any(U != 0, axis=0)]
     return R if sys.is_complex else _real_factor(R)
 

@@ -27,13 +27,13 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import lapack
 
+from ._arrays import as_array, reverse
 from .errors import (
     BackendUnavailableError,
     DimensionError,
     MethodError,
     UnstableSystemError,
 )
-from .systems import _as_array
 
 __all__ = ["SchurForm", "complex_schur", "solve_lyapunov"]
 
@@ -54,7 +54,7 @@ BLOCK_DISCRETE = 64
 
 def _as_matrix(value: Any, name: str) -> np.ndarray:
     """Convert ``value`` to a float64 or complex128 2-D square array, rejecting bad input."""
-    return _as_array(value, name, square=True, copy=False)
+    return as_array(value, name, square=True, copy=False)
 
 
 def _herm(X: np.ndarray) -> np.ndarray:
@@ -376,11 +376,6 @@ def _solve_triangular_lyap(
     return _sylv_c(T, T, -C, nb)
 
 
-def _reverse(M: np.ndarray) -> np.ndarray:
-    """``J M J`` with J the reversal permutation."""
-    return np.ascontiguousarray(M[::-1, ::-1])
-
-
 def _solve_schur(
     T: np.ndarray,
     Z: np.ndarray | None,
@@ -402,8 +397,8 @@ def _solve_schur(
         C = _herm(C)
     if adjoint:
         # T^H Y + Y T + C = 0  <=>  U Y' + Y' U^H + J C J = 0,  U = J T^H J upper, Y' = J Y J
-        Y = _reverse(_solve_triangular_lyap(
-            _reverse(T.conj().T), _reverse(C), discrete=discrete, hermitian=hermitian
+        Y = reverse(_solve_triangular_lyap(
+            reverse(T.conj().T), reverse(C), discrete=discrete, hermitian=hermitian
         ))
     else:
         Y = _solve_triangular_lyap(T, C, discrete=discrete, hermitian=hermitian)

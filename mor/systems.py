@@ -15,40 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DimensionError, NonFiniteError, SystemTypeError
+from ._arrays import as_array
+from .errors import DimensionError, SystemTypeError
 
 __all__ = ["LTI", "DiagonalLTI", "as_system"]
-
-
-def _as_array(
-    value: Any, name: str, *, complex_: bool | None = None, square: bool = False, copy: bool = True
-) -> np.ndarray:
-    """Convert ``value`` to a float64 or complex128 array, rejecting bad input.
-
-    ``square=True`` also requires a square 2-D array (checked before finiteness);
-    ``copy=False`` returns ``value`` itself when it already has the target dtype.
-    """
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # pragma: no cover - numpy raises many types
-        raise SystemTypeError(f"{name} could not be converted to an array: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
-        raise SystemTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if complex_ is True or (complex_ is None and np.iscomplexobj(arr)):
-        arr = arr.astype(np.complex128, copy=copy)
-    else:
-        arr = arr.astype(np.float64, copy=copy)
-    if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
-        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))
-        raise NonFiniteError(
-            f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
-            f"(first at index {tuple(int(i) for i in bad[0])})"
-        )
-    return arr
 
 
 def _check_dt(dt: Any) -> float | None:
@@ -116,9 +86,9 @@ class LTI:
     def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
         raw = [np.asarray(x) for x in (A, B, C) + (() if D is None else (D,))]
         is_complex = any(np.iscomplexobj(x) for x in raw)
-        A = _as_array(A, "A", complex_=is_complex)
-        B = _as_array(B, "B", complex_=is_complex)
-        C = _as_array(C, "C", complex_=is_complex)
+        A = as_array(A, "A", complex_=is_complex)
+        B = as_array(B, "B", complex_=is_complex)
+        C = as_array(C, "C", complex_=is_complex)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise DimensionError(f"A must be a square 2-D array, got shape {A.shape}")
         n = A.shape[0]
@@ -130,7 +100,7 @@ class LTI:
         if D is None:
             D = np.zeros((p, m), dtype=A.dtype)
         else:
-            D = _as_array(D, "D", complex_=is_complex)
+            D = as_array(D, "D", complex_=is_complex)
             if D.ndim == 0:
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.shape != (p, m):
@@ -339,12 +309,12 @@ class DiagonalLTI:
         if log_poles is not None:
             if dt is None:
                 raise SystemTypeError("log_poles is only meaningful for discrete-time systems")
-            log_poles = _as_array(log_poles, "log_poles", complex_=True)
+            log_poles = as_array(log_poles, "log_poles", complex_=True)
             if poles is None:
                 poles = np.exp(log_poles)
-        poles = _as_array(poles, "poles", complex_=True)
-        B = _as_array(B, "B", complex_=True)
-        C = _as_array(C, "C", complex_=True)
+        poles = as_array(poles, "poles", complex_=True)
+        B = as_array(B, "B", complex_=True)
+        C = as_array(C, "C", complex_=True)
         if poles.ndim < 1:
             raise DimensionError(f"poles must have shape (..., n), got {poles.shape}")
         n = poles.shape[-1]
@@ -356,7 +326,7 @@ class DiagonalLTI:
         if D is None:
             D = np.zeros((p, m))
         else:
-            D = _as_array(D, "D")
+            D = as_array(D, "D")
             if D.ndim == 0:
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.ndim < 2 or D.shape[-2:] != (p, m):
