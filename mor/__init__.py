@@ -26,9 +26,10 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
-from .lyapunov import complex_schur, solve_lyapunov
+from .lyapunov import solve_lyapunov
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
+from .schur import complex_schur
 from .systems import LTI, DiagonalLTI, as_system
 
 __version__ = "0.1.0"

@@ -25,6 +25,9 @@ from ._expm1 import complex_expm1
 from ._guard import guarded
 from .cauchy import cauchy_cholesky
 from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError, UnstableSystemError
+from .hammarling import triangular_lyapunov_factor
+from .lyapunov import solve_lyapunov
+from .schur import complex_schur
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["check_stable", "controllability_gramian", "gramians", "observability_gramian"]
@@ -235,16 +238,12 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
 
 def _stable_schur(sys: LTI):
     """Complex Schur form of ``A``, after checking stability on its diagonal."""
-    from .lyapunov import complex_schur
-
     schur = complex_schur(sys.A)
-    check_stable(sys, "the infinite-horizon Gramians", poles=np.diag(schur[0]))
+    check_stable(sys, "the infinite-horizon Gramians", poles=schur.eigenvalues)
     return schur
 
 
 def _dense_infinite(sys: LTI, which: str, method, schur) -> np.ndarray:
-    from .lyapunov import solve_lyapunov
-
     if which == "c":
         rhs = sys.B @ sys.B.conj().T
         adjoint = False
@@ -264,8 +263,6 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     way and ``Q = (Z J U)(Z J U)^H``.  Discrete time likewise with the Stein equations.  Columns
     that are exactly zero are dropped; real systems get a real factor (see :func:`_real_factor`).
     """
-    from .hammarling import triangular_lyapunov_factor
-
     T, Z = schur
     discrete = sys.dt is not None
     if which == "c":

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ._frequency import DenseTransfer, DiagonalTransfer, resolvent
 from ._guard import guarded
 from .errors import MethodError, OrderError
 from .gramians import check_stable
+from .schur import complex_schur
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["hinf_norm"]
@@ -254,20 +256,16 @@ class _DiagonalEvaluator(_Evaluator):
         self.n = n
         self.size = int(np.prod(sys.batch_shape, dtype=int))
         check_stable(sys, _WHAT)
+        self.transfer = DiagonalTransfer(sys)
         lam = sys.poles.reshape(self.size, n)
         B = sys.B.reshape(self.size, n, m)
         C = sys.C.reshape(self.size, p, n)
         D = sys.D.reshape(self.size, p, m)
-        self.D = D
         self.d_zero = not np.any(D)
         self.sigma_d = _sigma_max(D) if D.size else np.zeros(self.size)
         self.const = ~np.any(B, axis=(-2, -1)) | ~np.any(C, axis=(-2, -1))
-        # residues: G(x) = D + sum_i r_i(x) C[:, i] B[i, :]
-        self.res = (np.swapaxes(C, -1, -2)[..., :, :, None] * B[..., :, None, :]).reshape(self.size, n, p * m)
-        self.p, self.m = p, m
         if self.discrete:
             mu = sys.mu.reshape(self.size, n)
-            self.mu = mu
             zp1 = lam + 1.0
             self.cpoles = np.tanh(mu / 2)  # (z - 1)/(z + 1), accurate near z = 1
             sq2 = np.sqrt(2.0)
@@ -278,7 +276,6 @@ class _DiagonalEvaluator(_Evaluator):
             extra = np.broadcast_to(np.linspace(-np.pi, np.pi, 33), (self.size, 33))
             hi = np.full(self.size, np.pi)
         else:
-            self.lam = lam
             self.cpoles = lam
             self.cB, self.cC, self.cD = B, C, D
             centre, half = lam.imag, np.abs(lam.real)
@@ -297,15 +294,12 @@ class _DiagonalEvaluator(_Evaluator):
         return self._seeds
 
     def sigma(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        # discrete: the log-point j x is exact (1/(z - z_i) from the log-poles, no exp(j x) - z_i)
         if self.discrete:
-            # 1/(z - z_i) with z = exp(j x): -exp(-j x) / expm1(mu_i - j x)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = -np.exp(-1j * x)[..., None] / np.expm1(self.mu[idx][:, None, :] - 1j * x[..., None])
+            G = self.transfer(log_points=1j * x, idx=idx)
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = 1.0 / (1j * x[..., None] - self.lam[idx][:, None, :])
-        G = r @ self.res[idx] + self.D[idx].reshape(len(idx), 1, -1)
-        return _sigma_max(G.reshape(*x.shape, self.p, self.m))
+            G = self.transfer(1j * x, idx=idx)
+        return _sigma_max(G)
 
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         lam = self.cpoles[idx]
@@ -329,37 +323,17 @@ class _DenseEvaluator(_Evaluator):
         self.sigma_d = np.array([_sigma_max(D) if D.size else 0.0])
         self.const = np.array([not np.any(B) or not np.any(C)])
         if n == 0:
-            self.T = np.zeros((0, 0), complex)
-            self.Bt = np.zeros((0, m), complex)
-            self.Ct = np.zeros((p, 0), complex)
+            self.transfer = DenseTransfer(sys)
             self.cpoles = np.zeros((1, 0), complex)
             self._seeds = np.zeros((1, 2))
             return
-        if self.real:
-            Tr, Zr = sla.schur(A, output="real", check_finite=False)
-            T, Z = _real_to_complex_schur(Tr, Zr)
-        else:
-            T, Z = sla.schur(A, output="complex", check_finite=False)
-        poles = np.diag(T).copy()
+        schur = complex_schur(A)
+        poles = schur.eigenvalues.copy()
         check_stable(sys, _WHAT, poles=poles)
-        self.T, self.Bt, self.Ct = T, Z.conj().T @ B, C @ Z
-        self.negT = -T
-        # modal form T = V diag(poles) V^-1 (V upper triangular) for cheap peak location
-        _, V = np.linalg.eig(T)
-        rcond, _ = sla.lapack.ztrcon(V, norm="1")
-        self.modal = bool(rcond > _MODAL_RCOND)
-        if self.modal:
-            left = self.Ct @ V  # (p, n)
-            right = sla.solve_triangular(V, self.Bt, check_finite=False)  # (n, m)
-            self.res = (left.T[:, :, None] * right[:, None, :]).reshape(1, n, p * m)
-            self.poles = poles[None]
+        self.transfer = DenseTransfer(sys, schur)
+        self._modal_form(poles)
         if self.discrete:
-            lu = sla.lu_factor(A + np.eye(n), check_finite=False)
-            X = sla.lu_solve(lu, np.concatenate([A - np.eye(n), B], axis=1), check_finite=False)
-            self.cA = X[:, :n]
-            self.cB = np.sqrt(2.0) * X[:, n:]
-            self.cC = np.sqrt(2.0) * sla.lu_solve(lu, C.conj().T, trans=2, check_finite=False).conj().T
-            self.cD = D - C @ X[:, n:]
+            self._bilinear(A, B, C, D)
             with np.errstate(divide="ignore"):
                 mu = np.log(poles)
             self.cpoles = np.tanh(mu / 2)[None]
@@ -379,90 +353,44 @@ class _DenseEvaluator(_Evaluator):
         )
         self._seeds = np.unique(seeds)[None]  # conjugate pairs of real systems give duplicates
 
+    def _modal_form(self, poles: np.ndarray) -> None:
+        """``T = V diag(poles) V^-1`` (V upper triangular) for cheap peak location, when well conditioned."""
+        tf = self.transfer
+        _, V = np.linalg.eig(tf.T)
+        rcond, _ = sla.lapack.ztrcon(V, norm="1")
+        self.modal = bool(rcond > _MODAL_RCOND)
+        if self.modal:
+            left = tf.Ct @ V  # (p, n)
+            right = sla.solve_triangular(V, tf.Bt, check_finite=False)  # (n, m)
+            self.res = (left.T[:, :, None] * right[:, None, :]).reshape(1, self.n, self.p * self.m)
+            self.poles = poles[None]
+
+    def _bilinear(self, A, B, C, D) -> None:
+        """Continuous-time data of ``s = (z - 1)/(z + 1)`` for the Hamiltonian eigenvalue test."""
+        n = self.n
+        lu = sla.lu_factor(A + np.eye(n), check_finite=False)
+        X = sla.lu_solve(lu, np.concatenate([A - np.eye(n), B], axis=1), check_finite=False)
+        self.cA = X[:, :n]
+        self.cB = np.sqrt(2.0) * X[:, n:]
+        self.cC = np.sqrt(2.0) * sla.lu_solve(lu, C.conj().T, trans=2, check_finite=False).conj().T
+        self.cD = D - C @ X[:, n:]
+
     def seeds(self) -> np.ndarray:
         return self._seeds
 
     def sigma(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        pts = np.exp(1j * x[0]) if self.discrete else 1j * x[0]
-        n = self.n
-        if n == 0:
-            G = np.broadcast_to(self.D, (pts.size, self.p, self.m))
-        elif pts.size <= 24:
-            G = np.empty((pts.size, self.p, self.m), dtype=complex)
-            M = self.negT.copy()
-            diag = np.diag(self.negT)
-            k = np.arange(n)
-            for i, s in enumerate(pts):
-                M[k, k] = diag + s
-                G[i] = self.Ct @ sla.solve_triangular(M, self.Bt, check_finite=False) + self.D
-        else:
-            G = self.Ct @ _shifted_backsolve(self.T, self.Bt, pts) + self.D
-        return _sigma_max(G)[None]
+        pts = np.exp(1j * x) if self.discrete else 1j * x
+        return _sigma_max(self.transfer(pts))
 
     def sigma_fast(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        if not self.modal or self.n == 0:
+        if self.n == 0 or not self.modal:
             return self.sigma(idx, x)
         pts = np.exp(1j * x) if self.discrete else 1j * x
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = 1.0 / (pts[..., None] - self.poles[:, None, :])
-        G = r @ self.res + self.D.reshape(1, 1, -1)
+        G = resolvent(self.poles[:, None, :], pts[..., None]) @ self.res + self.D.reshape(1, 1, -1)
         return _sigma_max(G.reshape(*x.shape, self.p, self.m))
 
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         return _hamiltonian(self.cA[None], self.cB[None], self.cC[None], self.cD[None], gamma, self.d_zero)
-
-
-def _shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``X[k] = (s_k I - T)^-1 Y`` for upper triangular ``T (n,n)``, ``Y (n,m)``: returns ``(k, n, m)``.
-
-    Row-wise back substitution vectorised over the points:
-    ``x_i = (y_i + sum_{j>i} T_ij x_j) / (s - T_ii)``.
-    """
-    n, m = Y.shape
-    k = s.size
-    X = np.empty((n, k, m), dtype=complex)
-    diag = np.diag(T)
-    for i in range(n - 1, -1, -1):
-        acc = T[i, i + 1 :] @ X[i + 1 :].reshape(n - i - 1, k * m) if i < n - 1 else 0.0
-        X[i] = (Y[i][None, :] + np.reshape(acc, (k, m)) if i < n - 1 else np.broadcast_to(Y[i], (k, m))) / (
-            s - diag[i]
-        )[:, None]
-    return np.transpose(X, (1, 0, 2))
-
-
-def _real_to_complex_schur(T: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Complex Schur form from LAPACK's real (standardised) one, keeping the eigenvalues exact.
-
-    Each 2x2 block ``[[a, b], [c, d]]`` of a complex pair has eigenvalues
-    ``(a + d)/2 +- j sqrt(-((a - d)^2/4 + bc))`` (``a = d`` for LAPACK's standardised
-    blocks); ``Q = [v, v_perp]`` with ``v ~ [b, lambda - a]`` triangularises it.  The
-    block-diagonal unitary made of all these ``Q`` is applied at once, and the diagonal
-    is set to the eigenvalues exactly: a rotation would perturb ``Re(lambda)`` by
-    ``eps |b|``, which matters for lightly damped modes.
-    """
-    sub = np.flatnonzero(np.diag(T, -1) != 0)  # first index i of every 2x2 block
-    T = T.astype(complex)
-    Z = Z.astype(complex)
-    if sub.size == 0:
-        return T, Z
-    i, k = sub, sub + 1
-    a, b, c, d = T[i, i].real, T[i, k].real, T[k, i].real, T[k, k].real
-    p = 0.5 * (a - d)
-    lam = 0.5 * (a + d) + 1j * np.sqrt(np.maximum(-(p * p + b * c), 0.0))
-    v0, v1 = b.astype(complex), lam - a
-    nrm = np.sqrt(np.abs(v0) ** 2 + np.abs(v1) ** 2)
-    v0, v1 = v0 / nrm, v1 / nrm
-    # Q = [[v0, -conj(v1)], [v1, conj(v0)]] on columns (i, k)
-    q00, q01, q10, q11 = v0, -np.conj(v1), v1, np.conj(v0)
-    for M in (T, Z):
-        ci, ck = M[:, i].copy(), M[:, k].copy()
-        M[:, i] = ci * q00 + ck * q10
-        M[:, k] = ci * q01 + ck * q11
-    ri, rk = T[i, :].copy(), T[k, :].copy()
-    T[i, :] = np.conj(q00)[:, None] * ri + np.conj(q10)[:, None] * rk
-    T[k, :] = np.conj(q01)[:, None] * ri + np.conj(q11)[:, None] * rk
-    T[i, i], T[k, k], T[k, i] = lam, np.conj(lam), 0.0
-    return np.triu(T), Z
 
 
 # -- driver ------------------------------------------------------------------------------------

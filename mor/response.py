@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ._frequency import transfer_evaluator
 from ._guard import guarded
 from .errors import DimensionError, NonFiniteError, OrderError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
@@ -49,13 +50,15 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     -------
     G : (..., k, p, m) ndarray, complex
         Batch dimensions first; the ``k`` axis is dropped when ``s`` is a scalar.
-        Points that coincide with a pole give ``inf``/``nan`` entries for
-        diagonal systems and raise ``LinAlgError`` for dense ones.
+        Points that coincide with a pole give ``inf``/``nan`` entries.
 
     Notes
     -----
-    Dense systems are reduced once to complex Schur form ``A = Z T Z^H``;
-    each point then costs one triangular solve, ``O(n^2 m)``.
+    Dense systems are reduced once to complex Schur form ``A = Z T Z^H``
+    (:func:`mor.complex_schur`); each point then costs one triangular solve,
+    ``O(n^2 m)``.  Discrete diagonal systems are evaluated from their log-poles
+    ``mu_i`` and ``log z`` as ``1 / (z - z_i) = -exp(-log z) / expm1(mu_i - log z)``,
+    which stays accurate for poles close to the unit circle (``z = 0`` is allowed).
 
     Examples
     --------
@@ -67,30 +70,8 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     """
     sys = as_system(sys)
     pts, scalar = _points(s, "s")
-    if isinstance(sys, DiagonalLTI):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / (pts[:, None] - sys.poles[..., None, :])  # (..., k, n)
-        G = np.einsum("...pn,...kn,...nm->...kpm", sys.C, inv, sys.B, optimize=True)
-        G = G + sys.D[..., None, :, :]
-    else:
-        G = _dense_tf(sys, pts)
+    G = _evaluate(sys, pts, None)
     return G[..., 0, :, :] if scalar else G
-
-
-def _dense_tf(sys: LTI, pts: np.ndarray) -> np.ndarray:
-    n, p, m = sys.n, sys.p, sys.m
-    out = np.empty((pts.size, p, m), dtype=np.complex128)
-    if n == 0:
-        out[:] = sys.D
-        return out
-    T, Z = sla.schur(sys.A.astype(np.complex128), output="complex")
-    Bt = Z.conj().T @ sys.B
-    Ct = sys.C @ Z
-    eye = np.eye(n)
-    for i, si in enumerate(pts):
-        X = sla.solve_triangular(si * eye - T, Bt, lower=False, check_finite=False)
-        out[i] = Ct @ X + sys.D
-    return out
 
 
 def frequency_response(sys: Any, omega: Any) -> np.ndarray:
@@ -98,24 +79,44 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
 
     Evaluates ``G(j omega)`` for continuous systems and ``G(exp(j omega dt))``
     for discrete ones (``omega`` in rad per time unit; the Nyquist frequency is
-    ``pi / dt``).
+    ``pi / dt``).  Discrete diagonal systems are evaluated from the log-point
+    ``j omega dt`` itself (see :func:`transfer_function`).
 
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
+        The system.
     omega : float or (k,) array_like of float
+        Angular frequencies.
 
     Returns
     -------
     G : (..., k, p, m) ndarray, complex
+        Batch dimensions first; the ``k`` axis is dropped when ``omega`` is a scalar.
     """
     sys = as_system(sys)
     w = np.asarray(omega)
     if np.iscomplexobj(w):
         raise SystemTypeError("omega must be real (angular frequency); use transfer_function for complex s")
-    w = w.astype(np.float64)
-    s = np.exp(1j * w * sys.dt) if sys.dt is not None else 1j * w
-    return transfer_function(sys, s)
+    w, scalar = _points(w.astype(np.float64), "omega")
+    if sys.dt is None:
+        G = _evaluate(sys, 1j * w, None)
+    else:
+        log_z = 1j * (w * sys.dt)
+        G = _evaluate(sys, np.exp(log_z), log_z)
+    return G[..., 0, :, :] if scalar else G
+
+
+def _evaluate(sys: LTI | DiagonalLTI, pts: np.ndarray, log_pts: np.ndarray | None) -> np.ndarray:
+    """``G`` at the points ``pts`` (``s`` or ``z``; discrete: ``log z`` too when known): ``(..., k, p, m)``."""
+    ev = transfer_evaluator(sys)
+    size = ev.size
+    pts = np.broadcast_to(pts, (size, pts.size))
+    if log_pts is not None:
+        log_pts = np.broadcast_to(log_pts, (size, log_pts.size))
+    G = ev(pts, log_points=log_pts)
+    batch = sys.batch_shape if isinstance(sys, DiagonalLTI) else ()
+    return G.reshape(*batch, *G.shape[1:])
 
 
 @guarded("impulse_response")

@@ -8,8 +8,10 @@ import scipy.linalg as sla
 
 from mor import lyapunov as lyap
 from mor.errors import (
+    ArgumentTypeError,
     BackendUnavailableError,
     DimensionError,
+    InvalidArgumentError,
     MethodError,
     NonFiniteError,
     UnstableSystemError,
@@ -194,16 +196,16 @@ def test_schur_from_scipy_complex_form_accepted():
 def test_bad_schur_raises():
     A, Q = _stable(20, discrete=False, complex_=False, seed=9)
     B, _ = _stable(20, discrete=False, complex_=False, seed=10)
-    with pytest.raises(DimensionError, match="not a Schur form"):
+    with pytest.raises(InvalidArgumentError, match="not a Schur form"):
         solve_lyapunov(A, Q, schur=complex_schur(B))
     Tr, Zr = sla.schur(A)  # real quasi-triangular: not accepted
     if np.any(np.tril(Tr, -1)):
-        with pytest.raises(DimensionError, match="upper triangular"):
+        with pytest.raises(InvalidArgumentError, match="upper triangular"):
             solve_lyapunov(A, Q, schur=(Tr, Zr))
     T, Z = complex_schur(A)
     with pytest.raises(DimensionError):
         solve_lyapunov(A, Q, schur=(T[:5, :5], Z))
-    with pytest.raises(DimensionError):
+    with pytest.raises(ArgumentTypeError):
         solve_lyapunov(A, Q, schur=(T,))
     with pytest.raises(MethodError, match="schur"):
         solve_lyapunov(A, Q, schur=(T, Z), method="scipy")
