@@ -81,7 +81,7 @@ class DiagonalTransfer:
         self.size = int(np.prod(sys.batch_shape, dtype=int))
         self.p, self.m = p, m
         self.discrete = sys.dt is not None
-        nodes = sys.mu if self.discrete else sys.poles
+        nodes = sys.log_poles if self.discrete else sys.poles
         self.nodes = nodes.reshape(self.size, n)
         B = sys.B.reshape(self.size, n, m)
         C = sys.C.reshape(self.size, p, n)

@@ -251,7 +251,7 @@ def balanced_truncation(
 
 def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
     """Diagonal matrix placing distinct original poles (fastest decaying first) on padded modes."""
-    decay = sys.poles.real if sys.dt is None else sys.mu.real
+    decay = sys.poles.real if sys.dt is None else sys.log_poles.real
     order = np.argsort(decay, axis=-1)  # most negative first
     fastest = np.take_along_axis(sys.poles, order, axis=-1)
     r = padded.shape[-1]

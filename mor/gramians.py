@@ -58,7 +58,7 @@ def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation", poles: 
         if sys.dt is None:
             bad = sys.poles.real >= 0
         else:
-            bad = sys.mu.real >= 0
+            bad = sys.log_poles.real >= 0
         poles = sys.poles
     else:
         poles = sys.poles() if poles is None else np.asarray(poles)
@@ -333,10 +333,10 @@ def _diag_nodes(sys: DiagonalLTI, which: str) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and generator of the Cauchy-like Gramian of a diagonal system."""
     if which == "c":
         G = sys.B
-        nodes = -sys.poles if sys.dt is None else sys.mu
+        nodes = -sys.poles if sys.dt is None else sys.log_poles
     else:
         G = np.conj(np.swapaxes(sys.C, -1, -2))  # (..., n, p)
-        nodes = -np.conj(sys.poles) if sys.dt is None else np.conj(sys.mu)
+        nodes = -np.conj(sys.poles) if sys.dt is None else np.conj(sys.log_poles)
     return nodes, G
 
 

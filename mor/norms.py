@@ -265,7 +265,7 @@ class _DiagonalEvaluator(_Evaluator):
         self.sigma_d = _sigma_max(D) if D.size else np.zeros(self.size)
         self.const = ~np.any(B, axis=(-2, -1)) | ~np.any(C, axis=(-2, -1))
         if self.discrete:
-            mu = sys.mu.reshape(self.size, n)
+            mu = sys.log_poles.reshape(self.size, n)
             zp1 = lam + 1.0
             self.cpoles = np.tanh(mu / 2)  # (z - 1)/(z + 1), accurate near z = 1
             sq2 = np.sqrt(2.0)

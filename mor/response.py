@@ -168,7 +168,7 @@ def _diag_impulse(sys: DiagonalLTI, length: int, dt: float | None) -> np.ndarray
         powers = np.exp(lam[..., None, :] * (k[:, None] * dt))  # (..., L, n)
         h = np.einsum("...pn,...kn,...nm->...kpm", sys.C, powers, sys.B, optimize=True)
         return h
-    mu = sys.mu
+    mu = sys.log_poles
     with np.errstate(invalid="ignore"):
         powers = np.exp(mu[..., None, :] * k[:, None])  # z^k computed from mu: accurate for |z| ~ 1
     powers = np.where(np.isnan(powers), 0.0, powers)  # 0^0 handled below; -inf*0 -> nan

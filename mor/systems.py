@@ -286,14 +286,14 @@ class DiagonalLTI:
     DiagonalLTI(batch=(3,), n=4, m=1, p=1, continuous)
     """
 
-    __slots__ = ("poles", "B", "C", "D", "dt", "log_poles")
+    __slots__ = ("poles", "B", "C", "D", "dt", "_log_poles")
 
     poles: np.ndarray
     B: np.ndarray
     C: np.ndarray
     D: np.ndarray
     dt: float | None
-    log_poles: np.ndarray | None
+    _log_poles: np.ndarray | None  # as given (None: computed from the poles on demand)
 
     def __init__(
         self,
@@ -343,9 +343,6 @@ class DiagonalLTI:
                 "batch dimensions of poles, B, C, D do not broadcast: "
                 + ", ".join(str(s) for s in shapes)
             ) from exc
-        if dt is not None and np.any(poles == 0) and log_poles is None:
-            # log(0) = -inf: allowed (a pure delay), kept as a large negative real part.
-            pass
         poles = np.ascontiguousarray(np.broadcast_to(poles, batch + (n,)))
         B = np.ascontiguousarray(np.broadcast_to(B, batch + (n, m)))
         C = np.ascontiguousarray(np.broadcast_to(C, batch + (p, n)))
@@ -362,7 +359,7 @@ class DiagonalLTI:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __reduce__(self):
-        return (_rebuild_diagonal, (self.poles, self.B, self.C, self.D, self.dt, self.log_poles))
+        return (_rebuild_diagonal, (self.poles, self.B, self.C, self.D, self.dt, self._log_poles))
 
     @classmethod
     def from_log_poles(cls, log_poles: Any, B: Any, C: Any, D: Any = None, dt: float = 1.0):
@@ -410,12 +407,22 @@ class DiagonalLTI:
         return True
 
     @property
-    def mu(self) -> np.ndarray:
-        """Discrete time: ``log(poles)`` (the stored ``log_poles`` when given)."""
+    def log_poles(self) -> np.ndarray:
+        """Discrete time: the log-poles ``mu`` with ``poles = exp(mu)``, shape ``(..., n)``.
+
+        The values given to the constructor (for a zero-order hold, ``lambda * dt`` exactly),
+        otherwise ``log(poles)`` (``-inf`` for a pole at ``0``).  Every discrete formula of
+        :mod:`mor` is evaluated from them.
+
+        Raises
+        ------
+        SystemTypeError
+            For a continuous-time system (its poles have no logarithm convention).
+        """
         if self.dt is None:
-            raise SystemTypeError("mu = log(poles) is defined for discrete-time systems only")
-        if self.log_poles is not None:
-            return self.log_poles
+            raise SystemTypeError("log_poles (mu = log z) are defined for discrete-time systems only")
+        if self._log_poles is not None:
+            return self._log_poles
         with np.errstate(divide="ignore"):
             return np.log(self.poles)
 
@@ -442,7 +449,7 @@ class DiagonalLTI:
             self.C[index + extra * 2],
             self.D[index + extra * 2],
             self.dt,
-            log_poles=None if self.log_poles is None else self.log_poles[index],
+            log_poles=None if self._log_poles is None else self._log_poles[index],
         )
 
     def __repr__(self) -> str:
@@ -460,7 +467,7 @@ class DiagonalLTI:
         return LTI(np.diag(self.poles), self.B, self.C, self.D, self.dt)
 
     def __neg__(self) -> DiagonalLTI:
-        return DiagonalLTI(self.poles, self.B, -self.C, -self.D, self.dt, log_poles=self.log_poles)
+        return DiagonalLTI(self.poles, self.B, -self.C, -self.D, self.dt, log_poles=self._log_poles)
 
     def __add__(self, other: Any) -> Any:
         other = as_system(other)
@@ -480,8 +487,8 @@ class DiagonalLTI:
         B = np.concatenate([bc(self.B, (n1, m)), bc(other.B, (n2, m))], axis=-2)
         C = np.concatenate([bc(self.C, (p, n1)), bc(other.C, (p, n2))], axis=-1)
         log_poles = None
-        if self.dt is not None and (self.log_poles is not None or other.log_poles is not None):
-            log_poles = np.concatenate([bc(self.mu, (n1,)), bc(other.mu, (n2,))], axis=-1)
+        if self.dt is not None and (self._log_poles is not None or other._log_poles is not None):
+            log_poles = np.concatenate([bc(self.log_poles, (n1,)), bc(other.log_poles, (n2,))], axis=-1)
             poles = None
         return DiagonalLTI(poles, B, C, self.D + other.D, self.dt, log_poles=log_poles)
 

@@ -197,7 +197,7 @@ def first_copy(sys):
         if sys.dt is None:
             return DiagonalLTI(sys.poles[..., :k], sys.B[..., :k, :m], sys.C[..., :p, :k], sys.D[..., :p, :m])
         return DiagonalLTI.from_log_poles(
-            sys.mu[..., :k], sys.B[..., :k, :m], sys.C[..., :p, :k], sys.D[..., :p, :m], sys.dt
+            sys.log_poles[..., :k], sys.B[..., :k, :m], sys.C[..., :p, :k], sys.D[..., :p, :m], sys.dt
         )
     return LTI(sys.A[:k, :k], sys.B[:k, :m], sys.C[:p, :k], sys.D[:p, :m], sys.dt)
 
@@ -329,7 +329,7 @@ def destabilise(sys, how: str):
             lam = sys.poles.copy()
             lam[..., 0] = (abs(lam[..., 0].real) if how == "unstable" else 0.0) + 1j * lam[..., 0].imag
             return DiagonalLTI(lam, sys.B, sys.C, sys.D)
-        mu = sys.mu.copy()
+        mu = sys.log_poles.copy()
         mu[..., 0] = (abs(mu[..., 0].real) if how == "unstable" else 0.0) + 1j * mu[..., 0].imag
         return DiagonalLTI.from_log_poles(mu, sys.B, sys.C, sys.D, sys.dt)
     if how == "marginal":  # an exact boundary pole: 0 (continuous) or 1 (discrete), decoupled

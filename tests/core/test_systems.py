@@ -95,13 +95,17 @@ def test_diagonal_batch_broadcast_and_index():
 def test_log_poles():
     mu = np.array([-0.01 + 3j, -2.0])
     s = DiagonalLTI.from_log_poles(mu, np.ones((2, 1)), np.ones((1, 2)), dt=0.1)
-    assert np.array_equal(s.mu, mu) and np.allclose(s.poles, np.exp(mu))
+    assert np.array_equal(s.log_poles, mu) and np.allclose(s.poles, np.exp(mu))
     with pytest.raises(SystemTypeError):
         DiagonalLTI(None, np.ones((2, 1)), np.ones((1, 2)), log_poles=mu)  # continuous
     with pytest.raises(DimensionError, match="disagree"):
         DiagonalLTI([0.1, 0.2], np.ones((2, 1)), np.ones((1, 2)), dt=1.0, log_poles=mu)
     with pytest.raises(SystemTypeError):
-        DiagonalLTI([-1.0], [[1.0]], [[1.0]]).mu  # noqa: B018
+        DiagonalLTI([-1.0], [[1.0]], [[1.0]]).log_poles  # noqa: B018
+    # without given log-poles: log(poles); the old name `mu` is gone
+    z = DiagonalLTI([0.5, -0.25j], np.ones((2, 1)), np.ones((1, 2)), dt=1.0)
+    np.testing.assert_array_equal(z.log_poles, np.log(np.array([0.5, -0.25j])))
+    assert not hasattr(z, "mu")
 
 
 def test_interop_control_and_scipy():
