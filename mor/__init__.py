@@ -30,6 +30,7 @@ from .lyapunov import solve_lyapunov
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .schur import complex_schur
+from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
 __version__ = "0.1.0"
@@ -52,6 +53,7 @@ __all__ = [
     "as_system",
     "balanced_truncation",
     "cauchy_cholesky",
+    "check_stable",
     "complex_schur",
     "controllability_gramian",
     "discretize",

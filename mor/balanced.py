@@ -27,6 +27,7 @@ from ._guard import guarded
 from .errors import MethodError, OrderError, RankWarning
 from .gramians import gramians
 from .hankel import factor_svd
+from .stability import unstable_mask
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
@@ -269,8 +270,7 @@ def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
 def _warn_unstable(reduced: LTI | DiagonalLTI, horizon: int | None) -> None:
     if horizon is not None:
         return
-    poles = reduced.poles() if isinstance(reduced, LTI) else reduced.poles
-    bad = poles.real >= 0 if reduced.dt is None else np.abs(poles) >= 1
+    bad = unstable_mask(reduced)
     if np.any(bad):
         warnings.warn(
             RankWarning(

@@ -24,58 +24,19 @@ from ._arrays import reverse
 from ._expm1 import complex_expm1
 from ._guard import guarded
 from .cauchy import cauchy_cholesky
-from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError, UnstableSystemError
+from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError
 from .hammarling import triangular_lyapunov_factor
 from .lyapunov import solve_lyapunov
 from .schur import complex_schur
+from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
-__all__ = ["check_stable", "controllability_gramian", "gramians", "observability_gramian"]
+__all__ = ["controllability_gramian", "gramians", "observability_gramian"]
 
 log = logging.getLogger(__name__)
 
 _DENSE_METHODS = (None, "recursive", "scipy", "slycot")
 _DIAG_METHODS = (None, "cauchy", "dense")
-
-
-def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation", poles: np.ndarray | None = None) -> None:
-    """Raise :class:`UnstableSystemError` unless every pole is strictly stable.
-
-    Continuous time needs ``Re(lambda) < 0``; discrete time ``|z| < 1``.
-    The message lists the offending poles (and their batch indices).
-
-    Parameters
-    ----------
-    sys : LTI or DiagonalLTI
-        The system.
-    what : str
-        What needs stability, for the message.
-    poles : (n,) ndarray, optional
-        Dense systems: the eigenvalues of ``A`` when already known (for
-        example the diagonal of a Schur form), to avoid recomputing them.
-    """
-    if isinstance(sys, DiagonalLTI):
-        if sys.dt is None:
-            bad = sys.poles.real >= 0
-        else:
-            bad = sys.log_poles.real >= 0
-        poles = sys.poles
-    else:
-        poles = sys.poles() if poles is None else np.asarray(poles)
-        bad = poles.real >= 0 if sys.dt is None else np.abs(poles) >= 1
-    if not np.any(bad):
-        return
-    idx = [tuple(int(i) for i in t) for t in np.argwhere(bad)]
-    vals = poles[bad]
-    region = "Re(lambda) < 0" if sys.dt is None else "|z| < 1"
-    shown = ", ".join(f"{idx[i]}: {vals[i]:.6g}" for i in range(min(len(idx), 8)))
-    more = f" (and {len(idx) - 8} more)" if len(idx) > 8 else ""
-    raise UnstableSystemError(
-        f"{what} needs an asymptotically stable system ({region}); {len(idx)} unstable "
-        f"pole(s) at index: value {shown}{more}",
-        poles=vals,
-        index=idx,
-    )
 
 
 def _check_horizon(sys: LTI | DiagonalLTI, horizon: Any) -> int | None:

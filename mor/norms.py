@@ -21,8 +21,8 @@ import scipy.linalg as sla
 from ._frequency import DenseTransfer, DiagonalTransfer, resolvent
 from ._guard import guarded
 from .errors import MethodError, OrderError
-from .gramians import check_stable
 from .schur import complex_schur
+from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
 __all__ = ["hinf_norm"]

@@ -159,3 +159,18 @@ def test_import_mor_does_not_import_torch():
     code = "import sys, mor; mor.balanced_truncation; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_check_stable_is_public_and_names_the_poles():
+    from mor.errors import UnstableSystemError
+    from mor.stability import unstable_mask
+
+    mor.check_stable(LTI([[-1.0]], [[1.0]], [[1.0]]))
+    mor.check_stable(([[-1.0]], [[1.0]], [[1.0]]))  # anything as_system accepts
+    batch = DiagonalLTI.from_log_poles([[-0.1, -1e-12 + 2j], [0.0, -0.2]], np.ones((2, 2, 1)), np.ones((2, 1, 2)))
+    np.testing.assert_array_equal(unstable_mask(batch), [[False, False], [True, False]])
+    with pytest.raises(UnstableSystemError, match="the H2 norm needs") as info:
+        mor.check_stable(batch, "the H2 norm")
+    assert info.value.index == [(1, 0)] and np.allclose(info.value.poles, [1.0])
+    dense = LTI(np.diag([0.5, 1.5]), np.ones((2, 1)), np.ones((1, 2)), dt=1.0)
+    np.testing.assert_array_equal(unstable_mask(dense), [False, True])
