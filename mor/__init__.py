@@ -12,8 +12,11 @@ from .balanced import BalancedTruncationResult, balanced_truncation
 from .cauchy import cauchy_cholesky
 from .discretize import discretize
 from .errors import (
+    AccuracyWarning,
+    ArgumentTypeError,
     BackendUnavailableError,
     DimensionError,
+    InvalidArgumentError,
     MethodError,
     MorError,
     NonFiniteError,
@@ -37,10 +40,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LTI",
+    "AccuracyWarning",
+    "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",
     "DiagonalLTI",
     "DimensionError",
+    "InvalidArgumentError",
     "MethodError",
     "MorError",
     "NonFiniteError",

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DimensionError, NonFiniteError, SystemTypeError
+from .errors import ArgumentTypeError, DimensionError, NonFiniteError
 
 __all__ = ["as_array", "pad_hsv", "reverse"]
 
@@ -28,9 +28,9 @@ def as_array(
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises many types
-        raise SystemTypeError(f"{name} could not be converted to an array: {exc}") from exc
+        raise ArgumentTypeError(f"{name} could not be converted to an array: {exc}") from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise SystemTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if complex_ is True or (complex_ is None and np.iscomplexobj(arr)):
         arr = arr.astype(np.complex128, copy=copy)
     else:

@@ -24,11 +24,12 @@ import numpy as np
 
 from ._arrays import pad_hsv
 from ._guard import guarded
-from .errors import MethodError, OrderError, RankWarning
+from .errors import InvalidArgumentError, OrderError, RankWarning
 from .gramians import gramians
 from .hankel import factor_svd
 from .stability import unstable_mask
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_choice, check_int, check_real
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
 
@@ -122,7 +123,11 @@ def balanced_truncation(
     UnstableSystemError
         For unstable systems (infinite horizon).
     OrderError
-        ``order`` outside ``[1, n]``, both ``order`` and ``tol`` given, or a bad ``tol``.
+        ``order`` outside ``[1, n]``.
+    ArgumentTypeError
+        ``order`` not an integer, ``tol`` or ``rank_tol`` not a real number.
+    InvalidArgumentError
+        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``.
     MethodError
         Unknown ``method``.
 
@@ -141,23 +146,8 @@ def balanced_truncation(
     ``A = A^T``, ``B = C^T``), so floating-point comparisons with it need a rounding margin.
     """
     sys = as_system(sys)
-    if method not in ("sr", "bfsr"):
-        raise MethodError(f"method must be 'sr' or 'bfsr', got {method!r}")
-    if not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
-        raise OrderError(f"rank_tol must be a number in [0, 1), got {rank_tol!r}")
+    order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
     n = sys.n
-    if order is not None and tol is not None:
-        raise OrderError("give either order or tol, not both")
-    if order is not None:
-        if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
-            raise OrderError(f"order must be an integer, got {order!r}")
-        if not 1 <= order <= n:
-            raise OrderError(f"order must satisfy 1 <= order <= n = {n}, got {order}")
-    if tol is not None:
-        if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (
-            np.isfinite(tol) and tol >= 0
-        ):
-            raise OrderError(f"tol must be a finite number >= 0, got {tol!r}")
 
     R, S = gramians(sys, factor=True, method=gramian_method, horizon=horizon)
     U, s, Vh = factor_svd(R, S)
@@ -248,6 +238,19 @@ def balanced_truncation(
         b = 2 * hsv[..., r:].sum(axis=-1)
         bound = float(b) if b.ndim == 0 else b
     return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, padded)
+
+
+def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -> tuple:
+    """Validated ``(order, tol, rank_tol)``; ``method`` must be ``"sr"`` or ``"bfsr"``."""
+    check_choice(method, "method", ("sr", "bfsr"))
+    rank_tol = check_real(rank_tol, "rank_tol", minimum=0.0, maximum=1.0, include_max=False)
+    if order is not None and tol is not None:
+        raise InvalidArgumentError("give either order or tol, not both")
+    if order is not None:
+        order = check_int(order, f"order (n = {n})", minimum=1, maximum=n, error=OrderError)
+    if tol is not None:
+        tol = check_real(tol, "tol", minimum=0.0)
+    return order, tol, rank_tol
 
 
 def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:

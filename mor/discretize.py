@@ -13,8 +13,9 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._expm1 import complex_expm1, expm1_ratio
-from .errors import DimensionError, MethodError, SystemTypeError
+from .errors import ArgumentTypeError, DimensionError, InvalidArgumentError, MethodError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_choice, check_real
 
 __all__ = ["complex_expm1", "discretize", "expm1_ratio"]
 
@@ -41,53 +42,91 @@ def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:
     Parameters
     ----------
     sys : LTI or DiagonalLTI (continuous time)
+        The system.
     dt : float or (...,) array_like
-        Sampling period.  A :class:`DiagonalLTI` accepts one step per batch
+        Sampling period (positive, finite).  A :class:`DiagonalLTI` accepts one step per batch
         member (an array broadcast against the batch shape); the result then
         has ``dt = 1`` and the per-member steps folded into the poles.
     method : {"zoh", "bilinear"}
+        Zero-order hold or bilinear transform (dense systems only).
 
     Returns
     -------
     LTI or DiagonalLTI (discrete time)
+
+    Raises
+    ------
+    SystemTypeError
+        ``sys`` is already discrete.
+    MethodError
+        Unknown ``method``, or ``"bilinear"`` for a diagonal system.
+    ArgumentTypeError
+        ``dt`` is not a (real) number or array of numbers.
+    InvalidArgumentError
+        A step that is not positive and finite.
+    DimensionError
+        An array ``dt`` for a dense system, or one that does not broadcast against the batch.
     """
     sys = as_system(sys)
     if sys.dt is not None:
         raise SystemTypeError(f"system is already discrete (dt={sys.dt}); discretize needs a continuous one")
-    if method not in ("zoh", "bilinear"):
-        raise MethodError(f"method must be 'zoh' or 'bilinear', got {method!r}")
-    dt_arr = np.asarray(dt, dtype=np.float64)
-    if not np.all(np.isfinite(dt_arr)) or np.any(dt_arr <= 0):
-        raise DimensionError(f"dt must be positive and finite, got {dt!r}")
+    check_choice(method, "method", ("zoh", "bilinear"))
+    steps = _steps(dt)
     if isinstance(sys, DiagonalLTI):
         if method != "zoh":
             raise MethodError("diagonal systems support method='zoh' only (bilinear breaks diagonality)")
-        per_member = dt_arr.ndim > 0
-        if per_member:
-            try:
-                np.broadcast_shapes(dt_arr.shape, sys.batch_shape)
-            except ValueError as exc:
-                raise DimensionError(
-                    f"dt of shape {dt_arr.shape} does not broadcast against batch shape {sys.batch_shape}"
-                ) from exc
-            step = dt_arr[..., None]
-        else:
-            step = float(dt_arr)
-        mu = sys.poles * step
-        Bbar = expm1_ratio(sys.poles, step)[..., None] * sys.B
-        return DiagonalLTI.from_log_poles(mu, Bbar, sys.C, sys.D, dt=1.0 if per_member else float(dt_arr))
-    if dt_arr.ndim:
+        return _zoh_diagonal(sys, steps)
+    if steps.ndim:
         raise DimensionError("a dense LTI takes a scalar dt")
-    dt = float(dt_arr)
+    return (_zoh_dense if method == "zoh" else _bilinear_dense)(sys, float(steps))
+
+
+def _steps(dt: Any) -> np.ndarray:
+    """``dt`` as a float64 array of positive, finite steps (a 0-d array for a scalar)."""
+    if np.ndim(dt) == 0:
+        value = dt.item() if isinstance(dt, np.ndarray) else dt
+        return np.asarray(check_real(value, "dt", minimum=0.0, include_min=False))
+    try:
+        steps = np.asarray(dt, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"dt must be a number or an array of numbers, got {dt!r}") from exc
+    if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
+        raise InvalidArgumentError(f"every step in dt must be positive and finite, got {dt!r}")
+    return steps
+
+
+def _zoh_diagonal(sys: DiagonalLTI, steps: np.ndarray) -> DiagonalLTI:
+    """``z = exp(lambda dt)`` (log-poles ``lambda dt`` kept), ``Bbar = expm1(lambda dt) / lambda B``."""
+    per_member = steps.ndim > 0
+    if per_member:
+        try:
+            np.broadcast_shapes(steps.shape, sys.batch_shape)
+        except ValueError as exc:
+            raise DimensionError(
+                f"dt of shape {steps.shape} does not broadcast against batch shape {sys.batch_shape}"
+            ) from exc
+        step = steps[..., None]
+    else:
+        step = float(steps)
+    mu = sys.poles * step
+    Bbar = expm1_ratio(sys.poles, step)[..., None] * sys.B
+    return DiagonalLTI.from_log_poles(mu, Bbar, sys.C, sys.D, dt=1.0 if per_member else step)
+
+
+def _zoh_dense(sys: LTI, dt: float) -> LTI:
+    """``expm([[A, B], [0, 0]] dt) = [[Abar, Bbar], [0, I]]``."""
     n, m = sys.n, sys.m
+    M = np.zeros((n + m, n + m), dtype=sys.dtype)
+    M[:n, :n] = sys.A * dt
+    M[:n, n:] = sys.B * dt
+    E = sla.expm(M)
+    return LTI(E[:n, :n], E[:n, n:], sys.C, sys.D, dt)
+
+
+def _bilinear_dense(sys: LTI, dt: float) -> LTI:
+    """Tustin with the sqrt(dt) scaling that preserves the H-infinity norm and the HSVs."""
     A, B, C, D = sys.A, sys.B, sys.C, sys.D
-    if method == "zoh":
-        M = np.zeros((n + m, n + m), dtype=A.dtype)
-        M[:n, :n] = A * dt
-        M[:n, n:] = B * dt
-        E = sla.expm(M)
-        return LTI(E[:n, :n], E[:n, n:], C, D, dt)
-    eye = np.eye(n)
+    eye = np.eye(sys.n)
     F = sla.lu_factor(eye - A * dt / 2)
     Ad = sla.lu_solve(F, eye + A * dt / 2)
     X = sla.lu_solve(F, B)

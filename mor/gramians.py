@@ -24,12 +24,13 @@ from ._arrays import reverse
 from ._expm1 import complex_expm1
 from ._guard import guarded
 from .cauchy import cauchy_cholesky
-from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError
+from .errors import InvalidArgumentError, NumericalError, SystemTypeError
 from .hammarling import triangular_lyapunov_factor
 from .lyapunov import solve_lyapunov
 from .schur import complex_schur
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_choice, check_int
 
 __all__ = ["controllability_gramian", "gramians", "observability_gramian"]
 
@@ -44,16 +45,14 @@ def _check_horizon(sys: LTI | DiagonalLTI, horizon: Any) -> int | None:
         return None
     if sys.dt is None:
         raise SystemTypeError("horizon (finite Gramians) is defined for discrete-time systems only")
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise OrderError(f"horizon must be a positive integer, got {horizon!r}")
-    return int(horizon)
+    return check_int(horizon, "horizon (number of terms of the finite Gramian)")
 
 
 def _check_method(sys: LTI | DiagonalLTI, method: Any) -> None:
-    allowed = _DIAG_METHODS if isinstance(sys, DiagonalLTI) else _DENSE_METHODS
-    if method not in allowed:
-        kind = "diagonal" if isinstance(sys, DiagonalLTI) else "dense"
-        raise MethodError(f"method for {kind} systems must be one of {allowed}, got {method!r}")
+    if isinstance(sys, DiagonalLTI):
+        check_choice(method, "method for diagonal systems", _DIAG_METHODS)
+    else:
+        check_choice(method, "method for dense systems", _DENSE_METHODS)
 
 
 @guarded("controllability_gramian")
@@ -183,7 +182,7 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
     if isinstance(sys, DiagonalLTI):
         if method == "dense":
             if sys.batch_shape:
-                raise MethodError("method='dense' is a reference path for unbatched systems only")
+                raise InvalidArgumentError("method='dense' is a reference path for unbatched systems only")
             return _gramian(sys.to_dense(), which, factor, None, horizon)
         return _diag_gramian(sys, which, factor, horizon)
     if sys.n == 0:
@@ -265,7 +264,7 @@ def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:
             block = block + Ak @ block @ Ak.conj().T
             Ak = Ak @ Ak
     if not np.all(np.isfinite(total)):
-        raise NonFiniteError(
+        raise NumericalError(
             f"the finite Gramian over horizon {L} overflows (poles far outside the unit circle)"
         )
     return (total + total.conj().T) / 2
@@ -315,7 +314,7 @@ def _diag_gramian(sys: DiagonalLTI, which: str, factor: bool, horizon: int | Non
         else:
             X = GG * _geometric_sum(s, horizon)
     if not np.all(np.isfinite(X)):
-        raise NonFiniteError(
+        raise NumericalError(
             "the Gramian is not finite"
             + (f" over horizon {horizon} (poles far outside the unit circle)" if horizon else "")
         )

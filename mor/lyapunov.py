@@ -33,10 +33,11 @@ from .errors import (
     BackendUnavailableError,
     DimensionError,
     InvalidArgumentError,
-    MethodError,
+    NumericalError,
     UnstableSystemError,
 )
 from .schur import SchurForm, complex_schur, quasi_triangular_eigvals
+from .validation import check_choice
 
 __all__ = ["SchurForm", "complex_schur", "solve_lyapunov"]
 
@@ -284,12 +285,12 @@ def _solve_scipy(A, Q, *, discrete, adjoint):
 
 def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
     if np.iscomplexobj(A) or np.iscomplexobj(Q):
-        raise MethodError(
+        raise InvalidArgumentError(
             "method='slycot' supports real A and Q only: slycot silently drops imaginary parts; "
             "use method='recursive' or 'scipy' for complex input"
         )
     if not hermitian:
-        raise MethodError("method='slycot' (SB03MD) needs a symmetric Q")
+        raise InvalidArgumentError("method='slycot' (SB03MD) needs a symmetric Q")
     try:
         import slycot
     except ImportError as exc:
@@ -364,16 +365,23 @@ def solve_lyapunov(
     Raises
     ------
     DimensionError
-        Non-square or mismatched ``A``, ``Q`` or ``schur`` factors, or a ``schur`` that is
-        not a triangular factorisation of ``A``.
+        Non-square or mismatched ``A``, ``Q`` or ``schur`` factors.
     NonFiniteError
         NaN or infinite entries.
     UnstableSystemError
         The equation is singular: ``lambda_i + conj(lambda_j) = 0`` (continuous) or
-        ``lambda_i conj(lambda_j) = 1`` (discrete) for eigenvalues of ``A``.
+        ``lambda_i conj(lambda_j) = 1`` (discrete) for eigenvalues of ``A`` (then some
+        eigenvalue is not strictly stable).
     MethodError
-        Unknown ``method``, ``schur`` with a method other than ``"recursive"``, or complex
-        input with ``method="slycot"`` (slycot drops imaginary parts).
+        Unknown ``method``.
+    ArgumentTypeError
+        ``schur`` is not a pair.
+    InvalidArgumentError
+        ``schur`` that is not a triangular Schur form of ``A``, ``schur`` with a method other
+        than ``"recursive"``, or complex input or a non-symmetric ``Q`` with ``method="slycot"``
+        (slycot drops imaginary parts).
+    NumericalError
+        The solution overflowed.
     BackendUnavailableError
         ``method="slycot"`` without slycot installed.
 
@@ -391,11 +399,9 @@ def solve_lyapunov(
     n = A.shape[0]
     if Q.shape != A.shape:
         raise DimensionError(f"Q must have the shape of A, ({n}, {n}), got {Q.shape}")
-    method = "recursive" if method is None else method
-    if not isinstance(method, str) or method not in _METHODS:
-        raise MethodError(f"unknown method {method!r}; expected one of {(None, *_METHODS)}")
+    method = check_choice(method, "method", (None, *_METHODS)) or "recursive"
     if schur is not None and method != "recursive":
-        raise MethodError(f"schur= is used by method='recursive' only, not method={method!r}")
+        raise InvalidArgumentError(f"schur= is used by method='recursive' only, not method={method!r}")
     real_out = not (np.iscomplexobj(A) or np.iscomplexobj(Q))
     hermitian = _is_hermitian(Q)
     if hermitian:
@@ -412,7 +418,7 @@ def solve_lyapunov(
     if method == "scipy":
         X = _solve_scipy(A, Q, discrete=discrete, adjoint=adjoint)
         if not np.all(np.isfinite(X)):
-            raise UnstableSystemError("scipy returned a non-finite solution: the equation is singular")
+            raise NumericalError("scipy returned a non-finite solution: the equation is singular or badly scaled")
     elif method == "slycot":
         X = _solve_slycot(A, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian)
     else:
@@ -420,8 +426,9 @@ def solve_lyapunov(
         _check_nonsingular(form.eigenvalues, discrete)
         X = _solve_schur(form, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian, real_out=real_out)
     if not np.all(np.isfinite(X)):
-        raise UnstableSystemError(
-            "the Lyapunov equation is too close to singular: the solution overflowed"
+        raise NumericalError(
+            "the solution of the Lyapunov equation overflowed: the equation is too close to singular "
+            "or Q is near the floating-point range limit"
         )
     X = X.real.astype(np.float64) if real_out else X.astype(np.complex128, copy=False)
     return _herm(X) if hermitian else X

@@ -12,7 +12,6 @@ Bruinsma & Steinbuch (1990), started from a seeded, locally refined lower bound.
 from __future__ import annotations
 
 import logging
-import numbers
 from typing import Any
 
 import numpy as np
@@ -20,10 +19,10 @@ import scipy.linalg as sla
 
 from ._frequency import DenseTransfer, DiagonalTransfer, resolvent
 from ._guard import guarded
-from .errors import MethodError, OrderError
 from .schur import complex_schur
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_bool, check_real
 
 __all__ = ["hinf_norm"]
 
@@ -40,6 +39,7 @@ _MAX_LEVEL_SET_ITER = 40
 _N_REFINE = 3  # local maxima of the seeded sweep refined by golden-section search
 _GOLDEN_ITER = 36  # bracket shrinks by 0.618**36 ~ 3e-8: value error ~1e-15 near a peak
 _INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
+_MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 
 
@@ -89,10 +89,10 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     UnstableSystemError
         When a pole has ``Re(lambda) >= 0`` (continuous) or ``|z| >= 1``
         (discrete); the exception lists the offending poles.
-    MethodError
-        When ``return_peak`` is not a bool.
-    OrderError
-        When ``tol`` is not a real number in ``[4 eps, 1)``.
+    ArgumentTypeError
+        When ``return_peak`` is not a bool or ``tol`` not a real number.
+    InvalidArgumentError
+        When ``tol`` is outside ``[4 eps, 1)``.
 
     Notes
     -----
@@ -139,13 +139,8 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     >>> hinf_norm(sys, return_peak=True)
     (0.5, 0.0)
     """
-    if not isinstance(return_peak, (bool, np.bool_)):
-        raise MethodError(f"return_peak must be True or False, got {return_peak!r}")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (
-        4 * np.finfo(float).eps <= float(tol) < 1
-    ):
-        raise OrderError(f"tol must be a real number in [4 eps, 1), got {tol!r}")
-    tol = float(tol)
+    return_peak = check_bool(return_peak, "return_peak")
+    tol = check_real(tol, "tol", minimum=_MIN_TOL, maximum=1.0, include_max=False)
     sys = as_system(sys)
     if sys.m == 0 or sys.p == 0:  # no inputs or no outputs: G is an empty matrix, norm 0
         check_stable(sys, _WHAT)

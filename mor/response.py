@@ -16,15 +16,19 @@ import scipy.linalg as sla
 
 from ._frequency import transfer_evaluator
 from ._guard import guarded
-from .errors import DimensionError, NonFiniteError, OrderError, SystemTypeError
+from .errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_int, check_real
 
 __all__ = ["transfer_function", "frequency_response", "impulse_response"]
 
 
 def _points(s: Any, name: str) -> tuple[np.ndarray, bool]:
+    """``s`` as a 1-D complex128 array of finite points, and whether it was a scalar."""
     arr = np.asarray(s)
     scalar = arr.ndim == 0
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ArgumentTypeError(f"{name} must be a number or an array of numbers, got dtype {arr.dtype}")
     arr = np.atleast_1d(arr).astype(np.complex128)
     if arr.ndim != 1:
         raise DimensionError(f"{name} must be a scalar or a 1-D array of points, got shape {arr.shape}")
@@ -97,8 +101,9 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
     sys = as_system(sys)
     w = np.asarray(omega)
     if np.iscomplexobj(w):
-        raise SystemTypeError("omega must be real (angular frequency); use transfer_function for complex s")
-    w, scalar = _points(w.astype(np.float64), "omega")
+        raise ArgumentTypeError("omega must be real (angular frequency); use transfer_function for complex s")
+    w, scalar = _points(w, "omega")
+    w = w.real
     if sys.dt is None:
         G = _evaluate(sys, 1j * w, None)
     else:
@@ -135,27 +140,34 @@ def impulse_response(sys: Any, length: int, *, dt: float | None = None) -> np.nd
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
+        The system.
     length : int
         Number of samples (>= 1).
     dt : float, optional
-        Sampling step for continuous systems; must be omitted for discrete ones.
+        Sampling step for continuous systems (positive); must be omitted for discrete ones.
 
     Returns
     -------
     h : (..., length, p, m) ndarray
         Real for real dense systems, complex otherwise.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``length`` is not an integer or ``dt`` not a real number.
+    InvalidArgumentError
+        ``length < 1`` or ``dt`` not positive and finite.
+    SystemTypeError
+        ``dt`` given for a discrete system, or missing for a continuous one.
     """
     sys = as_system(sys)
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise OrderError(f"length must be a positive integer, got {length!r}")
-    length = int(length)
+    length = check_int(length, "length (number of samples)")
     if sys.dt is not None and dt is not None:
         raise SystemTypeError("dt is only for continuous systems; a discrete system has its own dt")
     if sys.dt is None:
         if dt is None:
             raise SystemTypeError("continuous systems need dt= (the sampling step of the response)")
-        if not (np.isfinite(dt) and dt > 0):
-            raise DimensionError(f"dt must be positive and finite, got {dt!r}")
+        dt = check_real(dt, "dt", minimum=0.0, include_min=False)
     if isinstance(sys, DiagonalLTI):
         return _diag_impulse(sys, length, dt)
     return _dense_impulse(sys, length, dt)
@@ -172,8 +184,7 @@ def _diag_impulse(sys: DiagonalLTI, length: int, dt: float | None) -> np.ndarray
     with np.errstate(invalid="ignore"):
         powers = np.exp(mu[..., None, :] * k[:, None])  # z^k computed from mu: accurate for |z| ~ 1
     powers = np.where(np.isnan(powers), 0.0, powers)  # 0^0 handled below; -inf*0 -> nan
-    if length > 0:
-        powers[..., 0, :] = 1.0
+    powers[..., 0, :] = 1.0  # length >= 1
     h = np.empty(sys.batch_shape + (length, sys.p, sys.m), dtype=np.complex128)
     h[..., 0, :, :] = sys.D
     if length > 1:

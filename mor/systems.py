@@ -10,30 +10,22 @@ Both classes are immutable: their arrays are read-only and validated on construc
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from ._arrays import as_array
-from .errors import DimensionError, SystemTypeError
+from .errors import DimensionError, InvalidArgumentError, SystemTypeError
+from .validation import check_real
 
 __all__ = ["LTI", "DiagonalLTI", "as_system"]
 
 
 def _check_dt(dt: Any) -> float | None:
+    """``None`` (continuous time) or a positive, finite sampling period as a float."""
     if dt is None:
         return None
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real):
-        raise SystemTypeError(
-            f"dt must be None (continuous time) or a positive real sampling period, got {dt!r}"
-        )
-    dt = float(dt)
-    if not (np.isfinite(dt) and dt > 0):
-        raise DimensionError(
-            f"dt must be None (continuous time) or a positive finite sampling period, got {dt!r}"
-        )
-    return dt
+    return check_real(dt, "dt (None for continuous time, else the sampling period)", minimum=0.0, include_min=False)
 
 
 def _freeze(*arrays: np.ndarray) -> None:
@@ -163,7 +155,7 @@ class LTI:
                 f"and {(other.m, other.p)}"
             )
         if self.dt != other.dt:
-            raise DimensionError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
+            raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
 
     def __add__(self, other: Any) -> LTI:
         other = as_system(other)
@@ -308,7 +300,7 @@ class DiagonalLTI:
         dt = _check_dt(dt)
         if log_poles is not None:
             if dt is None:
-                raise SystemTypeError("log_poles is only meaningful for discrete-time systems")
+                raise InvalidArgumentError("log_poles is only meaningful for discrete-time systems (give dt)")
             log_poles = as_array(log_poles, "log_poles", complex_=True)
             if poles is None:
                 poles = np.exp(log_poles)
@@ -350,7 +342,7 @@ class DiagonalLTI:
         if log_poles is not None:
             log_poles = np.ascontiguousarray(np.broadcast_to(log_poles, batch + (n,)))
             if not np.allclose(np.exp(log_poles), poles, rtol=1e-12, atol=0):
-                raise DimensionError("poles and exp(log_poles) disagree; pass only one of them")
+                raise InvalidArgumentError("poles and exp(log_poles) disagree; pass only one of them")
         _freeze(*(a for a in (poles, B, C, D, log_poles) if a is not None))
         for name, value in zip(self.__slots__, (poles, B, C, D, dt, log_poles), strict=True):
             object.__setattr__(self, name, value)
@@ -438,7 +430,7 @@ class DiagonalLTI:
         if not isinstance(index, tuple):
             index = (index,)
         if any(i is Ellipsis for i in index):
-            raise DimensionError("Ellipsis indexing of a DiagonalLTI batch is not supported")
+            raise InvalidArgumentError("Ellipsis indexing of a DiagonalLTI batch is not supported")
         poles = self.poles[index]
         if poles.ndim < 1:  # pragma: no cover - guarded by the trailing axis
             raise DimensionError("index removes the state dimension")
@@ -473,10 +465,10 @@ class DiagonalLTI:
         other = as_system(other)
         if isinstance(other, LTI):
             return self.to_dense() + other
-        if (self.m, self.p) != (other.m, other.p) or self.dt != other.dt:
-            raise DimensionError(
-                f"cannot add {self!r} and {other!r}: input/output sizes or time bases differ"
-            )
+        if (self.m, self.p) != (other.m, other.p):
+            raise DimensionError(f"cannot add {self!r} and {other!r}: input/output sizes differ")
+        if self.dt != other.dt:
+            raise InvalidArgumentError(f"cannot add {self!r} and {other!r}: time bases differ")
         batch = np.broadcast_shapes(self.batch_shape, other.batch_shape)
 
         def bc(x, tail):
