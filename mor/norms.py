@@ -470,7 +470,43 @@ def _crossings(ev: _Evaluator, idx: np.ndarray, gamma: np.ndarray) -> list[np.nd
     return out
 
 
+def _crossing_grid(cross: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every crossing and every midpoint between consecutive crossings, one row per member.
+
+    Returns ``pts (a, K)`` (short rows padded with their first point) and ``valid (a, K)``.
+    """
+    K = max(2 * c.size - 1 for c in cross)
+    pts = np.zeros((len(cross), K))
+    valid = np.zeros((len(cross), K), dtype=bool)
+    for r, c in enumerate(cross):
+        q = np.empty(2 * c.size - 1)
+        q[0::2] = c
+        q[1::2] = 0.5 * (c[:-1] + c[1:])
+        pts[r, : q.size] = q
+        pts[r, q.size :] = q[0]
+        valid[r, : q.size] = True
+    return pts, valid
+
+
+def _refine_best(ev: _Evaluator, idx, pts, val, valid) -> tuple[np.ndarray, np.ndarray]:
+    """Golden-section search between the neighbours of each member's best grid point.
+
+    ``val`` is already accurate at the grid points; only the refined point is evaluated
+    accurately again.  Returns the best value and its frequency per member.
+    """
+    j = val.argmax(axis=-1)
+    rows = np.arange(idx.size)
+    last = valid.sum(axis=-1) - 1
+    lo = pts[rows, np.maximum(j - 1, 0)]
+    hi = pts[rows, np.minimum(j + 1, last)]
+    _, bx = _golden(ev, idx, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
+    acc = ev.sigma(idx, bx)[:, 0]
+    refined = acc > val[rows, j]
+    return np.where(refined, acc, val[rows, j]), np.where(refined, bx[:, 0], pts[rows, j])
+
+
 def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Level-set iteration from the seeded lower bound (see :func:`hinf_norm`, Notes)."""
     if ev.n == 0:
         return ev.sigma_d.copy(), np.zeros(ev.size)
     lb, xpk = _initial_bound(ev)
@@ -488,18 +524,7 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
         if not np.any(has):
             break
         sub = active[has]
-        cross = [c for c, h in zip(cross, has, strict=True) if h]
-        # evaluate at every crossing and every midpoint between consecutive crossings
-        K = max(2 * c.size - 1 for c in cross)
-        pts = np.zeros((sub.size, K))
-        valid = np.zeros((sub.size, K), dtype=bool)
-        for r, c in enumerate(cross):
-            q = np.empty(2 * c.size - 1)
-            q[0::2] = c
-            q[1::2] = 0.5 * (c[:-1] + c[1:])
-            pts[r, : q.size] = q
-            pts[r, q.size :] = q[0]
-            valid[r, : q.size] = True
+        pts, valid = _crossing_grid([c for c, h in zip(cross, has, strict=True) if h])
         # accurate values here (few points): they decide convergence
         val = np.where(valid, ev.sigma(sub, pts), -np.inf)
         # no crossing or midpoint above gamma: the crossings are numerical (near-tangent) ones
@@ -508,20 +533,8 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
         above = val.max(axis=-1) > gamma[has]
         if not np.any(above):
             break
-        sub, val, pts, gamma_sub = sub[above], val[above], pts[above], gamma[has][above]
-        cross = [c for c, a in zip(cross, above, strict=True) if a]
-        j = val.argmax(axis=-1)
-        rows = np.arange(sub.size)
-        # refine inside the interval around the best point, then evaluate accurately
-        last = np.array([2 * c.size - 2 for c in cross])
-        lo = pts[rows, np.maximum(j - 1, 0)]
-        hi = pts[rows, np.minimum(j + 1, last)]
-        _, bx = _golden(ev, sub, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
-        # val is already accurate at pts[j]; only the refined point needs an accurate value
-        acc = ev.sigma(sub, bx)[:, 0]
-        refined = acc > val[rows, j]
-        best = np.where(refined, acc, val[rows, j])
-        xbest = np.where(refined, bx[:, 0], pts[rows, j])
+        sub, gamma_sub = sub[above], gamma[has][above]
+        best, xbest = _refine_best(ev, sub, pts[above], val[above], valid[above])
         improved = best > gamma_sub
         upd = best > lb[sub]
         lb[sub[upd]], xpk[sub[upd]] = best[upd], xbest[upd]
