@@ -15,7 +15,6 @@ factors, a pivoted Cholesky factorisation computed from the generators
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -33,8 +32,6 @@ from .systems import LTI, DiagonalLTI, as_system
 from .validation import check_choice, check_int
 
 __all__ = ["controllability_gramian", "gramians", "observability_gramian"]
-
-log = logging.getLogger(__name__)
 
 _DENSE_METHODS = (None, "recursive", "scipy", "slycot")
 _DIAG_METHODS = (None, "cauchy", "dense")

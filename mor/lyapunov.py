@@ -292,7 +292,7 @@ def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
     if not hermitian:
         raise InvalidArgumentError("method='slycot' (SB03MD) needs a symmetric Q")
     try:
-        import slycot
+        import slycot  # optional dependency
     except ImportError as exc:
         raise BackendUnavailableError(
             "method='slycot' needs the optional package slycot (pip install slycot)"

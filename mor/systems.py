@@ -180,7 +180,7 @@ class LTI:
     # -- interop ------------------------------------------------------------
     def to_scipy(self):
         """Return a :class:`scipy.signal.StateSpace` (real systems only in older scipy)."""
-        from scipy import signal
+        from scipy import signal  # here, not at the top: scipy.signal doubles the import time of mor
 
         if self.dt is None:
             return signal.StateSpace(self.A, self.B, self.C, self.D)
@@ -194,7 +194,7 @@ class LTI:
         SystemTypeError
             For complex systems: python-control would silently drop the imaginary parts.
         """
-        import control
+        import control  # optional dependency
 
         if self.is_complex:
             raise SystemTypeError(
