@@ -183,16 +183,9 @@ class SchurForm(tuple):
     ``(n, n)``, the unitary Schur vectors, with ``A = Z T Z^H``.  For a real matrix it also
     keeps the real Schur vectors and the 2x2 rotations, so that :meth:`to_schur_basis` and
     :meth:`from_schur_basis` run their ``n^3`` products in real arithmetic (about four times
-    fewer flops) for real data.
-
-    Parameters
-    ----------
-    T : (n, n) ndarray, complex
-        Upper triangular.
-    Z : (n, n) ndarray, complex
-        Unitary.
-    real : tuple, optional
-        ``(Zr, rotations)`` with ``Z = Zr G^H`` (internal; set by :func:`complex_schur`).
+    fewer flops) for real data.  ``SchurForm(T, Z)`` wraps a pair from elsewhere (complex
+    products only); the third argument ``(Zr, rotations)``, ``Z = Zr G^H``, is set by
+    :func:`complex_schur`.
     """
 
     _real: tuple | None
