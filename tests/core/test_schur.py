@@ -78,3 +78,19 @@ def test_schur_basis_transformations_match_complex_products():
     plain = SchurForm(T, Z)  # without the real factors: complex products
     np.testing.assert_allclose(plain.to_schur_basis(Q), form.to_schur_basis(Q), atol=1e-13)
     assert np.array_equal(form.eigenvalues, np.diagonal(T))
+
+
+def test_rotations_of_general_blocks_triangularise():
+    """The fallback for blocks that are not standardised (a != d; real eigenvalues) still gives a
+    unitary that triangularises the block, with the block's eigenvalues on the diagonal."""
+    from mor.schur import _block_rotations, _rot_cols, _rot_rows
+
+    T = np.array([[1.0, 2.0, 5.0, 1.0], [-3.0, 0.5, 1.0, 2.0], [0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 3.0, 1.0]])
+    for scale in (1.0, 1e-200, 1e200):
+        Ts = T * scale
+        rot, lam1, lam2 = _block_rotations(Ts)
+        M = _rot_cols(_rot_rows(Ts.astype(complex), rot, inverse=False), rot, inverse=False)
+        assert np.all(np.abs(np.tril(M, -1)) <= 1e-15 * scale)
+        np.testing.assert_allclose(np.diag(M), [lam1[0], lam2[0], lam1[1], lam2[1]], rtol=1e-14)
+        back = _rot_cols(_rot_rows(M.copy(), rot, inverse=True), rot, inverse=True)
+        np.testing.assert_allclose(back, Ts, atol=1e-14 * scale)
