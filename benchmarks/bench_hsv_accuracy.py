@@ -68,7 +68,7 @@ def hsv_structured_full(sys: mor.DiagonalLTI) -> np.ndarray:
     if sys.dt is None:
         xp, xq = -sys.poles, -np.conj(sys.poles)
     else:
-        xp, xq = sys.mu, np.conj(sys.mu)
+        xp, xq = sys.log_poles, np.conj(sys.log_poles)
     R = cauchy_cholesky(xp, sys.B, discrete=sys.dt is not None, rtol=0.0)
     S = cauchy_cholesky(xq, np.conj(np.swapaxes(sys.C, -1, -2)), discrete=sys.dt is not None, rtol=0.0)
     s = factor_svd(R, S, compute_uv=False)

@@ -12,8 +12,11 @@ from .balanced import BalancedTruncationResult, balanced_truncation
 from .cauchy import cauchy_cholesky
 from .discretize import discretize
 from .errors import (
+    AccuracyWarning,
+    ArgumentTypeError,
     BackendUnavailableError,
     DimensionError,
+    InvalidArgumentError,
     MethodError,
     MorError,
     NonFiniteError,
@@ -26,19 +29,24 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
-from .lyapunov import complex_schur, solve_lyapunov
+from .lyapunov import solve_lyapunov
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
+from .schur import complex_schur
+from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LTI",
+    "AccuracyWarning",
+    "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",
     "DiagonalLTI",
     "DimensionError",
+    "InvalidArgumentError",
     "MethodError",
     "MorError",
     "NonFiniteError",
@@ -51,6 +59,7 @@ __all__ = [
     "as_system",
     "balanced_truncation",
     "cauchy_cholesky",
+    "check_stable",
     "complex_schur",
     "controllability_gramian",
     "discretize",

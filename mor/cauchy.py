@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .discretize import _expm1_half_angle
+from ._expm1 import expm1_half_angle
+from .validation import check_int, check_real
 
 __all__ = ["cauchy_cholesky"]
 
@@ -72,6 +73,9 @@ def cauchy_cholesky(
         column block; trailing columns that are zero in every batch member
         are dropped.  Rows are in the original order.
     """
+    rtol = check_real(rtol, "rtol", minimum=0.0)
+    if max_rank is not None:
+        max_rank = check_int(max_rank, "max_rank", minimum=0)
     nodes = np.asarray(nodes, dtype=np.complex128)
     G = np.asarray(G, dtype=np.complex128)
     batch = np.broadcast_shapes(nodes.shape[:-1], G.shape[:-2])
@@ -79,7 +83,7 @@ def cauchy_cholesky(
     size = int(np.prod(batch, dtype=int))
     nodes = np.broadcast_to(nodes, (*batch, n)).reshape(size, n)
     G = np.broadcast_to(G, (*batch, n, k)).reshape(size, n, k)
-    r_max = n if max_rank is None else min(int(max_rank), n)
+    r_max = n if max_rank is None else min(max_rank, n)
     blocks = [_cholesky_one(nodes, G[:, :, j], discrete, rtol, r_max) for j in range(k)]
     if len(blocks) == 1:
         L = blocks[0]
@@ -140,6 +144,6 @@ def _stein_factors(re: np.ndarray, im: np.ndarray, xp: np.ndarray) -> tuple[np.n
     half = 0.5 * (im - xp.imag[:, None])
     s, c = np.sin(half), np.cos(half)
     ss, sc = 2.0 * s * s, 2.0 * s * c
-    den = _expm1_half_angle(re + xp.real[:, None], ss, sc)
-    num = _expm1_half_angle(re - xp.real[:, None], ss, sc)
+    den = expm1_half_angle(re + xp.real[:, None], ss, sc)
+    num = expm1_half_angle(re - xp.real[:, None], ss, sc)
     return -den, np.exp(xp)[:, None] * num

@@ -1,4 +1,9 @@
-"""Discretisation of continuous-time systems (zero-order hold and bilinear)."""
+"""Discretisation of continuous-time systems (zero-order hold and bilinear).
+
+:func:`complex_expm1` and :func:`expm1_ratio` (``exp(x) - 1`` for complex ``x`` and
+``(exp(lam dt) - 1) / lam`` without cancellation) are re-exported here from the internal
+module that holds the expm1 formulas.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +12,12 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from .errors import DimensionError, MethodError, SystemTypeError
+from ._expm1 import complex_expm1, expm1_ratio
+from .errors import ArgumentTypeError, DimensionError, InvalidArgumentError, MethodError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_choice, check_real
 
 __all__ = ["complex_expm1", "discretize", "expm1_ratio"]
-
-
-def expm1_ratio(lam: np.ndarray, dt: Any) -> np.ndarray:
-    """``(exp(lam * dt) - 1) / lam`` evaluated without cancellation; ``dt`` where ``lam = 0``.
-
-    Parameters
-    ----------
-    lam : (...,) array_like, complex
-    dt : float or array broadcastable against ``lam``
-
-    Returns
-    -------
-    (...,) ndarray, complex
-    """
-    lam = np.asarray(lam, dtype=np.complex128)
-    x = lam * dt
-    out = np.empty(np.broadcast(lam, x).shape, dtype=np.complex128)
-    small = np.abs(x) < 1e-8
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = complex_expm1(x) / lam
-    dt_b = np.broadcast_to(np.asarray(dt, dtype=np.float64), out.shape)
-    x_b = np.broadcast_to(x, out.shape)
-    out[...] = ratio
-    out[small] = dt_b[small] * (1 + x_b[small] / 2)
-    return out
-
-
-def complex_expm1(x: np.ndarray) -> np.ndarray:
-    """``exp(x) - 1`` for complex ``x`` without cancellation near ``x = 0``.
-
-    With ``x = a + ib``, ``e = expm1(a)``, ``s = sin(b/2)``, ``c = cos(b/2)``::
-
-        exp(x) - 1 = (e - 2 s^2 (1 + e)) + i 2 s c (1 + e)
-
-    (numpy's ``expm1`` is real-only); three transcendental evaluations per entry.
-    """
-    x = np.asarray(x, dtype=np.complex128)
-    half = 0.5 * x.imag
-    s, c = np.sin(half), np.cos(half)
-    return _expm1_half_angle(x.real, 2.0 * s * s, 2.0 * s * c)
-
-
-def _expm1_half_angle(a: np.ndarray, ss: np.ndarray, sc: np.ndarray) -> np.ndarray:
-    """``exp(a + jb) - 1`` from ``a`` and ``ss = 2 sin(b/2)^2``, ``sc = 2 sin(b/2) cos(b/2)``.
-
-    Split out of :func:`complex_expm1` so that callers with several ``a`` for one ``b``
-    (:func:`mor.cauchy._stein_factors`) evaluate the trigonometric part once.
-    """
-    e = np.expm1(a)
-    e1 = 1.0 + e
-    out = np.empty(np.shape(a), dtype=np.complex128)
-    out.real = e - ss * e1
-    out.imag = sc * e1
-    return out
 
 
 def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:
@@ -89,53 +42,91 @@ def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:
     Parameters
     ----------
     sys : LTI or DiagonalLTI (continuous time)
+        The system.
     dt : float or (...,) array_like
-        Sampling period.  A :class:`DiagonalLTI` accepts one step per batch
+        Sampling period (positive, finite).  A :class:`DiagonalLTI` accepts one step per batch
         member (an array broadcast against the batch shape); the result then
         has ``dt = 1`` and the per-member steps folded into the poles.
     method : {"zoh", "bilinear"}
+        Zero-order hold or bilinear transform (dense systems only).
 
     Returns
     -------
     LTI or DiagonalLTI (discrete time)
+
+    Raises
+    ------
+    SystemTypeError
+        ``sys`` is already discrete.
+    MethodError
+        Unknown ``method``, or ``"bilinear"`` for a diagonal system.
+    ArgumentTypeError
+        ``dt`` is not a (real) number or array of numbers.
+    InvalidArgumentError
+        A step that is not positive and finite.
+    DimensionError
+        An array ``dt`` for a dense system, or one that does not broadcast against the batch.
     """
     sys = as_system(sys)
     if sys.dt is not None:
         raise SystemTypeError(f"system is already discrete (dt={sys.dt}); discretize needs a continuous one")
-    if method not in ("zoh", "bilinear"):
-        raise MethodError(f"method must be 'zoh' or 'bilinear', got {method!r}")
-    dt_arr = np.asarray(dt, dtype=np.float64)
-    if not np.all(np.isfinite(dt_arr)) or np.any(dt_arr <= 0):
-        raise DimensionError(f"dt must be positive and finite, got {dt!r}")
+    check_choice(method, "method", ("zoh", "bilinear"))
+    steps = _steps(dt)
     if isinstance(sys, DiagonalLTI):
         if method != "zoh":
             raise MethodError("diagonal systems support method='zoh' only (bilinear breaks diagonality)")
-        per_member = dt_arr.ndim > 0
-        if per_member:
-            try:
-                np.broadcast_shapes(dt_arr.shape, sys.batch_shape)
-            except ValueError as exc:
-                raise DimensionError(
-                    f"dt of shape {dt_arr.shape} does not broadcast against batch shape {sys.batch_shape}"
-                ) from exc
-            step = dt_arr[..., None]
-        else:
-            step = float(dt_arr)
-        mu = sys.poles * step
-        Bbar = expm1_ratio(sys.poles, step)[..., None] * sys.B
-        return DiagonalLTI.from_log_poles(mu, Bbar, sys.C, sys.D, dt=1.0 if per_member else float(dt_arr))
-    if dt_arr.ndim:
+        return _zoh_diagonal(sys, steps)
+    if steps.ndim:
         raise DimensionError("a dense LTI takes a scalar dt")
-    dt = float(dt_arr)
+    return (_zoh_dense if method == "zoh" else _bilinear_dense)(sys, float(steps))
+
+
+def _steps(dt: Any) -> np.ndarray:
+    """``dt`` as a float64 array of positive, finite steps (a 0-d array for a scalar)."""
+    if np.ndim(dt) == 0:
+        value = dt.item() if isinstance(dt, np.ndarray) else dt
+        return np.asarray(check_real(value, "dt", minimum=0.0, include_min=False))
+    try:
+        steps = np.asarray(dt, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"dt must be a number or an array of numbers, got {dt!r}") from exc
+    if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
+        raise InvalidArgumentError(f"every step in dt must be positive and finite, got {dt!r}")
+    return steps
+
+
+def _zoh_diagonal(sys: DiagonalLTI, steps: np.ndarray) -> DiagonalLTI:
+    """``z = exp(lambda dt)`` (log-poles ``lambda dt`` kept), ``Bbar = expm1(lambda dt) / lambda B``."""
+    per_member = steps.ndim > 0
+    if per_member:
+        try:
+            np.broadcast_shapes(steps.shape, sys.batch_shape)
+        except ValueError as exc:
+            raise DimensionError(
+                f"dt of shape {steps.shape} does not broadcast against batch shape {sys.batch_shape}"
+            ) from exc
+        step = steps[..., None]
+    else:
+        step = float(steps)
+    mu = sys.poles * step
+    Bbar = expm1_ratio(sys.poles, step)[..., None] * sys.B
+    return DiagonalLTI.from_log_poles(mu, Bbar, sys.C, sys.D, dt=1.0 if per_member else step)
+
+
+def _zoh_dense(sys: LTI, dt: float) -> LTI:
+    """``expm([[A, B], [0, 0]] dt) = [[Abar, Bbar], [0, I]]``."""
     n, m = sys.n, sys.m
+    M = np.zeros((n + m, n + m), dtype=sys.dtype)
+    M[:n, :n] = sys.A * dt
+    M[:n, n:] = sys.B * dt
+    E = sla.expm(M)
+    return LTI(E[:n, :n], E[:n, n:], sys.C, sys.D, dt)
+
+
+def _bilinear_dense(sys: LTI, dt: float) -> LTI:
+    """Tustin with the sqrt(dt) scaling that preserves the H-infinity norm and the HSVs."""
     A, B, C, D = sys.A, sys.B, sys.C, sys.D
-    if method == "zoh":
-        M = np.zeros((n + m, n + m), dtype=A.dtype)
-        M[:n, :n] = A * dt
-        M[:n, n:] = B * dt
-        E = sla.expm(M)
-        return LTI(E[:n, :n], E[:n, n:], C, D, dt)
-    eye = np.eye(n)
+    eye = np.eye(sys.n)
     F = sla.lu_factor(eye - A * dt / 2)
     Ad = sla.lu_solve(F, eye + A * dt / 2)
     X = sla.lu_solve(F, B)

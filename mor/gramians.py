@@ -15,63 +15,26 @@ factors, a pivoted Cholesky factorisation computed from the generators
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 
+from ._arrays import reverse
+from ._expm1 import complex_expm1
 from ._guard import guarded
 from .cauchy import cauchy_cholesky
-from .discretize import complex_expm1
-from .errors import MethodError, NonFiniteError, OrderError, SystemTypeError, UnstableSystemError
+from .errors import InvalidArgumentError, NumericalError, SystemTypeError
+from .hammarling import triangular_lyapunov_factor
+from .lyapunov import solve_lyapunov
+from .schur import complex_schur
+from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_choice, check_int
 
-__all__ = ["check_stable", "controllability_gramian", "gramians", "observability_gramian"]
-
-log = logging.getLogger(__name__)
+__all__ = ["controllability_gramian", "gramians", "observability_gramian"]
 
 _DENSE_METHODS = (None, "recursive", "scipy", "slycot")
 _DIAG_METHODS = (None, "cauchy", "dense")
-
-
-def check_stable(sys: LTI | DiagonalLTI, what: str = "this computation", poles: np.ndarray | None = None) -> None:
-    """Raise :class:`UnstableSystemError` unless every pole is strictly stable.
-
-    Continuous time needs ``Re(lambda) < 0``; discrete time ``|z| < 1``.
-    The message lists the offending poles (and their batch indices).
-
-    Parameters
-    ----------
-    sys : LTI or DiagonalLTI
-        The system.
-    what : str
-        What needs stability, for the message.
-    poles : (n,) ndarray, optional
-        Dense systems: the eigenvalues of ``A`` when already known (for
-        example the diagonal of a Schur form), to avoid recomputing them.
-    """
-    if isinstance(sys, DiagonalLTI):
-        if sys.dt is None:
-            bad = sys.poles.real >= 0
-        else:
-            bad = sys.mu.real >= 0
-        poles = sys.poles
-    else:
-        poles = sys.poles() if poles is None else np.asarray(poles)
-        bad = poles.real >= 0 if sys.dt is None else np.abs(poles) >= 1
-    if not np.any(bad):
-        return
-    idx = [tuple(int(i) for i in t) for t in np.argwhere(bad)]
-    vals = poles[bad]
-    region = "Re(lambda) < 0" if sys.dt is None else "|z| < 1"
-    shown = ", ".join(f"{idx[i]}: {vals[i]:.6g}" for i in range(min(len(idx), 8)))
-    more = f" (and {len(idx) - 8} more)" if len(idx) > 8 else ""
-    raise UnstableSystemError(
-        f"{what} needs an asymptotically stable system ({region}); {len(idx)} unstable "
-        f"pole(s) at index: value {shown}{more}",
-        poles=vals,
-        index=idx,
-    )
 
 
 def _check_horizon(sys: LTI | DiagonalLTI, horizon: Any) -> int | None:
@@ -79,16 +42,14 @@ def _check_horizon(sys: LTI | DiagonalLTI, horizon: Any) -> int | None:
         return None
     if sys.dt is None:
         raise SystemTypeError("horizon (finite Gramians) is defined for discrete-time systems only")
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise OrderError(f"horizon must be a positive integer, got {horizon!r}")
-    return int(horizon)
+    return check_int(horizon, "horizon (number of terms of the finite Gramian)")
 
 
 def _check_method(sys: LTI | DiagonalLTI, method: Any) -> None:
-    allowed = _DIAG_METHODS if isinstance(sys, DiagonalLTI) else _DENSE_METHODS
-    if method not in allowed:
-        kind = "diagonal" if isinstance(sys, DiagonalLTI) else "dense"
-        raise MethodError(f"method for {kind} systems must be one of {allowed}, got {method!r}")
+    if isinstance(sys, DiagonalLTI):
+        check_choice(method, "method for diagonal systems", _DIAG_METHODS)
+    else:
+        check_choice(method, "method for dense systems", _DENSE_METHODS)
 
 
 @guarded("controllability_gramian")
@@ -218,7 +179,7 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
     if isinstance(sys, DiagonalLTI):
         if method == "dense":
             if sys.batch_shape:
-                raise MethodError("method='dense' is a reference path for unbatched systems only")
+                raise InvalidArgumentError("method='dense' is a reference path for unbatched systems only")
             return _gramian(sys.to_dense(), which, factor, None, horizon)
         return _diag_gramian(sys, which, factor, horizon)
     if sys.n == 0:
@@ -234,16 +195,12 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
 
 def _stable_schur(sys: LTI):
     """Complex Schur form of ``A``, after checking stability on its diagonal."""
-    from .lyapunov import complex_schur
-
     schur = complex_schur(sys.A)
-    check_stable(sys, "the infinite-horizon Gramians", poles=np.diag(schur[0]))
+    check_stable(sys, "the infinite-horizon Gramians", poles=schur.eigenvalues)
     return schur
 
 
 def _dense_infinite(sys: LTI, which: str, method, schur) -> np.ndarray:
-    from .lyapunov import solve_lyapunov
-
     if which == "c":
         rhs = sys.B @ sys.B.conj().T
         adjoint = False
@@ -263,16 +220,13 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     way and ``Q = (Z J U)(Z J U)^H``.  Discrete time likewise with the Stein equations.  Columns
     that are exactly zero are dropped; real systems get a real factor (see :func:`_real_factor`).
     """
-    from .hammarling import triangular_lyapunov_factor
-    from .lyapunov import _reverse
-
     T, Z = schur
     discrete = sys.dt is not None
     if which == "c":
         U = triangular_lyapunov_factor(T, Z.conj().T @ sys.B, discrete=discrete)
     else:
         Ct = sys.C @ Z
-        U = triangular_lyapunov_factor(_reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
+        U = triangular_lyapunov_factor(reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
     R = Z @ U[:, np.any(U != 0, axis=0)]
     return R if sys.is_complex else _real_factor(R)
 
@@ -307,7 +261,7 @@ def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:
             block = block + Ak @ block @ Ak.conj().T
             Ak = Ak @ Ak
     if not np.all(np.isfinite(total)):
-        raise NonFiniteError(
+        raise NumericalError(
             f"the finite Gramian over horizon {L} overflows (poles far outside the unit circle)"
         )
     return (total + total.conj().T) / 2
@@ -336,10 +290,10 @@ def _diag_nodes(sys: DiagonalLTI, which: str) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and generator of the Cauchy-like Gramian of a diagonal system."""
     if which == "c":
         G = sys.B
-        nodes = -sys.poles if sys.dt is None else sys.mu
+        nodes = -sys.poles if sys.dt is None else sys.log_poles
     else:
         G = np.conj(np.swapaxes(sys.C, -1, -2))  # (..., n, p)
-        nodes = -np.conj(sys.poles) if sys.dt is None else np.conj(sys.mu)
+        nodes = -np.conj(sys.poles) if sys.dt is None else np.conj(sys.log_poles)
     return nodes, G
 
 
@@ -357,7 +311,7 @@ def _diag_gramian(sys: DiagonalLTI, which: str, factor: bool, horizon: int | Non
         else:
             X = GG * _geometric_sum(s, horizon)
     if not np.all(np.isfinite(X)):
-        raise NonFiniteError(
+        raise NumericalError(
             "the Gramian is not finite"
             + (f" over horizon {horizon} (poles far outside the unit circle)" if horizon else "")
         )

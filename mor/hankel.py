@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import pad_hsv
 from ._guard import guarded
 from .gramians import gramians
 from .systems import as_system
@@ -86,13 +87,5 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     sys = as_system(sys)
     R, S = gramians(sys, factor=True, method=method, horizon=horizon)
     s = factor_svd(R, S, compute_uv=False)
-    return _pad(s, sys.n)
+    return pad_hsv(s, sys.n)
 
-
-def _pad(s: np.ndarray, n: int) -> np.ndarray:
-    k = s.shape[-1]
-    if k >= n:
-        return np.ascontiguousarray(s[..., :n])
-    out = np.zeros(s.shape[:-1] + (n,))
-    out[..., :k] = s
-    return out

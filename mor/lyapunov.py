@@ -27,13 +27,17 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import lapack
 
+from ._arrays import as_array, reverse
 from .errors import (
+    ArgumentTypeError,
     BackendUnavailableError,
     DimensionError,
-    MethodError,
+    InvalidArgumentError,
+    NumericalError,
     UnstableSystemError,
 )
-from .systems import _as_array
+from .schur import SchurForm, complex_schur, quasi_triangular_eigvals
+from .validation import check_choice
 
 __all__ = ["SchurForm", "complex_schur", "solve_lyapunov"]
 
@@ -54,7 +58,7 @@ BLOCK_DISCRETE = 64
 
 def _as_matrix(value: Any, name: str) -> np.ndarray:
     """Convert ``value`` to a float64 or complex128 2-D square array, rejecting bad input."""
-    return _as_array(value, name, square=True, copy=False)
+    return as_array(value, name, square=True, copy=False)
 
 
 def _herm(X: np.ndarray) -> np.ndarray:
@@ -65,129 +69,6 @@ def _herm(X: np.ndarray) -> np.ndarray:
 def _is_hermitian(Q: np.ndarray) -> bool:
     scale = np.max(np.abs(Q)) if Q.size else 0.0
     return bool(np.max(np.abs(Q - Q.conj().T), initial=0.0) <= 100 * _EPS * scale)
-
-
-# --------------------------------------------------------------------------- Schur form
-
-
-def _real_to_complex_rotations(T: np.ndarray):
-    """Unitary 2x2 rotations that triangularise the 2x2 blocks of a real Schur form.
-
-    Returns ``(i, c, s)``: rotation ``k`` acts on rows/columns ``i[k], i[k] + 1`` as
-    ``G = [[conj(c), s], [-s, c]]`` (``s`` real), so that ``G T_kk G^H`` is upper
-    triangular for each 2x2 diagonal block ``T_kk``.  The index pairs are disjoint.
-    """
-    sub = np.diagonal(T, -1)
-    i = np.flatnonzero(sub != 0)
-    if i.size and np.any(np.diff(i) < 2):  # pragma: no cover - dgees output is standardised
-        raise RuntimeError("real Schur form has overlapping 2x2 blocks")
-    j = i + 1
-    a, b, cc, d = T[i, i], T[i, j], T[j, i], T[j, j]
-    half = 0.5 * (a - d)
-    lam = 0.5 * (a + d) + np.sqrt(half.astype(np.complex128) ** 2 + b * cc)
-    mu = lam - d
-    r = np.hypot(np.abs(mu), np.abs(cc))
-    return i, mu / r, cc / r
-
-
-def _rot_rows(M: np.ndarray, rot, *, inverse: bool) -> np.ndarray:
-    """``G M`` (``inverse=False``) or ``G^H M`` (``inverse=True``) for the block-diagonal rotation G."""
-    i, c, s = rot
-    j = i + 1
-    Mi, Mj = M[i], M[j]
-    ci, sc = (c[:, None], s[:, None])
-    if inverse:  # G^H = [[c, -s], [s, conj(c)]]
-        M[i], M[j] = ci * Mi - sc * Mj, sc * Mi + ci.conj() * Mj
-    else:  # G = [[conj(c), s], [-s, c]]
-        M[i], M[j] = ci.conj() * Mi + sc * Mj, -sc * Mi + ci * Mj
-    return M
-
-
-def _rot_cols(M: np.ndarray, rot, *, inverse: bool) -> np.ndarray:
-    """``M G^H`` (``inverse=False``) or ``M G`` (``inverse=True``)."""
-    i, c, s = rot
-    j = i + 1
-    Mi, Mj = M[:, i], M[:, j]
-    if inverse:  # M G, G = [[conj(c), s], [-s, c]]
-        M[:, i], M[:, j] = Mi * c.conj() - Mj * s, Mi * s + Mj * c
-    else:  # M G^H, G^H = [[c, -s], [s, conj(c)]]
-        M[:, i], M[:, j] = Mi * c + Mj * s, -Mi * s + Mj * c.conj()
-    return M
-
-
-def _real_schur_parts(A: np.ndarray):
-    """Real A: ``(T, Zr, rot)`` with ``A = Zc T Zc^H``, ``Zc = Zr G^H``, T complex upper triangular."""
-    Tr, Zr = sla.schur(A, output="real")
-    rot = _real_to_complex_rotations(Tr)
-    T = _rot_cols(_rot_rows(Tr.astype(np.complex128), rot, inverse=False), rot, inverse=False)
-    return np.triu(T), Zr, rot
-
-
-class SchurForm(tuple):
-    """The pair ``(T, Z)`` returned by :func:`complex_schur`; unpacks like a plain tuple.
-
-    For a real matrix it also remembers the real Schur factor and the rotations that
-    made ``T`` triangular, so that :func:`solve_lyapunov` can keep its transformations
-    in real arithmetic (about four times fewer flops) when the form is reused.
-
-    Its items are ``T`` ``(n, n)``, the upper triangular complex Schur factor, and
-    ``Z`` ``(n, n)``, the unitary Schur vectors, with ``A = Z T Z^H``.
-    """
-
-    _real: tuple | None
-
-    def __new__(cls, T: np.ndarray, Z: np.ndarray, real: tuple | None = None) -> SchurForm:
-        self = super().__new__(cls, (T, Z))
-        self._real = real
-        return self
-
-    @property
-    def T(self) -> np.ndarray:
-        """(n, n) complex upper triangular factor."""
-        return self[0]
-
-    @property
-    def Z(self) -> np.ndarray:
-        """(n, n) complex unitary factor."""
-        return self[1]
-
-
-def complex_schur(A: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Complex Schur form ``A = Z T Z^H``.
-
-    Parameters
-    ----------
-    A : (n, n) array_like
-        Real or complex square matrix.
-
-    Returns
-    -------
-    T : (n, n) complex ndarray
-        Upper triangular; its diagonal holds the eigenvalues of ``A``.
-    Z : (n, n) complex ndarray
-        Unitary.
-
-    Notes
-    -----
-    A real ``A`` is reduced to real Schur form (LAPACK ``dgees``, about half the cost of
-    ``zgees``) whose 2x2 blocks are then triangularised by unitary rotations.  The pair is
-    returned as a :class:`SchurForm` (a tuple), which :func:`solve_lyapunov` accepts as
-    ``schur=`` and uses without complex transformations when ``A`` is real.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> T, Z = complex_schur([[0.0, 1.0], [-2.0, -3.0]])
-    >>> np.allclose(Z @ T @ Z.conj().T, [[0.0, 1.0], [-2.0, -3.0]])
-    True
-    """
-    A = _as_matrix(A, "A")
-    if np.iscomplexobj(A):
-        T, Z = sla.schur(A, output="complex")
-        return SchurForm(np.triu(T), Z)
-    T, Zr, rot = _real_schur_parts(A)
-    Z = _rot_cols(Zr.astype(np.complex128), rot, inverse=False)
-    return SchurForm(T, Z, (Zr, rot))
 
 
 # --------------------------------------------------------------------------- singularity check
@@ -231,18 +112,6 @@ def _check_nonsingular(t: np.ndarray, discrete: bool) -> None:
             poles=poles,
             index=sorted({int(k) for k in np.concatenate([ii, jj])}),
         )
-
-
-def _quasi_triangular_eigvals(T: np.ndarray) -> np.ndarray:
-    """Eigenvalues of a real quasi-triangular (real Schur) matrix, from its diagonal blocks."""
-    t = np.diagonal(T).astype(np.complex128)
-    i = np.flatnonzero(np.diagonal(T, -1) != 0)
-    j = i + 1
-    a, b, cc, d = T[i, i], T[i, j], T[j, i], T[j, j]
-    root = np.sqrt((0.5 * (a - d)).astype(np.complex128) ** 2 + b * cc)
-    t[i] = 0.5 * (a + d) + root
-    t[j] = 0.5 * (a + d) - root
-    return t
 
 
 # --------------------------------------------------------------------------- triangular solvers
@@ -376,44 +245,20 @@ def _solve_triangular_lyap(
     return _sylv_c(T, T, -C, nb)
 
 
-def _reverse(M: np.ndarray) -> np.ndarray:
-    """``J M J`` with J the reversal permutation."""
-    return np.ascontiguousarray(M[::-1, ::-1])
-
-
 def _solve_schur(
-    T: np.ndarray,
-    Z: np.ndarray | None,
-    rot,
-    Q: np.ndarray,
-    *,
-    discrete: bool,
-    adjoint: bool,
-    hermitian: bool,
-    real_out: bool,
+    form: SchurForm, Q: np.ndarray, *, discrete: bool, adjoint: bool, hermitian: bool, real_out: bool
 ) -> np.ndarray:
-    """Solve with ``A = Zc T Zc^H``, where ``Zc = Z`` (rot None) or ``Zc = Z G^H`` (real Z, rotations)."""
-    # transformed right-hand side C = Zc^H Q Zc
-    C = Z.conj().T @ Q @ Z
-    if rot is not None:
-        C = _rot_cols(_rot_rows(C.astype(np.complex128), rot, inverse=False), rot, inverse=False)
-    C = np.asarray(C, dtype=np.complex128)
+    """Solve through ``A = Z T Z^H``: ``C = Z^H Q Z``, the triangular equation, ``X = Z Y Z^H``."""
+    T = form.T
+    C = form.to_schur_basis(Q)
     if hermitian:
         C = _herm(C)
     if adjoint:
         # T^H Y + Y T + C = 0  <=>  U Y' + Y' U^H + J C J = 0,  U = J T^H J upper, Y' = J Y J
-        Y = _reverse(_solve_triangular_lyap(
-            _reverse(T.conj().T), _reverse(C), discrete=discrete, hermitian=hermitian
-        ))
+        Y = reverse(_solve_triangular_lyap(reverse(T.conj().T), reverse(C), discrete=discrete, hermitian=hermitian))
     else:
         Y = _solve_triangular_lyap(T, C, discrete=discrete, hermitian=hermitian)
-    if rot is not None:  # Zc Y Zc^H = Z (G^H Y G) Z^H
-        Y = _rot_cols(_rot_rows(Y, rot, inverse=True), rot, inverse=True)
-        if real_out:
-            Y = Y.real
-    X = Z @ Y @ Z.conj().T
-    if real_out:
-        X = X.real
+    X = form.from_schur_basis(Y, real=real_out)
     return _herm(X) if hermitian else X
 
 
@@ -440,14 +285,14 @@ def _solve_scipy(A, Q, *, discrete, adjoint):
 
 def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
     if np.iscomplexobj(A) or np.iscomplexobj(Q):
-        raise MethodError(
+        raise InvalidArgumentError(
             "method='slycot' supports real A and Q only: slycot silently drops imaginary parts; "
             "use method='recursive' or 'scipy' for complex input"
         )
     if not hermitian:
-        raise MethodError("method='slycot' (SB03MD) needs a symmetric Q")
+        raise InvalidArgumentError("method='slycot' (SB03MD) needs a symmetric Q")
     try:
-        import slycot
+        import slycot  # optional dependency
     except ImportError as exc:
         raise BackendUnavailableError(
             "method='slycot' needs the optional package slycot (pip install slycot)"
@@ -465,7 +310,7 @@ def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
     except (slycot.exceptions.SlycotError, slycot.exceptions.SlycotResultWarning) as exc:
         raise UnstableSystemError(f"slycot sb03md failed: the Lyapunov equation is singular ({exc})") from exc
     # SB03MD perturbs singular pivots silently: check the eigenvalues of its Schur form
-    _check_nonsingular(_quasi_triangular_eigvals(Ts), discrete)
+    _check_nonsingular(quasi_triangular_eigvals(Ts), discrete)
     return np.asarray(X, dtype=np.float64) / scale
 
 
@@ -520,16 +365,23 @@ def solve_lyapunov(
     Raises
     ------
     DimensionError
-        Non-square or mismatched ``A``, ``Q`` or ``schur`` factors, or a ``schur`` that is
-        not a triangular factorisation of ``A``.
+        Non-square or mismatched ``A``, ``Q`` or ``schur`` factors.
     NonFiniteError
         NaN or infinite entries.
     UnstableSystemError
         The equation is singular: ``lambda_i + conj(lambda_j) = 0`` (continuous) or
-        ``lambda_i conj(lambda_j) = 1`` (discrete) for eigenvalues of ``A``.
+        ``lambda_i conj(lambda_j) = 1`` (discrete) for eigenvalues of ``A`` (then some
+        eigenvalue is not strictly stable).
     MethodError
-        Unknown ``method``, ``schur`` with a method other than ``"recursive"``, or complex
-        input with ``method="slycot"`` (slycot drops imaginary parts).
+        Unknown ``method``.
+    ArgumentTypeError
+        ``schur`` is not a pair.
+    InvalidArgumentError
+        ``schur`` that is not a triangular Schur form of ``A``, ``schur`` with a method other
+        than ``"recursive"``, or complex input or a non-symmetric ``Q`` with ``method="slycot"``
+        (slycot drops imaginary parts).
+    NumericalError
+        The solution overflowed.
     BackendUnavailableError
         ``method="slycot"`` without slycot installed.
 
@@ -547,11 +399,9 @@ def solve_lyapunov(
     n = A.shape[0]
     if Q.shape != A.shape:
         raise DimensionError(f"Q must have the shape of A, ({n}, {n}), got {Q.shape}")
-    method = "recursive" if method is None else method
-    if not isinstance(method, str) or method not in _METHODS:
-        raise MethodError(f"unknown method {method!r}; expected one of {(None, *_METHODS)}")
+    method = check_choice(method, "method", (None, *_METHODS)) or "recursive"
     if schur is not None and method != "recursive":
-        raise MethodError(f"schur= is used by method='recursive' only, not method={method!r}")
+        raise InvalidArgumentError(f"schur= is used by method='recursive' only, not method={method!r}")
     real_out = not (np.iscomplexobj(A) or np.iscomplexobj(Q))
     hermitian = _is_hermitian(Q)
     if hermitian:
@@ -568,39 +418,28 @@ def solve_lyapunov(
     if method == "scipy":
         X = _solve_scipy(A, Q, discrete=discrete, adjoint=adjoint)
         if not np.all(np.isfinite(X)):
-            raise UnstableSystemError("scipy returned a non-finite solution: the equation is singular")
+            raise NumericalError("scipy returned a non-finite solution: the equation is singular or badly scaled")
     elif method == "slycot":
         X = _solve_slycot(A, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian)
     else:
-        if schur is not None:
-            T, Z = _check_schur(A, schur)
-            rot = None
-            real = getattr(schur, "_real", None)
-            if real is not None and not np.iscomplexobj(A):
-                Z, rot = real  # A = (Zr G^H) T (Zr G^H)^H with Zr real: real transformations
-        elif not np.iscomplexobj(A):
-            T, Z, rot = _real_schur_parts(A)
-        else:
-            T, Z = complex_schur(A)
-            rot = None
-        _check_nonsingular(np.diagonal(T), discrete)
-        X = _solve_schur(
-            T, Z, rot, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian, real_out=real_out
-        )
+        form = complex_schur(A) if schur is None else _check_schur(A, schur)
+        _check_nonsingular(form.eigenvalues, discrete)
+        X = _solve_schur(form, Q, discrete=discrete, adjoint=adjoint, hermitian=hermitian, real_out=real_out)
     if not np.all(np.isfinite(X)):
-        raise UnstableSystemError(
-            "the Lyapunov equation is too close to singular: the solution overflowed"
+        raise NumericalError(
+            "the solution of the Lyapunov equation overflowed: the equation is too close to singular "
+            "or Q is near the floating-point range limit"
         )
     X = X.real.astype(np.float64) if real_out else X.astype(np.complex128, copy=False)
     return _herm(X) if hermitian else X
 
 
-def _check_schur(A: np.ndarray, schur: Any) -> tuple[np.ndarray, np.ndarray]:
+def _check_schur(A: np.ndarray, schur: Any) -> SchurForm:
     """Validate ``schur=(T, Z)``: shapes, triangularity, and ``A Z v = Z T v`` for a probe v."""
     try:
         T, Z = schur
     except (TypeError, ValueError) as exc:
-        raise DimensionError("schur must be a pair (T, Z) from complex_schur(A)") from exc
+        raise ArgumentTypeError("schur must be a pair (T, Z) from complex_schur(A)") from exc
     T = _as_matrix(T, "schur T").astype(np.complex128, copy=False)
     Z = _as_matrix(Z, "schur Z").astype(np.complex128, copy=False)
     n = A.shape[0]
@@ -609,19 +448,24 @@ def _check_schur(A: np.ndarray, schur: Any) -> tuple[np.ndarray, np.ndarray]:
             f"schur factors must have the shape of A, ({n}, {n}); got T {T.shape}, Z {Z.shape}"
         )
     if np.any(np.tril(T, -1) != 0):
-        raise DimensionError(
+        raise InvalidArgumentError(
             "schur T must be upper triangular (complex Schur form from complex_schur, "
             "not a real quasi-triangular one)"
         )
+    # residual of a probe, on A and T scaled to unit size (no overflow for huge entries)
+    scale = max(float(np.max(np.abs(A), initial=0.0)), float(np.max(np.abs(T), initial=0.0)))
+    scale = scale if scale > 0 else 1.0
     v = np.cos(np.arange(1, n + 1) * 0.7) + 1j * np.sin(np.arange(1, n + 1) * 1.3)
     v /= np.linalg.norm(v)
     w = Z @ v
-    res = np.linalg.norm(A @ w - Z @ (T @ v))
+    res = np.linalg.norm((A / scale) @ w - Z @ ((T / scale) @ v))
     unit = abs(np.linalg.norm(w) - 1.0)
-    scale = np.linalg.norm(A) + np.linalg.norm(T)
-    if res > 1e3 * n * _EPS * max(scale, np.finfo(np.float64).tiny) or unit > 1e3 * n * _EPS:
-        raise DimensionError(
-            f"schur=(T, Z) is not a Schur form of A (||A Z v - Z T v|| = {res:.3g}, "
+    size = np.linalg.norm(A / scale) + np.linalg.norm(T / scale)
+    if res > 1e3 * n * _EPS * size or unit > 1e3 * n * _EPS:
+        raise InvalidArgumentError(
+            f"schur=(T, Z) is not a Schur form of A (||A Z v - Z T v|| / max|A| = {res:.3g}, "
             f"| ||Z v|| - 1 | = {unit:.3g} for a probe v)"
         )
-    return T, Z
+    if isinstance(schur, SchurForm) and not np.iscomplexobj(A):
+        return schur  # keeps its real Schur vectors: real transformations
+    return SchurForm(T, Z)

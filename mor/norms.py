@@ -12,16 +12,17 @@ Bruinsma & Steinbuch (1990), started from a seeded, locally refined lower bound.
 from __future__ import annotations
 
 import logging
-import numbers
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
+from ._frequency import DenseTransfer, DiagonalTransfer, resolvent
 from ._guard import guarded
-from .errors import MethodError, OrderError
-from .gramians import check_stable
+from .schur import complex_schur
+from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_bool, check_real
 
 __all__ = ["hinf_norm"]
 
@@ -38,6 +39,7 @@ _MAX_LEVEL_SET_ITER = 40
 _N_REFINE = 3  # local maxima of the seeded sweep refined by golden-section search
 _GOLDEN_ITER = 36  # bracket shrinks by 0.618**36 ~ 3e-8: value error ~1e-15 near a peak
 _INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
+_MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 
 
@@ -87,10 +89,10 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     UnstableSystemError
         When a pole has ``Re(lambda) >= 0`` (continuous) or ``|z| >= 1``
         (discrete); the exception lists the offending poles.
-    MethodError
-        When ``return_peak`` is not a bool.
-    OrderError
-        When ``tol`` is not a real number in ``[4 eps, 1)``.
+    ArgumentTypeError
+        When ``return_peak`` is not a bool or ``tol`` not a real number.
+    InvalidArgumentError
+        When ``tol`` is outside ``[4 eps, 1)``.
 
     Notes
     -----
@@ -137,13 +139,8 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     >>> hinf_norm(sys, return_peak=True)
     (0.5, 0.0)
     """
-    if not isinstance(return_peak, (bool, np.bool_)):
-        raise MethodError(f"return_peak must be True or False, got {return_peak!r}")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (
-        4 * np.finfo(float).eps <= float(tol) < 1
-    ):
-        raise OrderError(f"tol must be a real number in [4 eps, 1), got {tol!r}")
-    tol = float(tol)
+    return_peak = check_bool(return_peak, "return_peak")
+    tol = check_real(tol, "tol", minimum=_MIN_TOL, maximum=1.0, include_max=False)
     sys = as_system(sys)
     if sys.m == 0 or sys.p == 0:  # no inputs or no outputs: G is an empty matrix, norm 0
         check_stable(sys, _WHAT)
@@ -254,20 +251,16 @@ class _DiagonalEvaluator(_Evaluator):
         self.n = n
         self.size = int(np.prod(sys.batch_shape, dtype=int))
         check_stable(sys, _WHAT)
+        self.transfer = DiagonalTransfer(sys)
         lam = sys.poles.reshape(self.size, n)
         B = sys.B.reshape(self.size, n, m)
         C = sys.C.reshape(self.size, p, n)
         D = sys.D.reshape(self.size, p, m)
-        self.D = D
         self.d_zero = not np.any(D)
         self.sigma_d = _sigma_max(D) if D.size else np.zeros(self.size)
         self.const = ~np.any(B, axis=(-2, -1)) | ~np.any(C, axis=(-2, -1))
-        # residues: G(x) = D + sum_i r_i(x) C[:, i] B[i, :]
-        self.res = (np.swapaxes(C, -1, -2)[..., :, :, None] * B[..., :, None, :]).reshape(self.size, n, p * m)
-        self.p, self.m = p, m
         if self.discrete:
-            mu = sys.mu.reshape(self.size, n)
-            self.mu = mu
+            mu = sys.log_poles.reshape(self.size, n)
             zp1 = lam + 1.0
             self.cpoles = np.tanh(mu / 2)  # (z - 1)/(z + 1), accurate near z = 1
             sq2 = np.sqrt(2.0)
@@ -278,7 +271,6 @@ class _DiagonalEvaluator(_Evaluator):
             extra = np.broadcast_to(np.linspace(-np.pi, np.pi, 33), (self.size, 33))
             hi = np.full(self.size, np.pi)
         else:
-            self.lam = lam
             self.cpoles = lam
             self.cB, self.cC, self.cD = B, C, D
             centre, half = lam.imag, np.abs(lam.real)
@@ -297,15 +289,12 @@ class _DiagonalEvaluator(_Evaluator):
         return self._seeds
 
     def sigma(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        # discrete: the log-point j x is exact (1/(z - z_i) from the log-poles, no exp(j x) - z_i)
         if self.discrete:
-            # 1/(z - z_i) with z = exp(j x): -exp(-j x) / expm1(mu_i - j x)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = -np.exp(-1j * x)[..., None] / np.expm1(self.mu[idx][:, None, :] - 1j * x[..., None])
+            G = self.transfer(log_points=1j * x, idx=idx)
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = 1.0 / (1j * x[..., None] - self.lam[idx][:, None, :])
-        G = r @ self.res[idx] + self.D[idx].reshape(len(idx), 1, -1)
-        return _sigma_max(G.reshape(*x.shape, self.p, self.m))
+            G = self.transfer(1j * x, idx=idx)
+        return _sigma_max(G)
 
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         lam = self.cpoles[idx]
@@ -329,37 +318,17 @@ class _DenseEvaluator(_Evaluator):
         self.sigma_d = np.array([_sigma_max(D) if D.size else 0.0])
         self.const = np.array([not np.any(B) or not np.any(C)])
         if n == 0:
-            self.T = np.zeros((0, 0), complex)
-            self.Bt = np.zeros((0, m), complex)
-            self.Ct = np.zeros((p, 0), complex)
+            self.transfer = DenseTransfer(sys)
             self.cpoles = np.zeros((1, 0), complex)
             self._seeds = np.zeros((1, 2))
             return
-        if self.real:
-            Tr, Zr = sla.schur(A, output="real", check_finite=False)
-            T, Z = _real_to_complex_schur(Tr, Zr)
-        else:
-            T, Z = sla.schur(A, output="complex", check_finite=False)
-        poles = np.diag(T).copy()
+        schur = complex_schur(A)
+        poles = schur.eigenvalues.copy()
         check_stable(sys, _WHAT, poles=poles)
-        self.T, self.Bt, self.Ct = T, Z.conj().T @ B, C @ Z
-        self.negT = -T
-        # modal form T = V diag(poles) V^-1 (V upper triangular) for cheap peak location
-        _, V = np.linalg.eig(T)
-        rcond, _ = sla.lapack.ztrcon(V, norm="1")
-        self.modal = bool(rcond > _MODAL_RCOND)
-        if self.modal:
-            left = self.Ct @ V  # (p, n)
-            right = sla.solve_triangular(V, self.Bt, check_finite=False)  # (n, m)
-            self.res = (left.T[:, :, None] * right[:, None, :]).reshape(1, n, p * m)
-            self.poles = poles[None]
+        self.transfer = DenseTransfer(sys, schur)
+        self._modal_form(poles)
         if self.discrete:
-            lu = sla.lu_factor(A + np.eye(n), check_finite=False)
-            X = sla.lu_solve(lu, np.concatenate([A - np.eye(n), B], axis=1), check_finite=False)
-            self.cA = X[:, :n]
-            self.cB = np.sqrt(2.0) * X[:, n:]
-            self.cC = np.sqrt(2.0) * sla.lu_solve(lu, C.conj().T, trans=2, check_finite=False).conj().T
-            self.cD = D - C @ X[:, n:]
+            self._bilinear(A, B, C, D)
             with np.errstate(divide="ignore"):
                 mu = np.log(poles)
             self.cpoles = np.tanh(mu / 2)[None]
@@ -379,90 +348,44 @@ class _DenseEvaluator(_Evaluator):
         )
         self._seeds = np.unique(seeds)[None]  # conjugate pairs of real systems give duplicates
 
+    def _modal_form(self, poles: np.ndarray) -> None:
+        """``T = V diag(poles) V^-1`` (V upper triangular) for cheap peak location, when well conditioned."""
+        tf = self.transfer
+        _, V = np.linalg.eig(tf.T)
+        rcond, _ = sla.lapack.ztrcon(V, norm="1")
+        self.modal = bool(rcond > _MODAL_RCOND)
+        if self.modal:
+            left = tf.Ct @ V  # (p, n)
+            right = sla.solve_triangular(V, tf.Bt, check_finite=False)  # (n, m)
+            self.res = (left.T[:, :, None] * right[:, None, :]).reshape(1, self.n, self.p * self.m)
+            self.poles = poles[None]
+
+    def _bilinear(self, A, B, C, D) -> None:
+        """Continuous-time data of ``s = (z - 1)/(z + 1)`` for the Hamiltonian eigenvalue test."""
+        n = self.n
+        lu = sla.lu_factor(A + np.eye(n), check_finite=False)
+        X = sla.lu_solve(lu, np.concatenate([A - np.eye(n), B], axis=1), check_finite=False)
+        self.cA = X[:, :n]
+        self.cB = np.sqrt(2.0) * X[:, n:]
+        self.cC = np.sqrt(2.0) * sla.lu_solve(lu, C.conj().T, trans=2, check_finite=False).conj().T
+        self.cD = D - C @ X[:, n:]
+
     def seeds(self) -> np.ndarray:
         return self._seeds
 
     def sigma(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        pts = np.exp(1j * x[0]) if self.discrete else 1j * x[0]
-        n = self.n
-        if n == 0:
-            G = np.broadcast_to(self.D, (pts.size, self.p, self.m))
-        elif pts.size <= 24:
-            G = np.empty((pts.size, self.p, self.m), dtype=complex)
-            M = self.negT.copy()
-            diag = np.diag(self.negT)
-            k = np.arange(n)
-            for i, s in enumerate(pts):
-                M[k, k] = diag + s
-                G[i] = self.Ct @ sla.solve_triangular(M, self.Bt, check_finite=False) + self.D
-        else:
-            G = self.Ct @ _shifted_backsolve(self.T, self.Bt, pts) + self.D
-        return _sigma_max(G)[None]
+        pts = np.exp(1j * x) if self.discrete else 1j * x
+        return _sigma_max(self.transfer(pts))
 
     def sigma_fast(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        if not self.modal or self.n == 0:
+        if self.n == 0 or not self.modal:
             return self.sigma(idx, x)
         pts = np.exp(1j * x) if self.discrete else 1j * x
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = 1.0 / (pts[..., None] - self.poles[:, None, :])
-        G = r @ self.res + self.D.reshape(1, 1, -1)
+        G = resolvent(self.poles[:, None, :], pts[..., None]) @ self.res + self.D.reshape(1, 1, -1)
         return _sigma_max(G.reshape(*x.shape, self.p, self.m))
 
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         return _hamiltonian(self.cA[None], self.cB[None], self.cC[None], self.cD[None], gamma, self.d_zero)
-
-
-def _shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``X[k] = (s_k I - T)^-1 Y`` for upper triangular ``T (n,n)``, ``Y (n,m)``: returns ``(k, n, m)``.
-
-    Row-wise back substitution vectorised over the points:
-    ``x_i = (y_i + sum_{j>i} T_ij x_j) / (s - T_ii)``.
-    """
-    n, m = Y.shape
-    k = s.size
-    X = np.empty((n, k, m), dtype=complex)
-    diag = np.diag(T)
-    for i in range(n - 1, -1, -1):
-        acc = T[i, i + 1 :] @ X[i + 1 :].reshape(n - i - 1, k * m) if i < n - 1 else 0.0
-        X[i] = (Y[i][None, :] + np.reshape(acc, (k, m)) if i < n - 1 else np.broadcast_to(Y[i], (k, m))) / (
-            s - diag[i]
-        )[:, None]
-    return np.transpose(X, (1, 0, 2))
-
-
-def _real_to_complex_schur(T: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Complex Schur form from LAPACK's real (standardised) one, keeping the eigenvalues exact.
-
-    Each 2x2 block ``[[a, b], [c, d]]`` of a complex pair has eigenvalues
-    ``(a + d)/2 +- j sqrt(-((a - d)^2/4 + bc))`` (``a = d`` for LAPACK's standardised
-    blocks); ``Q = [v, v_perp]`` with ``v ~ [b, lambda - a]`` triangularises it.  The
-    block-diagonal unitary made of all these ``Q`` is applied at once, and the diagonal
-    is set to the eigenvalues exactly: a rotation would perturb ``Re(lambda)`` by
-    ``eps |b|``, which matters for lightly damped modes.
-    """
-    sub = np.flatnonzero(np.diag(T, -1) != 0)  # first index i of every 2x2 block
-    T = T.astype(complex)
-    Z = Z.astype(complex)
-    if sub.size == 0:
-        return T, Z
-    i, k = sub, sub + 1
-    a, b, c, d = T[i, i].real, T[i, k].real, T[k, i].real, T[k, k].real
-    p = 0.5 * (a - d)
-    lam = 0.5 * (a + d) + 1j * np.sqrt(np.maximum(-(p * p + b * c), 0.0))
-    v0, v1 = b.astype(complex), lam - a
-    nrm = np.sqrt(np.abs(v0) ** 2 + np.abs(v1) ** 2)
-    v0, v1 = v0 / nrm, v1 / nrm
-    # Q = [[v0, -conj(v1)], [v1, conj(v0)]] on columns (i, k)
-    q00, q01, q10, q11 = v0, -np.conj(v1), v1, np.conj(v0)
-    for M in (T, Z):
-        ci, ck = M[:, i].copy(), M[:, k].copy()
-        M[:, i] = ci * q00 + ck * q10
-        M[:, k] = ci * q01 + ck * q11
-    ri, rk = T[i, :].copy(), T[k, :].copy()
-    T[i, :] = np.conj(q00)[:, None] * ri + np.conj(q10)[:, None] * rk
-    T[k, :] = np.conj(q01)[:, None] * ri + np.conj(q11)[:, None] * rk
-    T[i, i], T[k, k], T[k, i] = lam, np.conj(lam), 0.0
-    return np.triu(T), Z
 
 
 # -- driver ------------------------------------------------------------------------------------
@@ -547,7 +470,43 @@ def _crossings(ev: _Evaluator, idx: np.ndarray, gamma: np.ndarray) -> list[np.nd
     return out
 
 
+def _crossing_grid(cross: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every crossing and every midpoint between consecutive crossings, one row per member.
+
+    Returns ``pts (a, K)`` (short rows padded with their first point) and ``valid (a, K)``.
+    """
+    K = max(2 * c.size - 1 for c in cross)
+    pts = np.zeros((len(cross), K))
+    valid = np.zeros((len(cross), K), dtype=bool)
+    for r, c in enumerate(cross):
+        q = np.empty(2 * c.size - 1)
+        q[0::2] = c
+        q[1::2] = 0.5 * (c[:-1] + c[1:])
+        pts[r, : q.size] = q
+        pts[r, q.size :] = q[0]
+        valid[r, : q.size] = True
+    return pts, valid
+
+
+def _refine_best(ev: _Evaluator, idx, pts, val, valid) -> tuple[np.ndarray, np.ndarray]:
+    """Golden-section search between the neighbours of each member's best grid point.
+
+    ``val`` is already accurate at the grid points; only the refined point is evaluated
+    accurately again.  Returns the best value and its frequency per member.
+    """
+    j = val.argmax(axis=-1)
+    rows = np.arange(idx.size)
+    last = valid.sum(axis=-1) - 1
+    lo = pts[rows, np.maximum(j - 1, 0)]
+    hi = pts[rows, np.minimum(j + 1, last)]
+    _, bx = _golden(ev, idx, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
+    acc = ev.sigma(idx, bx)[:, 0]
+    refined = acc > val[rows, j]
+    return np.where(refined, acc, val[rows, j]), np.where(refined, bx[:, 0], pts[rows, j])
+
+
 def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Level-set iteration from the seeded lower bound (see :func:`hinf_norm`, Notes)."""
     if ev.n == 0:
         return ev.sigma_d.copy(), np.zeros(ev.size)
     lb, xpk = _initial_bound(ev)
@@ -565,18 +524,7 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
         if not np.any(has):
             break
         sub = active[has]
-        cross = [c for c, h in zip(cross, has, strict=True) if h]
-        # evaluate at every crossing and every midpoint between consecutive crossings
-        K = max(2 * c.size - 1 for c in cross)
-        pts = np.zeros((sub.size, K))
-        valid = np.zeros((sub.size, K), dtype=bool)
-        for r, c in enumerate(cross):
-            q = np.empty(2 * c.size - 1)
-            q[0::2] = c
-            q[1::2] = 0.5 * (c[:-1] + c[1:])
-            pts[r, : q.size] = q
-            pts[r, q.size :] = q[0]
-            valid[r, : q.size] = True
+        pts, valid = _crossing_grid([c for c, h in zip(cross, has, strict=True) if h])
         # accurate values here (few points): they decide convergence
         val = np.where(valid, ev.sigma(sub, pts), -np.inf)
         # no crossing or midpoint above gamma: the crossings are numerical (near-tangent) ones
@@ -585,20 +533,8 @@ def _hinf(ev: _Evaluator, tol: float) -> tuple[np.ndarray, np.ndarray]:
         above = val.max(axis=-1) > gamma[has]
         if not np.any(above):
             break
-        sub, val, pts, gamma_sub = sub[above], val[above], pts[above], gamma[has][above]
-        cross = [c for c, a in zip(cross, above, strict=True) if a]
-        j = val.argmax(axis=-1)
-        rows = np.arange(sub.size)
-        # refine inside the interval around the best point, then evaluate accurately
-        last = np.array([2 * c.size - 2 for c in cross])
-        lo = pts[rows, np.maximum(j - 1, 0)]
-        hi = pts[rows, np.minimum(j + 1, last)]
-        _, bx = _golden(ev, sub, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
-        # val is already accurate at pts[j]; only the refined point needs an accurate value
-        acc = ev.sigma(sub, bx)[:, 0]
-        refined = acc > val[rows, j]
-        best = np.where(refined, acc, val[rows, j])
-        xbest = np.where(refined, bx[:, 0], pts[rows, j])
+        sub, gamma_sub = sub[above], gamma[has][above]
+        best, xbest = _refine_best(ev, sub, pts[above], val[above], valid[above])
         improved = best > gamma_sub
         upd = best > lb[sub]
         lb[sub[upd]], xpk[sub[upd]] = best[upd], xbest[upd]

@@ -14,16 +14,21 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ._frequency import transfer_evaluator
 from ._guard import guarded
-from .errors import DimensionError, NonFiniteError, OrderError, SystemTypeError
+from .errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTypeError
 from .systems import LTI, DiagonalLTI, as_system
+from .validation import check_int, check_real
 
 __all__ = ["transfer_function", "frequency_response", "impulse_response"]
 
 
 def _points(s: Any, name: str) -> tuple[np.ndarray, bool]:
+    """``s`` as a 1-D complex128 array of finite points, and whether it was a scalar."""
     arr = np.asarray(s)
     scalar = arr.ndim == 0
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ArgumentTypeError(f"{name} must be a number or an array of numbers, got dtype {arr.dtype}")
     arr = np.atleast_1d(arr).astype(np.complex128)
     if arr.ndim != 1:
         raise DimensionError(f"{name} must be a scalar or a 1-D array of points, got shape {arr.shape}")
@@ -49,13 +54,15 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     -------
     G : (..., k, p, m) ndarray, complex
         Batch dimensions first; the ``k`` axis is dropped when ``s`` is a scalar.
-        Points that coincide with a pole give ``inf``/``nan`` entries for
-        diagonal systems and raise ``LinAlgError`` for dense ones.
+        Points that coincide with a pole give ``inf``/``nan`` entries.
 
     Notes
     -----
-    Dense systems are reduced once to complex Schur form ``A = Z T Z^H``;
-    each point then costs one triangular solve, ``O(n^2 m)``.
+    Dense systems are reduced once to complex Schur form ``A = Z T Z^H``
+    (:func:`mor.complex_schur`); each point then costs one triangular solve,
+    ``O(n^2 m)``.  Discrete diagonal systems are evaluated from their log-poles
+    ``mu_i`` and ``log z`` as ``1 / (z - z_i) = -exp(-log z) / expm1(mu_i - log z)``,
+    which stays accurate for poles close to the unit circle (``z = 0`` is allowed).
 
     Examples
     --------
@@ -67,30 +74,8 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     """
     sys = as_system(sys)
     pts, scalar = _points(s, "s")
-    if isinstance(sys, DiagonalLTI):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / (pts[:, None] - sys.poles[..., None, :])  # (..., k, n)
-        G = np.einsum("...pn,...kn,...nm->...kpm", sys.C, inv, sys.B, optimize=True)
-        G = G + sys.D[..., None, :, :]
-    else:
-        G = _dense_tf(sys, pts)
+    G = _evaluate(sys, pts, None)
     return G[..., 0, :, :] if scalar else G
-
-
-def _dense_tf(sys: LTI, pts: np.ndarray) -> np.ndarray:
-    n, p, m = sys.n, sys.p, sys.m
-    out = np.empty((pts.size, p, m), dtype=np.complex128)
-    if n == 0:
-        out[:] = sys.D
-        return out
-    T, Z = sla.schur(sys.A.astype(np.complex128), output="complex")
-    Bt = Z.conj().T @ sys.B
-    Ct = sys.C @ Z
-    eye = np.eye(n)
-    for i, si in enumerate(pts):
-        X = sla.solve_triangular(si * eye - T, Bt, lower=False, check_finite=False)
-        out[i] = Ct @ X + sys.D
-    return out
 
 
 def frequency_response(sys: Any, omega: Any) -> np.ndarray:
@@ -98,24 +83,45 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
 
     Evaluates ``G(j omega)`` for continuous systems and ``G(exp(j omega dt))``
     for discrete ones (``omega`` in rad per time unit; the Nyquist frequency is
-    ``pi / dt``).
+    ``pi / dt``).  Discrete diagonal systems are evaluated from the log-point
+    ``j omega dt`` itself (see :func:`transfer_function`).
 
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
+        The system.
     omega : float or (k,) array_like of float
+        Angular frequencies.
 
     Returns
     -------
     G : (..., k, p, m) ndarray, complex
+        Batch dimensions first; the ``k`` axis is dropped when ``omega`` is a scalar.
     """
     sys = as_system(sys)
     w = np.asarray(omega)
     if np.iscomplexobj(w):
-        raise SystemTypeError("omega must be real (angular frequency); use transfer_function for complex s")
-    w = w.astype(np.float64)
-    s = np.exp(1j * w * sys.dt) if sys.dt is not None else 1j * w
-    return transfer_function(sys, s)
+        raise ArgumentTypeError("omega must be real (angular frequency); use transfer_function for complex s")
+    w, scalar = _points(w, "omega")
+    w = w.real
+    if sys.dt is None:
+        G = _evaluate(sys, 1j * w, None)
+    else:
+        log_z = 1j * (w * sys.dt)
+        G = _evaluate(sys, np.exp(log_z), log_z)
+    return G[..., 0, :, :] if scalar else G
+
+
+def _evaluate(sys: LTI | DiagonalLTI, pts: np.ndarray, log_pts: np.ndarray | None) -> np.ndarray:
+    """``G`` at the points ``pts`` (``s`` or ``z``; discrete: ``log z`` too when known): ``(..., k, p, m)``."""
+    ev = transfer_evaluator(sys)
+    size = ev.size
+    pts = np.broadcast_to(pts, (size, pts.size))
+    if log_pts is not None:
+        log_pts = np.broadcast_to(log_pts, (size, log_pts.size))
+    G = ev(pts, log_points=log_pts)
+    batch = sys.batch_shape if isinstance(sys, DiagonalLTI) else ()
+    return G.reshape(*batch, *G.shape[1:])
 
 
 @guarded("impulse_response")
@@ -134,27 +140,34 @@ def impulse_response(sys: Any, length: int, *, dt: float | None = None) -> np.nd
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
+        The system.
     length : int
         Number of samples (>= 1).
     dt : float, optional
-        Sampling step for continuous systems; must be omitted for discrete ones.
+        Sampling step for continuous systems (positive); must be omitted for discrete ones.
 
     Returns
     -------
     h : (..., length, p, m) ndarray
         Real for real dense systems, complex otherwise.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``length`` is not an integer or ``dt`` not a real number.
+    InvalidArgumentError
+        ``length < 1`` or ``dt`` not positive and finite.
+    SystemTypeError
+        ``dt`` given for a discrete system, or missing for a continuous one.
     """
     sys = as_system(sys)
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise OrderError(f"length must be a positive integer, got {length!r}")
-    length = int(length)
+    length = check_int(length, "length (number of samples)")
     if sys.dt is not None and dt is not None:
         raise SystemTypeError("dt is only for continuous systems; a discrete system has its own dt")
     if sys.dt is None:
         if dt is None:
             raise SystemTypeError("continuous systems need dt= (the sampling step of the response)")
-        if not (np.isfinite(dt) and dt > 0):
-            raise DimensionError(f"dt must be positive and finite, got {dt!r}")
+        dt = check_real(dt, "dt", minimum=0.0, include_min=False)
     if isinstance(sys, DiagonalLTI):
         return _diag_impulse(sys, length, dt)
     return _dense_impulse(sys, length, dt)
@@ -167,12 +180,11 @@ def _diag_impulse(sys: DiagonalLTI, length: int, dt: float | None) -> np.ndarray
         powers = np.exp(lam[..., None, :] * (k[:, None] * dt))  # (..., L, n)
         h = np.einsum("...pn,...kn,...nm->...kpm", sys.C, powers, sys.B, optimize=True)
         return h
-    mu = sys.mu
+    mu = sys.log_poles
     with np.errstate(invalid="ignore"):
         powers = np.exp(mu[..., None, :] * k[:, None])  # z^k computed from mu: accurate for |z| ~ 1
     powers = np.where(np.isnan(powers), 0.0, powers)  # 0^0 handled below; -inf*0 -> nan
-    if length > 0:
-        powers[..., 0, :] = 1.0
+    powers[..., 0, :] = 1.0  # length >= 1
     h = np.empty(sys.batch_shape + (length, sys.p, sys.m), dtype=np.complex128)
     h[..., 0, :, :] = sys.D
     if length > 1:

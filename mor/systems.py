@@ -10,60 +10,22 @@ Both classes are immutable: their arrays are read-only and validated on construc
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from .errors import DimensionError, NonFiniteError, SystemTypeError
+from ._arrays import as_array
+from .errors import DimensionError, InvalidArgumentError, SystemTypeError
+from .validation import check_real
 
 __all__ = ["LTI", "DiagonalLTI", "as_system"]
 
 
-def _as_array(
-    value: Any, name: str, *, complex_: bool | None = None, square: bool = False, copy: bool = True
-) -> np.ndarray:
-    """Convert ``value`` to a float64 or complex128 array, rejecting bad input.
-
-    ``square=True`` also requires a square 2-D array (checked before finiteness);
-    ``copy=False`` returns ``value`` itself when it already has the target dtype.
-    """
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # pragma: no cover - numpy raises many types
-        raise SystemTypeError(f"{name} could not be converted to an array: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
-        raise SystemTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if complex_ is True or (complex_ is None and np.iscomplexobj(arr)):
-        arr = arr.astype(np.complex128, copy=copy)
-    else:
-        arr = arr.astype(np.float64, copy=copy)
-    if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
-        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))
-        raise NonFiniteError(
-            f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
-            f"(first at index {tuple(int(i) for i in bad[0])})"
-        )
-    return arr
-
-
 def _check_dt(dt: Any) -> float | None:
+    """``None`` (continuous time) or a positive, finite sampling period as a float."""
     if dt is None:
         return None
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real):
-        raise SystemTypeError(
-            f"dt must be None (continuous time) or a positive real sampling period, got {dt!r}"
-        )
-    dt = float(dt)
-    if not (np.isfinite(dt) and dt > 0):
-        raise DimensionError(
-            f"dt must be None (continuous time) or a positive finite sampling period, got {dt!r}"
-        )
-    return dt
+    return check_real(dt, "dt (None for continuous time, else the sampling period)", minimum=0.0, include_min=False)
 
 
 def _freeze(*arrays: np.ndarray) -> None:
@@ -116,9 +78,9 @@ class LTI:
     def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
         raw = [np.asarray(x) for x in (A, B, C) + (() if D is None else (D,))]
         is_complex = any(np.iscomplexobj(x) for x in raw)
-        A = _as_array(A, "A", complex_=is_complex)
-        B = _as_array(B, "B", complex_=is_complex)
-        C = _as_array(C, "C", complex_=is_complex)
+        A = as_array(A, "A", complex_=is_complex)
+        B = as_array(B, "B", complex_=is_complex)
+        C = as_array(C, "C", complex_=is_complex)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise DimensionError(f"A must be a square 2-D array, got shape {A.shape}")
         n = A.shape[0]
@@ -130,7 +92,7 @@ class LTI:
         if D is None:
             D = np.zeros((p, m), dtype=A.dtype)
         else:
-            D = _as_array(D, "D", complex_=is_complex)
+            D = as_array(D, "D", complex_=is_complex)
             if D.ndim == 0:
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.shape != (p, m):
@@ -193,7 +155,7 @@ class LTI:
                 f"and {(other.m, other.p)}"
             )
         if self.dt != other.dt:
-            raise DimensionError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
+            raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
 
     def __add__(self, other: Any) -> LTI:
         other = as_system(other)
@@ -218,7 +180,7 @@ class LTI:
     # -- interop ------------------------------------------------------------
     def to_scipy(self):
         """Return a :class:`scipy.signal.StateSpace` (real systems only in older scipy)."""
-        from scipy import signal
+        from scipy import signal  # here, not at the top: scipy.signal doubles the import time of mor
 
         if self.dt is None:
             return signal.StateSpace(self.A, self.B, self.C, self.D)
@@ -232,7 +194,7 @@ class LTI:
         SystemTypeError
             For complex systems: python-control would silently drop the imaginary parts.
         """
-        import control
+        import control  # optional dependency
 
         if self.is_complex:
             raise SystemTypeError(
@@ -316,14 +278,14 @@ class DiagonalLTI:
     DiagonalLTI(batch=(3,), n=4, m=1, p=1, continuous)
     """
 
-    __slots__ = ("poles", "B", "C", "D", "dt", "log_poles")
+    __slots__ = ("poles", "B", "C", "D", "dt", "_log_poles")
 
     poles: np.ndarray
     B: np.ndarray
     C: np.ndarray
     D: np.ndarray
     dt: float | None
-    log_poles: np.ndarray | None
+    _log_poles: np.ndarray | None  # as given (None: computed from the poles on demand)
 
     def __init__(
         self,
@@ -338,13 +300,13 @@ class DiagonalLTI:
         dt = _check_dt(dt)
         if log_poles is not None:
             if dt is None:
-                raise SystemTypeError("log_poles is only meaningful for discrete-time systems")
-            log_poles = _as_array(log_poles, "log_poles", complex_=True)
+                raise InvalidArgumentError("log_poles is only meaningful for discrete-time systems (give dt)")
+            log_poles = as_array(log_poles, "log_poles", complex_=True)
             if poles is None:
                 poles = np.exp(log_poles)
-        poles = _as_array(poles, "poles", complex_=True)
-        B = _as_array(B, "B", complex_=True)
-        C = _as_array(C, "C", complex_=True)
+        poles = as_array(poles, "poles", complex_=True)
+        B = as_array(B, "B", complex_=True)
+        C = as_array(C, "C", complex_=True)
         if poles.ndim < 1:
             raise DimensionError(f"poles must have shape (..., n), got {poles.shape}")
         n = poles.shape[-1]
@@ -356,7 +318,7 @@ class DiagonalLTI:
         if D is None:
             D = np.zeros((p, m))
         else:
-            D = _as_array(D, "D")
+            D = as_array(D, "D")
             if D.ndim == 0:
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.ndim < 2 or D.shape[-2:] != (p, m):
@@ -373,9 +335,6 @@ class DiagonalLTI:
                 "batch dimensions of poles, B, C, D do not broadcast: "
                 + ", ".join(str(s) for s in shapes)
             ) from exc
-        if dt is not None and np.any(poles == 0) and log_poles is None:
-            # log(0) = -inf: allowed (a pure delay), kept as a large negative real part.
-            pass
         poles = np.ascontiguousarray(np.broadcast_to(poles, batch + (n,)))
         B = np.ascontiguousarray(np.broadcast_to(B, batch + (n, m)))
         C = np.ascontiguousarray(np.broadcast_to(C, batch + (p, n)))
@@ -383,7 +342,7 @@ class DiagonalLTI:
         if log_poles is not None:
             log_poles = np.ascontiguousarray(np.broadcast_to(log_poles, batch + (n,)))
             if not np.allclose(np.exp(log_poles), poles, rtol=1e-12, atol=0):
-                raise DimensionError("poles and exp(log_poles) disagree; pass only one of them")
+                raise InvalidArgumentError("poles and exp(log_poles) disagree; pass only one of them")
         _freeze(*(a for a in (poles, B, C, D, log_poles) if a is not None))
         for name, value in zip(self.__slots__, (poles, B, C, D, dt, log_poles), strict=True):
             object.__setattr__(self, name, value)
@@ -392,7 +351,7 @@ class DiagonalLTI:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __reduce__(self):
-        return (_rebuild_diagonal, (self.poles, self.B, self.C, self.D, self.dt, self.log_poles))
+        return (_rebuild_diagonal, (self.poles, self.B, self.C, self.D, self.dt, self._log_poles))
 
     @classmethod
     def from_log_poles(cls, log_poles: Any, B: Any, C: Any, D: Any = None, dt: float = 1.0):
@@ -440,12 +399,22 @@ class DiagonalLTI:
         return True
 
     @property
-    def mu(self) -> np.ndarray:
-        """Discrete time: ``log(poles)`` (the stored ``log_poles`` when given)."""
+    def log_poles(self) -> np.ndarray:
+        """Discrete time: the log-poles ``mu`` with ``poles = exp(mu)``, shape ``(..., n)``.
+
+        The values given to the constructor (for a zero-order hold, ``lambda * dt`` exactly),
+        otherwise ``log(poles)`` (``-inf`` for a pole at ``0``).  Every discrete formula of
+        :mod:`mor` is evaluated from them.
+
+        Raises
+        ------
+        SystemTypeError
+            For a continuous-time system (its poles have no logarithm convention).
+        """
         if self.dt is None:
-            raise SystemTypeError("mu = log(poles) is defined for discrete-time systems only")
-        if self.log_poles is not None:
-            return self.log_poles
+            raise SystemTypeError("log_poles (mu = log z) are defined for discrete-time systems only")
+        if self._log_poles is not None:
+            return self._log_poles
         with np.errstate(divide="ignore"):
             return np.log(self.poles)
 
@@ -461,7 +430,7 @@ class DiagonalLTI:
         if not isinstance(index, tuple):
             index = (index,)
         if any(i is Ellipsis for i in index):
-            raise DimensionError("Ellipsis indexing of a DiagonalLTI batch is not supported")
+            raise InvalidArgumentError("Ellipsis indexing of a DiagonalLTI batch is not supported")
         poles = self.poles[index]
         if poles.ndim < 1:  # pragma: no cover - guarded by the trailing axis
             raise DimensionError("index removes the state dimension")
@@ -472,7 +441,7 @@ class DiagonalLTI:
             self.C[index + extra * 2],
             self.D[index + extra * 2],
             self.dt,
-            log_poles=None if self.log_poles is None else self.log_poles[index],
+            log_poles=None if self._log_poles is None else self._log_poles[index],
         )
 
     def __repr__(self) -> str:
@@ -490,16 +459,16 @@ class DiagonalLTI:
         return LTI(np.diag(self.poles), self.B, self.C, self.D, self.dt)
 
     def __neg__(self) -> DiagonalLTI:
-        return DiagonalLTI(self.poles, self.B, -self.C, -self.D, self.dt, log_poles=self.log_poles)
+        return DiagonalLTI(self.poles, self.B, -self.C, -self.D, self.dt, log_poles=self._log_poles)
 
     def __add__(self, other: Any) -> Any:
         other = as_system(other)
         if isinstance(other, LTI):
             return self.to_dense() + other
-        if (self.m, self.p) != (other.m, other.p) or self.dt != other.dt:
-            raise DimensionError(
-                f"cannot add {self!r} and {other!r}: input/output sizes or time bases differ"
-            )
+        if (self.m, self.p) != (other.m, other.p):
+            raise DimensionError(f"cannot add {self!r} and {other!r}: input/output sizes differ")
+        if self.dt != other.dt:
+            raise InvalidArgumentError(f"cannot add {self!r} and {other!r}: time bases differ")
         batch = np.broadcast_shapes(self.batch_shape, other.batch_shape)
 
         def bc(x, tail):
@@ -510,8 +479,8 @@ class DiagonalLTI:
         B = np.concatenate([bc(self.B, (n1, m)), bc(other.B, (n2, m))], axis=-2)
         C = np.concatenate([bc(self.C, (p, n1)), bc(other.C, (p, n2))], axis=-1)
         log_poles = None
-        if self.dt is not None and (self.log_poles is not None or other.log_poles is not None):
-            log_poles = np.concatenate([bc(self.mu, (n1,)), bc(other.mu, (n2,))], axis=-1)
+        if self.dt is not None and (self._log_poles is not None or other._log_poles is not None):
+            log_poles = np.concatenate([bc(self.log_poles, (n1,)), bc(other.log_poles, (n2,))], axis=-1)
             poles = None
         return DiagonalLTI(poles, B, C, self.D + other.D, self.dt, log_poles=log_poles)
 

@@ -236,7 +236,7 @@ def direct_sum(G1: LTI | DiagonalLTI, G2: LTI | DiagonalLTI) -> LTI | DiagonalLT
         )
         if G1.dt is None:
             return DiagonalLTI(np.concatenate([G1.poles, G2.poles], -1), B, C, D)
-        return DiagonalLTI.from_log_poles(np.concatenate([G1.mu, G2.mu], -1), B, C, D, G1.dt)
+        return DiagonalLTI.from_log_poles(np.concatenate([G1.log_poles, G2.log_poles], -1), B, C, D, G1.dt)
     from scipy.linalg import block_diag
 
     return LTI(block_diag(G1.A, G2.A), block_diag(G1.B, G2.B), block_diag(G1.C, G2.C), block_diag(G1.D, G2.D), G1.dt)

@@ -16,7 +16,14 @@ from mor import (
     hankel_singular_values,
     transfer_function,
 )
-from mor.errors import MethodError, OrderError, RankWarning, UnstableSystemError
+from mor.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    MethodError,
+    OrderError,
+    RankWarning,
+    UnstableSystemError,
+)
 
 
 def H(X):
@@ -218,13 +225,15 @@ def test_zero_system():
 @pytest.mark.parametrize(
     "kwargs, err, text",
     [
-        ({"order": 0}, OrderError, "1 <= order"),
-        ({"order": 7}, OrderError, "1 <= order"),
-        ({"order": 2.5}, OrderError, "integer"),
-        ({"order": 2, "tol": 0.1}, OrderError, "either"),
-        ({"tol": -1.0}, OrderError, "tol"),
-        ({"tol": float("nan")}, OrderError, "tol"),
-        ({"order": 2, "method": "magic"}, MethodError, "'sr' or 'bfsr'"),
+        ({"order": 0}, OrderError, r"order \(n = 6\) must satisfy 1 <= value <= 6"),
+        ({"order": 7}, OrderError, "1 <= value <= 6"),
+        ({"order": 2.5}, ArgumentTypeError, "integer"),
+        ({"order": 2, "tol": 0.1}, InvalidArgumentError, "either"),
+        ({"tol": -1.0}, InvalidArgumentError, "tol"),
+        ({"tol": float("nan")}, InvalidArgumentError, "tol"),
+        ({"rank_tol": 1.0}, InvalidArgumentError, "rank_tol"),
+        ({"rank_tol": "0"}, ArgumentTypeError, "rank_tol"),
+        ({"order": 2, "method": "magic"}, MethodError, "'sr', 'bfsr'"),
     ],
 )
 def test_bad_arguments(kwargs, err, text):

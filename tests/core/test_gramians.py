@@ -6,7 +6,7 @@ from helpers import random_dense, random_diagonal
 
 import mor
 from mor import LTI, DiagonalLTI, controllability_gramian, gramians, observability_gramian
-from mor.errors import MethodError, OrderError, SystemTypeError, UnstableSystemError
+from mor.errors import ArgumentTypeError, InvalidArgumentError, MethodError, SystemTypeError, UnstableSystemError
 
 
 def H(X):
@@ -131,9 +131,11 @@ def test_bad_options():
         controllability_gramian(random_diagonal(2, 3), method="scipy")
     with pytest.raises(SystemTypeError, match="discrete-time"):
         controllability_gramian(sys, horizon=3)
-    with pytest.raises(OrderError, match="horizon"):
+    with pytest.raises(InvalidArgumentError, match="horizon"):
         controllability_gramian(random_dense(3, discrete=True), horizon=0)
-    with pytest.raises(MethodError, match="unbatched"):
+    with pytest.raises(ArgumentTypeError, match="horizon"):
+        controllability_gramian(random_dense(3, discrete=True), horizon=2.0)
+    with pytest.raises(InvalidArgumentError, match="unbatched"):
         controllability_gramian(random_diagonal(2, 3), method="dense")
 
 

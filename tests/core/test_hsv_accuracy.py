@@ -65,7 +65,7 @@ def batched_hsv_full_pivoting(path: pathlib.Path) -> np.ndarray:
     """The algorithm behind hankel_singular_values with the pivoting run to the end (rtol=0)."""
     sys = load(path)[0]
     discrete = sys.dt is not None
-    xp = sys.mu if discrete else -sys.poles
+    xp = sys.log_poles if discrete else -sys.poles
     R = cauchy_cholesky(xp, sys.B, discrete=discrete, rtol=0.0)
     S = cauchy_cholesky(np.conj(xp), np.conj(np.swapaxes(sys.C, -1, -2)), discrete=discrete, rtol=0.0)
     return factor_svd(R, S, compute_uv=False)

@@ -33,7 +33,14 @@ from strategies import SystemSpec, build, direct_sum, pole_separation, poles_of,
 
 import mor
 from mor import LTI, DiagonalLTI
-from mor.errors import NonFiniteError, OrderError, RankWarning, UnstableSystemError
+from mor.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    NonFiniteError,
+    OrderError,
+    RankWarning,
+    UnstableSystemError,
+)
 
 EPS = np.finfo(float).eps
 HINF_RTOL = 1e-8  # hinf_norm is certified to 1e-10 relative; 1e-8 also absorbs the HSV relative error
@@ -197,7 +204,7 @@ def first_copy(sys):
         if sys.dt is None:
             return DiagonalLTI(sys.poles[..., :k], sys.B[..., :k, :m], sys.C[..., :p, :k], sys.D[..., :p, :m])
         return DiagonalLTI.from_log_poles(
-            sys.mu[..., :k], sys.B[..., :k, :m], sys.C[..., :p, :k], sys.D[..., :p, :m], sys.dt
+            sys.log_poles[..., :k], sys.B[..., :k, :m], sys.C[..., :p, :k], sys.D[..., :p, :m], sys.dt
         )
     return LTI(sys.A[:k, :k], sys.B[:k, :m], sys.C[:p, :k], sys.D[:p, :m], sys.dt)
 
@@ -329,7 +336,7 @@ def destabilise(sys, how: str):
             lam = sys.poles.copy()
             lam[..., 0] = (abs(lam[..., 0].real) if how == "unstable" else 0.0) + 1j * lam[..., 0].imag
             return DiagonalLTI(lam, sys.B, sys.C, sys.D)
-        mu = sys.mu.copy()
+        mu = sys.log_poles.copy()
         mu[..., 0] = (abs(mu[..., 0].real) if how == "unstable" else 0.0) + 1j * mu[..., 0].imag
         return DiagonalLTI.from_log_poles(mu, sys.B, sys.C, sys.D, sys.dt)
     if how == "marginal":  # an exact boundary pole: 0 (continuous) or 1 (discrete), decoupled
@@ -391,16 +398,17 @@ def test_non_finite_entries_raise(spec, which, bad, data):
 @settings(max_examples=30, deadline=None)
 @given(spec=system_specs(max_n=5), order=st.sampled_from(["zero", "negative", "above", "float", "bool", "str"]))
 def test_bad_orders_raise(spec, order):
-    """Orders outside ``[1, n]`` or not integers raise :class:`OrderError`; so does a bad ``tol``."""
+    """Orders outside ``[1, n]`` raise :class:`OrderError`, orders that are not integers
+    :class:`ArgumentTypeError`; a bad ``tol`` or both ``order`` and ``tol`` :class:`InvalidArgumentError`."""
     sys = build(spec)
     value = {"zero": 0, "negative": -1, "above": sys.n + 1, "float": 1.5, "bool": True, "str": "2"}[order]
-    with pytest.raises(OrderError):
+    with pytest.raises(OrderError if order in ("zero", "negative", "above") else ArgumentTypeError):
         mor.balanced_truncation(sys, value)
-    with pytest.raises(OrderError):
+    with pytest.raises(InvalidArgumentError):
         mor.balanced_truncation(sys, tol=-1.0)
-    with pytest.raises(OrderError):
+    with pytest.raises(InvalidArgumentError):
         mor.balanced_truncation(sys, tol=float("nan"))
-    with pytest.raises(OrderError):
+    with pytest.raises(InvalidArgumentError):
         mor.balanced_truncation(sys, 1, tol=1.0)
 
 

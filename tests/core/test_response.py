@@ -7,7 +7,14 @@ from helpers import random_dense, random_diagonal
 
 from mor import LTI, DiagonalLTI, discretize, frequency_response, impulse_response, transfer_function
 from mor.discretize import complex_expm1, expm1_ratio
-from mor.errors import DimensionError, MethodError, NonFiniteError, OrderError, SystemTypeError
+from mor.errors import (
+    ArgumentTypeError,
+    DimensionError,
+    InvalidArgumentError,
+    MethodError,
+    NonFiniteError,
+    SystemTypeError,
+)
 
 
 @pytest.mark.parametrize("complex_", [False, True])
@@ -33,7 +40,7 @@ def test_frequency_response_discrete_uses_unit_circle():
     sys = random_dense(4, discrete=True, seed=2)
     w = np.array([0.0, 1.0, np.pi / sys.dt])
     assert np.allclose(frequency_response(sys, w), transfer_function(sys, np.exp(1j * w * sys.dt)))
-    with pytest.raises(SystemTypeError, match="omega must be real"):
+    with pytest.raises(ArgumentTypeError, match="omega must be real"):
         frequency_response(sys, [1j])
 
 
@@ -59,8 +66,14 @@ def test_diagonal_impulse_matches_dense(discrete):
 
 def test_impulse_response_errors():
     sys = random_dense(3, discrete=True)
-    with pytest.raises(OrderError):
+    with pytest.raises(InvalidArgumentError, match="length"):
         impulse_response(sys, 0)
+    with pytest.raises(ArgumentTypeError, match="length"):
+        impulse_response(sys, 2.0)
+    with pytest.raises(InvalidArgumentError, match="dt"):
+        impulse_response(random_dense(3), 3, dt=-0.1)
+    with pytest.raises(ArgumentTypeError):
+        transfer_function(sys, "a")
     with pytest.raises(SystemTypeError, match="dt is only"):
         impulse_response(sys, 3, dt=0.1)
     with pytest.raises(SystemTypeError, match="need dt"):
@@ -112,8 +125,13 @@ def test_discretize_errors():
         discretize(random_dense(2), 0.1, method="tustin2")
     with pytest.raises(MethodError):
         discretize(random_diagonal(2, 2), 0.1, method="bilinear")
-    with pytest.raises(DimensionError):
+    with pytest.raises(InvalidArgumentError, match="dt must satisfy"):
         discretize(random_dense(2), -1.0)
+    with pytest.raises(InvalidArgumentError, match="positive and finite"):
+        discretize(random_diagonal(2, 2), np.array([0.1, 0.0]))
+    with pytest.raises(ArgumentTypeError):
+        discretize(random_dense(2), "0.1")
+    assert discretize(random_dense(2), np.array(0.1)).dt == 0.1
     with pytest.raises(DimensionError):
         discretize(random_diagonal(2, 2), np.ones(3))
     with pytest.raises(DimensionError):

@@ -9,7 +9,7 @@ import pytest
 
 import mor
 from mor import LTI, DiagonalLTI, as_system
-from mor.errors import DimensionError, NonFiniteError, SystemTypeError
+from mor.errors import ArgumentTypeError, DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
 
 
 def test_lti_dtype_and_shapes():
@@ -31,7 +31,7 @@ def test_lti_dtype_and_shapes():
         (([[1.0]], [[1]], [[1]], [[1, 2]]), DimensionError, "D must have shape"),
         (([[np.nan]], [[1]], [[1]]), NonFiniteError, "A contains 1 non-finite"),
         (([[1.0]], [[np.inf]], [[1]]), NonFiniteError, "B contains"),
-        (([["a"]], [[1]], [[1]]), SystemTypeError, "A must be numeric"),
+        (([["a"]], [[1]], [[1]]), ArgumentTypeError, "A must be numeric"),
     ],
 )
 def test_lti_validation(args, err, text):
@@ -41,13 +41,13 @@ def test_lti_validation(args, err, text):
 
 @pytest.mark.parametrize("dt", [0, -1.0, np.inf, np.nan])
 def test_bad_dt_values(dt):
-    with pytest.raises(DimensionError, match="dt must be"):
+    with pytest.raises(InvalidArgumentError, match="dt"):
         LTI([[0.5]], [[1]], [[1]], dt=dt)
 
 
 @pytest.mark.parametrize("dt", [True, "0.1", 1j])
 def test_bad_dt_types(dt):
-    with pytest.raises(SystemTypeError, match="dt must be"):
+    with pytest.raises(ArgumentTypeError, match="dt"):
         LTI([[0.5]], [[1]], [[1]], dt=dt)
 
 
@@ -95,13 +95,17 @@ def test_diagonal_batch_broadcast_and_index():
 def test_log_poles():
     mu = np.array([-0.01 + 3j, -2.0])
     s = DiagonalLTI.from_log_poles(mu, np.ones((2, 1)), np.ones((1, 2)), dt=0.1)
-    assert np.array_equal(s.mu, mu) and np.allclose(s.poles, np.exp(mu))
-    with pytest.raises(SystemTypeError):
+    assert np.array_equal(s.log_poles, mu) and np.allclose(s.poles, np.exp(mu))
+    with pytest.raises(InvalidArgumentError, match="discrete-time"):
         DiagonalLTI(None, np.ones((2, 1)), np.ones((1, 2)), log_poles=mu)  # continuous
-    with pytest.raises(DimensionError, match="disagree"):
+    with pytest.raises(InvalidArgumentError, match="disagree"):
         DiagonalLTI([0.1, 0.2], np.ones((2, 1)), np.ones((1, 2)), dt=1.0, log_poles=mu)
     with pytest.raises(SystemTypeError):
-        DiagonalLTI([-1.0], [[1.0]], [[1.0]]).mu  # noqa: B018
+        DiagonalLTI([-1.0], [[1.0]], [[1.0]]).log_poles  # noqa: B018
+    # without given log-poles: log(poles); the old name `mu` is gone
+    z = DiagonalLTI([0.5, -0.25j], np.ones((2, 1)), np.ones((1, 2)), dt=1.0)
+    np.testing.assert_array_equal(z.log_poles, np.log(np.array([0.5, -0.25j])))
+    assert not hasattr(z, "mu")
 
 
 def test_interop_control_and_scipy():
@@ -147,7 +151,7 @@ def test_arithmetic_parallel_connection():
     diff = da - db
     assert isinstance(diff, DiagonalLTI) and diff.n == 3
     assert np.allclose(mor.transfer_function(diff, s), mor.transfer_function(da, s) - mor.transfer_function(db, s))
-    with pytest.raises(DimensionError, match="time bases"):
+    with pytest.raises(InvalidArgumentError, match="time bases"):
         a - LTI([[0.5]], [[1.0]], [[1.0]], dt=1.0)
 
 
@@ -155,3 +159,18 @@ def test_import_mor_does_not_import_torch():
     code = "import sys, mor; mor.balanced_truncation; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_check_stable_is_public_and_names_the_poles():
+    from mor.errors import UnstableSystemError
+    from mor.stability import unstable_mask
+
+    mor.check_stable(LTI([[-1.0]], [[1.0]], [[1.0]]))
+    mor.check_stable(([[-1.0]], [[1.0]], [[1.0]]))  # anything as_system accepts
+    batch = DiagonalLTI.from_log_poles([[-0.1, -1e-12 + 2j], [0.0, -0.2]], np.ones((2, 2, 1)), np.ones((2, 1, 2)))
+    np.testing.assert_array_equal(unstable_mask(batch), [[False, False], [True, False]])
+    with pytest.raises(UnstableSystemError, match="the H2 norm needs") as info:
+        mor.check_stable(batch, "the H2 norm")
+    assert info.value.index == [(1, 0)] and np.allclose(info.value.poles, [1.0])
+    dense = LTI(np.diag([0.5, 1.5]), np.ones((2, 1)), np.ones((1, 2)), dt=1.0)
+    np.testing.assert_array_equal(unstable_mask(dense), [False, True])
