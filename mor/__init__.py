@@ -30,6 +30,7 @@ from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
 from .lyapunov import solve_lyapunov
+from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .schur import complex_schur
@@ -47,6 +48,7 @@ __all__ = [
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
+    "ModalTruncationResult",
     "MethodError",
     "MorError",
     "NonFiniteError",
@@ -70,6 +72,7 @@ __all__ = [
     "hankel_singular_values",
     "hinf_norm",
     "impulse_response",
+    "modal_truncation",
     "observability_gramian",
     "solve_lyapunov",
     "transfer_function",

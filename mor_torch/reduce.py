@@ -1,7 +1,9 @@
-"""Balanced truncation of DSS layers and of whole models.
+"""Reduction of DSS layers and of whole models: balanced truncation, or modal truncation.
 
-Every layer is reduced with **one** batched call of :func:`mor.balanced.balanced_truncation`
-(no Python loop over channels).  Options:
+Every layer is reduced with **one** batched call of :func:`mor.balanced_truncation`
+(``reducer="bt"``, the default) or :func:`mor.modal_truncation` (``reducer="modal"``: per channel
+the ``r`` modes whose single-mode subsystems have the largest H-infinity norm, the layer's own
+poles; no error bound) -- no Python loop over channels.  Options:
 
 ``structure="channel"`` (default; the choice of Ezoe & Sato)
     The ``H`` channels as ``H`` SISO systems (batch shape ``(H,)``).  The reduced layer has
@@ -39,9 +41,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from mor import DiagonalLTI, balanced_truncation, hankel_singular_values
+from mor import DiagonalLTI, balanced_truncation, check_stable, hankel_singular_values, modal_truncation
 from mor.errors import InvalidArgumentError, MethodError, OrderError, SystemTypeError, UnstableSystemError
-from mor.gramians import check_stable
 from mor.validation import check_choice, check_real
 
 from ._tensors import to_numpy
@@ -53,6 +54,7 @@ __all__ = [
     "DEFAULT_METHOD",
     "GRAMIANS",
     "METHODS",
+    "REDUCERS",
     "STRUCTURES",
     "CompressionReport",
     "LayerReduction",
@@ -68,6 +70,8 @@ GRAMIANS = ("discrete", "continuous", "finite")
 STRUCTURES = ("channel", "shared")
 #: Projection methods of :func:`mor.balanced_truncation`.
 METHODS = ("bfsr", "sr")
+#: Reduction methods: balanced truncation, modal truncation (H-infinity scores).
+REDUCERS = ("bt", "modal")
 #: The adapter's default projection.  ``mor.balanced_truncation`` defaults to ``"sr"``, which returns
 #: a balanced realisation; a reduced layer is re-diagonalised, so the balancing is lost anyway, and
 #: the balancing-free projection's better conditioning gives better-conditioned eigenvectors.
@@ -95,6 +99,10 @@ class LayerReduction:
         Kernel length used (softmax conversion, finite horizon).
     shared_poles : bool
         Layout of the new layer.
+    reducer : str
+        ``"bt"`` or ``"modal"``.
+    scores : (H, N) ndarray or None
+        ``reducer="modal"``: the H-infinity score of every mode (see :mod:`mor.modal`).
     """
 
     name: str
@@ -108,6 +116,8 @@ class LayerReduction:
     mode: str
     length: int | None
     shared_poles: bool
+    reducer: str = "bt"
+    scores: np.ndarray | None = None
 
 
 @dataclass
@@ -202,9 +212,13 @@ def _energy_order(hsv: np.ndarray, energy: float) -> int:
     return int(np.argmax(ok)) + 1 if np.any(ok) else hsv.shape[-1]
 
 
-def _check_order_request(order, tol, energy, gramians: str, length: int | None) -> None:
+def _check_order_request(order, tol, energy, gramians: str, length: int | None, reducer: str) -> None:
     if sum(x is not None for x in (order, tol, energy)) != 1:
         raise OrderError("give exactly one of order, tol, energy")
+    if reducer == "modal" and (order is None or gramians == "finite"):
+        raise InvalidArgumentError(
+            "reducer='modal' needs order= and infinite-horizon (discrete or continuous) Gramians"
+        )
     if energy is not None:
         check_real(energy, "energy", minimum=0.0, maximum=1.0, include_min=False)
     if gramians == "finite" and length is None:
@@ -243,9 +257,10 @@ def reduce_layer(
     structure: str = "channel",
     length: int | None = None,
     method: str = DEFAULT_METHOD,
+    reducer: str = "bt",
     name: str = "layer",
 ) -> tuple[DSS, LayerReduction]:
-    """Balanced truncation of one DSS layer to state size ``order``.
+    """Balanced (or modal) truncation of one DSS layer to state size ``order``.
 
     Parameters
     ----------
@@ -267,6 +282,10 @@ def reduce_layer(
     method : {"bfsr", "sr"}
         Balancing-free square root (:data:`DEFAULT_METHOD`, see there why it differs from
         :func:`mor.balanced_truncation`'s default) or square root.
+    reducer : {"bt", "modal"}
+        Balanced truncation, or modal truncation (:func:`mor.modal_truncation`; ``order`` only,
+        infinite-horizon Gramians only: the ``gramians`` choice then selects continuous or
+        discrete scores).
     name : str
         Used in reports and error messages.
 
@@ -282,29 +301,29 @@ def reduce_layer(
     check_choice(gramians, "gramians", GRAMIANS)
     check_choice(structure, "structure", STRUCTURES)
     check_choice(method, "method", METHODS)
-    _check_order_request(order, tol, energy, gramians, length)
+    check_choice(reducer, "reducer", REDUCERS)
+    _check_order_request(order, tol, energy, gramians, length, reducer)
     if gramians != "finite":
         _check_layer_stable(layer, name, gramians)
     horizon = length if gramians == "finite" else None
     sys = _layer_system(layer, gramians, structure, length, name)
+    hsv = np.atleast_2d(hankel_singular_values(sys, horizon=horizon)) if reducer == "modal" or energy else None
     if energy is not None:
-        order = _energy_order(np.atleast_2d(hankel_singular_values(sys, horizon=horizon)), float(energy))
-    res = balanced_truncation(sys, order, tol=tol, method=method, horizon=horizon)
+        order = _energy_order(hsv, float(energy))
+    if reducer == "modal":
+        res = modal_truncation(sys, order)
+        scores, bound = np.atleast_2d(res.scores), None
+    else:
+        res = balanced_truncation(sys, order, tol=tol, method=method, horizon=horizon)
+        hsv, scores = np.atleast_2d(res.hsv), None
+        bound = None if res.error_bound is None else np.atleast_1d(np.asarray(res.error_bound, dtype=float))
     new = _reduced_layer(res.reduced, layer, length, name)
     report = LayerReduction(
-        name=name,
-        order=int(res.order),
-        original_order=layer.d_state,
-        hsv=np.atleast_2d(res.hsv),
-        error_bound=None if res.error_bound is None else np.atleast_1d(np.asarray(res.error_bound, dtype=float)),
-        gramians=gramians,
-        structure=structure,
-        method=method,
-        mode=layer.mode,
-        length=length,
-        shared_poles=new.shared_poles,
-    )
-    log.info("reduced %s: N=%d -> r=%d (%s, %s)", name, layer.d_state, res.order, gramians, structure)
+        name=name, order=int(res.order), original_order=layer.d_state, hsv=hsv, error_bound=bound,
+        gramians=gramians, structure=structure, method=method, mode=layer.mode, length=length,
+        shared_poles=new.shared_poles, reducer=reducer, scores=scores,
+    )  # fmt: skip
+    log.info("reduced %s (%s): N=%d -> r=%d (%s, %s)", name, reducer, layer.d_state, res.order, gramians, structure)
     return new, report
 
 
@@ -340,7 +359,7 @@ def compress(
     tol, energy : float, optional
         Choose each layer's order instead (see :func:`reduce_layer`).
     **options
-        ``gramians``, ``structure``, ``length``, ``method`` for :func:`reduce_layer`.
+        ``gramians``, ``structure``, ``length``, ``method``, ``reducer`` for :func:`reduce_layer`.
 
     Returns
     -------
@@ -349,9 +368,11 @@ def compress(
     """
     if sum(x is not None for x in (order, tol, energy)) != 1:
         raise OrderError("give exactly one of order, tol, energy")
-    bad = set(options) - {"gramians", "structure", "length", "method"}
+    bad = set(options) - {"gramians", "structure", "length", "method", "reducer"}
     if bad:
-        raise MethodError(f"unknown compress option(s) {sorted(bad)}; known: gramians, structure, length, method")
+        raise MethodError(
+            f"unknown compress option(s) {sorted(bad)}; known: gramians, structure, length, method, reducer"
+        )
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, DSS)]
     if isinstance(order, dict):
         unknown = set(order) - {n for n, _ in layers}

@@ -11,26 +11,30 @@
 # %% [markdown]
 # # Reading a pipeline run
 #
-# The pipeline of Ezoe & Sato (2024), `python -m mor_torch.lra`, runs four stages per seed:
+# The pipeline of Ezoe & Sato (2024), `python -m mor_torch.lra`, runs these stages per seed:
 #
-# 1. `pretrained`: a DSS classifier with state size `N` (Skew-HiPPO initialisation);
-# 2. `reduced`: every DSS layer reduced to order `r` by balanced truncation, evaluated as is;
-# 3. `bt_init`: the size-`r` model trained further from those reduced parameters;
-# 4. `skew_hippo`: a size-`r` model trained from Skew-HiPPO initialisation with the same
-#    recipe, seeds and budget (the baseline).
+# | stage | what | training compute (tokens) |
+# |---|---|---|
+# | `pretrained` | a DSS classifier of state size `N` from Skew-HiPPO | `T_p` |
+# | `reduced` | every DSS layer reduced to order `r` by balanced truncation, evaluated as is | `T_p` |
+# | `bt_init` | `reduced` main-trained: the method | `T_p + T_m` |
+# | `modal_reduced`, `modal_init` | modal truncation to `r` (per channel the `r` modes of largest H-infinity norm), before and after the same main training | `T_p`, `T_p + T_m` |
+# | `full_continued` | the size-`N` model trained on (the upper reference) | `T_p + T_m` |
+# | `skew_hippo` | size `r` from Skew-HiPPO with the main recipe (the paper's baseline) | `T_m` |
+# | `skew_hippo_matched` | size `r` from Skew-HiPPO for pre-training + main epochs (BT's whole compute) | `T_p + T_m` |
 #
-# Here we run the `smoke` preset (generated ListOps, one layer, `H = 16`, `N = 16 -> r = 4`) with
-# three seeds and three epochs per stage, which takes seconds, and read what it leaves in the run
-# directory.  The command line equivalent is
+# Here we run the `claims-smoke` preset (sequential MNIST on 500 images, a small model,
+# `N = 16 -> r = 4`, three seeds, and the second claim's extra runs from two pre-training
+# checkpoints), which takes seconds, and read what it leaves in the run directory.  The command
+# line equivalent is
 #
 # ```bash
-# python -m mor_torch.lra --preset smoke --seeds 0 1 2 --epochs 3 --out runs/smoke \
-#     --set task.data_dir='"<data dir>"'
+# python -m mor_torch.lra --preset claims-smoke --out runs/claims-smoke
 # ```
 #
-# At this size the accuracies say nothing about the method (ListOps has 10 classes; the
-# majority class is about 17%): the point is the machinery and the reports.  `make run` runs the
-# default `listops-mini` preset, which takes minutes.
+# At this size the accuracies say little about the method: the point is the machinery and the
+# reports.  `make run` runs the default `smnist` preset (minutes), `--preset claims` the full
+# claims experiment (about 25 minutes on 2 cores).
 
 # %%
 import csv
@@ -40,7 +44,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
 
@@ -49,15 +52,7 @@ from mor_torch.lra.report import format_table
 
 t_start = time.perf_counter()
 workdir = Path(tempfile.mkdtemp(prefix="mor-pipeline-"))
-config = resolve_config(
-    "smoke",
-    {
-        "task.data_dir": str(workdir / "data"),  # the generated ListOps files go here
-        "run.seeds": [0, 1, 2],
-        "train.epochs": 3,
-        "run.threads": 2,
-    },
-)
+config = resolve_config("claims-smoke", {"run.threads": 2})
 run_dir = workdir / "run"
 results = run_pipeline(config, run_dir)
 print(format_table(results))
@@ -68,33 +63,61 @@ print(format_table(results))
 # %%
 for path in sorted(run_dir.rglob("*")):
     if path.is_file() and "seed1" not in path.parts and "seed2" not in path.parts:
-        print(f"{path.relative_to(run_dir)!s:40} {path.stat().st_size:>9,d} bytes")
+        print(f"{path.relative_to(run_dir)!s:44} {path.stat().st_size:>9,d} bytes")
 
 # %% [markdown]
-# `results.json` holds the four-way comparison: mean and standard deviation of the test accuracy
-# over the seeds (each measured with the weights of the best validation epoch), state size,
-# parameter counts, the Pearson correlation between the pre-trained accuracy and the BT-init
-# accuracy over seeds (the paper's second claim), and a per-layer summary of the Hankel singular
-# values.
+# `results.json` holds, per stage, the mean and standard deviation of the test accuracy over the
+# seeds (each measured with the weights of the best validation epoch), the training compute of the
+# stage's path in tokens, the state size and parameter counts; then `comparisons`, the method
+# (`bt_init`) minus every other stage paired over seeds with a 95% t interval:
 
 # %%
 summary = json.loads((run_dir / "results.json").read_text())
-for stage in ("pretrained", "reduced", "bt_init", "skew_hippo"):
+for stage in ("pretrained", "bt_init", "skew_hippo", "skew_hippo_matched"):
     s = summary[stage]
-    print(f"{stage:11s} d_state={s['d_state']:3d}  SSM params={s['ssm_params']:5d}  "
+    print(f"{stage:19s} d_state={s['d_state']:3d}  tokens={s['train_tokens']:>9,.0f}  "
           f"test acc={s['accuracy']:.3f} +- {s['accuracy_std']:.3f}")
-print("correlation:", summary["correlation"]["pretrained_vs_bt_init"])
-print("HSV summary (seed 0):", json.dumps(summary["hsv"], indent=1))
+for stage, c in summary["comparisons"].items():
+    print(f"bt_init - {stage:19s} {c['mean_diff']:+.3f}  95% CI {np.round(c['ci95'], 3)}")
 
 # %% [markdown]
-# `metrics.csv` has one row per stage, seed and epoch; the validation accuracy of seed 0:
+# `claims.json` (also `results["claims"]`) states the paper's two claims and what this run says of
+# them.  Claim 1 compares `bt_init` with both Skew-HiPPO baselines; claim 2 correlates, over the
+# (seed, pre-training checkpoint) points, the accuracy of the pre-trained weights with the accuracy
+# after reduction and main training:
+
+# %%
+claims = json.loads((run_dir / "claims.json").read_text())
+for base in ("skew_hippo", "skew_hippo_matched"):
+    print("claim 1 vs", base, {k: claims["claim1"][base][k] for k in ("mean_diff", "ci95", "verdict")})
+c2 = claims["claim2"]
+print("claim 2:", {k: c2[k] for k in ("rho", "ci95", "n_points", "verdict")})
+for p in c2["points"]:
+    print(f"  seed {p['seed']} epoch {p['epoch']}: pre-trained {p['pretrained_test_accuracy']:.3f} -> "
+          f"final {p['final_test_accuracy']:.3f}")
+
+# %% [markdown]
+# `reduction` measures the two reductions per layer: for balanced truncation the fraction of the
+# Hankel singular values' sum kept, the error bound relative to the kernel's norm and the measured
+# relative kernel error (the bound must hold: `within_bound_fraction` is 1); for modal truncation
+# the measured error only (it has no a-priori bound):
+
+# %%
+for reducer in ("reduced", "modal_reduced"):
+    for layer in summary["reduction"][reducer]["layers"]:
+        print(reducer, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in layer.items()})
+
+# %% [markdown]
+# `metrics.csv` has one row per stage, seed and epoch, with the tokens trained on since the start
+# of the stage's path (`path_tokens`); the validation accuracy of seed 0:
 
 # %%
 with open(run_dir / "metrics.csv", newline="") as f:
     rows = list(csv.DictReader(f))
 for row in rows:
     if row["seed"] == "0":
-        print(f"{row['stage']:11s} epoch {row['epoch']}  val acc {float(row['val_accuracy']):.3f}")
+        print(f"{row['stage']:19s} epoch {row['epoch']}  tokens {int(float(row['path_tokens'])):>8,d}  "
+              f"val acc {float(row['val_accuracy']):.3f}")
 
 # %% [markdown]
 # The Hankel singular values of every layer and channel are saved as `seed<k>/reduced/hsv.npz`
@@ -103,23 +126,16 @@ for row in rows:
 # %%
 with np.load(run_dir / "seed0" / "reduced" / "hsv.npz") as z:
     hsv = z["layer0"]
-print("layer 0:", hsv.shape, " retained fraction of sum(hsv) at r = 4:",
-      np.round(hsv[:, :4].sum(1) / hsv.sum(1), 3))
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.semilogy(np.arange(1, hsv.shape[1] + 1), hsv.T, lw=0.8)
-ax.axvline(summary["order"] + 0.5, color="k", ls=":", label=f"r = {summary['order']}")
-ax.set_xlabel("i")
-ax.set_ylabel(r"$\sigma_i$ (one line per channel)")
-ax.legend()
-plt.show()
+print("layer 0:", hsv.shape, " kept fraction of sum(hsv) at r = 4:", np.round(hsv[:, :4].sum(1) / hsv.sum(1), 3))
 
 # %% [markdown]
 # ## The plots the pipeline writes
 #
-# `plots/hsv_decay.png`, `plots/accuracy_curves.png` and `plots/comparison.png`:
+# Accuracy against training compute (BT's path is the pre-training curve continued by `bt_init`),
+# the comparison with error bars over seeds, the Hankel singular values, and the second claim:
 
 # %%
-for name in ("hsv_decay", "accuracy_curves", "comparison"):
+for name in ("accuracy_vs_compute", "comparison", "hsv_decay", "claim2"):
     display(Image(filename=str(run_dir / "plots" / f"{name}.png")))
 
 # %%

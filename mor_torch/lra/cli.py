@@ -46,7 +46,7 @@ _FLAG_KEYS = {
 }
 #: Flags a plain ``--resume`` may change without changing the run.
 _VOLATILE_FLAGS = ("threads", "device")
-DEFAULT_PRESET = "listops-mini"
+DEFAULT_PRESET = "smnist"
 
 
 def build_parser() -> argparse.ArgumentParser:

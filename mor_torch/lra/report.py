@@ -167,8 +167,8 @@ def reduction_quality(original: torch.nn.Module, reduced: torch.nn.Module, repor
     reduced kernel ``K_r,h``: the measured relative error ``||K_h - K_r,h||_2 / ||K_h||_2`` and, for
     balanced truncation, the relative bound ``bound_h / ||K_h||_2`` (the bound is an H-infinity
     bound, hence one on the l2 norm of the impulse-response error, the kernel included); the
-    fraction of channels whose measured error respects the bound; and the fraction of the sum of
-    Hankel singular values kept by the first ``r``.
+    fraction of channels whose measured error respects the bound; and, for balanced truncation,
+    the fraction of the sum of Hankel singular values kept by the first ``r``.
 
     Parameters
     ----------
@@ -194,13 +194,14 @@ def reduction_quality(original: torch.nn.Module, reduced: torch.nn.Module, repor
         measured = np.linalg.norm(K - Kr, axis=-1) / safe
         s = np.atleast_2d(rep.hsv)
         energy = s[:, :order].sum(axis=1) / np.where(s.sum(axis=1) > 0, s.sum(axis=1), 1.0)
+        bt = rep.reducer == "bt"  # the first r HSVs are what balanced truncation keeps, not modal truncation
         row = {
             "layer": i + 1,
             "n_systems": int(s.shape[0]),
             "hsv_max": float(s.max()),
             "hsv_at_order_median": float(np.median(s[:, order])) if s.shape[1] > order else 0.0,
-            "hsv_energy_kept_min": float(energy.min()),
-            "hsv_energy_kept_median": float(np.median(energy)),
+            "hsv_energy_kept_min": float(energy.min()) if bt else None,
+            "hsv_energy_kept_median": float(np.median(energy)) if bt else None,
             "kernel_error_rel_median": float(np.median(measured)),
             "kernel_error_rel_max": float(measured.max()),
             "error_bound_rel_median": None,

@@ -23,9 +23,8 @@ from mor_torch.lra.config import (  # noqa: E402
     parse_override,
     tomllib,
 )
-from mor_torch.lra.report import format_table, pearson  # noqa: E402
+from mor_torch.lra.report import STAGES, format_table  # noqa: E402
 
-STAGES = ("pretrained", "reduced", "bt_init", "skew_hippo")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -120,62 +119,86 @@ def test_cli_help_and_flag_overrides(capsys):
     assert "ConfigError" in capsys.readouterr().err
 
 
-def test_pearson():
-    x, y = [0.31, 0.35, 0.28, 0.40, 0.33], [0.30, 0.36, 0.25, 0.37, 0.35]
-    assert pearson(x, y) == {"r": pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-12), "n": 5, "note": ""}
-    assert pearson([1, 2, 3], [3, 2, 1])["r"] == pytest.approx(-1.0)
-    assert pearson([1, 2], [1, 2]) == {"r": None, "n": 2, "note": "needs at least 3 points (seeds)"}
-    assert pearson([1, 1, 1], [1, 2, 3])["r"] is None
-
-
 # --------------------------------------------------------------------------- the smoke pipeline
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
-    cfg = resolve_config("smoke", [f"task.data_dir={json.dumps(str(root / 'data'))}", "run.threads=1"])
+    cfg = resolve_config(
+        "smoke", [f"task.data_dir={json.dumps(str(root / 'data'))}", "run.threads=1", "run.seeds=[0, 1, 2]"]
+    )
     results = run_pipeline(cfg, root / "run")
     return cfg, root / "run", results
 
 
 def test_smoke_pipeline_outputs(smoke):
-    _, run, results = smoke
+    cfg, run, results = smoke
     saved = json.loads((run / "results.json").read_text())
     assert _metrics_only(saved) == _metrics_only(json.loads(json.dumps(results)))
+    seeds = [str(s) for s in cfg.run.seeds]
     for stage in STAGES:
         st = saved[stage]
-        assert 0.0 <= st["accuracy"] <= 1.0
-        assert st["per_seed"]["0"]["test_accuracy"] == st["accuracy"]
+        assert 0.0 <= st["accuracy"] <= 1.0 and sorted(st["per_seed"]) == seeds
+        per = [st["per_seed"][s]["test_accuracy"] for s in seeds]
+        assert st["accuracy"] == pytest.approx(np.mean(per))
+        assert st["accuracy_std"] == pytest.approx(np.std(per, ddof=1))
         assert st["ssm_params"] > 0 and st["params"] > st["ssm_params"]
-    assert saved["pretrained"]["d_state"] == 16
-    assert saved["reduced"]["d_state"] == saved["bt_init"]["d_state"] == saved["skew_hippo"]["d_state"] == 4
-    # same architecture for the reduced, BT-init and Skew-HiPPO models
-    assert saved["bt_init"]["params"] == saved["skew_hippo"]["params"] == saved["reduced"]["params"]
+    assert saved["pretrained"]["d_state"] == saved["full_continued"]["d_state"] == 16
+    small = ("reduced", "bt_init", "modal_reduced", "modal_init", "skew_hippo", "skew_hippo_matched")
+    assert {saved[s]["d_state"] for s in small} == {4}
+    # same architecture for every size-r model
+    assert len({saved[s]["params"] for s in small}) == 1
     assert saved["reduced"]["ssm_params"] < saved["pretrained"]["ssm_params"]
-    assert saved["correlation"]["pretrained_vs_bt_init"]["n"] == 1
-    (hsv,) = saved["hsv"]
-    assert hsv["n_systems"] == 16 and 0 < hsv["retained_hsv_fraction_min"] <= 1
-    assert hsv["error_bound_max"] >= 0
+    # training compute: BT's path = pre-training + main training = the matched baseline's
+    pre, main_ = saved["pretrained"]["train_tokens"], saved["skew_hippo"]["train_tokens"]
+    assert pre > 0 and main_ > 0 and saved["reduced"]["train_tokens"] == pre
+    for stage in ("bt_init", "modal_init", "full_continued", "skew_hippo_matched"):
+        assert saved[stage]["train_tokens"] == pre + main_
+    # paired comparisons of bt_init with every other stage
+    comp = saved["comparisons"]
+    assert set(comp) == set(STAGES) - {"bt_init"}
+    for stage, c in comp.items():
+        diffs = [saved["bt_init"]["per_seed"][s]["test_accuracy"] - saved[stage]["per_seed"][s]["test_accuracy"]
+                 for s in seeds]  # fmt: skip
+        assert c["mean_diff"] == pytest.approx(np.mean(diffs)) and c["n_seeds"] == len(seeds)
+        assert c["ci95"][0] <= c["mean_diff"] <= c["ci95"][1]
+    # the claims, also in claims.json
+    claims = json.loads((run / "claims.json").read_text())
+    assert claims == saved["claims"]
+    for base in ("skew_hippo", "skew_hippo_matched"):
+        c1 = claims["claim1"][base]
+        assert c1["mean_diff"] == pytest.approx(comp[base]["mean_diff"]) and c1["verdict"] in (
+            "holds", "reversed", "inconclusive")  # fmt: skip
+    c2 = claims["claim2"]
+    assert c2["n_points"] == len(seeds) * len(cfg.claims.checkpoints) == len(c2["points"])
+    assert c2["verdict"] in ("holds", "reversed", "inconclusive", "not enough data")
+    # reduction quality: the measured kernel error respects balanced truncation's bound
+    (layer,) = saved["reduction"]["reduced"]["layers"]
+    assert layer["n_systems"] == 16 and 0 < layer["hsv_energy_kept_min"] <= 1
+    assert layer["within_bound_fraction"] == 1.0
+    assert layer["kernel_error_rel_max"] <= layer["error_bound_rel_max"]
+    (modal,) = saved["reduction"]["modal_reduced"]["layers"]
+    assert modal["error_bound_rel_max"] is None and modal["kernel_error_rel_median"] > 0
     assert tomllib.loads((run / "config.toml").read_text()) == json.loads((run / "config.json").read_text())
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    rows = [json.loads(line) for line in lines]
-    assert [(r["stage"], r["epoch"]) for r in rows] == [
-        ("pretrained", 1),
-        ("reduced", 0),
-        ("bt_init", 1),
-        ("skew_hippo", 1),
-    ]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    per_seed_rows = [
+        ("pretrained", 1), ("reduced", 0), ("bt_init", 1), ("modal_reduced", 0), ("modal_init", 1),
+        ("full_continued", 1), ("skew_hippo", 1), ("skew_hippo_matched", 1), ("skew_hippo_matched", 2),
+        ("claim2_epoch1", 1),
+    ]  # fmt: skip
+    assert [(r["stage"], r["epoch"]) for r in rows] == per_seed_rows * len(seeds)
+    assert all(r["path_tokens"] >= 0 for r in rows)
     # track_epochs: the pre-training row holds the accuracy of that epoch's weights reduced; with one
     # epoch that is exactly the model the "reduced" stage evaluates
-    assert rows[0]["reduced_val_accuracy"] == rows[1]["val_accuracy"] == saved["reduced"]["val_accuracy"]
-    assert saved["correlation"]["pretrained_vs_reduced_over_epochs"]["n"] == 1
+    reduced_val = saved["reduced"]["per_seed"]["0"]["val_accuracy"]
+    assert rows[0]["reduced_val_accuracy"] == rows[1]["val_accuracy"] == reduced_val
     csv = (run / "metrics.csv").read_text().splitlines()
-    assert csv[0].startswith("stage,seed,epoch,train_loss") and len(csv) == 5
-    for name in ("hsv_decay", "accuracy_curves", "comparison"):
+    assert csv[0].startswith("stage,seed,epoch,train_loss") and len(csv) == len(rows) + 1
+    for name in ("hsv_decay", "accuracy_vs_compute", "comparison", "claim2"):
         assert (run / "plots" / f"{name}.png").read_bytes()[:8] == PNG
     table = format_table(saved)
-    assert "Skew-HiPPO" in table and "BT init" in table
+    assert "Skew-HiPPO" in table and "BT init" in table and "Claim 1" in table and "Claim 2" in table
 
 
 def test_rerun_needs_resume_and_resume_skips_finished_stages(smoke):
@@ -186,7 +209,7 @@ def test_rerun_needs_resume_and_resume_skips_finished_stages(smoke):
         run_pipeline(dataclasses.replace(resolve_config("smoke", ["train.lr=0.02"]), task=cfg.task), run, resume=True)
     again = run_pipeline(cfg, run, resume=True)
     assert _metrics_only(again) == _metrics_only(results)
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 4  # no duplicated rows
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 30  # no duplicated rows
     # the CLI: a plain --resume continues with the configuration saved in the run directory
     assert main(["--out", str(run), "--resume", "--no-progress"]) == 0
     assert _metrics_only(json.loads((run / "results.json").read_text())) == _metrics_only(

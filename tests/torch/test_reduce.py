@@ -234,3 +234,35 @@ def test_option_errors():
         compress(torch.nn.Sequential(layer), 2, horizon=3)
     with pytest.raises(OrderError):
         reduce_layer(layer, 5)
+
+
+@pytest.mark.parametrize("mode", ["exp", "softmax"])
+@pytest.mark.parametrize("gramians", ["discrete", "continuous"])
+def test_modal_reducer_keeps_the_modes_of_largest_hinf_norm(mode, gramians):
+    """The reduced kernel is exactly the sum of the kept modes' terms of the original kernel."""
+    layer = layer_for(mode, seed=4, H=3, N=10)
+    length = 256 if mode == "softmax" else None
+    small, rep = reduce_layer(layer, 4, reducer="modal", gramians=gramians, length=length)
+    assert rep.reducer == "modal" and rep.error_bound is None and rep.scores.shape == (3, 10)
+    assert rep.hsv.shape == (3, 10) and small.d_state == 4 and not small.shared_poles
+    sys = to_lti(layer, time="continuous" if gramians == "continuous" else "discrete", length=length)
+    from mor import modal_truncation
+
+    res = modal_truncation(sys, 4)
+    np.testing.assert_allclose(rep.scores, res.scores, rtol=1e-12)
+    lam = np.broadcast_to(layer.poles().detach().numpy(), (3, 10))
+    np.testing.assert_allclose(small.poles().detach().numpy(), np.take_along_axis(lam, res.kept, -1), rtol=1e-10)
+    # the kernel of the kept modes: the original kernel of a layer whose other weights are zero
+    W = layer.weights().detach().numpy().copy()
+    drop = np.ones_like(W, dtype=bool)
+    np.put_along_axis(drop, res.kept, False, axis=-1)
+    W[drop] = 0
+    kept_only = DSS.from_parameters(np.broadcast_to(lam, (3, 10)), W, layer.log_step, layer.D, mode=mode, dtype=F64)
+    np.testing.assert_allclose(kernel(small, 300), kernel(kept_only, 300), rtol=1e-8, atol=1e-10 * np.abs(W).max())
+    model = torch.nn.Sequential(layer, layer_for(mode, seed=5, H=3, N=10))
+    _, report = compress(model, 4, reducer="modal", length=length)
+    assert [r.reducer for r in report.layers.values()] == ["modal", "modal"]
+    with pytest.raises(InvalidArgumentError, match="modal"):
+        reduce_layer(layer, tol=1e-3, reducer="modal", length=length)
+    with pytest.raises(MethodError):
+        reduce_layer(layer, 4, reducer="irka", length=length)
