@@ -1,13 +1,13 @@
 """mor: model-order reduction for linear time-invariant systems.
 
-Dense and batched diagonal systems, continuous and discrete time: Gramians,
+Dense, batched diagonal and sparse systems, continuous and discrete time: Gramians,
 Hankel singular values, square-root balanced truncation and system norms.
 Depends on numpy and scipy only (never on torch).
 
 >>> from mor import balanced_truncation
 """
 
-from . import errors
+from . import errors, models
 from .balanced import BalancedTruncationResult, balanced_truncation
 from .cauchy import cauchy_cholesky
 from .discretize import discretize
@@ -34,6 +34,7 @@ from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .schur import complex_schur
+from .sparse import SparseLTI
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -55,6 +56,7 @@ __all__ = [
     "NumericalError",
     "OrderError",
     "RankWarning",
+    "SparseLTI",
     "SystemTypeError",
     "UnstableSystemError",
     "__version__",
@@ -73,6 +75,7 @@ __all__ = [
     "hinf_norm",
     "impulse_response",
     "modal_truncation",
+    "models",
     "observability_gramian",
     "solve_lyapunov",
     "transfer_function",
