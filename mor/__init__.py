@@ -1,7 +1,8 @@
 """mor: model-order reduction for linear time-invariant systems.
 
-Dense, batched diagonal and sparse systems, continuous and discrete time: Gramians,
-Hankel singular values, square-root balanced truncation and system norms.
+Dense, batched diagonal and large sparse systems, continuous and discrete time: Gramians
+(dense, closed-form, low-rank), Hankel singular values, square-root balanced truncation and
+system norms.
 Depends on numpy and scipy only (never on torch).
 
 >>> from mor import balanced_truncation
@@ -15,6 +16,7 @@ from .errors import (
     AccuracyWarning,
     ArgumentTypeError,
     BackendUnavailableError,
+    ConvergenceError,
     DimensionError,
     InvalidArgumentError,
     MethodError,
@@ -29,6 +31,7 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
+from .lowrank import LowRankGramians, low_rank_gramians
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
@@ -46,9 +49,11 @@ __all__ = [
     "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",
+    "ConvergenceError",
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
+    "LowRankGramians",
     "ModalTruncationResult",
     "MethodError",
     "MorError",
@@ -74,6 +79,7 @@ __all__ = [
     "hankel_singular_values",
     "hinf_norm",
     "impulse_response",
+    "low_rank_gramians",
     "modal_truncation",
     "models",
     "observability_gramian",
