@@ -32,6 +32,7 @@ from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
 from .lowrank import LowRankGramians, low_rank_gramians
+from .lowrank_bt import LowRankCertificate
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
@@ -53,6 +54,7 @@ __all__ = [
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
+    "LowRankCertificate",
     "LowRankGramians",
     "ModalTruncationResult",
     "MethodError",

@@ -289,30 +289,30 @@ def _projection_ritz(op: ShiftedOperator, eqs: list[_Equation], complex_mode: bo
 
 
 # --------------------------------------------------------------------------- the iteration
-def _iterate(op: ShiftedOperator, eqs: list[_Equation], tol: float, max_steps: int, max_rank: int) -> list[complex]:
+def _iterate(solver: ADISolver, tol: float) -> None:
     """Cycles of shared-shift ADI steps until both relative residual estimates are ``<= tol``."""
+    op, eqs = solver.op, solver.eqs
     for eq in eqs:
-        eq.done = eq.done or eq.estimate() <= tol
-    ritz = _initial_ritz(op, eqs, op.complex_mode) if not all(eq.done for eq in eqs) else np.zeros(0)
-    applied: list[complex] = []
+        eq.done = eq.gnorm2 == 0.0 or eq.estimate() <= tol
+    if not all(eq.done for eq in eqs) and solver.ritz is None:
+        solver.ritz = _initial_ritz(op, eqs, op.complex_mode)
     while not all(eq.done for eq in eqs):
         allow = NEW_SHIFTS_PER_CYCLE if op.factor_entries < MAX_FACTOR_ENTRIES else 0
-        cycle = _select_shifts(op.shifts, ritz, op.complex_mode, allow)
+        cycle = _select_shifts(op.shifts, solver.ritz, op.complex_mode, allow)
         if not cycle:
             cycle = op.shifts  # memory cap reached and nothing selected: cycle through the cached shifts
         for p in cycle:
-            _check_budget(eqs, max_steps, max_rank, tol)
+            _check_budget(eqs, solver.max_steps, solver.max_rank, tol)
             for eq in eqs:
                 if not eq.done:
                     eq.step(op, p)
                     eq.done = eq.history[-1] <= tol
-            applied.append(p)
+            solver.applied.append(p)
             if all(eq.done for eq in eqs):
                 break
         fresh = _projection_ritz(op, eqs, op.complex_mode)
         if fresh.size:
-            ritz = fresh
-    return applied
+            solver.ritz = fresh
 
 
 def _check_budget(eqs: list[_Equation], max_steps: int, max_rank: int, tol: float) -> None:
@@ -408,7 +408,11 @@ def lyapunov_inverse_bound(A: sps.spmatrix, discrete: bool) -> tuple[float | Non
 
 
 # --------------------------------------------------------------------------- public entry point
-def _check_options(sys: SparseLTI, tol: Any, max_steps: Any, max_rank: Any, certify: Any, compress: Any):
+def check_options(sys: SparseLTI, tol: Any, max_steps: Any, max_rank: Any, certify: Any, compress: Any) -> tuple:
+    """Validated ``(tol, max_steps, max_rank, certify, compress)`` of :func:`low_rank_gramians`.
+
+    ``max_rank=None`` becomes ``min(n, max(100, n // 4), 1000)``.
+    """
     tol = check_real(tol, "tol (relative residual)", minimum=0.0, maximum=1.0, include_min=False, include_max=False)
     max_steps = check_int(max_steps, "max_steps")
     if max_rank is None:
@@ -417,7 +421,8 @@ def _check_options(sys: SparseLTI, tol: Any, max_steps: Any, max_rank: Any, cert
     return tol, max_steps, max_rank, check_bool(certify, "certify"), check_bool(compress, "compress")
 
 
-def _as_sparse(sys: Any) -> SparseLTI:
+def as_sparse_system(sys: Any) -> SparseLTI:
+    """``sys`` as one :class:`SparseLTI` (dense and unbatched diagonal systems converted)."""
     sys = as_system(sys, keep_sparse=True)
     if isinstance(sys, SparseLTI):
         return sys
@@ -500,35 +505,91 @@ def low_rank_gramians(
     >>> bool(g.Z.shape[1] < 60 and max(g.residuals) < 1e-9)
     True
     """
-    t0 = time.perf_counter()
-    sys = _as_sparse(sys)
-    tol, max_steps, max_rank, certify, compress = _check_options(sys, tol, max_steps, max_rank, certify, compress)
-    complex_mode = sys.is_complex
-    op = ShiftedOperator(sys.A, sys.dt is not None, complex_mode)
-    scale = op.plus_norm_bound() ** 2 / 2 if sys.dt is not None else 1.0
-    eqs = [_Equation(op, sys.B, False, scale), _Equation(op, sys.C.conj().T, True, scale)]
-    shifts = _iterate(op, eqs, tol, max_steps, max_rank)
-    Z, Y = (eq.factor(sys.n, sys.dtype) for eq in eqs)
-    residuals = (float(eqs[0].certified_residual(Z)), float(eqs[1].certified_residual(Y)))
-    _warn_residuals(residuals, tol)
-    dropped = (0.0, 0.0)
-    if compress:  # dropping singular values below k eps ||Z|| changes Z Z^H by at most (k eps ||Z||)^2
-        dropped = tuple((X.shape[1] * _EPS) ** 2 * _norm2(X) for X in (Z, Y))
-        Z, Y = _compress(Z), _compress(Y)
-    kappa, note = lyapunov_inverse_bound(sys.A, sys.dt is not None) if certify else (None, "not requested")
-    errors = None
-    if kappa is not None:
-        errors = tuple(float(kappa * res * eq.gnorm2 + d) for res, eq, d in zip(residuals, eqs, dropped, strict=True))
-    seconds = time.perf_counter() - t0
-    logger.info(
-        "low-rank Gramians: n = %d, %d steps, %d factorisations, ranks %d/%d, residuals %.2e/%.2e, %.2f s",
-        sys.n, max(eq.degree for eq in eqs), op.factorizations, Z.shape[1], Y.shape[1], *residuals, seconds,
-    )
-    history = tuple(np.asarray(eq.history) for eq in eqs)
-    return LowRankGramians(
-        Z, Y, residuals, history, np.asarray(shifts, complex), op.factorizations,
-        max(eq.degree for eq in eqs), sys.dt is not None, errors, kappa, note, (_norm2(Z), _norm2(Y)), seconds,
-    )
+    sys = as_sparse_system(sys)
+    tol, max_steps, max_rank, certify, compress = check_options(sys, tol, max_steps, max_rank, certify, compress)
+    solver = ADISolver(sys, max_steps, max_rank)
+    solver.run(tol)
+    return solver.result(tol, certify=certify, compress=compress)
+
+
+class ADISolver:
+    """The resumable engine of :func:`low_rank_gramians`: both ADI iterations of one system.
+
+    ``run(tol)`` iterates until both residual estimates are ``<= tol``; a later ``run`` with a
+    smaller ``tol`` continues from there on the cached factorisations (only solves).
+    ``result()`` assembles a :class:`LowRankGramians` (the dissipativity certificate is computed
+    once and cached).
+
+    Parameters
+    ----------
+    sys : SparseLTI
+        The system.
+    max_steps, max_rank : int
+        The budgets of :func:`low_rank_gramians` (validated there).
+    """
+
+    def __init__(self, sys: SparseLTI, max_steps: int, max_rank: int):
+        self.t0 = time.perf_counter()
+        self.sys, self.max_steps, self.max_rank = sys, max_steps, max_rank
+        self.op = ShiftedOperator(sys.A, sys.dt is not None, sys.is_complex)
+        scale = self.op.plus_norm_bound() ** 2 / 2 if sys.dt is not None else 1.0
+        self.eqs = [_Equation(self.op, sys.B, False, scale), _Equation(self.op, sys.C.conj().T, True, scale)]
+        self.ritz: np.ndarray | None = None
+        self.applied: list[complex] = []
+        self._kappa: tuple[float | None, str] | None = None
+
+    def run(self, tol: float) -> None:
+        """Iterate until both relative residual estimates are ``<= tol`` (or raise ``ConvergenceError``).
+
+        Parameters
+        ----------
+        tol : float
+            Relative residual.
+        """
+        _iterate(self, tol)
+
+    def result(self, tol: float, *, certify: bool = True, compress: bool = True) -> LowRankGramians:
+        """The factors so far, with their certified residuals and (``certify``) Gramian error bounds.
+
+        Parameters
+        ----------
+        tol : float
+            The tolerance of the last ``run`` (for the :class:`~mor.errors.AccuracyWarning` when
+            the certified residual exceeds ``10 * tol``).
+        certify : bool
+            Certify the dissipativity constant and return Gramian error bounds.
+        compress : bool
+            Remove numerically dependent columns of the factors.
+
+        Returns
+        -------
+        LowRankGramians
+        """
+        sys, eqs = self.sys, self.eqs
+        Z, Y = (eq.factor(sys.n, sys.dtype) for eq in eqs)
+        residuals = (float(eqs[0].certified_residual(Z)), float(eqs[1].certified_residual(Y)))
+        _warn_residuals(residuals, tol)
+        dropped = (0.0, 0.0)
+        if compress:  # dropping singular values below k eps ||Z|| changes Z Z^H by at most (k eps ||Z||)^2
+            dropped = tuple((X.shape[1] * _EPS) ** 2 * _norm2(X) for X in (Z, Y))
+            Z, Y = _compress(Z), _compress(Y)
+        if certify and self._kappa is None:
+            self._kappa = lyapunov_inverse_bound(sys.A, sys.dt is not None)
+        kappa, note = self._kappa if certify else (None, "not requested")
+        errors = None
+        if kappa is not None:
+            errors = tuple(float(kappa * r * eq.gnorm2 + d) for r, eq, d in zip(residuals, eqs, dropped, strict=True))
+        seconds = time.perf_counter() - self.t0
+        steps = max(eq.degree for eq in eqs)
+        logger.info(
+            "low-rank Gramians: n = %d, %d steps, %d factorisations, ranks %d/%d, residuals %.2e/%.2e, %.2f s",
+            sys.n, steps, self.op.factorizations, Z.shape[1], Y.shape[1], *residuals, seconds,
+        )
+        history = tuple(np.asarray(eq.history) for eq in eqs)
+        return LowRankGramians(
+            Z, Y, residuals, history, np.asarray(self.applied, complex), self.op.factorizations, steps,
+            sys.dt is not None, errors, kappa, note, (_norm2(Z), _norm2(Y)), seconds,
+        )
 
 
 def _warn_residuals(residuals: tuple[float, float], tol: float) -> None:

@@ -92,6 +92,8 @@ def test_default_limit_refuses_without_allocating():
     big = heat_1d(mor.systems.DENSIFY_LIMIT + 1)
     with pytest.raises(SystemTypeError):
         mor.h2_norm(big)
+    with pytest.raises(SystemTypeError):
+        mor.balanced_truncation(big, 3, route="dense")
 
 
 @pytest.mark.parametrize("complex_", [False, True])
