@@ -52,6 +52,8 @@ HSV_RTOL = 1e-3
 #: Residual tolerances of the low-rank route without ``low_rank["tol"]``: the first, then the
 #: refinements while the certificate does not resolve the truncation (see :func:`choose_route`).
 REFINE_TOLS = (1e-10, 1e-12, 1e-14)
+#: No refinement is tried when the residual it would need is below this (double precision floor).
+RESIDUAL_FLOOR = 1e-15
 
 _EPS = np.finfo(float).eps
 _ROUTES = (None, "dense", "low-rank")
@@ -150,7 +152,8 @@ def choose_route(
     Without an explicit ``low_rank["tol"]``, the low-rank route iterates to ``1e-10`` and then,
     while the certificate does not resolve the first truncated Hankel singular value, continues
     the same iteration (on the factorisations it already has: solves only) to ``1e-12`` and
-    ``1e-14``, stopping early at the rounding floor of the residual.
+    ``1e-14``, stopping early at the rounding floor of the residual, and not trying at all when the
+    residual needed (the uncertainty scales like its square root) is below ``RESIDUAL_FLOOR``.
     """
     check_choice(route, "route", _ROUTES)
     options, rtol = _options(low_rank)
@@ -188,7 +191,11 @@ def _refine(solver: ADISolver, g: LowRankGramians, order: int | None, tol: float
         r = _target_order(hsv, order, tol)
         if g.gramian_errors is None or r is None or r >= len(hsv):
             return g
-        if _uncertainty(g, len(hsv)) <= hsv[r]:
+        uncertainty = _uncertainty(g, len(hsv))
+        if uncertainty <= hsv[r]:
+            return g
+        # the uncertainty scales like sqrt(residual): give up when the residual this needs is out of reach
+        if max(g.residuals) * (hsv[r] / uncertainty) ** 2 < RESIDUAL_FLOOR:
             return g
         try:
             solver.run(tighter)

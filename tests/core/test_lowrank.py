@@ -129,9 +129,13 @@ def test_lyapunov_inverse_bound_refuses_non_dissipative_matrices():
 
 
 def test_not_certified_models_still_return_checked_residuals():
-    g = low_rank_gramians(spring_chain(150, alpha=0.3, beta=0.3))
+    sys = spring_chain(150, alpha=0.3, beta=0.3)  # complex poles: conjugate-pair steps in real arithmetic
+    g = low_rank_gramians(sys)
     assert g.gramian_errors is None and g.lyapunov_bound is None and "not certified" in g.note
     assert max(g.residuals) <= 2e-10
+    assert np.any(g.shifts.imag != 0) and not np.iscomplexobj(g.Z)
+    for Z, G, adjoint, res in ((g.Z, sys.B, False, g.residuals[0]), (g.Y, sys.C.T, True, g.residuals[1])):
+        assert _residual(sys, Z @ Z.T, G, adjoint) <= res * (1 + 1e-6)
 
 
 def test_non_convergence_is_a_typed_error_not_a_result():
