@@ -1,13 +1,14 @@
 """mor: model-order reduction for linear time-invariant systems.
 
-Dense and batched diagonal systems, continuous and discrete time: Gramians,
-Hankel singular values, square-root balanced truncation and system norms.
+Dense, batched diagonal and large sparse systems, continuous and discrete time: Gramians
+(dense, closed-form, low-rank), Hankel singular values, square-root balanced truncation and
+system norms.
 Depends on numpy and scipy only (never on torch).
 
 >>> from mor import balanced_truncation
 """
 
-from . import errors
+from . import errors, models
 from .balanced import BalancedTruncationResult, balanced_truncation
 from .cauchy import cauchy_cholesky
 from .discretize import discretize
@@ -15,6 +16,7 @@ from .errors import (
     AccuracyWarning,
     ArgumentTypeError,
     BackendUnavailableError,
+    ConvergenceError,
     DimensionError,
     InvalidArgumentError,
     MethodError,
@@ -29,11 +31,14 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
+from .lowrank import LowRankGramians, low_rank_gramians
+from .lowrank_bt import LowRankCertificate
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .schur import complex_schur
+from .sparse import SparseLTI
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -45,9 +50,12 @@ __all__ = [
     "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",
+    "ConvergenceError",
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
+    "LowRankCertificate",
+    "LowRankGramians",
     "ModalTruncationResult",
     "MethodError",
     "MorError",
@@ -55,6 +63,7 @@ __all__ = [
     "NumericalError",
     "OrderError",
     "RankWarning",
+    "SparseLTI",
     "SystemTypeError",
     "UnstableSystemError",
     "__version__",
@@ -72,7 +81,9 @@ __all__ = [
     "hankel_singular_values",
     "hinf_norm",
     "impulse_response",
+    "low_rank_gramians",
     "modal_truncation",
+    "models",
     "observability_gramian",
     "solve_lyapunov",
     "transfer_function",
