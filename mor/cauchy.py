@@ -139,11 +139,27 @@ def _stein_factors(re: np.ndarray, im: np.ndarray, xp: np.ndarray) -> tuple[np.n
 
     ``exp(a + jb) - 1 = (e - 2 s^2 (1 + e)) + j 2 s c (1 + e)`` with ``e = expm1(a)``,
     ``s, c = sin(b/2), cos(b/2)`` (:func:`mor.discretize.complex_expm1`), evaluated for
-    ``a = re_i + re_p`` and ``a = re_i - re_p`` with the common ``b = im_i - im_p``.
+    ``a = re_i + re_p`` and for the difference of the real parts, with the common
+    ``b = im_i - im_p``.  The difference is factored out of the *larger* pole::
+
+        z_i - z_p = -z_i expm1(mu_p - mu_i)     (|z_i| >= |z_p|)
+                  =  z_p expm1(mu_i - mu_p)     (|z_i| <  |z_p|)
+
+    so the ``expm1`` argument has a non-positive real part (no overflow) and the factor
+    ``exp(mu)`` is as large as possible: ``z_p = exp(mu_p)`` underflows for fast poles
+    (``Re mu_p < -745``) while ``z_i - z_p`` is still a normal number.  Both poles zero (or
+    below the underflow threshold) give ``z_i - z_p = 0``.
     """
     half = 0.5 * (im - xp.imag[:, None])
     s, c = np.sin(half), np.cos(half)
     ss, sc = 2.0 * s * s, 2.0 * s * c
     den = expm1_half_angle(re + xp.real[:, None], ss, sc)
-    num = expm1_half_angle(re - xp.real[:, None], ss, sc)
-    return -den, np.exp(xp)[:, None] * num
+    re_p = xp.real[:, None]
+    larger_i = re >= re_p  # |z_i| >= |z_p|
+    with np.errstate(invalid="ignore"):
+        diff = np.where(larger_i, re_p - re, re - re_p)
+    diff = np.where(np.isnan(diff), -np.inf, diff)  # both -inf (z = 0): exp(-inf) = 0 below
+    ratio = expm1_half_angle(diff, ss, np.where(larger_i, -sc, sc))
+    big = np.where(larger_i, re + 1j * im, xp[:, None])
+    num = np.where(larger_i, -1.0, 1.0) * np.exp(big) * ratio
+    return -den, num

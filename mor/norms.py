@@ -12,13 +12,17 @@ Bruinsma & Steinbuch (1990), started from a seeded, locally refined lower bound.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
-from ._frequency import DenseTransfer, DiagonalTransfer, resolvent
+from ._arrays import fro_norm
+from ._exact import accurate_log
+from ._frequency import DenseTransfer, DiagonalTransfer, log_resolvent, resolvent
 from ._guard import guarded
+from .errors import AccuracyWarning
 from .schur import complex_schur
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
@@ -41,6 +45,9 @@ _GOLDEN_ITER = 36  # bracket shrinks by 0.618**36 ~ 3e-8: value error ~1e-15 nea
 _INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
 _MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
+_EPS = np.finfo(float).eps
+_TRUST = 1e-6  # AccuracyWarning when the estimated rounding error of the norm exceeds max(tol, this) ...
+_AMPLIFIED = 1e-8  # ... and this fraction of the size of the terms G is summed from (see _warn_inaccurate)
 
 
 @guarded("hinf_norm", select=lambda out: out[0] if isinstance(out, tuple) else out)  # peak may be inf
@@ -154,6 +161,7 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
         ev = _DenseEvaluator(sys)
         shape = ()
     norm, peak = _hinf(ev, tol)
+    _warn_inaccurate(ev, norm, peak, tol)
     if sys.dt is not None:
         peak = peak / sys.dt
     if shape:
@@ -186,6 +194,11 @@ class _Evaluator:
         """Cheap ``sigma_max(G)`` used to locate peaks (values that count are re-evaluated)."""
         return self.sigma(idx, x)
 
+    def rounding(self, idx: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (a,) (a,) -> (a,), (a,)
+        """First-order bound of the rounding error of ``sigma_max(G)`` at ``x`` (absolute), and the size
+        of the terms ``G`` is computed from (see the transfer evaluators' ``rounding``)."""
+        raise NotImplementedError
+
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:  # -> (a, 2n, 2n)
         raise NotImplementedError
 
@@ -196,30 +209,37 @@ class _Evaluator:
 
 def _sigma_max(G: np.ndarray) -> np.ndarray:
     """Largest singular value over the last two axes."""
-    if G.shape[-1] == 1 or G.shape[-2] == 1:
-        return np.sqrt(np.sum(G.real**2 + G.imag**2, axis=(-2, -1)))
+    if G.shape[-1] == 1 or G.shape[-2] == 1:  # a vector: its 2-norm, scaled (no overflow near 1e308)
+        return fro_norm(G)
     return np.linalg.svd(G, compute_uv=False)[..., 0]
 
 
-def _hamiltonian(A, B, C, D, gamma, d_zero: bool) -> np.ndarray:
-    """Stacked ``H(gamma)`` for continuous data ``A (a,n,n)``, ``B (a,n,m)``, ``C (a,p,n)``, ``D (a,p,m)``."""
-    g = gamma[:, None, None]
+def _hamiltonian(A, B, C, D, gamma) -> np.ndarray:
+    """Stacked ``H(gamma)`` for continuous data ``A (a,n,n)``, ``B (a,n,m)``, ``C (a,p,n)``, ``D (a,p,m)``.
+
+    Formed from the data normalised to the level ``gamma`` (``B, C -> B, C / sqrt(gamma)``,
+    ``D -> D / gamma``, level one): the same matrix, but ``gamma^2 I - D^H D`` cannot overflow
+    for ``D`` near the floating-point range limit.  The ``D = 0`` form is taken only when the
+    continuous-time ``D`` given here is zero (a discrete system with ``D = 0`` has a non-zero
+    ``D`` after the bilinear map).
+    """
+    root = np.sqrt(gamma)[:, None, None]
+    B, C = B / root, C / root
     Bh = np.conj(np.swapaxes(B, -1, -2))
     Ch = np.conj(np.swapaxes(C, -1, -2))
-    if d_zero:
+    if not np.any(D):
         F = A
-        G1 = (B @ Bh) / g
-        G2 = (Ch @ C) / g
+        G1 = B @ Bh
+        G2 = Ch @ C
     else:
+        D = D / gamma[:, None, None]
         Dh = np.conj(np.swapaxes(D, -1, -2))
         m, p = B.shape[-1], C.shape[-2]
-        R = g**2 * np.eye(m) - Dh @ D
-        S = g**2 * np.eye(p) - D @ Dh
-        RiBh = np.linalg.solve(R, Bh)  # R^-1 B^H   (a, m, n)
-        SiC = np.linalg.solve(S, C)  # S^-1 C     (a, p, n)
+        R = np.eye(m) - Dh @ D
+        S = np.eye(p) - D @ Dh
         F = A + B @ np.linalg.solve(R, Dh @ C)
-        G1 = g * (B @ RiBh)
-        G2 = g * (Ch @ SiC)
+        G1 = B @ np.linalg.solve(R, Bh)  # B R^-1 B^H
+        G2 = Ch @ np.linalg.solve(S, C)  # C^H S^-1 C
     n = A.shape[-1]
     H = np.empty(A.shape[:-2] + (2 * n, 2 * n), dtype=np.result_type(A, B, C, D, gamma))
     H[..., :n, :n] = F
@@ -256,7 +276,6 @@ class _DiagonalEvaluator(_Evaluator):
         B = sys.B.reshape(self.size, n, m)
         C = sys.C.reshape(self.size, p, n)
         D = sys.D.reshape(self.size, p, m)
-        self.d_zero = not np.any(D)
         self.sigma_d = _sigma_max(D) if D.size else np.zeros(self.size)
         self.const = ~np.any(B, axis=(-2, -1)) | ~np.any(C, axis=(-2, -1))
         if self.discrete:
@@ -296,11 +315,19 @@ class _DiagonalEvaluator(_Evaluator):
             G = self.transfer(1j * x, idx=idx)
         return _sigma_max(G)
 
+    def rounding(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        x = x[:, None]
+        if self.discrete:
+            bound, size = self.transfer.rounding(log_points=1j * x, idx=idx)
+        else:
+            bound, size = self.transfer.rounding(1j * x, idx=idx)
+        return bound[:, 0], size[:, 0]
+
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         lam = self.cpoles[idx]
         A = np.zeros(lam.shape + (self.n,), dtype=complex)
         A[:, np.arange(self.n), np.arange(self.n)] = lam
-        return _hamiltonian(A, self.cB[idx], self.cC[idx], self.cD[idx], gamma, self.d_zero)
+        return _hamiltonian(A, self.cB[idx], self.cC[idx], self.cD[idx], gamma)
 
 
 class _DenseEvaluator(_Evaluator):
@@ -314,7 +341,6 @@ class _DenseEvaluator(_Evaluator):
         self.n, self.p, self.m = n, p, m
         A, B, C, D = sys.A, sys.B, sys.C, sys.D
         self.D = D
-        self.d_zero = not np.any(D)
         self.sigma_d = np.array([_sigma_max(D) if D.size else 0.0])
         self.const = np.array([not np.any(B) or not np.any(C)])
         if n == 0:
@@ -329,8 +355,8 @@ class _DenseEvaluator(_Evaluator):
         self._modal_form(poles)
         if self.discrete:
             self._bilinear(A, B, C, D)
-            with np.errstate(divide="ignore"):
-                mu = np.log(poles)
+            mu = accurate_log(poles)
+            self.mu = mu[None]
             self.cpoles = np.tanh(mu / 2)[None]
             centre, half = mu.imag, np.abs(mu.real)
             extra = np.linspace(-np.pi, np.pi, 33)
@@ -374,21 +400,62 @@ class _DenseEvaluator(_Evaluator):
         return self._seeds
 
     def sigma(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        pts = np.exp(1j * x) if self.discrete else 1j * x
-        return _sigma_max(self.transfer(pts))
+        # discrete: the log-point j x is exact; z - t_ii is formed without cancellation
+        G = self.transfer(log_points=1j * x) if self.discrete else self.transfer(1j * x)
+        return _sigma_max(G)
 
     def sigma_fast(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
         if self.n == 0 or not self.modal:
             return self.sigma(idx, x)
-        pts = np.exp(1j * x) if self.discrete else 1j * x
-        G = resolvent(self.poles[:, None, :], pts[..., None]) @ self.res + self.D.reshape(1, 1, -1)
+        if self.discrete:
+            r = log_resolvent(self.mu[:, None, :], 1j * x[..., None])
+        else:
+            r = resolvent(self.poles[:, None, :], 1j * x[..., None])
+        G = r @ self.res + self.D.reshape(1, 1, -1)
         return _sigma_max(G.reshape(*x.shape, self.p, self.m))
 
+    def rounding(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if not np.isfinite(x[0]):  # at infinity G = D exactly
+            return self.sigma_d * _EPS, self.sigma_d
+        return self.transfer.rounding(log_points=1j * x) if self.discrete else self.transfer.rounding(1j * x)
+
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-        return _hamiltonian(self.cA[None], self.cB[None], self.cC[None], self.cD[None], gamma, self.d_zero)
+        return _hamiltonian(self.cA[None], self.cB[None], self.cC[None], self.cD[None], gamma)
 
 
 # -- driver ------------------------------------------------------------------------------------
+def _warn_inaccurate(ev: _Evaluator, norm: np.ndarray, peak: np.ndarray, tol: float) -> None:
+    """:class:`AccuracyWarning` where the evaluation of ``sigma_max`` at the peak is ill-conditioned.
+
+    Warned: the first-order rounding bound (the evaluators' ``rounding``) exceeds ``max(tol, 1e-6)``
+    times the norm *and* ``_AMPLIFIED`` times the size of the terms ``G`` is computed from, i.e. the
+    resolvent ``(j omega I - A)^-1`` amplifies rounding errors by more than ``~1e7 / n``: a strongly
+    non-normal ``A`` (ill-conditioned eigenvectors) or, for a dense ``A`` that is not triangular,
+    a pole within rounding of the stability boundary.  Then neither the value nor the level-set
+    certificate can be trusted.  A small difference of large terms (``G - G_r`` at rounding
+    level) is not warned: it is accurate in absolute terms.
+    """
+    ok = (norm > 0) & np.isfinite(peak)
+    if ev.n == 0 or not np.any(ok):
+        return
+    idx = np.flatnonzero(ok)
+    bound, size = ev.rounding(idx, peak[idx])
+    rel = bound / norm[idx]
+    bad = ~(rel <= max(tol, _TRUST)) & ~(bound <= _AMPLIFIED * size)  # NaN counts as bad
+    if np.any(bad):
+        worst = float(np.max(np.where(np.isnan(rel), np.inf, rel)[bad]))
+        warnings.warn(
+            AccuracyWarning(
+                f"hinf_norm: sigma_max(G) cannot be evaluated accurately at the peak of {int(bad.sum())} "
+                f"system(s): estimated relative rounding error up to {worst:.2g} (the resolvent "
+                "(sI - A)^-1 is ill-conditioned there: a strongly non-normal A, or a pole within rounding "
+                "of the stability boundary); the norm and the peak frequency may be wrong by that much"
+            ),
+            stacklevel=4,
+        )
+
+
+
 def _golden(ev: _Evaluator, idx, lo, hi, best_f, best_x):
     """Lock-step golden-section maximisation of sigma_max on brackets ``[lo, hi]`` (a, K).
 
