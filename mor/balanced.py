@@ -299,7 +299,7 @@ def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.
 
     ``A_r = W^H diag(poles) V`` (padded modes get a distinct original pole), then
     ``A_r = X diag(lambda_r) X^-1`` with ``X`` folded into ``B_r``, ``C_r``, ``V`` and ``W``.
-    Discrete systems keep ``log_poles = log(lambda_r)``.
+    Discrete systems get ``log_poles = log(lambda_r)`` (``-inf`` for a pole at zero).
     """
     Wh = _ct(W)
     Ar = (Wh * sys.poles[..., None, :]) @ V
@@ -315,11 +315,8 @@ def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.
         W = W @ _ct(np.linalg.inv(X))
     else:
         lam = np.zeros(Ar.shape[:-1], complex)
-    if sys.dt is None:
-        return DiagonalLTI(lam, Br, Cr, sys.D), V, W
-    with np.errstate(divide="ignore"):
-        mu = np.log(lam)
-    return DiagonalLTI.from_log_poles(mu, Br, Cr, sys.D, sys.dt), V, W
+    # discrete: log_poles = log(lam) on demand (-inf for a reduced pole at z = 0, which fast poles give)
+    return DiagonalLTI(lam, Br, Cr, sys.D, sys.dt), V, W
 
 
 def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:

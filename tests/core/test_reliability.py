@@ -45,7 +45,7 @@ def mp_hsv_diagonal_discrete(mu, b, c, dps=60) -> np.ndarray:
                 den = 1 - z[i] * mpmath.conj(z[j])
                 P[i, j] = mpmath.mpc(b[i]) * mpmath.conj(mpmath.mpc(b[j])) / den
                 Q[i, j] = mpmath.conj(mpmath.mpc(c[i])) * mpmath.mpc(c[j]) / mpmath.conj(den)
-        ev = mpmath.eig(P * Q, left=False, right=False)
+        ev, _ = mpmath.eig(P * Q)
         return np.sort(np.array([float(mpmath.sqrt(abs(e))) for e in ev]))[::-1]
 
 
