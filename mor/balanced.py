@@ -153,8 +153,33 @@ def balanced_truncation(
     MethodError
         Unknown ``method``.
 
+    Warns
+    -----
+    RankWarning
+        ``order`` above the numerical rank (capped), padded batch members, or a reduced pole
+        outside the stability region.
+    AccuracyWarning
+        The error bound may not hold because the transfer function of the given system cannot
+        be computed to the bound's accuracy (see "Guarantee").
+
     Notes
     -----
+    Guarantee.  For a stable system, in exact arithmetic,
+    ``hsv[order] <= ||G - G_r||_inf <= error_bound = 2 sum(hsv[order:])``.  In floating point
+    the reduced model is, to first order, the exact truncation of a system whose transfer
+    function lies within ``rounding`` of ``G``, so ``||G - G_r||_inf <= error_bound + rounding``.
+    ``rounding`` is estimated from the resolvent of the Schur form at the resonances of the least
+    damped poles and on a grid (for a diagonal system, from the size of its modal terms); for
+    normal, well-damped systems it is ~1e-14 of ``sigma_1``.  An
+    :class:`~mor.errors.AccuracyWarning` names the conditioning (eigenvector condition of ``A``,
+    stability margin of the least damped pole) when ``rounding`` exceeds 5% of the bound and
+    ``1e-10 (sigma_1 + ||D||)``: strongly non-normal systems (eigenvector condition ~1e8 and
+    above) or poles within rounding of the stability boundary.  Measured against an oracle on
+    non-normal systems with condition up to 1e12, no unwarned case exceeded the bound, and SLICOT's
+    ``AB09AD`` models violated it in the warned ones as well (see the reliability page of the
+    documentation).  Diagonal systems keep the bound down to Hankel singular values many orders
+    below ``sigma_1``, fast discrete poles (``z`` underflowing) included.
+
     The steps, each a named helper: check the arguments; Gramian factors
     ``P = R R^H``, ``Q = S S^H`` (:func:`mor.gramians`) and the SVD of ``S^H R``
     (:func:`mor.hankel.factor_svd`); choose the order (``order``, ``tol`` or

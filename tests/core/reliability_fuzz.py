@@ -137,7 +137,7 @@ def bt_nonnormal(seeds) -> Tally:
                 peer_err, _ = hinf_oracle(sys - peer)
                 if peer_err > res.error_bound * (1 + 1e-7) + 1e-12 * hsv[0]:
                     tally.note("slicot above bound (count)", tally.worst.get("slicot above bound (count)", 0) + 1)
-            tally.note("error / (bound + rounding)", err / (res.error_bound + res.rounding))
+            tally.note("error / (bound + rounding)", err / (res.error_bound + getattr(res, "rounding", 0.0)))
             if err > res.error_bound * (1 + 1e-7) + 1e-12 * hsv[0]:
                 return "quietly wrong", f"error {err:.4g} > bound {res.error_bound:.4g} (kappa {kappa:.1e}, r={r})"
             return "correct", ""
