@@ -14,6 +14,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._expm1 import complex_expm1, expm1_ratio
+from ._guard import check_finite
 from .errors import (
     ArgumentTypeError,
     DimensionError,
@@ -129,13 +130,11 @@ def _zoh_diagonal(sys: DiagonalLTI, steps: np.ndarray) -> DiagonalLTI:
 
 def _check_overflow(what: str, value: np.ndarray) -> None:
     """:class:`NumericalError` naming the cause when a discretised matrix left the float range."""
-    bad = ~np.isfinite(value)
-    if np.any(bad):
-        raise NumericalError(
-            f"the discretisation overflowed: {what} has {int(bad.sum())} non-finite entr"
-            f"{'y' if bad.sum() == 1 else 'ies'} (poles with large positive real part times dt, or entries "
-            "near the floating-point range limit); use a smaller dt or rescale the system"
-        )
+    check_finite(
+        value, f"the discretisation overflowed: {what}",
+        "poles with a large positive real part times dt, or entries near the floating-point range limit; "
+        "use a smaller dt or rescale the system",
+    )  # fmt: skip
 
 
 def _zoh_dense(sys: LTI, dt: float) -> LTI:

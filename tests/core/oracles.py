@@ -20,6 +20,7 @@ poles (``z = exp(mu)`` tiny or underflowing).
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import scipy.optimize as so
 
@@ -82,6 +83,22 @@ def hinf_oracle(sys: LTI, grid: int = 4001, refine: int = 8) -> tuple[float, flo
         if d > best:
             best, where = d, np.inf
     return best, where
+
+
+def mp_hsv(sys: mor.DiagonalLTI, dps: int = 60) -> np.ndarray:
+    """HSVs of a discrete SISO diagonal system from its Gramians in mpmath (``exp(mu)`` cannot underflow)."""
+    mu, b, c = sys.log_poles, sys.B[:, 0], sys.C[0]
+    with mpmath.workdps(dps):
+        z = [mpmath.exp(mpmath.mpc(m.real, m.imag)) for m in mu]
+        n = len(z)
+        P, Q = mpmath.matrix(n, n), mpmath.matrix(n, n)
+        for i in range(n):
+            for j in range(n):
+                den = 1 - z[i] * mpmath.conj(z[j])
+                P[i, j] = mpmath.mpc(b[i]) * mpmath.conj(mpmath.mpc(b[j])) / den
+                Q[i, j] = mpmath.conj(mpmath.mpc(c[i])) * mpmath.mpc(c[j]) / mpmath.conj(den)
+        ev, _ = mpmath.eig(P * Q)
+        return np.sort(np.array([float(mpmath.sqrt(abs(e))) for e in ev]))[::-1]
 
 
 # --------------------------------------------------------------------------- families

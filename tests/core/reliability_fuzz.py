@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-import mpmath
 import numpy as np
 from oracles import (
     bt_error_system,
     fast_pole_system,
     hinf_oracle,
+    mp_hsv,
     nonnormal_system,
     real_realisation,
     sigma_dense,
@@ -175,22 +175,6 @@ def time_scaled(seeds) -> Tally:
 
         _run(tally, seed, case)
     return tally
-
-
-def mp_hsv(sys: mor.DiagonalLTI, dps: int = 60) -> np.ndarray:
-    """HSVs of a discrete SISO diagonal system from its Gramians in mpmath (``exp(mu)`` cannot underflow)."""
-    mu, b, c = sys.log_poles, sys.B[:, 0], sys.C[0]
-    with mpmath.workdps(dps):
-        z = [mpmath.exp(mpmath.mpc(m.real, m.imag)) for m in mu]
-        n = len(z)
-        P, Q = mpmath.matrix(n, n), mpmath.matrix(n, n)
-        for i in range(n):
-            for j in range(n):
-                den = 1 - z[i] * mpmath.conj(z[j])
-                P[i, j] = mpmath.mpc(b[i]) * mpmath.conj(mpmath.mpc(b[j])) / den
-                Q[i, j] = mpmath.conj(mpmath.mpc(c[i])) * mpmath.mpc(c[j]) / mpmath.conj(den)
-        ev, _ = mpmath.eig(P * Q)
-        return np.sort(np.array([float(mpmath.sqrt(abs(e))) for e in ev]))[::-1]
 
 
 def fast_poles(seeds) -> Tally:
