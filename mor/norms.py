@@ -47,7 +47,7 @@ _MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 _EPS = np.finfo(float).eps
 _TRUST = 1e-4  # AccuracyWarning when the estimated rounding error of the norm exceeds max(tol, this) ...
-_AMPLIFIED = 1e-8  # ... and this fraction of the size of the terms G is summed from (see _warn_inaccurate)
+_AMPLIFIED = 1e-8  # the message blames the resolvent when the bound exceeds this share of the terms' size
 
 
 @guarded("hinf_norm", select=lambda out: out[0] if isinstance(out, tuple) else out)  # peak may be inf
@@ -119,15 +119,15 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     triangular solve, plus ``n eps ||A|| ||C R|| ||R B||`` for the Schur form of a dense
     ``A`` that is not already triangular; for a diagonal system ``n eps`` times the sum of
     its modal terms.  For normal, well-damped systems it is ~1e-14 relative.  Where it
-    exceeds ``max(tol, 1e-4)`` relative *and* ``1e-8`` of the size of the terms ``G`` is
-    computed from, an :class:`~mor.errors.AccuracyWarning` is issued: a strongly
-    non-normal ``A`` (eigenvector condition above ~1e8), or a dense ``A`` with a pole within
-    rounding of the stability boundary.  Neither the value nor the peak can then be trusted
-    (on such a system, a 50-digit evaluation at the returned peak differed by 40%; no
-    double-precision method, SLICOT's ``AB13DD`` included, does better).  A small difference
-    of large terms, such as ``G - G_r`` at rounding level, is accurate in absolute terms and
-    is not warned.  Poles given as a :class:`~mor.DiagonalLTI` (log-poles for discrete
-    time) are exact data: only cancellation between modal terms limits them.
+    exceeds ``max(tol, 1e-4)`` of the norm, an :class:`~mor.errors.AccuracyWarning` gives
+    the estimate and its cause: a strongly non-normal ``A`` (eigenvector condition above
+    ~1e8) or a dense ``A`` with a pole within rounding of the stability boundary (neither the
+    value nor the peak can then be trusted: on such a system a 50-digit evaluation at the
+    returned peak differed by 40%, and no double-precision method, SLICOT's ``AB13DD``
+    included, does better), or a small difference of much larger terms, such as ``G - G_r``
+    of a close reduction (then accurate in absolute terms only).  Poles given as a
+    :class:`~mor.DiagonalLTI` (log-poles for discrete time) are exact data: only
+    cancellation between modal terms limits them.
 
     1. Lower bound: ``sigma_max`` at ``omega = 0``, at infinity (continuous;
        ``sigma_max(D)``) or ``theta = pi`` (discrete), at every pole's
@@ -454,15 +454,15 @@ class _DenseEvaluator(_Evaluator):
 
 # -- driver ------------------------------------------------------------------------------------
 def _warn_inaccurate(ev: _Evaluator, norm: np.ndarray, peak: np.ndarray, tol: float) -> None:
-    """:class:`AccuracyWarning` where the evaluation of ``sigma_max`` at the peak is ill-conditioned.
+    """:class:`AccuracyWarning` where ``sigma_max`` at the peak may be wrong by more than ``max(tol, 1e-4)``.
 
-    Warned: the first-order rounding bound (the evaluators' ``rounding``) exceeds ``max(tol, 1e-4)``
-    times the norm *and* ``_AMPLIFIED`` times the size of the terms ``G`` is computed from, i.e. the
-    resolvent ``(j omega I - A)^-1`` amplifies rounding errors by more than ``~1e7 / n``: a strongly
-    non-normal ``A`` (ill-conditioned eigenvectors) or, for a dense ``A`` that is not triangular,
-    a pole within rounding of the stability boundary.  Then neither the value nor the level-set
-    certificate can be trusted.  A small difference of large terms (``G - G_r`` at rounding
-    level) is not warned: it is accurate in absolute terms.
+    The estimate is the first-order rounding bound of the evaluation (the evaluators'
+    ``rounding``).  It is large relative to the norm where the resolvent ``(j omega I - A)^-1``
+    amplifies rounding errors (a strongly non-normal ``A``; for a dense ``A`` that is not
+    triangular, a pole within rounding of the stability boundary) or where ``G`` is a small
+    difference of large terms (``G - G_r`` of a good reduction: accurate in absolute terms, not
+    relative ones).  Then neither the value nor the level-set certificate can be trusted to
+    ``tol``; the message gives the absolute size of the possible error as well.
     """
     ok = (norm > 0) & np.isfinite(peak)
     if ev.n == 0 or not np.any(ok):
@@ -470,19 +470,25 @@ def _warn_inaccurate(ev: _Evaluator, norm: np.ndarray, peak: np.ndarray, tol: fl
     idx = np.flatnonzero(ok)
     bound, size = ev.rounding(idx, peak[idx])
     rel = bound / norm[idx]
-    bad = ~(rel <= max(tol, _TRUST)) & ~(bound <= _AMPLIFIED * size)  # NaN counts as bad
+    bad = ~(rel <= max(tol, _TRUST))  # NaN counts as bad
     if np.any(bad):
-        worst = float(np.max(np.where(np.isnan(rel), np.inf, rel)[bad]))
+        j = int(np.argmax(np.where(np.isnan(rel), np.inf, rel) * bad))
+        amplified = bound[j] > _AMPLIFIED * size[j]
+        cause = (
+            "the resolvent (sI - A)^-1 is ill-conditioned there: a strongly non-normal A, or a pole within "
+            "rounding of the stability boundary"
+            if amplified
+            else "G is a small difference of much larger terms there, e.g. G - G_r of a close reduction, "
+            "accurate in absolute terms only"
+        )
         warnings.warn(
             AccuracyWarning(
-                f"hinf_norm: sigma_max(G) cannot be evaluated accurately at the peak of {int(bad.sum())} "
-                f"system(s): estimated relative rounding error up to {worst:.2g} (the resolvent "
-                "(sI - A)^-1 is ill-conditioned there: a strongly non-normal A, or a pole within rounding "
-                "of the stability boundary); the norm and the peak frequency may be wrong by that much"
+                f"hinf_norm: sigma_max(G) cannot be evaluated to the requested accuracy at the peak of "
+                f"{int(bad.sum())} system(s): estimated rounding error up to {bound[j]:.2g} = {rel[j]:.2g} of "
+                f"the norm {norm[idx][j]:.6g} ({cause}); the norm and the peak frequency may be wrong by that much"
             ),
             stacklevel=4,
         )
-
 
 
 def _golden(ev: _Evaluator, idx, lo, hi, best_f, best_x):

@@ -38,9 +38,19 @@ def sigma_dense(sys: LTI, x: np.ndarray) -> np.ndarray:
         chunk = s[lo : lo + 512]
         M = chunk[:, None, None] * np.eye(n) - sys.A
         with np.errstate(all="ignore"):
-            G = sys.C @ np.linalg.solve(M, np.broadcast_to(sys.B, (chunk.size, n, sys.m))) + sys.D
-        out[lo : lo + 512] = np.linalg.svd(G, compute_uv=False)[:, 0]
+            try:
+                G = sys.C @ np.linalg.solve(M, np.broadcast_to(sys.B, (chunk.size, n, sys.m))) + sys.D
+            except np.linalg.LinAlgError:  # a point exactly on a (numerically marginal) pole: inf there
+                G = np.stack([_solve_or_inf(sys, Mk) for Mk in M])
+        out[lo : lo + 512] = np.linalg.svd(np.nan_to_num(G, nan=np.inf), compute_uv=False)[:, 0]
     return out
+
+
+def _solve_or_inf(sys: LTI, M: np.ndarray) -> np.ndarray:
+    try:
+        return sys.C @ np.linalg.solve(M, sys.B) + sys.D
+    except np.linalg.LinAlgError:
+        return np.full((sys.p, sys.m), np.inf)
 
 
 def _candidates(sys: LTI, grid: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from oracles import (
 
 import mor
 from mor.errors import AccuracyWarning, MorError, RankWarning
+from mor.norms import _DenseEvaluator  # the estimate behind hinf_norm's warning
 
 try:  # optional peer
     import slycot
@@ -53,6 +54,11 @@ class Tally:
     def note(self, name: str, value: float) -> None:
         self.worst[name] = max(self.worst.get(name, 0.0), float(value))
 
+    def count(self, name: str) -> None:
+        """Count an event (listed with the worst values, as ``name (count)``)."""
+        key = f"{name} (count)"
+        self.worst[key] = self.worst.get(key, 0) + 1
+
     @property
     def total(self) -> int:
         return sum(self.outcomes.values())
@@ -69,8 +75,11 @@ def _run(tally: Tally, seed: int, case) -> None:
             outcome, detail = type(exc).__name__, str(exc)
         except Exception as exc:  # every other exception is a failure of the contract
             outcome, detail = "untyped", f"{type(exc).__name__}: {exc}"
-    if outcome == "quietly wrong" and any(issubclass(w.category, AccuracyWarning) for w in caught):
+    warned = any(issubclass(w.category, AccuracyWarning) for w in caught)
+    if warned and outcome == "quietly wrong":
         outcome = "warned"
+    elif warned and outcome == "correct":
+        tally.count("correct, yet warned")
     tally.add(seed, outcome, detail)
 
 
@@ -78,8 +87,10 @@ def _run(tally: Tally, seed: int, case) -> None:
 def hinf_vs_oracle(seeds) -> Tally:
     """``hinf_norm`` of random BT error systems against :func:`oracles.hinf_oracle`.
 
-    Wrong: below the oracle by more than ``1e-9`` relative (a missed peak: the certificate fails)
-    plus ``1e-13`` of the parts' size, or a value that is not attained at the returned peak.
+    Wrong (the documented guarantee fails): below the oracle by more than ``1e-9`` relative (a
+    missed peak) or a value that is not ``sigma_max`` at the returned peak, beyond twice the
+    rounding error that ``hinf_norm`` estimates for its evaluation there (an
+    ``AccuracyWarning`` when that estimate exceeds ``1e-4`` of the norm).
     """
     tally = Tally()
     for seed in seeds:
@@ -88,19 +99,28 @@ def hinf_vs_oracle(seeds) -> Tally:
             err, info = bt_error_system(seed)
             g, w = mor.hinf_norm(err, return_peak=True)
             ref, _ = hinf_oracle(err)
-            size = info["size"] + ref  # the scale of the parts G and G_r: rounding of G - G_r is relative to it
-            slack = 1e-9 * ref + 1e-13 * size
+            est = _estimated_rounding(err, w)
+            slack = 1e-9 * ref + 2 * est + 1e-15 * info["size"]
             tally.note("hinf below oracle (relative)", max(0.0, (ref - g) / max(ref, 1e-300)))
             if g < ref - slack:
                 return "quietly wrong", f"hinf_norm {g!r} < oracle {ref!r} ({info})"
             at_peak = sigma_dense(err, w)[0] if np.isfinite(w) else np.linalg.svd(err.D, compute_uv=False)[0]
             tally.note("value vs sigma at the peak (relative)", abs(at_peak - g) / max(g, 1e-300))
-            if abs(at_peak - g) > 1e-9 * g + 1e-13 * size:
+            if abs(at_peak - g) > slack:
                 return "quietly wrong", f"hinf_norm {g!r} not attained at its peak {w!r}: {at_peak!r} ({info})"
             return "correct", ""
 
         _run(tally, seed, case)
     return tally
+
+
+def _estimated_rounding(sys: mor.LTI, w: float) -> float:
+    """The absolute rounding bound ``hinf_norm`` estimates for ``sigma_max`` at ``w`` (its warning's basis)."""
+    if not np.isfinite(w) or sys.n == 0:
+        return 0.0
+    ev = _DenseEvaluator(sys)
+    x = np.array([w * sys.dt if sys.dt is not None else w])
+    return float(ev.rounding(np.array([0]), x)[0][0])
 
 
 # --------------------------------------------------------------------------- HSVs and BT vs SLICOT
@@ -117,8 +137,10 @@ def _slicot_bt(sys: mor.LTI, order: int):
 def bt_nonnormal(seeds) -> Tally:
     """BT of strongly non-normal dense systems: the error bound, checked with the oracle.
 
-    Wrong: ``||G - G_r|| > error_bound (1 + 1e-7) + 1e-12 sigma_1`` without a warning.  Noted:
-    the same for SLICOT's model (``slicot above bound``), and the HSV agreement with SLICOT.
+    Wrong: ``||G - G_r|| > (error_bound + rounding) (1 + 1e-7) + 1e-12 sigma_1`` without a
+    warning (unwarned, ``rounding`` is at most 5% of the bound).  Noted: SLICOT's models above
+    the bound, warned cases whose error exceeds the bound (measured in double precision, which
+    is itself inaccurate there), and the HSV agreement with SLICOT.
     """
     tally = Tally()
     for seed in seeds:
@@ -126,7 +148,10 @@ def bt_nonnormal(seeds) -> Tally:
         def case(seed=seed):
             sys, kappa = nonnormal_system(seed)
             r = int(np.random.default_rng(seed + 7).integers(1, sys.n))
-            res = mor.balanced_truncation(sys, r)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res = mor.balanced_truncation(sys, r)
+            warned = any(issubclass(w.category, AccuracyWarning) for w in caught)
             hsv = res.hsv
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AccuracyWarning)  # the oracle's own evaluation, below
@@ -136,9 +161,15 @@ def bt_nonnormal(seeds) -> Tally:
                 tally.note("HSV vs SLICOT (/ sigma_1)", np.max(np.abs(peer_hsv[: sys.n] - hsv)) / hsv[0])
                 peer_err, _ = hinf_oracle(sys - peer)
                 if peer_err > res.error_bound * (1 + 1e-7) + 1e-12 * hsv[0]:
-                    tally.note("slicot above bound (count)", tally.worst.get("slicot above bound (count)", 0) + 1)
-            tally.note("error / (bound + rounding)", err / (res.error_bound + getattr(res, "rounding", 0.0)))
-            if err > res.error_bound * (1 + 1e-7) + 1e-12 * hsv[0]:
+                    tally.count("slicot above bound")
+            rounding = getattr(res, "rounding", 0.0)
+            above = err > (res.error_bound + rounding) * (1 + 1e-7) + 1e-12 * hsv[0]
+            if warned:
+                if err > res.error_bound * (1 + 1e-7):
+                    tally.count("warned, bound exceeded")
+                return "warned", ""
+            tally.note("unwarned error / bound", err / res.error_bound)
+            if above:
                 return "quietly wrong", f"error {err:.4g} > bound {res.error_bound:.4g} (kappa {kappa:.1e}, r={r})"
             return "correct", ""
 
@@ -170,7 +201,7 @@ def time_scaled(seeds) -> Tally:
                     _, peer = _slicot_bt(scaled, r)
                     tally.note("HSV vs SLICOT (/ sigma_1)", np.max(np.abs(peer[: ref.n] - h1)) / h1[0])
                 except slycot.exceptions.SlycotError:  # "A is not stable" at extreme scales
-                    tally.note("SLICOT refused (count)", tally.worst.get("SLICOT refused (count)", 0) + 1)
+                    tally.count("SLICOT refused")
             return "correct", ""
 
         _run(tally, seed, case)
