@@ -44,6 +44,9 @@ from mor.errors import (
 )
 
 EPS = np.finfo(float).eps
+# These properties carry their own (absolute) rounding allowances; hinf_norm's AccuracyWarning for
+# rounding-level norms (non-minimal systems, G - G_r of close reductions) is tested in test_reliability*.
+pytestmark = pytest.mark.filterwarnings("ignore::mor.errors.AccuracyWarning")
 HINF_RTOL = 1e-8  # hinf_norm is certified to 1e-10 relative; 1e-8 also absorbs the HSV relative error
 UPPER_ABS = 1e3  # * N eps scale; measured worst 62
 LOWER_ABS = 1e3  # * N eps scale^2 / sigma; measured worst: strictly satisfied (margin >= 1e-4 sigma)
@@ -186,9 +189,7 @@ def test_balanced_truncation_error_bounds(spec, method):
         idx = np.flatnonzero(ok)
         for i in idx:
             Gi, Gri = member(sys, i), member(res.reduced, i)
-            with warnings.catch_warnings():  # a small difference of large terms: the bounds below are absolute
-                warnings.simplefilter("ignore", AccuracyWarning)
-                err = mor.hinf_norm(Gi - Gri)
+            err = mor.hinf_norm(Gi - Gri)
             # the computed tail may undershoot the exact one by the HSV errors (dense: delta)
             upper = (tail[i] + 2 * delta[i, r:].sum()) * (1 + HINF_RTOL) + UPPER_ABS * N * EPS * scale[i]
             lower = hsv[i, r] * (1 - HINF_RTOL) - delta[i, r]
