@@ -3,6 +3,7 @@
 ``as_array``   input conversion with typed errors (dtype, squareness, finiteness)
 ``pad_hsv``    Hankel singular values padded with zeros (or cut) to ``n`` entries
 ``reverse``    ``J M J`` with ``J`` the reversal permutation (upper <-> lower triangular)
+``fro_norm``   Frobenius norm over the last two axes that neither overflows nor underflows
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from .errors import ArgumentTypeError, DimensionError, NonFiniteError
 
-__all__ = ["as_array", "pad_hsv", "reverse"]
+__all__ = ["as_array", "fro_norm", "pad_hsv", "reverse"]
 
 
 def as_array(
@@ -59,3 +60,19 @@ def pad_hsv(s: np.ndarray, n: int) -> np.ndarray:
 def reverse(M: np.ndarray) -> np.ndarray:
     """``J M J`` with ``J`` the reversal permutation (maps upper to lower triangular and back)."""
     return np.ascontiguousarray(M[::-1, ::-1])
+
+
+def fro_norm(X: np.ndarray) -> np.ndarray:
+    """Frobenius norm over the last two axes, ``(...)``, scaled by the largest entry first.
+
+    ``np.linalg.norm`` squares the entries: it overflows from ``1e154`` and underflows below
+    ``1e-154``; here the entries are divided by the largest modulus before squaring.
+    Non-finite entries give ``inf``/``nan``.
+    """
+    X = np.asarray(X)
+    if X.shape[-1] == 0 or X.shape[-2] == 0:
+        return np.zeros(X.shape[:-2])
+    big = np.abs(X).max(axis=(-2, -1), keepdims=True)
+    big = np.where((big > 0) & np.isfinite(big), big, 1.0)
+    Xs = X / big
+    return np.sqrt(np.sum(Xs.real**2 + Xs.imag**2, axis=(-2, -1))) * big[..., 0, 0]

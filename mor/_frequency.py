@@ -28,9 +28,13 @@ the points.  Points on a pole give ``inf``/``nan`` entries for both kinds of sys
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg as sla
 
+from ._arrays import fro_norm
+from ._exact import accurate_log
 from ._expm1 import complex_expm1
 from .schur import SchurForm, complex_schur
 from .systems import LTI, DiagonalLTI
@@ -40,12 +44,14 @@ __all__ = [
     "DiagonalTransfer",
     "log_resolvent",
     "resolvent",
+    "rounding_floor",
     "shifted_backsolve",
     "transfer_evaluator",
 ]
 
 #: Dense systems: up to this many points are solved one by one (LAPACK), more at once.
 LOOP_POINTS = 24
+_EPS = np.finfo(float).eps
 
 
 def resolvent(poles: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -114,6 +120,38 @@ class DiagonalTransfer:
         return G.reshape(*G.shape[:2], self.p, self.m)
 
 
+    def rounding(self, points=None, *, log_points=None, idx=None) -> tuple[np.ndarray, np.ndarray]:
+        """First-order bound of the rounding error of ``G`` at the points, and the size of its terms.
+
+        ``G - D`` is a sum of ``n`` terms, each accurate to a few ``eps``: the bound is
+        ``eps (n sum_i ||C[:, i] B[i, :]||_F |r_i| + ||D||_F)``, large relative to ``G`` only where
+        the terms cancel; the size is ``sum_i ||C[:, i] B[i, :]||_F |r_i| + ||D||_F``.
+
+        Returns
+        -------
+        bound, size : (a, k) ndarray
+        """
+        idx = np.arange(self.size) if idx is None else idx
+        nodes = self.nodes[idx][:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.discrete:
+                if log_points is None:
+                    log_points = np.log(np.asarray(points, dtype=complex))
+                # |z - z_i| = |z| sqrt(expm1(d)^2 + 4 e^d sin(phi/2)^2), d + j phi = mu_i - log z:
+                # real arithmetic, no cancellation near the pole, three times cheaper than the complex r
+                x = np.asarray(log_points)[..., None]
+                w = nodes - x
+                dist = np.exp(x.real) * np.sqrt(np.expm1(w.real) ** 2 + 4 * np.exp(w.real) * np.sin(0.5 * w.imag) ** 2)
+                r = 1.0 / dist
+            else:
+                r = np.abs(resolvent(nodes, np.asarray(points)[..., None]))
+        size = fro_norm(self.residues[idx][..., None])  # (a, n)
+        with np.errstate(invalid="ignore", over="ignore"):
+            terms = np.sum(r * size[:, None, :], axis=-1)
+        d = fro_norm(self.D[idx])[:, None]
+        return _EPS * (size.shape[-1] * terms + d), terms + d
+
+
 class DenseTransfer:
     """``G`` of one dense system through its complex Schur form.
 
@@ -138,51 +176,134 @@ class DenseTransfer:
             return
         T, Z = complex_schur(sys.A) if schur is None else schur
         self.T, self.Bt, self.Ct = T, Z.conj().T @ sys.B, sys.C @ Z
+        self.exact_schur = not np.any(np.tril(sys.A, -1))  # complex_schur returns a triangular A as it is
+        # discrete: log of the eigenvalues, Re part exact near the unit circle (see __call__)
+        self.log_diag = accurate_log(np.diag(T)) if self.discrete else None
 
     def __call__(self, points=None, *, log_points=None, idx=None) -> np.ndarray:
-        """``G`` at ``points`` ``(1, k)`` (``s`` or ``z``; discrete ``z = exp(log_points)`` when
-        only ``log_points`` is given): ``(1, k, p, m)``; ``idx`` is ignored (one member)."""
-        if points is None:
-            points = np.exp(np.asarray(log_points))
-        pts = np.asarray(points, dtype=complex).reshape(-1)
+        """``G`` at ``points`` ``(1, k)`` (``s`` or ``z``) of the one member: ``(1, k, p, m)``.
+
+        Discrete systems may pass ``log_points`` (``x = log z``; for a frequency ``j theta``
+        exactly) instead or as well: the diagonal of ``z I - T`` is then formed as
+        ``z - t_ii = -z expm1(log t_ii - x)``, without the cancellation of ``z - t_ii`` for a
+        lightly damped pole at the peak (``log t_ii`` from :func:`accurate_log`).  ``idx`` is
+        ignored.
+        """
+        x = None if log_points is None else np.asarray(log_points, dtype=complex).reshape(-1)
+        pts = np.exp(x) if points is None else np.asarray(points, dtype=complex).reshape(-1)
         if self.n == 0:
             return np.broadcast_to(self.D, (1, pts.size, self.p, self.m)).astype(complex)
-        X = self._solve_each(pts) if pts.size <= LOOP_POINTS else shifted_backsolve(self.T, self.Bt, pts)
+        if x is not None and self.discrete:
+            with np.errstate(over="ignore", invalid="ignore"):
+                shift = -pts[:, None] * complex_expm1(self.log_diag[None, :] - x[:, None])
+        else:
+            shift = pts[:, None] - np.diag(self.T)[None, :]
+        if pts.size <= LOOP_POINTS:
+            X = self._solve_each(shift)
+        else:
+            X = shifted_backsolve(self.T, self.Bt, pts, shift=shift)
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan on a pole
             return (self.Ct @ X + self.D)[None]
 
-    def _solve_each(self, pts: np.ndarray) -> np.ndarray:
-        """``(s_k I - T)^-1 Bt`` by one LAPACK triangular solve per point."""
+    @functools.cached_property
+    def _abs_offdiag(self) -> np.ndarray:
+        """``|T|`` without its diagonal (for :meth:`rounding`)."""
+        M = np.abs(self.T)
+        np.fill_diagonal(M, 0.0)
+        return M
+
+    def rounding(self, points=None, *, log_points=None) -> np.ndarray:
+        """First-order bound of the rounding error of ``G`` at the points, ``(k,)`` (absolute).
+
+        With ``R = (s I - T)^-1``, ``X = R Bt``, ``Y^H = Ct R``: the triangular solve is backward
+        stable componentwise (``|dM| <= n eps |s I - T|``, the diagonal ``s - t_ii`` being formed
+        accurately), which changes ``G`` by at most ``n eps || |Y|^T |s I - T| |X| ||``; the Schur
+        form adds ``n eps ||A|| ||Y|| ||X||`` unless ``A`` was already triangular (then it is
+        exact); the products with ``B``, ``C`` and the sum with ``D`` add
+        ``n eps (||C|| ||X|| + ||Y|| ||B||) + eps ||D||``.  Large where the resolvent is
+        ill-conditioned (strongly non-normal ``A``, poles within rounding of the stability
+        boundary).  Points and ``log_points`` as for ``__call__``.
+
+        Returns
+        -------
+        bound, size : (k,) ndarray
+            The bound, and the size of the computed terms ``||C|| ||X|| + ||Y|| ||B|| + ||D||``:
+            their ratio is ``n eps`` times the amplification of rounding errors by the
+            resolvent (the cancellation between terms, as in a difference ``G - G_r``, is not
+            part of it).
+        """
+        x = None if log_points is None else np.asarray(log_points, dtype=complex).reshape(-1)
+        pts = np.exp(x) if points is None else np.asarray(points, dtype=complex).reshape(-1)
+        n, d_part = self.n, _EPS * float(fro_norm(self.D))
+        if n == 0:
+            return np.full(pts.size, d_part), np.full(pts.size, d_part / _EPS)
+        if x is not None and self.discrete:
+            shift = -pts[:, None] * complex_expm1(self.log_diag[None, :] - x[:, None])
+        else:
+            shift = pts[:, None] - np.diag(self.T)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            X, Y = self._both_solves(pts, shift)  # (s I - T)^-1 Bt and (s I - T)^-H Ct^H
+            aX, aY = np.abs(X), np.abs(Y)
+            solve = fro_norm(np.swapaxes(aY, -1, -2) @ (self._abs_offdiag @ aX + np.abs(shift)[:, :, None] * aX))
+            nx, ny = fro_norm(X), fro_norm(Y)
+            nT, nB, nC = (float(fro_norm(M)) for M in (self.T, self.Bt, self.Ct))
+            schur = 0.0 if self.exact_schur else nT * ny * nx
+            parts = nC * nx + ny * nB
+            return _EPS * n * (solve + schur + parts) + d_part, parts + d_part / _EPS
+
+    def _both_solves(self, pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``."""
+        if pts.size <= LOOP_POINTS:  # one LAPACK solve per point and side
+            n, k = self.n, np.arange(self.n)
+            X = np.empty((pts.size, n, self.m), dtype=complex)
+            Y = np.empty((pts.size, n, self.p), dtype=complex)
+            M = -self.T
+            for i in range(pts.size):
+                M[k, k] = shift[i]
+                try:
+                    X[i] = sla.solve_triangular(M, self.Bt, check_finite=False)
+                    Y[i] = sla.solve_triangular(M, self.Ct.conj().T, trans="C", check_finite=False)
+                except np.linalg.LinAlgError:  # on a pole
+                    X[i], Y[i] = np.inf, np.inf
+            return X, Y
+        X = shifted_backsolve(self.T, self.Bt, pts, shift=shift)
+        # J (s I - T)^H J is upper triangular (J the reversal)
+        Tr = self.T.conj().T[::-1, ::-1]
+        Y = shifted_backsolve(Tr, self.Ct.conj().T[::-1], pts.conj(), shift=shift.conj()[:, ::-1])[:, ::-1]
+        return X, Y
+
+    def _solve_each(self, shift: np.ndarray) -> np.ndarray:
+        """``(s_k I - T)^-1 Bt`` by one LAPACK triangular solve per point (``shift[k] = s_k - diag(T)``)."""
         n = self.n
-        X = np.empty((pts.size, n, self.m), dtype=complex)
+        X = np.empty((shift.shape[0], n, self.m), dtype=complex)
         M = -self.T
-        diag = np.diag(M).copy()
         k = np.arange(n)
-        for i, s in enumerate(pts):
-            M[k, k] = diag + s
+        for i in range(shift.shape[0]):
+            M[k, k] = shift[i]
             try:
                 X[i] = sla.solve_triangular(M, self.Bt, check_finite=False)
             except np.linalg.LinAlgError:  # s is a pole: inf/nan entries, as for diagonal systems
-                X[i] = shifted_backsolve(self.T, self.Bt, pts[i : i + 1])[0]
+                X[i] = shifted_backsolve(self.T, self.Bt, shift[i, :1], shift=shift[i : i + 1])[0]
         return X
 
 
-def shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray) -> np.ndarray:
+def shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray, *, shift: np.ndarray | None = None) -> np.ndarray:
     """``X[k] = (s_k I - T)^-1 Y`` for upper triangular ``T (n, n)``, ``Y (n, m)``: ``(k, n, m)``.
 
     Row-wise back substitution vectorised over the points:
-    ``x_i = (y_i + sum_{j>i} T_ij x_j) / (s - T_ii)``.
+    ``x_i = (y_i + sum_{j>i} T_ij x_j) / (s - T_ii)``; ``shift (k, n)``, when given, holds the
+    denominators ``s_k - T_ii`` (computed more accurately by the caller).
     """
     n, m = Y.shape
     k = s.size
     X = np.empty((n, k, m), dtype=complex)
-    diag = np.diag(T)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    if shift is None:
+        shift = s[:, None] - np.diag(T)[None, :]
+    den = np.ascontiguousarray(shift.T)[:, :, None]  # (n, k, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf/nan on a pole
         for i in range(n - 1, -1, -1):
-            rhs = np.broadcast_to(Y[i], (k, m))
-            if i < n - 1:
-                rhs = rhs + (T[i, i + 1 :] @ X[i + 1 :].reshape(n - i - 1, k * m)).reshape(k, m)
-            X[i] = rhs / (s - diag[i])[:, None]
+            rhs = Y[i] if i == n - 1 else Y[i] + (T[i, i + 1 :] @ X[i + 1 :].reshape(n - i - 1, k * m)).reshape(k, m)
+            X[i] = rhs / den[i]
     return np.transpose(X, (1, 0, 2))
 
 
@@ -191,3 +312,57 @@ def transfer_evaluator(sys: LTI | DiagonalLTI, schur: SchurForm | None = None) -
     if isinstance(sys, DiagonalLTI):
         return DiagonalTransfer(sys)
     return DenseTransfer(sys, schur)
+
+
+#: Poles (the least damped) whose resonance frequencies :func:`rounding_floor` samples.
+FLOOR_POLES = 16
+
+
+def _floor_points(poles: np.ndarray, discrete: bool, log_poles: np.ndarray | None) -> np.ndarray:
+    """``(a, k)`` sample points for :func:`rounding_floor`: ``j omega`` (continuous) or ``j theta`` (discrete).
+
+    The resonances of the ``FLOOR_POLES`` least damped poles, zero, and a coarse grid
+    (continuous: ``+- geomspace(min|lambda|, max|lambda|, 4)``; discrete: 7 ``theta`` in
+    ``[-pi, pi]``), where the resolvent, and with it the rounding error of ``G``, is large.
+    """
+    a, n = poles.shape
+    if discrete:
+        mu = log_poles
+        damping = -mu.real
+        centre = mu.imag
+        grid = np.broadcast_to(np.linspace(-np.pi, np.pi, 7), (a, 7))
+    else:
+        mag = np.abs(poles)
+        damping = -poles.real / np.where(mag > 0, mag, 1.0)
+        centre = poles.imag
+        lo = np.maximum(np.min(mag, axis=-1, initial=np.inf), 1e-300) if n else np.ones(a)
+        hi = np.max(mag, axis=-1, initial=0.0) if n else np.ones(a)
+        lo, hi = np.where(np.isfinite(lo), lo, 1.0), np.maximum(hi, lo)
+        g = np.geomspace(lo, hi, 4, axis=-1) if n else np.ones((a, 4))
+        grid = np.concatenate([g, -g], axis=-1)
+    keep = np.argsort(damping, axis=-1)[:, :FLOOR_POLES]
+    pts = np.concatenate([np.take_along_axis(centre, keep, axis=-1), np.zeros((a, 1)), grid], axis=-1)
+    return 1j * pts
+
+
+def rounding_floor(sys: LTI | DiagonalLTI, schur: SchurForm | None = None) -> np.ndarray:
+    """``max`` over sample frequencies of the rounding bound of ``G`` (``(size,)``, absolute).
+
+    An estimate of how far ``G`` computed in floating point (hence any model derived from it, such
+    as a balanced truncation) can lie from the exact ``G`` of the given data, in the H-infinity
+    norm: see ``DenseTransfer.rounding`` and ``DiagonalTransfer.rounding`` for the bound at one
+    point, and :func:`_floor_points` for where it is sampled.
+    """
+    ev = transfer_evaluator(sys, schur)
+    discrete = sys.dt is not None
+    if isinstance(sys, DiagonalLTI):
+        poles = sys.poles.reshape(ev.size, sys.n)
+        mu = sys.log_poles.reshape(ev.size, sys.n) if discrete else None
+        x = _floor_points(poles, discrete, mu)
+        with np.errstate(invalid="ignore"):
+            r, _ = ev.rounding(log_points=x) if discrete else ev.rounding(x)
+        return np.max(r, axis=-1, initial=0.0)
+    poles = np.diag(ev.T)[None]
+    x = _floor_points(poles, discrete, ev.log_diag[None] if discrete else None)[0]
+    r, _ = ev.rounding(log_points=x) if discrete else ev.rounding(x)
+    return np.array([np.max(r, initial=0.0)])

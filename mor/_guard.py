@@ -33,6 +33,13 @@ def _arrays(out: Any):
             yield from _arrays(getattr(out, f.name))
 
 
+def check_finite(value: np.ndarray, subject: str, advice: str) -> None:
+    """Raise :class:`NumericalError` ``"<subject> has <k> non-finite entries; <advice>"`` if ``value`` has any."""
+    bad = int(np.sum(~np.isfinite(value)))
+    if bad:
+        raise NumericalError(f"{subject} has {bad} non-finite entr{'y' if bad == 1 else 'ies'}; {advice}")
+
+
 def guarded(what: str, *, select: Callable[[Any], Any] | None = None) -> Callable[[F], F]:
     """Decorator: run under ``np.errstate(all="ignore")`` and reject non-finite output.
 
@@ -58,15 +65,12 @@ def guarded(what: str, *, select: Callable[[Any], Any] | None = None) -> Callabl
                     ) from exc
             for arr in _arrays(out if select is None else select(out)):
                 a = np.asarray(arr)
-                if not np.issubdtype(a.dtype, np.number):
-                    continue
-                bad = ~np.isfinite(a)
-                if np.any(bad):
-                    raise NumericalError(
-                        f"{what} overflowed: the result has {int(np.sum(bad))} non-finite entr"
-                        f"{'y' if np.sum(bad) == 1 else 'ies'}; rescale the system (B, C, D or the time "
-                        "unit) so that its entries are far from the floating-point range limits"
-                    )
+                if np.issubdtype(a.dtype, np.number):
+                    check_finite(
+                        a, f"{what} overflowed: the result",
+                        "rescale the system (B, C, D or the time unit) so that its entries are far from the "
+                        "floating-point range limits",
+                    )  # fmt: skip
             return out
 
         return wrapper  # type: ignore[return-value]

@@ -19,18 +19,22 @@ low-rank Gramian factors (:func:`mor.low_rank_gramians`), qualified by a certifi
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._arrays import pad_hsv
+from ._arrays import fro_norm, pad_hsv
+from ._exact import one_minus_abs2
+from ._frequency import rounding_floor
 from ._guard import guarded
-from .errors import InvalidArgumentError, OrderError, RankWarning
-from .gramians import gramians
+from .errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
+from .gramians import factors_and_schur
 from .hankel import factor_svd
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
+from .schur import complex_schur
 from .sparse import SparseLTI
 from .stability import unstable_mask
 from .systems import LTI, DiagonalLTI, as_system
@@ -39,6 +43,10 @@ from .validation import check_choice, check_int, check_real
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
 
 _USER = 4  # warnings point at the caller: helper -> balanced_truncation -> guard wrapper -> caller
+#: AccuracyWarning when the rounding floor of G exceeds this share of the error bound ...
+BOUND_SHARE = 0.05
+#: ... and this fraction of sigma_1 (rounding-level bounds, e.g. order = n, stay quiet).
+FLOOR_RTOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,13 @@ class BalancedTruncationResult:
     certificate : LowRankCertificate or None
         Low-rank route only: the Gramian residuals and errors, the certified enclosures
         of the Hankel singular values and what they make of ``error_bound``.
+    rounding : float or (...,) ndarray or None
+        Estimated rounding floor ``delta``: how far the transfer function of this system, and
+        hence any reduced model computed in floating point, can be from exact, in the
+        H-infinity norm (a first-order bound sampled at the resonances of the least damped
+        poles and on a grid; see :func:`balanced_truncation`, Notes).  To that order
+        ``||G - G_r||_inf <= error_bound + rounding``.  ``None`` for finite-horizon Gramians and
+        on the low-rank route (whose ``certificate`` qualifies the bound instead).
     """
 
     reduced: LTI | DiagonalLTI
@@ -87,9 +102,10 @@ class BalancedTruncationResult:
     padded: np.ndarray
     route: str = "dense"
     certificate: LowRankCertificate | None = None
+    rounding: float | np.ndarray | None = None
 
 
-@guarded("balanced_truncation")
+@guarded("balanced_truncation", select=lambda res: dataclasses.replace(res, rounding=None))
 def balanced_truncation(
     sys: Any,
     order: int | None = None,
@@ -175,8 +191,33 @@ def balanced_truncation(
         ``route="low-rank"`` (or a sparse system above ``DENSIFY_LIMIT``) whose low-rank
         iteration did not reach its tolerance.
 
+    Warns
+    -----
+    RankWarning
+        ``order`` above the numerical rank (capped), padded batch members, or a reduced pole
+        outside the stability region.
+    AccuracyWarning
+        The error bound may not hold because the transfer function of the given system cannot
+        be computed to the bound's accuracy (see "Guarantee").
+
     Notes
     -----
+    Guarantee.  For a stable system, in exact arithmetic,
+    ``hsv[order] <= ||G - G_r||_inf <= error_bound = 2 sum(hsv[order:])``.  In floating point
+    the reduced model is, to first order, the exact truncation of a system whose transfer
+    function lies within ``rounding`` of ``G``, so ``||G - G_r||_inf <= error_bound + rounding``.
+    ``rounding`` is estimated from the resolvent of the Schur form at the resonances of the least
+    damped poles and on a grid (for a diagonal system, from the size of its modal terms); for
+    normal, well-damped systems it is ~1e-14 of ``sigma_1``.  An
+    :class:`~mor.errors.AccuracyWarning` names the conditioning (eigenvector condition of ``A``,
+    stability margin of the least damped pole) when ``rounding`` exceeds 5% of the bound and
+    ``1e-10 (sigma_1 + ||D||)``: strongly non-normal systems (eigenvector condition ~1e8 and
+    above) or poles within rounding of the stability boundary.  Measured against an oracle on
+    non-normal systems with condition up to 1e12, no unwarned case exceeded the bound, and SLICOT's
+    ``AB09AD`` models violated it in the warned ones as well (see the reliability page of the
+    documentation).  Diagonal systems keep the bound down to Hankel singular values many orders
+    below ``sigma_1``, fast discrete poles (``z`` underflowing) included.
+
     The steps, each a named helper: check the arguments; Gramian factors
     ``P = R R^H``, ``Q = S S^H`` (:func:`mor.gramians`) and the SVD of ``S^H R``
     (:func:`mor.hankel.factor_svd`); choose the order (``order``, ``tol`` or
@@ -200,11 +241,13 @@ def balanced_truncation(
     """
     sys = as_system(sys, keep_sparse=True)
     order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
+    if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
+        return _empty_batch(sys, order, tol, rank_tol, method, horizon)
     route, sys, low, hsv_rtol = choose_route(sys, route, low_rank, horizon, gramian_method, order, tol)
     if low is None:
-        R, S = gramians(sys, factor=True, method=gramian_method, horizon=horizon)
+        R, S, schur = factors_and_schur(sys, method=gramian_method, horizon=horizon)
     else:
-        R, S = low.Z, low.Y
+        R, S, schur = low.Z, low.Y, None
     U, s, Vh = factor_svd(R, S)
     hsv = pad_hsv(s, sys.n) if low is None else s
     nonzero = (hsv > rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
@@ -217,13 +260,14 @@ def balanced_truncation(
         reduced = project_sparse(sys, V, W)
     else:
         reduced, V, W = _reduce_diagonal(sys, V, W, ~valid)
-    bound = None
+    bound = floor = None
     if horizon is None:
         _warn_unstable(reduced)
         bound = 2 * hsv[..., r:].sum(axis=-1)
+        floor = None if low is not None else _rounding(sys, schur, bound, hsv)
         bound = float(bound) if bound.ndim == 0 else bound
     cert = None if low is None else certify(low, hsv, r, hsv_rtol, bound)
-    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid, route, cert)
+    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid, route, cert, floor)
 
 
 def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -> tuple:
@@ -257,7 +301,7 @@ def _choose_order(hsv: np.ndarray, nonzero: np.ndarray, order: int | None, tol: 
         r = max(int(np.argmax(ok)), 1)
     else:
         r = max_rank
-    if r > max_rank:
+    if r > max_rank and rank.size:  # (an empty batch has no rank to cap at: the order stands)
         warnings.warn(
             RankWarning(
                 f"order {r} exceeds the numerical rank {max_rank} (Hankel singular values "
@@ -276,6 +320,18 @@ def _choose_order(hsv: np.ndarray, nonzero: np.ndarray, order: int | None, tol: 
             stacklevel=_USER,
         )
     return r
+
+
+def _empty_batch(sys: DiagonalLTI, order, tol, rank_tol, method: str, horizon) -> BalancedTruncationResult:
+    """The result for a batch without members: every array has a zero-sized batch dimension."""
+    batch, n = sys.batch_shape, sys.n
+    hsv = np.zeros(batch + (n,))
+    r = _choose_order(hsv, hsv > 0, order, tol, rank_tol)
+    poles = np.broadcast_to(sys.poles[..., :1], batch + (r,)) if n else np.zeros(batch + (r,), complex)
+    reduced = DiagonalLTI(poles, np.zeros(batch + (r, sys.m)), np.zeros(batch + (sys.p, r)), sys.D, sys.dt)
+    V = np.zeros(batch + (n, r), complex)
+    none = None if horizon is not None else np.zeros(batch)
+    return BalancedTruncationResult(reduced, hsv, none, r, V, V.copy(), method, np.zeros(batch + (r,), bool), none)
 
 
 def _ct(X: np.ndarray) -> np.ndarray:
@@ -313,7 +369,7 @@ def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.
 
     ``A_r = W^H diag(poles) V`` (padded modes get a distinct original pole), then
     ``A_r = X diag(lambda_r) X^-1`` with ``X`` folded into ``B_r``, ``C_r``, ``V`` and ``W``.
-    Discrete systems keep ``log_poles = log(lambda_r)``.
+    Discrete systems get ``log_poles = log(lambda_r)`` (``-inf`` for a pole at zero).
     """
     Wh = _ct(W)
     Ar = (Wh * sys.poles[..., None, :]) @ V
@@ -329,11 +385,8 @@ def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.
         W = W @ _ct(np.linalg.inv(X))
     else:
         lam = np.zeros(Ar.shape[:-1], complex)
-    if sys.dt is None:
-        return DiagonalLTI(lam, Br, Cr, sys.D), V, W
-    with np.errstate(divide="ignore"):
-        mu = np.log(lam)
-    return DiagonalLTI.from_log_poles(mu, Br, Cr, sys.D, sys.dt), V, W
+    # discrete: log_poles = log(lam) on demand (-inf for a reduced pole at z = 0, which fast poles give)
+    return DiagonalLTI(lam, Br, Cr, sys.D, sys.dt), V, W
 
 
 def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
@@ -351,6 +404,56 @@ def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
     idx = np.arange(r)
     out[..., idx, idx] = diag
     return out
+
+
+def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray) -> float | np.ndarray:
+    """The rounding floor of ``G`` (:func:`mor._frequency.rounding_floor`), with an
+    :class:`AccuracyWarning` where it may invalidate the error bound.
+
+    Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far
+    below the accuracy of ``G`` itself; the second condition keeps rounding-level bounds, such
+    as ``order = n``, quiet).
+    """
+    if sys.n == 0:
+        return 0.0 if bound.ndim == 0 else np.zeros(bound.shape)
+    if isinstance(sys, LTI) and schur is None:
+        schur = complex_schur(sys.A)
+    floor = rounding_floor(sys, schur).reshape(bound.shape)
+    size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
+    bad = (floor > BOUND_SHARE * bound) & (floor > FLOOR_RTOL * size)
+    if np.any(bad):
+        worst = np.argmax(np.where(bad, floor / np.maximum(bound, np.finfo(float).tiny), -np.inf))
+        f, b, s1 = (float(np.ravel(x)[worst]) for x in (floor, bound, size))
+        where = f"{int(bad.sum())} of {bad.size} systems; worst: " if bad.ndim else ""
+        share = f / max(s1, 1e-300)
+        warnings.warn(
+            AccuracyWarning(
+                f"balanced_truncation: the error bound may not hold ({where}bound {b:.3g}, but rounding "
+                f"errors of the transfer function itself are estimated up to {f:.3g} = {share:.2g} (sigma_1 + ||D||)). "
+                f"{_conditioning(sys, schur)} No floating-point method reduces such a system to the bound's "
+                "accuracy; ||G - G_r|| <= error_bound + rounding (BalancedTruncationResult.rounding)"
+            ),
+            stacklevel=_USER,
+        )
+    return float(floor) if floor.ndim == 0 else floor
+
+
+def _conditioning(sys: LTI | DiagonalLTI, schur) -> str:
+    """What makes ``G`` ill-conditioned, for the warning: the margin of the least damped pole, and
+    the eigenvector condition (dense) or cancelling modal terms (diagonal)."""
+    if isinstance(sys, DiagonalLTI):
+        margin = -(sys.poles.real / np.abs(sys.poles) if sys.dt is None else sys.log_poles.real)
+        return (
+            f"The least damped pole has relative stability margin {float(np.min(margin)):.2g}, or the modal "
+            "terms C[:, i] B[i, :] / (s - lambda_i) cancel (large residues, small G)."
+        )
+    lam = np.diag(schur.T)
+    margin = -lam.real / np.abs(lam).max() if sys.dt is None else one_minus_abs2(lam) / 2
+    _, X = np.linalg.eig(schur.T)
+    return (
+        f"The eigenvector matrix of A has condition number {np.linalg.cond(X):.1e} (non-normality) and the "
+        f"least damped pole has relative stability margin {float(np.min(margin)):.2g}."
+    )
 
 
 def _warn_unstable(reduced: LTI | DiagonalLTI) -> None:

@@ -107,6 +107,7 @@ def _cholesky_one(nodes: np.ndarray, g: np.ndarray, discrete: bool, rtol: float,
     active = np.ones(b, dtype=bool)
     r_used = 0
     re, im = nodes.real, nodes.imag
+    z = np.exp(nodes) if discrete else None  # once: the pivot steps only select from it
     for step in range(r_max):
         d = (g.real**2 + g.imag**2) / denom_diag  # diagonal of the current Schur complement
         p = np.argmax(d, axis=1)
@@ -122,7 +123,7 @@ def _cholesky_one(nodes: np.ndarray, g: np.ndarray, discrete: bool, rtol: float,
         if discrete:
             # 1 - z_i conj(z_p) = -expm1(mu_i + conj(mu_p)),  z_i - z_p = z_p expm1(mu_i - mu_p):
             # both arguments have the imaginary part Im(mu_i - mu_p), so they share sin and cos
-            den, num = _stein_factors(re, im, xp)
+            den, num = _stein_factors(re, im, xp, z, z[rows, p])
         else:
             den = nodes + np.conj(xp)[:, None]
             num = nodes - xp[:, None]
@@ -134,16 +135,32 @@ def _cholesky_one(nodes: np.ndarray, g: np.ndarray, discrete: bool, rtol: float,
     return L[:, :, :r_used]
 
 
-def _stein_factors(re: np.ndarray, im: np.ndarray, xp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``1 - z_i conj(z_p)`` and ``z_i - z_p`` from ``mu = re + j im`` and the pivots ``xp = mu_p``.
+def _stein_factors(re, im, xp, z, zp) -> tuple[np.ndarray, np.ndarray]:
+    """``1 - z_i conj(z_p)`` and ``z_i - z_p`` from ``mu = re + j im``, the pivots ``xp = mu_p``,
+    ``z = exp(mu)`` and ``zp = z_p`` (``(b, n)``, ``(b,)``, ``(b, n)``, ``(b,)``).
 
     ``exp(a + jb) - 1 = (e - 2 s^2 (1 + e)) + j 2 s c (1 + e)`` with ``e = expm1(a)``,
     ``s, c = sin(b/2), cos(b/2)`` (:func:`mor.discretize.complex_expm1`), evaluated for
-    ``a = re_i + re_p`` and ``a = re_i - re_p`` with the common ``b = im_i - im_p``.
+    ``a = re_i + re_p`` and for the difference of the real parts, with the common
+    ``b = im_i - im_p``.  The difference is factored out of the *larger* pole::
+
+        z_i - z_p = -z_i expm1(mu_p - mu_i)     (|z_i| >= |z_p|)
+                  =  z_p expm1(mu_i - mu_p)     (|z_i| <  |z_p|)
+
+    so the ``expm1`` argument has a non-positive real part (no overflow) and the factor
+    ``exp(mu)`` is as large as possible: ``z_p = exp(mu_p)`` underflows for fast poles
+    (``Re mu_p < -745``) while ``z_i - z_p`` is still a normal number.  Both poles zero (or
+    below the underflow threshold) give ``z_i - z_p = 0``.
     """
     half = 0.5 * (im - xp.imag[:, None])
     s, c = np.sin(half), np.cos(half)
     ss, sc = 2.0 * s * s, 2.0 * s * c
     den = expm1_half_angle(re + xp.real[:, None], ss, sc)
-    num = expm1_half_angle(re - xp.real[:, None], ss, sc)
-    return -den, np.exp(xp)[:, None] * num
+    re_p = xp.real[:, None]
+    larger_i = re >= re_p  # |z_i| >= |z_p|
+    with np.errstate(invalid="ignore"):
+        diff = np.where(larger_i, re_p - re, re - re_p)
+    diff = np.where(np.isnan(diff), -np.inf, diff)  # both -inf (z = 0): exp(-inf) = 0 below
+    ratio = expm1_half_angle(diff, ss, np.where(larger_i, -sc, sc))
+    num = np.where(larger_i, -z, zp[:, None]) * ratio
+    return -den, num

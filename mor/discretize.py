@@ -7,13 +7,22 @@ module that holds the expm1 formulas.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
 from ._expm1 import complex_expm1, expm1_ratio
-from .errors import ArgumentTypeError, DimensionError, InvalidArgumentError, MethodError, SystemTypeError
+from ._guard import check_finite
+from .errors import (
+    ArgumentTypeError,
+    DimensionError,
+    InvalidArgumentError,
+    MethodError,
+    NumericalError,
+    SystemTypeError,
+)
 from .systems import LTI, DiagonalLTI, as_system
 from .validation import check_choice, check_real
 
@@ -66,6 +75,9 @@ def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:
         A step that is not positive and finite.
     DimensionError
         An array ``dt`` for a dense system, or one that does not broadcast against the batch.
+    NumericalError
+        The discretised matrices overflow (``exp(A dt)`` beyond the float range: strongly unstable
+        poles times ``dt``), or the bilinear map is singular (an eigenvalue of ``A`` at ``2/dt``).
     """
     sys = as_system(sys)
     if sys.dt is not None:
@@ -108,9 +120,21 @@ def _zoh_diagonal(sys: DiagonalLTI, steps: np.ndarray) -> DiagonalLTI:
         step = steps[..., None]
     else:
         step = float(steps)
-    mu = sys.poles * step
-    Bbar = expm1_ratio(sys.poles, step)[..., None] * sys.B
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = sys.poles * step
+        Bbar = expm1_ratio(sys.poles, step)[..., None] * sys.B
+    _check_overflow("lambda dt", mu)
+    _check_overflow("Bbar = (exp(lambda dt) - 1) / lambda B", Bbar)
     return DiagonalLTI.from_log_poles(mu, Bbar, sys.C, sys.D, dt=1.0 if per_member else step)
+
+
+def _check_overflow(what: str, value: np.ndarray) -> None:
+    """:class:`NumericalError` naming the cause when a discretised matrix left the float range."""
+    check_finite(
+        value, f"the discretisation overflowed: {what}",
+        "poles with a large positive real part times dt, or entries near the floating-point range limit; "
+        "use a smaller dt or rescale the system",
+    )  # fmt: skip
 
 
 def _zoh_dense(sys: LTI, dt: float) -> LTI:
@@ -119,7 +143,9 @@ def _zoh_dense(sys: LTI, dt: float) -> LTI:
     M = np.zeros((n + m, n + m), dtype=sys.dtype)
     M[:n, :n] = sys.A * dt
     M[:n, n:] = sys.B * dt
-    E = sla.expm(M)
+    with np.errstate(over="ignore", invalid="ignore"):
+        E = sla.expm(M)
+    _check_overflow("exp(A dt)", E)
     return LTI(E[:n, :n], E[:n, n:], sys.C, sys.D, dt)
 
 
@@ -127,10 +153,22 @@ def _bilinear_dense(sys: LTI, dt: float) -> LTI:
     """Tustin with the sqrt(dt) scaling that preserves the H-infinity norm and the HSVs."""
     A, B, C, D = sys.A, sys.B, sys.C, sys.D
     eye = np.eye(sys.n)
-    F = sla.lu_factor(eye - A * dt / 2)
-    Ad = sla.lu_solve(F, eye + A * dt / 2)
-    X = sla.lu_solve(F, B)
-    Bd = np.sqrt(dt) * X
-    Cd = np.sqrt(dt) * sla.lu_solve(F, C.conj().T, trans=2).conj().T
-    Dd = D + C @ X * (dt / 2)
+    M = eye - A * dt / 2
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", sla.LinAlgWarning)  # an exactly singular M: reported below
+        F = sla.lu_factor(M, check_finite=False)
+        gecon = sla.lapack.get_lapack_funcs("gecon", (M,))
+        rcond = gecon(F[0], np.abs(M).sum(axis=0).max(), norm="1")[0] if sys.n else 1.0
+        if not rcond > np.finfo(float).eps:  # (NaN included)
+            raise NumericalError(
+                f"the bilinear map is singular: I - A dt/2 is (numerically) singular (A has an eigenvalue "
+                f"near 2/dt = {2 / dt:g}); use another dt or method='zoh'"
+            )
+        Ad = sla.lu_solve(F, eye + A * dt / 2, check_finite=False)
+        X = sla.lu_solve(F, B, check_finite=False)
+        Bd = np.sqrt(dt) * X
+        Cd = np.sqrt(dt) * sla.lu_solve(F, C.conj().T, trans=2, check_finite=False).conj().T
+        Dd = D + C @ X * (dt / 2)
+    for what, value in (("Abar", Ad), ("Bbar", Bd), ("Cbar", Cd), ("Dbar", Dd)):
+        _check_overflow(what, value)
     return LTI(Ad, Bd, Cd, Dd, dt)

@@ -157,14 +157,29 @@ def gramians(
     (P, Q) or (R, S) : tuple of ndarray
     """
     sys = as_system(sys)
+    if factor:
+        return factors_and_schur(sys, method=method, horizon=horizon)[:2]
     horizon = _check_horizon(sys, horizon)
     _check_method(sys, method)
     if isinstance(sys, LTI) and horizon is None and method in (None, "recursive") and sys.n:
         schur = _stable_schur(sys)
-        if factor:
-            return _dense_factor(sys, "c", schur), _dense_factor(sys, "o", schur)
         return _dense_infinite(sys, "c", method, schur), _dense_infinite(sys, "o", method, schur)
-    return _gramian(sys, "c", factor, method, horizon), _gramian(sys, "o", factor, method, horizon)
+    return _gramian(sys, "c", False, method, horizon), _gramian(sys, "o", False, method, horizon)
+
+
+def factors_and_schur(sys: LTI | DiagonalLTI, *, method: str | None = None, horizon: int | None = None):
+    """Gramian factors ``(R, S)`` and the complex Schur form of ``A`` they were computed from.
+
+    Internal (not exported): :func:`mor.balanced_truncation` reuses the Schur form for its
+    rounding estimate.  The Schur form is ``None`` unless ``sys`` is a dense system on the default
+    infinite-horizon path.
+    """
+    horizon = _check_horizon(sys, horizon)
+    _check_method(sys, method)
+    if isinstance(sys, LTI) and horizon is None and method in (None, "recursive") and sys.n:
+        schur = _stable_schur(sys)
+        return _dense_factor(sys, "c", schur), _dense_factor(sys, "o", schur), schur
+    return _gramian(sys, "c", True, method, horizon), _gramian(sys, "o", True, method, horizon), None
 
 
 # --------------------------------------------------------------------------- internals

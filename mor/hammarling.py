@@ -13,7 +13,7 @@ column and the rank-``m`` right-hand side of the remaining ``(n-1)``-sized probl
     continuous:  upsilon = ||b|| / rho,               rho = sqrt(-2 Re tau)
                  (T1 + conj(tau) I) u = -(upsilon t + rho B1 beta^H)
                  B1 <- B1 - rho u beta
-    discrete:    upsilon = ||b|| / alpha,             alpha = sqrt(1 - |tau|^2)
+    discrete:    upsilon = ||b|| / alpha,             alpha = sqrt(1 - |tau|^2)  (evaluated exactly)
                  (conj(tau) T1 - I) u = -(conj(tau) upsilon t + alpha B1 beta^H)
                  B1 <- B1 + (alpha (T1 u + upsilon t) - (1 + tau) B1 beta^H) beta
 
@@ -34,6 +34,8 @@ import math
 
 import numpy as np
 from scipy.linalg.blas import ztrsv
+
+from ._exact import one_minus_abs2
 
 __all__ = ["triangular_lyapunov_factor"]
 
@@ -68,6 +70,7 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     W = np.array(T, dtype=np.complex128, order="F")  # shifted copy for the triangular solves
     B = np.array(B, dtype=np.complex128)
     d = np.diag(T).copy()
+    margin = one_minus_abs2(d) if discrete else None  # 1 - |t_kk|^2 exactly (poles near the unit circle)
     diag = np.arange(n)
     x = np.zeros(n, dtype=np.complex128)
     for k in range(n - 1, -1, -1):
@@ -78,8 +81,7 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
         tau = complex(d[k])
         beta = b / nb
         if discrete:
-            absb = abs(tau)
-            alpha = math.sqrt((1.0 - absb) * (1.0 + absb))
+            alpha = math.sqrt(margin[k])
             ups = nb / alpha
         else:
             rho = math.sqrt(-2.0 * tau.real)

@@ -12,13 +12,17 @@ Bruinsma & Steinbuch (1990), started from a seeded, locally refined lower bound.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
-from ._frequency import DenseTransfer, DiagonalTransfer, resolvent
+from ._arrays import fro_norm
+from ._exact import accurate_log
+from ._frequency import DenseTransfer, DiagonalTransfer, log_resolvent, resolvent
 from ._guard import guarded
+from .errors import AccuracyWarning
 from .schur import complex_schur
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
@@ -41,6 +45,9 @@ _GOLDEN_ITER = 36  # bracket shrinks by 0.618**36 ~ 3e-8: value error ~1e-15 nea
 _INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
 _MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
+_EPS = np.finfo(float).eps
+_TRUST = 1e-4  # AccuracyWarning when the estimated rounding error of the norm exceeds max(tol, this) ...
+_AMPLIFIED = 1e-8  # the message blames the resolvent when the bound exceeds this share of the terms' size
 
 
 @guarded("hinf_norm", select=lambda out: out[0] if isinstance(out, tuple) else out)  # peak may be inf
@@ -67,9 +74,9 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     return_peak : bool, optional
         Also return the peak frequency.
     tol : float, optional
-        Relative tolerance, ``4 eps <= tol < 1``: the returned value ``g``
-        is attained (``g = sigma_max(G)`` at the returned peak) and the
-        level-set test certifies ``||G||_inf <= g (1 + tol)``.
+        Relative tolerance of the level-set test, ``4 eps <= tol < 1``; what it
+        guarantees, and under which conditions, is stated in the Notes
+        ("Guarantee").
 
     Returns
     -------
@@ -94,8 +101,34 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     InvalidArgumentError
         When ``tol`` is outside ``[4 eps, 1)``.
 
+    Warns
+    -----
+    AccuracyWarning
+        When ``sigma_max(G)`` cannot be evaluated accurately at the peak (see
+        "Guarantee" below): the norm and the peak frequency may then be wrong.
+
     Notes
     -----
+    Guarantee.  The returned ``g`` is ``sigma_max(G)`` evaluated at the returned peak
+    (attained), and the Hamiltonian ``H(g (1 + tol))`` has no eigenvalue on the imaginary
+    axis whose frequency carries a singular value above that level, which in exact
+    arithmetic certifies ``g <= ||G||_inf <= g (1 + tol)``.  In floating point both parts
+    hold up to the rounding error of evaluating ``G`` (and of the Hamiltonian's
+    eigenvalues).  That error is estimated at the peak from the resolvent
+    ``R = (s I - A)^-1`` of the Schur form: ``n eps || |C R| |s I - T| |R B| ||`` for the
+    triangular solve, plus ``n eps ||A|| ||C R|| ||R B||`` for the Schur form of a dense
+    ``A`` that is not already triangular; for a diagonal system ``n eps`` times the sum of
+    its modal terms.  For normal, well-damped systems it is ~1e-14 relative.  Where it
+    exceeds ``max(tol, 1e-4)`` of the norm, an :class:`~mor.errors.AccuracyWarning` gives
+    the estimate and its cause: a strongly non-normal ``A`` (eigenvector condition above
+    ~1e8) or a dense ``A`` with a pole within rounding of the stability boundary (neither the
+    value nor the peak can then be trusted: on such a system a 50-digit evaluation at the
+    returned peak differed by 40%, and no double-precision method, SLICOT's ``AB13DD``
+    included, does better), or a small difference of much larger terms, such as ``G - G_r``
+    of a close reduction (then accurate in absolute terms only).  Poles given as a
+    :class:`~mor.DiagonalLTI` (log-poles for discrete time) are exact data: only
+    cancellation between modal terms limits them.
+
     1. Lower bound: ``sigma_max`` at ``omega = 0``, at infinity (continuous;
        ``sigma_max(D)``) or ``theta = pi`` (discrete), at every pole's
        resonance ``Im(lambda)`` (discrete: ``angle(z)``), at
@@ -154,6 +187,7 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
         ev = _DenseEvaluator(sys)
         shape = ()
     norm, peak = _hinf(ev, tol)
+    _warn_inaccurate(ev, norm, peak, tol)
     if sys.dt is not None:
         peak = peak / sys.dt
     if shape:
@@ -186,6 +220,11 @@ class _Evaluator:
         """Cheap ``sigma_max(G)`` used to locate peaks (values that count are re-evaluated)."""
         return self.sigma(idx, x)
 
+    def rounding(self, idx: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (a,) (a,) -> (a,), (a,)
+        """First-order bound of the rounding error of ``sigma_max(G)`` at ``x`` (absolute), and the size
+        of the terms ``G`` is computed from (see the transfer evaluators' ``rounding``)."""
+        raise NotImplementedError
+
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:  # -> (a, 2n, 2n)
         raise NotImplementedError
 
@@ -196,30 +235,37 @@ class _Evaluator:
 
 def _sigma_max(G: np.ndarray) -> np.ndarray:
     """Largest singular value over the last two axes."""
-    if G.shape[-1] == 1 or G.shape[-2] == 1:
-        return np.sqrt(np.sum(G.real**2 + G.imag**2, axis=(-2, -1)))
+    if G.shape[-1] == 1 or G.shape[-2] == 1:  # a vector: its 2-norm, scaled (no overflow near 1e308)
+        return fro_norm(G)
     return np.linalg.svd(G, compute_uv=False)[..., 0]
 
 
-def _hamiltonian(A, B, C, D, gamma, d_zero: bool) -> np.ndarray:
-    """Stacked ``H(gamma)`` for continuous data ``A (a,n,n)``, ``B (a,n,m)``, ``C (a,p,n)``, ``D (a,p,m)``."""
-    g = gamma[:, None, None]
+def _hamiltonian(A, B, C, D, gamma) -> np.ndarray:
+    """Stacked ``H(gamma)`` for continuous data ``A (a,n,n)``, ``B (a,n,m)``, ``C (a,p,n)``, ``D (a,p,m)``.
+
+    Formed from the data normalised to the level ``gamma`` (``B, C -> B, C / sqrt(gamma)``,
+    ``D -> D / gamma``, level one): the same matrix, but ``gamma^2 I - D^H D`` cannot overflow
+    for ``D`` near the floating-point range limit.  The ``D = 0`` form is taken only when the
+    continuous-time ``D`` given here is zero (a discrete system with ``D = 0`` has a non-zero
+    ``D`` after the bilinear map).
+    """
+    root = np.sqrt(gamma)[:, None, None]
+    B, C = B / root, C / root
     Bh = np.conj(np.swapaxes(B, -1, -2))
     Ch = np.conj(np.swapaxes(C, -1, -2))
-    if d_zero:
+    if not np.any(D):
         F = A
-        G1 = (B @ Bh) / g
-        G2 = (Ch @ C) / g
+        G1 = B @ Bh
+        G2 = Ch @ C
     else:
+        D = D / gamma[:, None, None]
         Dh = np.conj(np.swapaxes(D, -1, -2))
         m, p = B.shape[-1], C.shape[-2]
-        R = g**2 * np.eye(m) - Dh @ D
-        S = g**2 * np.eye(p) - D @ Dh
-        RiBh = np.linalg.solve(R, Bh)  # R^-1 B^H   (a, m, n)
-        SiC = np.linalg.solve(S, C)  # S^-1 C     (a, p, n)
+        R = np.eye(m) - Dh @ D
+        S = np.eye(p) - D @ Dh
         F = A + B @ np.linalg.solve(R, Dh @ C)
-        G1 = g * (B @ RiBh)
-        G2 = g * (Ch @ SiC)
+        G1 = B @ np.linalg.solve(R, Bh)  # B R^-1 B^H
+        G2 = Ch @ np.linalg.solve(S, C)  # C^H S^-1 C
     n = A.shape[-1]
     H = np.empty(A.shape[:-2] + (2 * n, 2 * n), dtype=np.result_type(A, B, C, D, gamma))
     H[..., :n, :n] = F
@@ -256,7 +302,6 @@ class _DiagonalEvaluator(_Evaluator):
         B = sys.B.reshape(self.size, n, m)
         C = sys.C.reshape(self.size, p, n)
         D = sys.D.reshape(self.size, p, m)
-        self.d_zero = not np.any(D)
         self.sigma_d = _sigma_max(D) if D.size else np.zeros(self.size)
         self.const = ~np.any(B, axis=(-2, -1)) | ~np.any(C, axis=(-2, -1))
         if self.discrete:
@@ -296,11 +341,19 @@ class _DiagonalEvaluator(_Evaluator):
             G = self.transfer(1j * x, idx=idx)
         return _sigma_max(G)
 
+    def rounding(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        x = x[:, None]
+        if self.discrete:
+            bound, size = self.transfer.rounding(log_points=1j * x, idx=idx)
+        else:
+            bound, size = self.transfer.rounding(1j * x, idx=idx)
+        return bound[:, 0], size[:, 0]
+
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         lam = self.cpoles[idx]
         A = np.zeros(lam.shape + (self.n,), dtype=complex)
         A[:, np.arange(self.n), np.arange(self.n)] = lam
-        return _hamiltonian(A, self.cB[idx], self.cC[idx], self.cD[idx], gamma, self.d_zero)
+        return _hamiltonian(A, self.cB[idx], self.cC[idx], self.cD[idx], gamma)
 
 
 class _DenseEvaluator(_Evaluator):
@@ -314,7 +367,6 @@ class _DenseEvaluator(_Evaluator):
         self.n, self.p, self.m = n, p, m
         A, B, C, D = sys.A, sys.B, sys.C, sys.D
         self.D = D
-        self.d_zero = not np.any(D)
         self.sigma_d = np.array([_sigma_max(D) if D.size else 0.0])
         self.const = np.array([not np.any(B) or not np.any(C)])
         if n == 0:
@@ -329,8 +381,9 @@ class _DenseEvaluator(_Evaluator):
         self._modal_form(poles)
         if self.discrete:
             self._bilinear(A, B, C, D)
-            with np.errstate(divide="ignore"):
-                mu = np.log(poles)
+            mu = accurate_log(poles)
+            self.mu = mu[None]
+            self.near_circle = bool(np.any(mu.real > -1e-6))
             self.cpoles = np.tanh(mu / 2)[None]
             centre, half = mu.imag, np.abs(mu.real)
             extra = np.linspace(-np.pi, np.pi, 33)
@@ -374,21 +427,70 @@ class _DenseEvaluator(_Evaluator):
         return self._seeds
 
     def sigma(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        pts = np.exp(1j * x) if self.discrete else 1j * x
-        return _sigma_max(self.transfer(pts))
+        # discrete: the log-point j x is exact; z - t_ii is formed without cancellation
+        G = self.transfer(log_points=1j * x) if self.discrete else self.transfer(1j * x)
+        return _sigma_max(G)
 
     def sigma_fast(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
         if self.n == 0 or not self.modal:
             return self.sigma(idx, x)
-        pts = np.exp(1j * x) if self.discrete else 1j * x
-        G = resolvent(self.poles[:, None, :], pts[..., None]) @ self.res + self.D.reshape(1, 1, -1)
+        if self.discrete and self.near_circle:  # z - z_i from the log-poles: no cancellation
+            r = log_resolvent(self.mu[:, None, :], 1j * x[..., None])
+        elif self.discrete:  # every pole 1e-6 inside the circle: z - z_i to 1e-10, plenty to locate peaks
+            r = resolvent(self.poles[:, None, :], np.exp(1j * x)[..., None])
+        else:
+            r = resolvent(self.poles[:, None, :], 1j * x[..., None])
+        G = r @ self.res + self.D.reshape(1, 1, -1)
         return _sigma_max(G.reshape(*x.shape, self.p, self.m))
 
+    def rounding(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if not np.isfinite(x[0]):  # at infinity G = D exactly
+            return self.sigma_d * _EPS, self.sigma_d
+        return self.transfer.rounding(log_points=1j * x) if self.discrete else self.transfer.rounding(1j * x)
+
     def hamiltonian(self, idx: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-        return _hamiltonian(self.cA[None], self.cB[None], self.cC[None], self.cD[None], gamma, self.d_zero)
+        return _hamiltonian(self.cA[None], self.cB[None], self.cC[None], self.cD[None], gamma)
 
 
 # -- driver ------------------------------------------------------------------------------------
+def _warn_inaccurate(ev: _Evaluator, norm: np.ndarray, peak: np.ndarray, tol: float) -> None:
+    """:class:`AccuracyWarning` where ``sigma_max`` at the peak may be wrong by more than ``max(tol, 1e-4)``.
+
+    The estimate is the first-order rounding bound of the evaluation (the evaluators'
+    ``rounding``).  It is large relative to the norm where the resolvent ``(j omega I - A)^-1``
+    amplifies rounding errors (a strongly non-normal ``A``; for a dense ``A`` that is not
+    triangular, a pole within rounding of the stability boundary) or where ``G`` is a small
+    difference of large terms (``G - G_r`` of a good reduction: accurate in absolute terms, not
+    relative ones).  Then neither the value nor the level-set certificate can be trusted to
+    ``tol``; the message gives the absolute size of the possible error as well.
+    """
+    ok = (norm > 0) & np.isfinite(peak)
+    if ev.n == 0 or not np.any(ok):
+        return
+    idx = np.flatnonzero(ok)
+    bound, size = ev.rounding(idx, peak[idx])
+    rel = bound / norm[idx]
+    bad = ~(rel <= max(tol, _TRUST))  # NaN counts as bad
+    if np.any(bad):
+        j = int(np.argmax(np.where(np.isnan(rel), np.inf, rel) * bad))
+        amplified = bound[j] > _AMPLIFIED * size[j]
+        cause = (
+            "the resolvent (sI - A)^-1 is ill-conditioned there: a strongly non-normal A, or a pole within "
+            "rounding of the stability boundary"
+            if amplified
+            else "G is a small difference of much larger terms there, e.g. G - G_r of a close reduction, "
+            "accurate in absolute terms only"
+        )
+        warnings.warn(
+            AccuracyWarning(
+                f"hinf_norm: sigma_max(G) cannot be evaluated to the requested accuracy at the peak of "
+                f"{int(bad.sum())} system(s): estimated rounding error up to {bound[j]:.2g} = {rel[j]:.2g} of "
+                f"the norm {norm[idx][j]:.6g} ({cause}); the norm and the peak frequency may be wrong by that much"
+            ),
+            stacklevel=4,
+        )
+
+
 def _golden(ev: _Evaluator, idx, lo, hi, best_f, best_x):
     """Lock-step golden-section maximisation of sigma_max on brackets ``[lo, hi]`` (a, K).
 

@@ -276,7 +276,8 @@ def complex_schur(A: Any) -> SchurForm:
 
     Notes
     -----
-    A real ``A`` is reduced to real Schur form (LAPACK ``dgees``, about half the cost of
+    An upper triangular ``A`` is its own Schur form (``T = A``, ``Z = I``, exact).  Otherwise a
+    real ``A`` is reduced to real Schur form (LAPACK ``dgees``, about half the cost of
     ``zgees``) whose standardised 2x2 blocks ``[[a, b], [c, a]]`` are triangularised by
     unitary 2x2 transformations; the diagonal of ``T`` is set to the eigenvalues
     ``a +- j sqrt(|b|) sqrt(|c|)`` (see the module description).  The result is a
@@ -291,6 +292,11 @@ def complex_schur(A: Any) -> SchurForm:
     True
     """
     A = as_array(A, "A", square=True, copy=False)
+    if not np.any(np.tril(A, -1)):  # already triangular (a diagonal system made dense): exact, Z = I
+        eye = np.eye(A.shape[0])
+        none = (np.zeros(0, dtype=int), np.zeros(0, dtype=np.complex128), np.zeros(0))
+        real = None if np.iscomplexobj(A) else (eye, none)
+        return SchurForm(A.astype(np.complex128), eye.astype(np.complex128), real)
     if np.iscomplexobj(A):
         T, Z = sla.schur(A, output="complex", check_finite=False)
         return SchurForm(np.triu(T), Z)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._exact import one_minus_abs2
 from .errors import UnstableSystemError
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -39,14 +40,16 @@ def unstable_mask(sys: LTI | DiagonalLTI, poles: np.ndarray | None = None) -> np
     Returns
     -------
     (..., n) ndarray of bool
-        ``Re(lambda) >= 0`` (continuous), ``|z| >= 1`` (dense discrete) or ``Re(log_poles) >= 0``
+        ``Re(lambda) >= 0`` (continuous), ``|z| >= 1`` (dense discrete; ``1 - |z|^2`` evaluated
+        exactly, so a pole like ``exp(0.3j)`` rounded to float64, ``|z|^2 = 1 - 9.1e-17``, is
+        stable) or ``Re(log_poles) >= 0``
         (diagonal discrete), in the order of ``sys.poles`` (dense: of ``poles`` or
         ``sys.poles()``).
     """
     if isinstance(sys, DiagonalLTI):
         return (sys.poles if sys.dt is None else sys.log_poles).real >= 0
     poles = sys.poles() if poles is None else np.asarray(poles)
-    return poles.real >= 0 if sys.dt is None else np.abs(poles) >= 1
+    return poles.real >= 0 if sys.dt is None else one_minus_abs2(poles) <= 0
 
 
 def check_stable(sys: Any, what: str = "this computation", poles: np.ndarray | None = None) -> None:

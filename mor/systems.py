@@ -99,14 +99,17 @@ class LTI:
     dt: float | None
 
     def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
+        # sparse matrices are densified (up to DENSIFY_LIMIT states); then each matrix is converted
+        # (and checked) on its own first: ragged lists, tensors that need .detach() and the like
+        # raise ArgumentTypeError naming the matrix
         n_in = getattr(A, "shape", (0,))[0]
-        A, B, C = (_densify(x, name, n_in) for x, name in ((A, "A"), (B, "B"), (C, "C")))
-        D = None if D is None else _densify(D, "D", n_in)
-        raw = [np.asarray(x) for x in (A, B, C) + (() if D is None else (D,))]
-        is_complex = any(np.iscomplexobj(x) for x in raw)
-        A = as_array(A, "A", complex_=is_complex)
-        B = as_array(B, "B", complex_=is_complex)
-        C = as_array(C, "C", complex_=is_complex)
+        given = {"A": A, "B": B, "C": C} | ({} if D is None else {"D": D})
+        given = {k: _densify(v, k, n_in) for k, v in given.items()}
+        arrays = {k: as_array(v, k, copy=False) for k, v in given.items()}
+        is_complex = any(np.iscomplexobj(x) for x in arrays.values())
+        A = as_array(arrays["A"], "A", complex_=is_complex)
+        B = as_array(arrays["B"], "B", complex_=is_complex)
+        C = as_array(arrays["C"], "C", complex_=is_complex)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise DimensionError(f"A must be a square 2-D array, got shape {A.shape}")
         n = A.shape[0]
@@ -118,7 +121,7 @@ class LTI:
         if D is None:
             D = np.zeros((p, m), dtype=A.dtype)
         else:
-            D = as_array(D, "D", complex_=is_complex)
+            D = as_array(arrays["D"], "D", complex_=is_complex)
             if D.ndim == 0:
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.shape != (p, m):
@@ -238,7 +241,10 @@ class LTI:
         sys : scipy.signal.StateSpace, TransferFunction, ZerosPolesGain, lti or dlti
             Converted to state space first when needed; ``dt`` is kept.
         """
-        ss = sys.to_ss() if hasattr(sys, "to_ss") else sys
+        try:
+            ss = sys.to_ss() if hasattr(sys, "to_ss") else sys
+        except ValueError as exc:  # improper transfer functions have no state-space realisation
+            raise SystemTypeError(f"cannot convert {type(sys).__name__} to state space: {exc}") from exc
         dt = getattr(ss, "dt", None)
         return cls(ss.A, ss.B, ss.C, ss.D, dt if dt else None)
 
@@ -248,8 +254,14 @@ class LTI:
 
         Parameters
         ----------
-        sys : control.StateSpace
-            The system; ``dt=0`` is continuous time.
+        sys : control.StateSpace or control.TransferFunction
+            The system; ``dt=0`` is continuous time.  A transfer function is converted
+            with ``control.ss`` (a minimal realisation of a proper transfer function).
+
+        Raises
+        ------
+        SystemTypeError
+            ``dt=True``, or an improper transfer function (no state-space realisation).
 
         Notes
         -----
@@ -260,8 +272,15 @@ class LTI:
         dt = sys.dt
         if dt is True:
             raise SystemTypeError(
-                "control.StateSpace has dt=True (unspecified sampling period); give it a value"
+                f"control.{type(sys).__name__} has dt=True (unspecified sampling period); give it a value"
             )
+        if not hasattr(sys, "A"):  # a transfer function (or another python-control LTI object)
+            import control  # optional dependency; the object came from it
+
+            try:
+                sys = control.ss(sys)
+            except ValueError as exc:
+                raise SystemTypeError(f"cannot convert {type(sys).__name__} to state space: {exc}") from exc
         return cls(sys.A, sys.B, sys.C, sys.D, dt if dt else None)
 
 
@@ -541,8 +560,8 @@ def as_system(sys: Any, *, keep_sparse: bool = False) -> Any:
     Raises
     ------
     SystemTypeError
-        When ``sys`` is none of these, or is sparse with ``n > DENSIFY_LIMIT`` and
-        ``keep_sparse`` is false.
+        When ``sys`` is none of these, a transfer function that is improper (no state-space
+        realisation), or sparse with ``n > DENSIFY_LIMIT`` and ``keep_sparse`` is false.
     """
     if isinstance(sys, (LTI, DiagonalLTI)):
         return sys
@@ -568,7 +587,7 @@ def as_system(sys: Any, *, keep_sparse: bool = False) -> Any:
             )
         return LTI(*sys)
     module = type(sys).__module__ or ""
-    if module.startswith("control") and hasattr(sys, "A") and hasattr(sys, "dt"):
+    if module.startswith("control") and hasattr(sys, "dt") and (hasattr(sys, "A") or hasattr(sys, "num")):
         return LTI.from_control(sys)
     if module.startswith("scipy.signal"):
         try:
@@ -576,6 +595,7 @@ def as_system(sys: Any, *, keep_sparse: bool = False) -> Any:
         except AttributeError as exc:
             raise SystemTypeError(f"cannot convert scipy object {sys!r} to state space: {exc}") from exc
     raise SystemTypeError(
-        f"expected mor.LTI, mor.DiagonalLTI, mor.SparseLTI, control.StateSpace, scipy.signal.StateSpace or a "
+        f"expected mor.LTI, mor.DiagonalLTI, mor.SparseLTI, control.StateSpace or TransferFunction, a scipy.signal "
+        "system or a "
         f"tuple (A, B, C[, D[, dt]]); got {type(sys).__name__}"
     )

@@ -134,7 +134,9 @@ plt.show()
 #
 # For a continuous-time system `control.balred` (SLICOT `AB09AD`, square root) gives the same
 # transfer function as `mor.balanced_truncation`: the H-infinity distance between the two
-# reduced models is at rounding level.
+# reduced models is at rounding level.  `hinf_norm` says as much with an `AccuracyWarning`: the
+# difference of two nearly equal transfer functions is accurate in absolute terms only (its
+# estimate of the rounding error is printed with it).
 
 # %%
 r = 12

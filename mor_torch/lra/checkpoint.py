@@ -64,8 +64,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {exc}", path=str(path)) from None
+    except pickle.UnpicklingError:  # torch's message suggests weights_only=False: not for a damaged file
+        raise CheckpointError(
+            f"cannot read {path}: not a checkpoint written by this pipeline (damaged, or another kind of file)",
+            path=str(path),
+        ) from None
+    except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {detail}", path=str(path)) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a checkpoint (it holds a {type(state).__name__})", path=str(path))
     return state

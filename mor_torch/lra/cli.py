@@ -49,14 +49,22 @@ _VOLATILE_FLAGS = ("threads", "device")
 DEFAULT_PRESET = "smnist"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on standard error (and exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (python -m mor_torch.lra --help lists the flags)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m mor_torch.lra``.
 
     Returns
     -------
     argparse.ArgumentParser
+        Its errors print one line on standard error and exit with code 2.
     """
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m mor_torch.lra",
         description=(
             "Balanced-truncation compression of DSS models (Ezoe & Sato 2024): pre-train (state size N), "
@@ -133,6 +141,11 @@ def _resolve(args: argparse.Namespace) -> tuple[Config, Path]:
     return config, out
 
 
+def _one_line(message: str) -> str:
+    """A multi-line message (a list of places a dataset was looked for, ...) joined into one line."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
@@ -144,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 on an error the pipeline reports (one line on standard error).
+        0 on success (and for ``--help``), 2 on a bad flag or an error the pipeline reports (one line
+        on standard error).
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad flag (2, its one line already printed)
+        return int(exc.code or 0)
     level = logging.DEBUG if args.verbose else logging.INFO
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports progress
         level = logging.WARNING
@@ -158,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         main_rank = dist_utils.is_main_process()
     except (LraError, MorError) as exc:
         if dist_utils.is_main_process():
-            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     finally:
         dist_utils.cleanup()

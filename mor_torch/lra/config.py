@@ -103,10 +103,15 @@ def _spec(default: Any, check: Callable[[Any, str], Any], doc: str) -> Any:
     return field(default=default, metadata=metadata)
 
 
+#: Most torch threads a process may ask for (OpenMP crashes the process at ~100,000).
+MAX_THREADS = 1024
+#: Largest float32: training hyper-parameters act on float32 tensors (torch cannot convert more).
+FLOAT32_MAX = 3.4028234663852886e38
+
 POSITIVE_INT = _checked(check_int)
 NONNEGATIVE_INT = _checked(check_int, minimum=0)
-POSITIVE_REAL = _checked(check_real, minimum=0.0, include_min=False)
-NONNEGATIVE_REAL = _checked(check_real, minimum=0.0)
+POSITIVE_REAL = _checked(check_real, minimum=0.0, include_min=False, maximum=FLOAT32_MAX)
+NONNEGATIVE_REAL = _checked(check_real, minimum=0.0, maximum=FLOAT32_MAX)
 PROBABILITY = _checked(check_real, minimum=0.0, maximum=1.0, include_max=False)
 BOOL = _checked(check_bool)
 
@@ -254,7 +259,7 @@ class RunConfig:
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<k>"``.
     threads : int
-        Torch threads per process; 0 = cores / processes.
+        Torch threads per process, ``0 .. MAX_THREADS``; 0 = cores / processes.
     deterministic : bool
         Deterministic torch kernels.
     fill_uninitialized_memory : bool
@@ -263,7 +268,7 @@ class RunConfig:
 
     seeds: tuple[int, ...] = _spec((0,), _seeds, "seeds")
     device: str = _spec("auto", _string, "device")
-    threads: int = _spec(0, NONNEGATIVE_INT, "threads (0 = auto)")
+    threads: int = _spec(0, _checked(check_int, minimum=0, maximum=MAX_THREADS), "threads (0 = auto)")
     deterministic: bool = _spec(True, BOOL, "deterministic kernels")
     fill_uninitialized_memory: bool = _spec(False, BOOL, "NaN-fill fresh tensors (debugging)")
 

@@ -36,16 +36,24 @@ Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
 
 ``resume=True`` skips finished stages (their ``result.json`` exists) and continues the
 running stage from its last complete checkpoint; the final metrics are bit-identical to an
-uninterrupted run on the same machine and thread count.
+uninterrupted run on the same machine and thread count.  Damaged files: an unreadable
+``checkpoint.pt`` restarts its stage from the first epoch (a warning; the stage is deterministic,
+so the numbers are those of an uninterrupted run); an unreadable output of a reduce stage
+(``result.json``, ``model.pt``, ``hsv.npz``) computes that stage again (a warning); an unreadable
+output of a finished training stage stops the run with a
+:class:`~mor_torch.lra.errors.CheckpointError` naming the file.  Temporary files left by a killed
+run (``.<name>.<random>.tmp``) are removed when the run is resumed.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import logging
 import math
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +67,8 @@ from . import distributed as dist_utils
 from . import report
 from .config import Config
 from .data import load_task
-from .files import atomic_write_json
+from .errors import CheckpointError
+from .files import atomic_write_bytes, atomic_write_json
 from .loaders import make_eval_loader
 from .model import SequenceClassifier, build_model, count_parameters, load_model, save_model
 from .process import set_threads
@@ -69,6 +78,9 @@ from .train import configure_determinism, derive_seed, evaluate, fit, resolve_de
 logger = logging.getLogger(__name__)
 
 __all__ = ["load_data", "run_pipeline"]
+
+#: File of a reduce stage holding the Hankel singular values per layer.
+_HSV_NAME = "hsv.npz"
 
 
 def load_data(config: Config):
@@ -158,9 +170,12 @@ def _train_stage(
     row gets ``path_tokens = offset + train_tokens`` and the record ``train_tokens`` its path's total.
     """
     stage_dir = ctx.run_dir / f"seed{seed}" / stage
-    done = _finished(ctx, stage_dir, stage, seed)
-    if done is not None:
-        return load_model(stage_dir / "model.pt", ctx.device), done
+    try:
+        done = _finished(ctx, stage_dir, stage, seed)
+        if done is not None:
+            return load_model(stage_dir / "model.pt", ctx.device), done
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}; delete {stage_dir} to train the stage again", path=exc.path) from None
     if dist_utils.is_main_process():
         stage_dir.mkdir(parents=True, exist_ok=True)
 
@@ -196,11 +211,12 @@ def _reduce_stage(
 ) -> tuple[SequenceClassifier, dict, list]:
     """Reduce the pre-trained model with ``reducer`` and evaluate it as is (or load the finished stage)."""
     stage_dir = ctx.run_dir / f"seed{seed}" / stage
-    done = _finished(ctx, stage_dir, stage, seed)
-    if done is not None:
-        with np.load(stage_dir / "hsv.npz") as z:
-            hsv = [z[f"layer{i}"] for i in range(len(z.files))]
-        return load_model(stage_dir / "model.pt", ctx.device), done, hsv
+    try:
+        done = _finished(ctx, stage_dir, stage, seed)
+        if done is not None:
+            return load_model(stage_dir / "model.pt", ctx.device), done, _read_hsv(stage_dir / _HSV_NAME)
+    except CheckpointError as exc:  # the stage is deterministic and cheap: compute it again
+        logger.warning("[seed %d] stage %s: %s; computing the stage again", seed, stage, exc)
     t0 = time.perf_counter()
     reduced, rep = _compress(ctx.config, pretrained, reducer)
     reduce_s = time.perf_counter() - t0
@@ -214,8 +230,9 @@ def _reduce_stage(
     record = _stage_record(reduced, val, test, reduce_s=reduce_s, train_tokens=tokens, reduction=quality, history=[row])
     hsv = [np.atleast_2d(np.asarray(layer.hsv, dtype=np.float64)) for layer in rep.layers.values()]
     if dist_utils.is_main_process():
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(stage_dir / "hsv.npz", **{f"layer{i}": s for i, s in enumerate(hsv)})
+        buf = io.BytesIO()
+        np.savez(buf, **{f"layer{i}": s for i, s in enumerate(hsv)})
+        atomic_write_bytes(stage_dir / _HSV_NAME, buf.getvalue())
         save_model(stage_dir / "model.pt", reduced)
     write_stage_result(stage_dir, record)
     logger.info(
@@ -223,6 +240,15 @@ def _reduce_stage(
         seed, stage, ctx.config.reduce.order, reduce_s, val["accuracy"], test["accuracy"],
     )  # fmt: skip
     return reduced, record, hsv
+
+
+def _read_hsv(path: Path) -> list[np.ndarray]:
+    """The Hankel singular values saved by a reduce stage (``layer0``, ``layer1``, ...)."""
+    try:
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as z:
+            return [np.asarray(z[f"layer{i}"], dtype=np.float64) for i in range(len(z.files))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {exc}", path=str(path)) from None
 
 
 def pretrained_tokens(ctx: _Context, seed: int) -> int:

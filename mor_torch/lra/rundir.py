@@ -11,6 +11,7 @@ Layout (rank 0 writes; every file atomically)::
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,16 @@ from .errors import CheckpointError, ConfigError, RunDirectoryError
 from .files import atomic_write_json, atomic_write_text
 from .train import CHECKPOINT_NAME
 
-__all__ = ["prepare_run_dir", "read_json", "read_saved_config", "stage_result", "write_stage_result"]
+__all__ = [
+    "prepare_run_dir",
+    "read_json",
+    "read_saved_config",
+    "remove_stale_temporaries",
+    "stage_result",
+    "write_stage_result",
+]
+
+logger = logging.getLogger(__name__)
 
 _VOLATILE_RUN_KEYS = ("device", "threads")
 
@@ -92,7 +102,8 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
         The resolved configuration.
     resume : bool
         Allow an existing run whose saved configuration equals ``config`` (apart from
-        ``run.device`` and ``run.threads``).
+        ``run.device`` and ``run.threads``); temporary files a killed run left behind are
+        removed (:func:`remove_stale_temporaries`).
 
     Raises
     ------
@@ -113,11 +124,35 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
     if dist_utils.is_main_process():
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
+            if resume:
+                remove_stale_temporaries(run_dir)
             atomic_write_json(cfg_json, data)
             atomic_write_text(run_dir / "config.toml", dumps_toml(data))
         except OSError as exc:
             raise RunDirectoryError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}") from None
     dist_utils.barrier()
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed run left behind (``.<name>.<random>.tmp``, see
+    :mod:`mor_torch.lra.files`) anywhere under ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run directory that no process is writing.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    stale = [p for p in run_dir.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        logger.info("removed %d temporary file(s) left by an interrupted run in %s", len(stale), run_dir)
+    return stale
 
 
 def stage_result(stage_dir: Path) -> dict | None:

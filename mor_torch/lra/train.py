@@ -413,8 +413,18 @@ def _setup(model, data, recipe, *, run_dir, seed, stage, device, collate_fn, pro
 
 
 def _restore(run: _Setup) -> _State:
-    """The state of the last complete epoch from the stage's checkpoint (RNG states included)."""
-    ck = load_checkpoint(run.ckpt_path, map_location="cpu")  # RNG states must stay on the CPU
+    """The state of the last complete epoch from the stage's checkpoint (RNG states included).
+
+    An unreadable checkpoint (truncated, not a torch file) restarts the stage from its first epoch
+    with a warning: every epoch is seeded from ``(seed, stage, epoch)``, so the result equals that of
+    an uninterrupted run.  A readable file that does not fit the stage raises
+    :class:`CheckpointError`.
+    """
+    try:
+        ck = load_checkpoint(run.ckpt_path, map_location="cpu")  # RNG states must stay on the CPU
+    except CheckpointError as exc:
+        logger.warning("[%s] %s; the stage restarts from its first epoch", run.stage, exc)
+        return _State()
     try:
         run.model.load_state_dict(ck["model"])
         run.optimizer.load_state_dict(ck["optimizer"])
@@ -584,7 +594,8 @@ def fit(
     TrainingDivergedError
         A training loss is NaN or infinite (the last good checkpoint is kept).
     CheckpointError
-        ``resume`` and the stage's checkpoint cannot be read.
+        ``resume`` and the stage's checkpoint is readable but not one of this stage (an unreadable
+        one restarts the stage from its first epoch, with a warning).
     """
     t0 = time.perf_counter()
     run = _setup(

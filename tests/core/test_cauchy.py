@@ -20,7 +20,8 @@ def test_stein_factors_match_mpmath():
     rng = np.random.default_rng(0)
     mu = _hostile_mu(rng, 24)
     pivots = mu[rng.integers(0, mu.size, 6)]
-    den, num = _stein_factors(np.tile(mu.real, (6, 1)), np.tile(mu.imag, (6, 1)), pivots)
+    z = np.tile(np.exp(mu), (6, 1))
+    den, num = _stein_factors(np.tile(mu.real, (6, 1)), np.tile(mu.imag, (6, 1)), pivots, z, np.exp(pivots))
     mpmath.mp.dps = 40
     worst = 0.0
     for a, mp_ in enumerate(pivots):
@@ -35,6 +36,26 @@ def test_stein_factors_match_mpmath():
             else:
                 assert num[a, i] == 0
     assert worst < 1e-14
+
+
+def test_stein_factors_of_fast_poles_match_mpmath():
+    """Fast poles (``z = exp(mu)`` tiny, subnormal or zero): ``z_i - z_p`` is formed from the larger
+    pole, never as ``z_p expm1(mu_i - mu_p)`` (``0 * inf`` once ``z_p`` underflows)."""
+    mu = np.array([-3.8 - 1.1j, -0.2 + 2.0j, -700.0, -720.0 + 0.5j, -800.0, -1e4 + 1j, -2e-9 + 0.3j])
+    z = np.exp(mu)
+    for p in range(mu.size):
+        den, num = _stein_factors(mu.real[None], mu.imag[None], mu[p : p + 1], z[None], z[p : p + 1])
+        assert np.all(np.isfinite(den)) and np.all(np.isfinite(num))
+        with mpmath.workdps(40):
+            zp = mpmath.exp(mpmath.mpc(mu[p].real, mu[p].imag))
+            for i, mi in enumerate(mu):
+                zi = mpmath.exp(mpmath.mpc(mi.real, mi.imag))
+                ref_num, ref_den = complex(zi - zp), complex(1 - zi * mpmath.conj(zp))
+                assert abs(den[0, i] - ref_den) <= 1e-15 * abs(ref_den)
+                if abs(ref_num) > 1e-290:  # normal numbers: relative accuracy
+                    assert abs(num[0, i] - ref_num) <= 4e-16 * abs(ref_num), (p, i)
+                else:  # both poles (nearly) underflow: the factor is zero to the last representable digit
+                    assert abs(num[0, i]) <= 1e-290
 
 
 @pytest.mark.parametrize("discrete", [False, True])

@@ -1,10 +1,12 @@
 """Modal truncation: scores are single-mode norms, the kept modes are the largest, the models agree."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from mor import LTI, DiagonalLTI, frequency_response, h2_norm, hinf_norm, modal_truncation
-from mor.errors import InvalidArgumentError, MethodError, OrderError, UnstableSystemError
+from mor.errors import AccuracyWarning, InvalidArgumentError, MethodError, OrderError, UnstableSystemError
 
 
 def _diag(rng, batch=(), n=6, m=2, p=3, discrete=False):
@@ -82,7 +84,9 @@ def test_dense_real_system_gives_a_real_model_of_its_own_poles(discrete):
         pts = np.exp(1j * w * 0.1) if discrete else 1j * w
         ref = sum(np.einsum("p,m->pm", c[:, i], b[i])[None] / (pts[:, None, None] - lam[i]) for i in res.kept)
         np.testing.assert_allclose(frequency_response(res.reduced, w), ref, rtol=1e-9, atol=1e-11)
-        assert hinf_norm(sys - res.reduced) <= res.error_bound * (1 + 1e-8) + 1e-12
+        with warnings.catch_warnings():  # r = n: a rounding-level difference, accurate in absolute terms only
+            warnings.simplefilter("ignore", AccuracyWarning)
+            assert hinf_norm(sys - res.reduced) <= res.error_bound * (1 + 1e-8) + 1e-12
 
 
 def test_a_complex_pair_is_kept_whole():

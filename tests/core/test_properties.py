@@ -34,6 +34,7 @@ from strategies import SystemSpec, build, direct_sum, pole_separation, poles_of,
 import mor
 from mor import LTI, DiagonalLTI
 from mor.errors import (
+    AccuracyWarning,
     ArgumentTypeError,
     InvalidArgumentError,
     NonFiniteError,
@@ -43,6 +44,9 @@ from mor.errors import (
 )
 
 EPS = np.finfo(float).eps
+# These properties carry their own (absolute) rounding allowances; hinf_norm's AccuracyWarning for
+# rounding-level norms (non-minimal systems, G - G_r of close reductions) is tested in test_reliability*.
+pytestmark = pytest.mark.filterwarnings("ignore::mor.errors.AccuracyWarning")
 HINF_RTOL = 1e-8  # hinf_norm is certified to 1e-10 relative; 1e-8 also absorbs the HSV relative error
 UPPER_ABS = 1e3  # * N eps scale; measured worst 62
 LOWER_ABS = 1e3  # * N eps scale^2 / sigma; measured worst: strictly satisfied (margin >= 1e-4 sigma)
@@ -426,7 +430,8 @@ def test_dense_hsv_noise_floor():
     # sqrt(eps)-sized columns, so a system with G == D got Hankel singular values ~1e-8 instead of ~1e-16.
     sys = _transfer_function_is_constant(207819684)
     G_minus_D = sys - LTI(np.zeros((0, 0)), np.zeros((0, 1)), np.zeros((3, 0)), sys.D)
-    assert mor.hinf_norm(G_minus_D) <= 1e2 * EPS * gramian_scale(sys)[0]
+    with pytest.warns(AccuracyWarning, match="small difference"):  # G - D is pure rounding, and says so
+        assert mor.hinf_norm(G_minus_D) <= 1e2 * EPS * gramian_scale(sys)[0]
     hsv = mor.hankel_singular_values(sys)
     scale = gramian_scale(sys)[0]
     assert hsv[0] <= 1e3 * sys.n * EPS * scale, hsv / scale

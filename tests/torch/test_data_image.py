@@ -287,8 +287,8 @@ def test_cifar_refuses_malicious_pickle(tmp_path, payload):
         ([1, 2], "expected a dict"),
         ({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, "uint8 array"),
         ({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, r"shape \(n, 3072\)"),
-        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, "labels in 0..9"),
-        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "labels in 0..9"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, "label 10 of image 1 is outside 0..9"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "2 images but 1 labels"),
     ],
 )
 def test_cifar_malformed(tmp_path, obj, match):
@@ -299,6 +299,12 @@ def test_cifar_malformed(tmp_path, obj, match):
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
     with pytest.raises(DatasetFormatError, match="test_batch"):
         load_task("cifar", tmp_path)
+
+
+def test_cifar_without_validation_split_fails_at_load(tmp_path):
+    make_cifar(tmp_path)
+    with pytest.raises(DataOptionError, match="has an empty val split"):  # not after training started
+        load_task("cifar", tmp_path, val_fraction=0.0)
 
 
 def test_cifar_missing(tmp_path):
@@ -387,6 +393,56 @@ def test_pathfinder_errors(tmp_path):
     meta.write_text(original)
     img = tmp_path / "pathfinder32" / "curv_contour_length_14" / "imgs" / "1" / "sample_1.png"
     img.write_bytes(png_bytes(np.zeros((16, 16), np.uint8)))
-    task = load_task("pathfinder", tmp_path, val_fraction=0.0, test_fraction=0.0)
-    with pytest.raises(DatasetFormatError, match="expected a 32 x 32 image"):
-        [task.train[k] for k in range(len(task.train))]
+    with pytest.raises(DatasetFormatError, match=r"sample_1\.png: expected a 32 x 32 image, got 16 x 16"):
+        load_task("pathfinder", tmp_path, val_fraction=0.0, test_fraction=0.0)  # at load, not in training
+
+
+def _pathfinder_files(root):
+    base = root / "pathfinder32" / "curv_contour_length_14"
+    return base / "metadata" / "1.npy", base / "imgs" / "1" / "sample_1.png"
+
+
+def test_pathfinder_confines_paths_to_the_data_folder(tmp_path, monkeypatch):
+    make_pathfinder(tmp_path, n=4, empty=False)
+    meta, img = _pathfinder_files(tmp_path)
+    original = meta.read_text()
+    opened = []
+    real_open = open
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    meta.write_text(original + "../../../../../../../etc passwd 0 1\n")  # the metadata line
+    with pytest.raises(DatasetFormatError, match=r"1\.npy:3: image path .* points outside the data folder"):
+        load_task("pathfinder", tmp_path)
+    assert not any("passwd" in p for p in opened)  # refused before opening anything outside
+    meta.write_text(original)
+    img.unlink()
+    img.symlink_to("/dev/zero")  # a link out of the folder (to a device): an error, not a skipped image
+    with pytest.raises(DatasetFormatError, match="outside the data folder"):
+        load_task("pathfinder", tmp_path)
+    img.unlink()
+    img.write_bytes(png_bytes(np.zeros((32, 32), np.uint8)))
+    (tmp_path / "pathfinder32" / "curv_contour_length_14" / "imgs" / "1" / "sub").mkdir()
+    meta.write_text(original + "imgs/1 sub 0 1\n")
+    with pytest.raises(DatasetFormatError, match="not a regular file"):
+        load_task("pathfinder", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        (lambda b: b[: len(b) // 2], r"truncated PNG file \(\d+ bytes, no IEND chunk"),
+        (lambda b: b"GIF89a" + b[6:], "not a PNG file"),
+        (lambda b: b"\x00" * 40, "not a PNG file"),
+    ],
+    ids=["truncated", "gif", "zeros"],
+)
+def test_pathfinder_checks_every_image_at_load(tmp_path, damage, match):
+    make_pathfinder(tmp_path, n=4, empty=False)
+    _, img = _pathfinder_files(tmp_path)
+    img.write_bytes(damage(img.read_bytes()))
+    with pytest.raises(DatasetFormatError, match=rf"sample_1\.png: {match}"):
+        load_task("pathfinder", tmp_path)

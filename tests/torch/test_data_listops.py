@@ -285,6 +285,8 @@ def test_listops_missing_names_the_files(tmp_path):
         ("Source\tTarget\n( ( [FIRST 2 ) ] )\t2\n", r"unknown ListOps token '\[FIRST'"),
         ("Source\tTarget\n( )\t2\n", "empty expression"),
         ("Src\tTgt\n2\t2\n", "header"),
+        ("Source\tTarget\n", r"basic_train\.tsv: no examples \(only the header line\)"),  # names the file
+        ("Source\tTarget\n\n\n", r"basic_train\.tsv: no examples"),
     ],
 )
 def test_listops_malformed(tmp_path, content, match):
@@ -296,6 +298,29 @@ def test_listops_malformed(tmp_path, content, match):
 
 
 # ---------------------------------------------------------------- listops-mini cache
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"n_val": 0}, "n_val must be at least 1"),
+        ({"n_test": 0}, "n_test must be at least 1"),
+        ({"n_train": 0}, "n_train must be at least 1"),
+        ({"n_train": 10**12}, "exceeds 10,000,000 generated examples"),
+    ],
+)
+def test_listops_mini_options_fail_at_load(tmp_path, options, match):
+    # before the fix n_val=0 loaded fine and failed after training had started (NaN in the results)
+    with pytest.raises(DataOptionError, match=match):
+        load_task("listops-mini", tmp_path, **{**MINI, **options})
+
+
+def test_listops_mini_data_dir_must_be_a_writable_folder(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataOptionError, match="is not a directory"):
+        load_task("listops-mini", tmp_path / "afile", **MINI)
+    with pytest.raises(DataOptionError, match="cannot write the generated ListOps-mini data"):
+        load_task("listops-mini", tmp_path / "afile" / "below", **MINI)
 
 MINI = dict(n_train=40, n_val=6, n_test=8, min_length=8, max_length=64, seed=5)
 

@@ -254,3 +254,4 @@ def test_sigkill_mid_stage_then_resume_gives_identical_results(tmp_path):
         return [{k: v for k, v in json.loads(x).items() if k != "epoch_time_s"} for x in path.read_text().splitlines()]
 
     assert rows(tmp_path / "ref" / "metrics.jsonl") == rows(out / "metrics.jsonl")
+    assert not list(out.rglob(".*.tmp"))  # whatever the kill left mid-write is gone after the resume

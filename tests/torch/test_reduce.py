@@ -1,11 +1,14 @@
 """Balanced truncation of DSS layers and models: error bounds, options, one mor call per layer."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import mor_torch.reduce  # noqa: E402
+from mor import hankel_singular_values  # noqa: E402
 from mor.errors import InvalidArgumentError, MethodError, OrderError, UnstableSystemError  # noqa: E402
 from mor.response import frequency_response  # noqa: E402
 from mor_torch import (  # noqa: E402
@@ -266,3 +269,23 @@ def test_modal_reducer_keeps_the_modes_of_largest_hinf_norm(mode, gramians):
         reduce_layer(layer, tol=1e-3, reducer="modal", length=length)
     with pytest.raises(MethodError):
         reduce_layer(layer, 4, reducer="irka", length=length)
+
+
+def test_dss_exp_layer_with_underflowing_modes():
+    # issue 12, item 2: Delta = e^7 and Re(lambda) = -0.9 give mu = -987, z = exp(mu) = 0 in float64;
+    # next to slow modes the closed-form Cauchy factors lost even sigma_1 (a RankWarning, a zero bound)
+    re = np.array([-0.9, -0.9, -1e-3, -5e-4, -2e-3, -0.9, -0.5, -1e-4])
+    poles = re + 1j * np.linspace(0.3, 3.0, 8)
+    rng = np.random.default_rng(12)
+    W = rng.standard_normal((3, 8)) + 1j * rng.standard_normal((3, 8))
+    layer = DSS.from_parameters(poles, W, np.full(3, 7.0), mode="exp", dtype=F64)
+    sys = to_lti(layer, time="discrete")
+    assert np.any(np.exp(sys.log_poles.real) == 0)  # underflowing modes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RankWarning
+        new, rep = reduce_layer(layer, 4, gramians="discrete")
+    for h in range(3):  # the dense reference (Bartels-Stewart on the full matrices) agrees
+        ref = hankel_singular_values(sys[h].to_dense(), method="scipy")
+        np.testing.assert_allclose(rep.hsv[h, :3], ref[:3], rtol=1e-8)
+    err = np.linalg.norm(kernel(layer, 256) - kernel(new, 256), axis=-1)
+    assert np.all(rep.error_bound > 0) and np.all(err <= rep.error_bound * SLACK + 1e-13)

@@ -20,7 +20,7 @@ import torch
 from ..errors import DataOptionError, DatasetFormatError, DatasetNotFoundError
 from .datasets import ImageDataset, TaskData, split_indices
 from .layout import find_lra_dir
-from .png import read_png_gray
+from .png import check_png, read_png_gray
 from .safe_pickle import load_restricted_pickle
 
 __all__ = ["PathfinderDataset", "cifar_grayscale", "load_cifar", "load_pathfinder", "read_cifar_batch"]
@@ -75,8 +75,13 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(labels, list) or not all(type(v) is int for v in labels):
         raise DatasetFormatError(f"{path}: b'labels' must be a list of ints")
     y = np.array(labels, dtype=np.int64)
-    if len(y) != len(data) or (len(y) and (y.min() < 0 or y.max() > 9)):
-        raise DatasetFormatError(f"{path}: expected {len(data)} labels in 0..9, got {len(y)}")
+    if len(y) != len(data):
+        raise DatasetFormatError(f"{path}: {len(data)} images but {len(y)} labels")
+    bad = np.flatnonzero((y < 0) | (y > 9))
+    if bad.size:
+        raise DatasetFormatError(
+            f"{path}: label {int(y[bad[0]])} of image {int(bad[0])} is outside 0..9 ({bad.size} such label(s))"
+        )
     return data, y
 
 
@@ -189,7 +194,25 @@ class PathfinderDataset(torch.utils.data.Dataset):
         return x, int(self.labels[index])
 
 
-def _read_pathfinder_metadata(root: Path, split: str) -> tuple[list[str], np.ndarray]:
+def _confined(root: Path, rel: str, where: str) -> Path:
+    """``root / rel`` resolved, which must be a regular file inside ``root`` (resolved too).
+
+    A metadata line such as ``../../../../etc passwd`` or a symbolic link to ``/dev/zero`` is
+    rejected before anything outside the data folder is opened.
+    """
+    base = root.resolve()
+    image = (base / rel).resolve()
+    if not image.is_relative_to(base):
+        raise DatasetFormatError(f"{where}: image path {rel!r} points outside the data folder {base}")
+    if not image.exists():
+        raise DatasetFormatError(f"{where}: listed image {root / rel} is missing")
+    if not image.is_file():
+        raise DatasetFormatError(f"{where}: listed image {root / rel} is not a regular file")
+    return image
+
+
+def _read_pathfinder_metadata(root: Path, split: str, resolution: int) -> tuple[list[str], np.ndarray]:
+    """Image paths (relative to ``root``) and labels, every image checked (:func:`check_png`)."""
     meta_dir = root / split / "metadata"
     files = list(meta_dir.glob("*.npy"))
     if not files:
@@ -218,12 +241,8 @@ def _read_pathfinder_metadata(root: Path, split: str) -> tuple[list[str], np.nda
             if fields[3] not in ("0", "1"):
                 raise DatasetFormatError(f"{where}: label (field 3) must be 0 or 1, got {fields[3]!r}")
             rel = f"{split}/{fields[0]}/{fields[1]}"
-            image = root / rel
-            try:
-                size = image.stat().st_size
-            except FileNotFoundError:
-                raise DatasetFormatError(f"{where}: listed image {image} is missing") from None
-            if size == 0:  # e.g. pathfinder32/curv_baseline/imgs/0/sample_172.png
+            image = _confined(root, rel, where)
+            if not check_png(image, (resolution, resolution)):  # empty: e.g. pathfinder32/.../sample_172.png
                 skipped.append(str(image))
                 continue
             paths.append(rel)
@@ -250,7 +269,10 @@ def load_pathfinder(
     The metadata ``<split>/metadata/<b>.npy`` files are text despite their name: one
     line per image, ``imgs/<b> sample_<k>.png <...> <label> ...``, the label in field 3
     (0-based).  Empty image files (a known one: ``pathfinder32/curv_baseline/imgs/0/
-    sample_172.png``) are skipped; images are decoded lazily, on access.
+    sample_172.png``) are skipped with a warning; every other listed image must be a regular
+    file inside the ``pathfinder<res>`` folder (after resolving symbolic links) and pass
+    :func:`~mor_torch.lra.data.png.check_png` (PNG signature, ``res x res``, not truncated) when
+    the task is loaded; images are decoded lazily, on access.
 
     Parameters
     ----------
@@ -278,7 +300,7 @@ def load_pathfinder(
         f"(or with one lra_release/ level, or <data_dir>/{folder}/...)"
     )
     root = find_lra_dir(data_dir, folder, [f"{split}/metadata", f"{split}/imgs"], layout)
-    paths, labels = _read_pathfinder_metadata(root, split)
+    paths, labels = _read_pathfinder_metadata(root, split, resolution)
     tr, va, te = split_indices(len(labels), val_fraction, test_fraction, seed)
 
     def make(index: np.ndarray) -> PathfinderDataset:

@@ -47,6 +47,8 @@ LISTOPS_OPERATORS: tuple[str, ...] = ("[MIN", "[MAX", "[MED", "[SM")
 _LEAF_PROBABILITY = 0.75
 _MAX_DEPTH_LIMIT = 200  # recursion guard
 _STALL_LIMIT = 1_000_000  # draws without a new tree before giving up
+#: At most this many examples are generated (a typo such as n_train=10**12 fails at once).
+_MAX_EXAMPLES = 10_000_000
 
 
 class _TooLong(Exception):
@@ -127,6 +129,11 @@ def _check_options(n_train, n_val, n_test, min_length, max_length, max_depth, ma
     for name, val in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         if not isinstance(val, int) or isinstance(val, bool) or val < 0:
             raise DataOptionError(f"{name} must be a non-negative int, got {val!r}")
+    if n_train + n_val + n_test > _MAX_EXAMPLES:
+        raise DataOptionError(
+            f"n_train + n_val + n_test = {n_train + n_val + n_test} exceeds {_MAX_EXAMPLES:,} generated examples "
+            "(the LRA ListOps release has 100,000)"
+        )
     for name, val in (("min_length", min_length), ("max_length", max_length)):
         if not isinstance(val, int) or isinstance(val, bool) or val < 0:
             raise DataOptionError(f"{name} must be a non-negative int, got {val!r}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DatasetFormatError
 
-__all__ = ["decode_png_gray", "read_png_gray"]
+__all__ = ["check_png", "decode_png_gray", "read_png_gray"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -190,3 +190,52 @@ def read_png_gray(path: str | Path, *, use_pillow: bool | None = None) -> np.nda
             return np.asarray(img.convert("L"), dtype=np.uint8)
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...)
         raise DatasetFormatError(f"{path}: cannot decode PNG ({type(exc).__name__}: {exc})") from None
+
+
+_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the 12-byte end chunk of every PNG
+
+
+def check_png(path: str | Path, shape: tuple[int, int] | None = None) -> bool:
+    """Cheap check of a PNG file without decoding it: signature, size, end chunk.
+
+    Reads the first 33 bytes (signature and ``IHDR``) and the last 12 (the ``IEND`` chunk), so a
+    loader can reject a damaged image when it starts instead of when training reaches it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A regular file (the caller resolves symbolic links).
+    shape : (height, width), optional
+        The size the image must have.
+
+    Returns
+    -------
+    bool
+        ``False`` for an empty file (callers skip those), ``True`` for a file that passes.
+
+    Raises
+    ------
+    DatasetFormatError
+        Not a PNG (signature, header chunk), truncated (no ``IEND`` chunk at the end), or of the
+        wrong size; the message names the file.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(33)
+            if not head:
+                return False
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(size - 12, 0))
+            tail = fh.read(12)
+    except OSError as exc:
+        raise DatasetFormatError(f"{path}: cannot read the image ({exc.strerror or exc})") from None
+    if not head.startswith(_SIGNATURE) or head[12:16] != b"IHDR":
+        raise DatasetFormatError(f"{path}: not a PNG file (no PNG signature and IHDR header)")
+    if tail != _IEND:
+        raise DatasetFormatError(f"{path}: truncated PNG file ({size} bytes, no IEND chunk at the end)")
+    width, height = struct.unpack(">II", head[16:24])
+    if shape is not None and (height, width) != tuple(shape):
+        raise DatasetFormatError(f"{path}: expected a {shape[0]} x {shape[1]} image, got {height} x {width}")
+    return True

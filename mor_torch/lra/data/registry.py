@@ -79,7 +79,7 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
     DataOptionError
         Unknown task or option name.
     DataOptionError
-        Invalid option value.
+        Invalid option value, or an option that leaves a split empty.
     DatasetNotFoundError
         The dataset is missing (the message lists where it was looked for).
     DatasetFormatError
@@ -94,5 +94,20 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
             + ", ".join(f"{k}={v!r}" for k, v in known.items())
         )
     root = resolve_data_dir(data_dir)
+    if root.exists() and not root.is_dir():
+        raise DataOptionError(f"data_dir={str(root)!r} is not a directory")
     logger.info("loading task %s from %s with %s", name, root, options)
-    return loader(root, **options)
+    data = loader(root, **options)
+    _check_splits(data, options)
+    return data
+
+
+def _check_splits(data: TaskData, options: dict) -> None:
+    """Every split must hold an example: training needs batches, best-epoch selection a validation
+    split, the report a test split (checked here, before any training starts)."""
+    for split in ("train", "val", "test"):
+        if len(getattr(data, split)) == 0:
+            raise DataOptionError(
+                f"task {data.name!r} with options {options or '(defaults)'} has an empty {split} split; "
+                "every split needs at least one example"
+            )

@@ -90,7 +90,7 @@ def read_listops_tsv(path: str | os.PathLike, max_length: int | None = None) -> 
         The file does not exist.
     DatasetFormatError
         Wrong header, a line without exactly two tab-separated fields, a label
-        outside ``0..9``, an empty expression or an unknown token.
+        outside ``0..9``, an empty expression, an unknown token, or no example at all.
     """
     _check_length(max_length)
     path = Path(path)
@@ -126,6 +126,8 @@ def read_listops_tsv(path: str | os.PathLike, max_length: int | None = None) -> 
                 labels.append(label)
     except UnicodeDecodeError as exc:
         raise DatasetFormatError(f"{path}: not UTF-8 text ({exc})") from None
+    if not seqs:
+        raise DatasetFormatError(f"{path}: no examples (only the header line)")
     flat, offsets = pack_sequences(seqs)
     return TokenDataset(flat, offsets, np.array(labels, dtype=np.int64))
 
@@ -219,26 +221,39 @@ def load_listops_mini(
         "max_args": max_args,
         "seed": seed,
     }
+    for name in ("n_train", "n_val", "n_test"):  # every split must hold an example (before generating)
+        if isinstance(options[name], int) and not isinstance(options[name], bool) and options[name] < 1:
+            raise DataOptionError(f"{name} must be at least 1 (every split needs an example), got {options[name]}")
     folder = listops_mini_dir(data_dir, options)
     if not _mini_complete(folder, options):
-        logger.info("generating ListOps-mini into %s", folder)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            generate_listops(tmp, **options)
-            atomic_write_text(tmp / "options.json", json.dumps({"version": _MINI_VERSION, **options}))
-            if not _mini_complete(folder, options):  # else a concurrent call finished first
-                if folder.exists():  # stale or incomplete: replace it
-                    shutil.rmtree(folder)
-                try:
-                    os.rename(tmp, folder)
-                except OSError:
-                    if not _mini_complete(folder, options):  # not a concurrent writer's result
-                        raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
+            _generate_mini(data_dir, folder, options)
+        except OSError as exc:
+            raise DataOptionError(
+                f"cannot write the generated ListOps-mini data under data_dir={str(data_dir)!r}: {exc.strerror or exc}"
+            ) from None
     return _listops_task("listops-mini", folder, None)
+
+
+def _generate_mini(data_dir: Path, folder: Path, options: dict) -> None:
+    """Generate into a temporary sibling folder, then rename it to ``folder`` (see load_listops_mini)."""
+    logger.info("generating ListOps-mini into %s", folder)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        generate_listops(tmp, **options)
+        atomic_write_text(tmp / "options.json", json.dumps({"version": _MINI_VERSION, **options}))
+        if not _mini_complete(folder, options):  # else a concurrent call finished first
+            if folder.exists():  # stale or incomplete: replace it
+                shutil.rmtree(folder)
+            try:
+                os.rename(tmp, folder)
+            except OSError:
+                if not _mini_complete(folder, options):  # not a concurrent writer's result
+                    raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 # --------------------------------------------------------------------------- IMDB
