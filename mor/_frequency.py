@@ -123,9 +123,12 @@ class DiagonalTransfer:
     def rounding(self, points=None, *, log_points=None, idx=None) -> tuple[np.ndarray, np.ndarray]:
         """First-order bound of the rounding error of ``G`` at the points, and the size of its terms.
 
-        ``G - D`` is a sum of ``n`` terms, each accurate to a few ``eps``: the bound is
-        ``eps (n sum_i ||C[:, i] B[i, :]||_F |r_i| + ||D||_F)``, large relative to ``G`` only where
-        the terms cancel; the size is ``sum_i ||C[:, i] B[i, :]||_F |r_i| + ||D||_F``.
+        ``G - D`` is a sum of ``n`` terms, each accurate to a few ``eps``: the estimate is
+        ``eps (sqrt(n) sum_i ||C[:, i] B[i, :]||_F |r_i| + ||D||_F)``, large relative to ``G`` only
+        where the terms cancel; the size is ``sum_i ||C[:, i] B[i, :]||_F |r_i| + ||D||_F``.  The
+        factor ``sqrt(n)`` (not the worst case ``n``) is the usual estimate of rounding errors that
+        accumulate over ``n`` operations (Higham 2002, section 3.6): the worst case overstated the
+        measured error of ``G`` by orders of magnitude and warned on benign systems.
 
         Returns
         -------
@@ -149,7 +152,7 @@ class DiagonalTransfer:
         with np.errstate(invalid="ignore", over="ignore"):
             terms = np.sum(r * size[:, None, :], axis=-1)
         d = fro_norm(self.D[idx])[:, None]
-        return _EPS * (size.shape[-1] * terms + d), terms + d
+        return _EPS * (np.sqrt(size.shape[-1]) * terms + d), terms + d
 
 
 class DenseTransfer:
@@ -217,10 +220,14 @@ class DenseTransfer:
 
         With ``R = (s I - T)^-1``, ``X = R Bt``, ``Y^H = Ct R``: the triangular solve is backward
         stable componentwise (``|dM| <= n eps |s I - T|``, the diagonal ``s - t_ii`` being formed
-        accurately), which changes ``G`` by at most ``n eps || |Y|^T |s I - T| |X| ||``; the Schur
+        accurately), which changes ``G`` by up to ``n eps || |Y|^T |s I - T| |X| ||``; the Schur
         form adds ``n eps ||A|| ||Y|| ||X||`` unless ``A`` was already triangular (then it is
         exact); the products with ``B``, ``C`` and the sum with ``D`` add
-        ``n eps (||C|| ||X|| + ||Y|| ||B||) + eps ||D||``.  Large where the resolvent is
+        ``n eps (||C|| ||X|| + ||Y|| ||B||) + eps ||D||``.  These worst-case bounds carry the factor
+        ``n``; the estimate returned uses ``sqrt(n)``, the usual size of rounding errors
+        accumulated over ``n`` operations (Higham 2002, section 3.6): the factor ``n`` overstated
+        the measured error by orders of magnitude (a symmetric heat-equation model of 300 states
+        was warned about).  Large where the resolvent is
         ill-conditioned (strongly non-normal ``A``, poles within rounding of the stability
         boundary).  Points and ``log_points`` as for ``__call__``.
 
@@ -249,7 +256,7 @@ class DenseTransfer:
             nT, nB, nC = (float(fro_norm(M)) for M in (self.T, self.Bt, self.Ct))
             schur = 0.0 if self.exact_schur else nT * ny * nx
             parts = nC * nx + ny * nB
-            return _EPS * n * (solve + schur + parts) + d_part, parts + d_part / _EPS
+            return _EPS * np.sqrt(n) * (solve + schur + parts) + d_part, parts + d_part / _EPS
 
     def _both_solves(self, pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``."""
