@@ -11,6 +11,12 @@ balancing-free square root (``"bfsr"``):  V = orth(R V_r),  W = orth(S U_r) (W^H
 
 For stable systems the reduced model is stable and
 ``sigma_{r+1} <= ||G - G_r||_inf <= 2 (sigma_{r+1} + ... + sigma_n)``.
+
+Balanced singular perturbation (``match_dc=True``): instead of truncating the balanced states
+``r+1 .. n_r`` (``n_r`` the numerical rank), residualise them (:func:`mor.spa.residualize`): the
+DC gain is matched exactly (``G_r(0) = G(0)``, discrete ``G_r(1) = G(1)``) and the same bound
+holds.  The two blocks of states get separate bases (the formulas are invariant under
+block-diagonal changes of coordinates only).
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from typing import Any
 import numpy as np
 
 from ._arrays import pad_hsv
+from ._diagonal_form import to_diagonal
 from ._guard import guarded
 from .errors import InvalidArgumentError, OrderError, RankWarning
 from .gramians import gramians
 from .hankel import factor_svd
+from .spa import residualize
 from .stability import unstable_mask
 from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_choice, check_int, check_real
+from .validation import check_bool, check_choice, check_int, check_real
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
 
@@ -60,6 +68,9 @@ class BalancedTruncationResult:
     padded : (..., order) ndarray of bool
         Batched diagonal input only: reduced modes that are decoupled padding
         (``b = c = 0``) for members whose numerical rank is below ``order``.
+    match_dc : bool
+        ``True``: balanced singular perturbation (the reduced model is the residualisation, not
+        ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
     """
 
     reduced: LTI | DiagonalLTI
@@ -70,6 +81,7 @@ class BalancedTruncationResult:
     W: np.ndarray
     method: str
     padded: np.ndarray
+    match_dc: bool = False
 
 
 @guarded("balanced_truncation")
@@ -82,8 +94,9 @@ def balanced_truncation(
     horizon: int | None = None,
     rank_tol: float = 1e-12,
     gramian_method: str | None = None,
+    match_dc: bool = False,
 ) -> BalancedTruncationResult:
-    """Reduce a stable system by square-root balanced truncation.
+    """Reduce a stable system by square-root balanced truncation (or singular perturbation).
 
     Parameters
     ----------
@@ -120,6 +133,12 @@ def balanced_truncation(
         leave their transfer function unchanged.
     gramian_method : str, optional
         Passed to :func:`mor.gramians` as ``method``.
+    match_dc : bool
+        Balanced singular perturbation instead of truncation: the balanced states ``r+1`` up to
+        the numerical rank are residualised (:func:`mor.spa.residualize`), so the DC gain
+        (``s = 0``; discrete ``z = 1``) is matched exactly and ``D_r != D`` in general; the
+        bound ``2 * sum(hsv[r:])`` is the same.  A diagonal batch is re-diagonalised (its
+        ``D`` becomes per member and complex).  Infinite horizon only.
 
     Returns
     -------
@@ -134,7 +153,8 @@ def balanced_truncation(
     ArgumentTypeError
         ``order`` not an integer, ``tol`` or ``rank_tol`` not a real number.
     InvalidArgumentError
-        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``.
+        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
+        ``match_dc`` with ``horizon``.
     MethodError
         Unknown ``method``.
 
@@ -163,6 +183,8 @@ def balanced_truncation(
     """
     sys = as_system(sys)
     order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
+    if check_bool(match_dc, "match_dc") and horizon is not None:
+        raise InvalidArgumentError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
     R, S = gramians(sys, factor=True, method=gramian_method, horizon=horizon)
     U, s, Vh = factor_svd(R, S)
     hsv = pad_hsv(s, sys.n)
@@ -170,7 +192,9 @@ def balanced_truncation(
     r = _choose_order(hsv, nonzero, order, tol, rank_tol)
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r
     V, W = _projections(R, S, U, Vh, hsv[..., :r], valid, method)
-    if isinstance(sys, LTI):
+    if match_dc:
+        reduced, V, W = _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V, W, method)
+    elif isinstance(sys, LTI):
         reduced = LTI(_ct(W) @ sys.A @ V, _ct(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
     else:
         reduced, V, W = _reduce_diagonal(sys, V, W, ~valid)
@@ -179,7 +203,7 @@ def balanced_truncation(
         _warn_unstable(reduced)
         bound = 2 * hsv[..., r:].sum(axis=-1)
         bound = float(bound) if bound.ndim == 0 else bound
-    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid)
+    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid, bool(match_dc))
 
 
 def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -> tuple:
@@ -262,6 +286,35 @@ def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np
     both = valid[..., :, None] & valid[..., None, :]
     E = np.where(both, _ct(W) @ V, np.eye(r))
     return V, W @ _ct(np.linalg.inv(E))
+
+
+def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
+    """Balanced singular perturbation: ``(reduced, V1, W1)`` (see :func:`mor.spa.residualize`).
+
+    The kept block ``V1``, ``W1`` (order ``r``) and the residualised block (states ``r+1`` up to
+    the largest numerical rank) get separate bases, so the projected realisation is the balanced
+    one up to a block-diagonal change of coordinates.  Padded states (members of lower rank) are
+    decoupled: those of the kept block get an original pole (as in truncation), those of the
+    residualised block ``A22 - zeta I = -I``.
+    """
+    r, nr = V1.shape[-1], int(nonzero.sum(axis=-1).max(initial=0))
+    valid2 = nonzero[..., r:nr]
+    V2, W2 = _projections(R, S, U[..., :, r:], Vh[..., r:, :], hsv[..., r:nr], valid2, method)
+    V, W = np.concatenate([V1, V2], axis=-1), np.concatenate([W1, W2], axis=-1)
+    Wh = _ct(W)
+    A = (Wh * sys.poles[..., None, :]) @ V if isinstance(sys, DiagonalLTI) else Wh @ sys.A @ V
+    discrete = sys.dt is not None
+    fill = np.where(valid2, 0.0, (1.0 if discrete else 0.0) - 1.0)  # decoupled padding: K = -I there
+    idx = np.arange(r, nr)
+    A[..., idx, idx] += fill
+    if isinstance(sys, DiagonalLTI) and r:
+        A[..., :r, :r] += _pad_poles(sys, ~nonzero[..., :r])  # padding of the kept block, as in truncation
+    D = np.broadcast_to(sys.D, A.shape[:-2] + sys.D.shape[-2:]).astype(complex if sys.is_complex else float)
+    Ar, Br, Cr, Dr = residualize(A, Wh @ sys.B, sys.C @ V, D, r, discrete=discrete, stacklevel=_USER + 1)
+    if isinstance(sys, LTI):
+        return LTI(Ar, Br, Cr, Dr, sys.dt), V1, W1
+    reduced, X = to_diagonal(Ar, Br, Cr, Dr, sys.dt, what="balanced singular perturbation", stacklevel=_USER + 1)
+    return reduced, V1 @ X, W1 @ _ct(np.linalg.inv(X)) if r else W1
 
 
 def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.ndarray):
