@@ -1,7 +1,8 @@
 """mor: model-order reduction for linear time-invariant systems.
 
 Dense and batched diagonal systems, continuous and discrete time: Gramians,
-Hankel singular values, square-root balanced truncation and system norms.
+Hankel singular values, square-root balanced truncation (and balanced singular perturbation),
+modal truncation, H2-optimal reduction (IRKA) and system norms.
 Depends on numpy and scipy only (never on torch).
 
 >>> from mor import balanced_truncation
@@ -29,6 +30,7 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .hankel import hankel_singular_values
+from .irka import IrkaResult, irka
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
@@ -48,6 +50,7 @@ __all__ = [
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
+    "IrkaResult",
     "ModalTruncationResult",
     "MethodError",
     "MorError",
@@ -72,6 +75,7 @@ __all__ = [
     "hankel_singular_values",
     "hinf_norm",
     "impulse_response",
+    "irka",
     "modal_truncation",
     "observability_gramian",
     "solve_lyapunov",
