@@ -7,6 +7,8 @@
   singular perturbation, modal truncation or IRKA; batched ``mor`` calls) or of every DSS layer of
   a model, to one order, per-channel orders or a model-wide budget of states
   (:func:`allocate_states`, :func:`normalise_scores`).
+* :func:`layer_hsv` / :func:`hsv_penalty` - differentiable Hankel singular values of a layer and
+  the tail penalty that trains compressible models.
 
 The training stack (model, training loop, data, pipeline) lives in :mod:`mor_torch.lra`;
 ``import mor_torch`` loads none of it.  The names below are loaded on first use, so
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
     from .errors import LayerConversionError, LayerUnstableError
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
+    from .regularize import hsv_penalty, layer_hsv
 
 _EXPORTS = {
     "DSS": "dss",
@@ -44,7 +47,9 @@ _EXPORTS = {
     "allocate_states": "allocate",
     "compress": "reduce",
     "from_lti": "convert",
+    "hsv_penalty": "regularize",
     "init_poles": "init",
+    "layer_hsv": "regularize",
     "normalise_scores": "allocate",
     "random_poles": "init",
     "reduce_layer": "reduce",
@@ -63,7 +68,9 @@ __all__ = [
     "allocate_states",
     "compress",
     "from_lti",
+    "hsv_penalty",
     "init_poles",
+    "layer_hsv",
     "normalise_scores",
     "random_poles",
     "reduce_layer",

@@ -221,6 +221,15 @@ class TrainConfig:
         Length bucketing of the training batches; 0 = off.
     log_every : int
         Debug log line every this many steps; 0 = never.
+    hsv_reg : float
+        Weight of the Hankel-singular-value tail penalty added to the training loss
+        (:func:`mor_torch.regularize.hsv_penalty`); 0 = off.
+    hsv_reg_order : int
+        ``r`` of the penalty (the tail beyond ``r`` is penalised); 0 = ``reduce.order``
+        (resolved by :meth:`Config.recipe`).
+    hsv_reg_channels : int
+        Channels per layer drawn at random for the penalty at each step (a cheaper, unbiased
+        estimate); 0 = all.
     """
 
     epochs: int = _spec(3, POSITIVE_INT, "epochs")
@@ -241,6 +250,9 @@ class TrainConfig:
     max_steps_per_epoch: int = _spec(0, NONNEGATIVE_INT, "steps per epoch cap")
     bucket: int = _spec(0, NONNEGATIVE_INT, "length bucketing factor")
     log_every: int = _spec(50, NONNEGATIVE_INT, "debug log interval")
+    hsv_reg: float = _spec(0.0, NONNEGATIVE_REAL, "weight of the Hankel-singular-value tail penalty (0 = off)")
+    hsv_reg_order: int = _spec(0, NONNEGATIVE_INT, "order r of the penalty (0 = reduce.order)")
+    hsv_reg_channels: int = _spec(8, NONNEGATIVE_INT, "channels per layer sampled for the penalty (0 = all)")
 
 
 @dataclass(frozen=True)
@@ -391,7 +403,10 @@ class Config:
         """
         if stage not in _STAGES:
             raise ConfigError(f"stage must be one of {_STAGES}, got {stage!r}")
-        return dataclasses.replace(self.train, **getattr(self, stage))
+        recipe = dataclasses.replace(self.train, **getattr(self, stage))
+        if recipe.hsv_reg_order == 0:  # the penalty's order defaults to the reduction's
+            recipe = dataclasses.replace(recipe, hsv_reg_order=self.reduce.order)
+        return recipe
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
