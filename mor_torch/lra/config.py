@@ -32,6 +32,7 @@ from mor.validation import check_bool, check_choice, check_int, check_real
 from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, MODES
 from ..init import DEFAULT_INIT, INITS
 from ..reduce import GRAMIANS, STRUCTURES
+from .compression import METHODS as COMPRESSION_METHODS
 from .data.registry import TASKS
 from .errors import ConfigError
 from .train import SCHEDULERS
@@ -44,6 +45,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "BASELINE_POLES",
     "ClaimsConfig",
+    "CompressionConfig",
     "Config",
     "ModelConfig",
     "ReduceConfig",
@@ -306,6 +308,47 @@ class ClaimsConfig:
     bootstrap: int = _spec(2000, POSITIVE_INT, "bootstrap resamples")
 
 
+def _fractions(value: Any, where: str) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of fractions in (0, 1], got {value!r}")
+    check = _checked(check_real, minimum=0.0, maximum=1.0, include_min=False)
+    fractions = tuple(check(f, f"{where} entry") for f in value)
+    if len(set(fractions)) != len(fractions):
+        raise ConfigError(f"{where} has duplicates: {list(fractions)}")
+    return tuple(sorted(fractions, reverse=True))
+
+
+def _methods(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of methods, got {value!r}")
+    methods = tuple(_choice(tuple(COMPRESSION_METHODS))(m, f"{where} entry") for m in value)
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"{where} has duplicates: {list(methods)}")
+    return methods
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """``[compression]``: the compression curve (see :mod:`mor_torch.lra.compression`).
+
+    Attributes
+    ----------
+    enabled : bool
+        ``True``: the run is the compression experiment: pre-training (as in the pipeline, with
+        its checkpoints and resume), then for every seed the curve; the other stages do not run.
+    fractions : tuple of float
+        Fractions of the SSM states kept, in ``(0, 1]`` (sorted, largest first).
+    methods : tuple of str
+        Methods of :data:`mor_torch.lra.compression.METHODS`.
+    """
+
+    enabled: bool = _spec(False, BOOL, "run the compression experiment instead of the pipeline stages")
+    fractions: tuple[float, ...] = _spec(
+        (1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0625), _fractions, "fractions of the SSM states kept"
+    )
+    methods: tuple[str, ...] = _spec(tuple(COMPRESSION_METHODS), _methods, "methods of the curve")
+
+
 _SECTIONS: dict[str, type] = {
     "task": TaskConfig,
     "model": ModelConfig,
@@ -313,6 +356,7 @@ _SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "run": RunConfig,
     "claims": ClaimsConfig,
+    "compression": CompressionConfig,
 }
 _STAGES = ("pretrain", "main")
 
@@ -358,6 +402,8 @@ class Config:
         Per-stage overrides of ``train`` keys; :meth:`recipe` merges them.
     claims : ClaimsConfig
         The second claim's experiment.
+    compression : CompressionConfig
+        The compression curve (instead of the pipeline stages when enabled).
     """
 
     preset: str = ""
@@ -369,6 +415,7 @@ class Config:
     main: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     run: RunConfig = field(default_factory=RunConfig)
     claims: ClaimsConfig = field(default_factory=ClaimsConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
 
     def __post_init__(self) -> None:
         if self.reduce.order >= self.model.d_state:

@@ -260,6 +260,10 @@ def format_table(results: dict[str, Any]) -> str:
     -------
     str
     """
+    if results.get("experiment") == "compression":  # the compression curve has its own table
+        from .compression import format_compression
+
+        return format_compression(results)
     head = f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'tokens':>9} {'test acc':>17}  per seed"
     lines = [head, "-" * len(head)]
     for key, label in STAGES.items():
