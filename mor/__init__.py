@@ -29,8 +29,8 @@ from .errors import (
 )
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
+from .h2_optimal import IrkaResult, irka
 from .hankel import hankel_singular_values
-from .irka import IrkaResult, irka
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
-    from .convert import from_lti, to_lti
     from .allocate import allocate_states, normalise_scores
+    from .convert import from_lti, to_lti
     from .dss import DSS
     from .errors import LayerConversionError, LayerUnstableError
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
