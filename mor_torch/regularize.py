@@ -6,7 +6,8 @@ Its Gramians are Cauchy-like matrices in closed form::
 
     P_ij = Bbar_i conj(Bbar_j) / (1 - z_i conj(z_j)),      Q_ij = conj(W_i) W_j / (1 - conj(z_i) z_j)
 
-with ``1 - z_i conj(z_j) = -expm1(mu_i + conj(mu_j))`` evaluated without cancellation.  With Cholesky
+formed from ``z`` directly (it loses about ``log10(1 / (1 - |z|^2))`` digits, 2-4 for DSS layers: far
+below what a regulariser needs, and 3x cheaper than the cancellation-free ``expm1`` form).  With Cholesky
 factors ``P + d_P I = L_P L_P^H``, ``Q + d_Q I = L_Q L_Q^H`` (a small relative jitter
 ``d = jitter * max_i P_ii``, since the Gramians of DSS layers are numerically singular) the Hankel
 singular values are the singular values of ``L_Q^H L_P``.  Everything is torch arithmetic in
@@ -78,7 +79,8 @@ def layer_hsv(layer: DSS, *, jitter: float = DEFAULT_JITTER, channels: Tensor | 
         lam = lam if layer.shared_poles else lam[channels]
     mu = lam * step[:, None]  # (H, N), shared poles broadcast
     bbar = _expm1(mu) / lam
-    den = -_expm1(mu[..., :, None] + mu.conj()[..., None, :])  # 1 - z_i conj(z_j)
+    z = torch.exp(mu)
+    den = 1 - z[..., :, None] * z.conj()[..., None, :]  # 1 - z_i conj(z_j)
     LP = _factor(bbar, den, jitter)
     LQ = _factor(W.conj(), den.conj(), jitter)  # Q_ij = conj(W_i) W_j / (1 - conj(z_i) z_j)
     return torch.linalg.svdvals(LQ.mH @ LP)

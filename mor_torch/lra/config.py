@@ -254,7 +254,7 @@ class TrainConfig:
     log_every: int = _spec(50, NONNEGATIVE_INT, "debug log interval")
     hsv_reg: float = _spec(0.0, NONNEGATIVE_REAL, "weight of the Hankel-singular-value tail penalty (0 = off)")
     hsv_reg_order: int = _spec(0, NONNEGATIVE_INT, "order r of the penalty (0 = reduce.order)")
-    hsv_reg_channels: int = _spec(8, NONNEGATIVE_INT, "channels per layer sampled for the penalty (0 = all)")
+    hsv_reg_channels: int = _spec(4, NONNEGATIVE_INT, "channels per layer sampled for the penalty (0 = all)")
 
 
 @dataclass(frozen=True)
