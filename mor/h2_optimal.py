@@ -86,6 +86,9 @@ class IrkaResult:
         is below ``r`` keep balanced truncation's model, which already reproduces them.
     init : str
         ``"bt"``, ``"modal"`` or ``"model"`` (an initial model was given).
+    fallback : bool or (...,) ndarray of bool
+        Members whose last iterate was unstable and which therefore return the (stable) initial
+        model (``converged`` is false for them).
     """
 
     reduced: LTI | DiagonalLTI
@@ -96,6 +99,7 @@ class IrkaResult:
     shift_change: float | np.ndarray
     padded: np.ndarray
     init: str
+    fallback: bool | np.ndarray = False
 
 
 @guarded("irka", select=lambda res: (res.shifts, res.shift_change))
@@ -142,7 +146,8 @@ def irka(
     -----
     AccuracyWarning
         Some member did not converge within ``maxit`` (its last model is returned), its
-        projection became singular, or a reduced model is unstable.
+        projection became singular, or its last model is unstable (the initial model is returned
+        instead, see :attr:`IrkaResult.fallback`).
 
     Examples
     --------
@@ -174,7 +179,7 @@ def irka(
             stacklevel=_USER,
         )
     state = _iterate(op, start, ~fixed, tol, maxit)
-    return _result(sys, op, state, start.padded, label)
+    return _result(op, state, start, label)
 
 
 # --------------------------------------------------------------------------- the initial model
@@ -332,9 +337,9 @@ def _iterate(op, start: _Start, active: np.ndarray, tol: float, maxit: int) -> _
     return state
 
 
-def _result(sys, op, state: _State, padded: np.ndarray, label: str) -> IrkaResult:
-    """The result, with warnings for members that failed, did not converge or are unstable."""
-    r = state.A.shape[-1]
+def _result(op, state: _State, start: _Start, label: str) -> IrkaResult:
+    """The result, with warnings for members that failed, did not converge or ended unstable."""
+    r, padded = state.A.shape[-1], start.padded
     if np.any(state.failed):
         warnings.warn(
             AccuracyWarning(
@@ -354,18 +359,27 @@ def _result(sys, op, state: _State, padded: np.ndarray, label: str) -> IrkaResul
             stacklevel=_USER + 1,
         )
     reduced = op.model(state.A, state.B, state.C)
-    if np.any(unstable_mask(reduced)):
+    unstable = np.any(unstable_mask(reduced), axis=-1)
+    if np.any(unstable):  # the iteration left the stable set: the (stable) initial model is returned
         warnings.warn(
-            AccuracyWarning("IRKA: a reduced model is unstable (the iteration left the stable set)"),
+            AccuracyWarning(
+                f"IRKA: the last model of {int(unstable.sum())} member(s) is unstable (the iteration left the "
+                "stable set); they keep the initial model (IrkaResult.fallback)"
+            ),
             stacklevel=_USER + 1,
         )
+        keep = unstable[..., None, None]
+        state.A, state.B, state.C = (np.where(keep, s, x) for s, x in
+                                     ((start.A, state.A), (start.B, state.B), (start.C, state.C)))  # fmt: skip
+        state.converged = state.converged & ~unstable
+        reduced = op.model(state.A, state.B, state.C)
     scalar = state.converged.ndim == 0
     return IrkaResult(
         reduced=reduced, order=r, shifts=state.shifts,
         converged=bool(state.converged) if scalar else state.converged,
         iterations=int(state.iterations) if scalar else state.iterations,
         shift_change=float(state.change) if scalar else state.change,
-        padded=np.array(padded), init=label,
+        padded=np.array(padded), init=label, fallback=bool(unstable) if scalar else unstable,
     )  # fmt: skip
 
 

@@ -114,6 +114,21 @@ def test_non_convergence_is_reported():
     assert not res.converged.any() and np.all(res.iterations == 1) and np.all(res.shift_change > 1e-14)
 
 
+def test_an_iteration_that_leaves_the_stable_set_returns_the_initial_model():
+    # channel 24 of the first layer of an smnist model pre-trained with train.hsv_reg=1.0 (N = 64),
+    # reduced to the order its budget allocation gave it: IRKA's iterates turn unstable
+    with np.load(DATA / "irka_unstable_channel.npz") as z:
+        sys = DiagonalLTI.from_log_poles(z["mu"], z["B"][:, None], z["C"][None, :], dt=1.0)
+        order = int(z["order"])
+    with pytest.warns(AccuracyWarning) as record:
+        res = irka(sys, order)
+    assert any("unstable" in str(w.message) for w in record)
+    assert res.fallback and not res.converged
+    assert np.all(np.abs(res.reduced.poles) < 1)
+    bt = balanced_truncation(sys, order, method="bfsr")
+    assert h2_norm(res.reduced - bt.reduced) <= 1e-8 * h2_norm(sys)
+
+
 def test_members_of_lower_rank_keep_balanced_truncation():
     full = random_diagonal((1,), 8, seed=1)
     B = full.B.copy()
