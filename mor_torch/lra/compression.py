@@ -31,7 +31,6 @@ error bounds (``bt``, ``bsp``).  :func:`measure_curve` is one seed's curve;
 from __future__ import annotations
 
 import copy
-import io
 import logging
 import time
 import warnings
@@ -47,8 +46,8 @@ from mor.errors import AccuracyWarning, RankWarning
 from ..convert import to_lti
 from ..dss import DSS
 from ..reduce import compress
-from .files import atomic_write_bytes
 from .loaders import make_eval_loader
+from .report import pyplot, save_figure
 from .stats import describe
 from .train import evaluate
 
@@ -251,21 +250,6 @@ def format_compression(results: dict) -> str:
 
 
 # --------------------------------------------------------------------------- plots
-def _pyplot():
-    import matplotlib  # the plots only; Agg before pyplot loads
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(Path(path), buf.getvalue())
-
-
 def plot_curves(summary: dict, path: str | Path) -> None:
     """Test accuracy (mean, +- std over seeds) against the fraction of states kept, one line per method.
 
@@ -276,7 +260,7 @@ def plot_curves(summary: dict, path: str | Path) -> None:
     path : str or Path
         The PNG file.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for method in summary["methods"]:
         c = summary["curves"][method]
@@ -289,7 +273,7 @@ def plot_curves(summary: dict, path: str | Path) -> None:
     ax.set_ylabel("test accuracy, no retraining")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5, loc="lower left")
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -305,7 +289,7 @@ def plot_layer_states(summary: dict, path: str | Path, *, seed: str | None = Non
     seed : str, optional
         Whose curve (default: the first seed).
     """
-    plt = _pyplot()
+    plt = pyplot()
     seed = seed or next(iter(summary["per_seed"]))
     points = summary["per_seed"][seed]["points"]
     fractions = [f for f in summary["fractions"] if f < 1]
@@ -323,5 +307,5 @@ def plot_layer_states(summary: dict, path: str | Path, *, seed: str | None = Non
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, 1.1))
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
