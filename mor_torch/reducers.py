@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from mor import DiagonalLTI, balanced_truncation, hankel_singular_values, irka, modal_truncation
+from mor.discretize import complex_expm1
 from mor.errors import AccuracyWarning, DimensionError, OrderError
 from mor.validation import check_choice
 
@@ -121,9 +122,22 @@ class _Group:
     converged: np.ndarray | None = None
 
 
+#: ``1 / |z|`` of a reduced pole above which the residues ``c b / z`` cancel against the skip.
+_MAX_INVERSE_POLE = 1e6
+
+
 def _from_kernel_form(red: DiagonalLTI) -> tuple[DiagonalLTI, np.ndarray]:
     """A reduced kernel system ``(z, b, c, D_r)`` as residues ``c b / z`` plus a skip correction."""
-    C = red.C * np.exp(-red.log_poles)[..., None, :]
+    inverse = np.exp(-red.log_poles)
+    if np.any(np.abs(inverse) > _MAX_INVERSE_POLE):
+        warnings.warn(
+            AccuracyWarning(
+                "bsp: a reduced pole is within 1e-6 of z = 0; its residue c b / z and the skip correction cancel, "
+                "and the layer's first kernel tap loses accuracy accordingly"
+            ),
+            stacklevel=5,
+        )
+    C = red.C * inverse[..., None, :]
     skip = np.real(red.D - C @ red.B)[..., :, 0]
     return DiagonalLTI.from_log_poles(red.log_poles, red.B, C, np.zeros_like(skip[..., None]), red.dt), skip
 
@@ -164,7 +178,7 @@ def _static_gain(sys: DiagonalLTI, reducer: str) -> np.ndarray:
         return _zero_skip(sys)
     if sys.dt is None:
         return np.real(np.sum(sys.C[..., 0, :] * sys.B[..., :, 0] / -sys.poles, axis=-1))[..., None]
-    gain = sys.C[..., 0, :] * sys.B[..., :, 0] / -np.expm1(sys.log_poles)  # K(1) = sum C B / (1 - z)
+    gain = sys.C[..., 0, :] * sys.B[..., :, 0] / -complex_expm1(sys.log_poles)  # K(1) = sum C B / (1 - z)
     return np.real(gain.sum(axis=-1))[..., None]
 
 

@@ -198,3 +198,19 @@ def test_budget_errors():
         reduce_layer(layer, 2, reducer="bsp", gramians="finite", length=64)
     with pytest.raises(MethodError, match="per-channel"):
         reduce_layer(DSS(2, 4, dtype=F64), np.array([1, 2]), structure="shared", gramians="continuous")
+
+
+def test_kernel_form_back_to_residues_and_its_accuracy_warning():
+    from mor.errors import AccuracyWarning
+    from mor_torch.reducers import _from_kernel_form
+
+    # K(z) = D + c b / (z - z1): taps D, c b, c b z1, ...; as residues g z^k (k >= 0) plus a skip
+    red = DiagonalLTI.from_log_poles([[-0.1 + 0.3j]], [[[2.0]]], [[[1.5 - 1j]]], [[[0.25 + 0.5j]]], dt=1.0)
+    sys, skip = _from_kernel_form(red)
+    z, g = np.exp(-0.1 + 0.3j), (1.5 - 1j) * 2.0
+    residue = sys.C[0, 0, 0] * sys.B[0, 0, 0]
+    np.testing.assert_allclose([residue * z, residue * z**2], [g, g * z])  # taps k = 1, 2
+    np.testing.assert_allclose(np.real(residue) + skip[0, 0], 0.25)  # tap 0 (real part) = Re D
+    tiny = DiagonalLTI.from_log_poles([[-20.0]], [[[1.0]]], [[[1.0]]], [[[0.0]]], dt=1.0)
+    with pytest.warns(AccuracyWarning, match="z = 0"):
+        _from_kernel_form(tiny)
