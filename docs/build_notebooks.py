@@ -51,7 +51,12 @@ def kernel_spec() -> Iterator[str]:
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": f"Python ({sys.executable})",
             "language": "python",
-            "env": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")},
+            # one BLAS thread unless set: multi-threaded OpenBLAS slows the sparse LU factorisations of
+            # notebook 04 (SuperLU calls BLAS on small blocks) 60x on a busy 2-core machine (measured)
+            "env": {
+                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
+            },
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         old = os.environ.get("JUPYTER_PATH")

@@ -1,14 +1,14 @@
 """mor: model-order reduction for linear time-invariant systems.
 
-Dense and batched diagonal systems, continuous and discrete time: Gramians,
-Hankel singular values, square-root balanced truncation (and balanced singular perturbation),
-modal truncation, H2-optimal reduction (IRKA) and system norms.
+Dense, batched diagonal and large sparse systems, continuous and discrete time: Gramians
+(dense, closed-form, low-rank), Hankel singular values, square-root balanced truncation (and
+balanced singular perturbation), modal truncation, H2-optimal reduction (IRKA) and system norms.
 Depends on numpy and scipy only (never on torch).
 
 >>> from mor import balanced_truncation
 """
 
-from . import errors
+from . import errors, models
 from .balanced import BalancedTruncationResult, balanced_truncation
 from .cauchy import cauchy_cholesky
 from .discretize import discretize
@@ -16,6 +16,7 @@ from .errors import (
     AccuracyWarning,
     ArgumentTypeError,
     BackendUnavailableError,
+    ConvergenceError,
     DimensionError,
     InvalidArgumentError,
     MethodError,
@@ -31,11 +32,14 @@ from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .h2_optimal import IrkaResult, irka
 from .hankel import hankel_singular_values
+from .lowrank import LowRankGramians, low_rank_gramians
+from .lowrank_bt import LowRankCertificate
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .schur import complex_schur
+from .sparse import SparseLTI
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 
@@ -47,10 +51,13 @@ __all__ = [
     "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",
+    "ConvergenceError",
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
     "IrkaResult",
+    "LowRankCertificate",
+    "LowRankGramians",
     "ModalTruncationResult",
     "MethodError",
     "MorError",
@@ -58,6 +65,7 @@ __all__ = [
     "NumericalError",
     "OrderError",
     "RankWarning",
+    "SparseLTI",
     "SystemTypeError",
     "UnstableSystemError",
     "__version__",
@@ -76,7 +84,9 @@ __all__ = [
     "hinf_norm",
     "impulse_response",
     "irka",
+    "low_rank_gramians",
     "modal_truncation",
+    "models",
     "observability_gramian",
     "solve_lyapunov",
     "transfer_function",

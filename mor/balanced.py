@@ -17,6 +17,10 @@ Balanced singular perturbation (``match_dc=True``): instead of truncating the ba
 DC gain is matched exactly (``G_r(0) = G(0)``, discrete ``G_r(1) = G(1)``) and the same bound
 holds.  The two blocks of states get separate bases (the formulas are invariant under
 block-diagonal changes of coordinates only).
+
+Large sparse systems (:class:`mor.SparseLTI`) take the low-rank route: the same projection on
+low-rank Gramian factors (:func:`mor.low_rank_gramians`), qualified by a certificate
+(:mod:`mor.lowrank_bt`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from ._guard import guarded
 from .errors import InvalidArgumentError, OrderError, RankWarning
 from .gramians import gramians
 from .hankel import factor_svd
+from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
 from .spa import residualize
+from .sparse import SparseLTI
 from .stability import unstable_mask
 from .systems import LTI, DiagonalLTI, as_system
 from .validation import check_bool, check_choice, check_int, check_real
@@ -50,14 +56,17 @@ class BalancedTruncationResult:
     Attributes
     ----------
     reduced : LTI or DiagonalLTI
-        The reduced model: dense for an :class:`LTI`, and for a (batched)
+        The reduced model: dense for an :class:`LTI` and a :class:`mor.SparseLTI` (a plain
+        ``(A, B, C, D)`` model, no descriptor matrix), and for a (batched)
         :class:`DiagonalLTI` a diagonal model of the same batch shape
         (re-diagonalised; discrete ones keep ``log_poles``).
     hsv : (..., n) ndarray
-        Hankel singular values of the original system(s), decreasing.
+        Hankel singular values of the original system(s), decreasing.  Low-rank route:
+        the ``k`` values the factors resolve, shape ``(k,)`` (see ``certificate``).
     error_bound : float or (...,) ndarray or None
         ``2 * sum(hsv[..., order:])``, an upper bound of ``||G - G_r||_inf``
-        (``None`` for finite-horizon Gramians, where no such bound holds).
+        (``None`` for finite-horizon Gramians, where no such bound holds; on the
+        low-rank route the bound of the approximate Gramians, qualified by ``certificate``).
     order : int
         Order of the reduced model(s).
     V, W : (..., n, order) ndarray
@@ -68,6 +77,12 @@ class BalancedTruncationResult:
     padded : (..., order) ndarray of bool
         Batched diagonal input only: reduced modes that are decoupled padding
         (``b = c = 0``) for members whose numerical rank is below ``order``.
+    route : str
+        How the Gramians were computed: ``"dense"``, ``"low-rank"``, or
+        ``"dense (low-rank did not converge)"`` (the automatic fallback).
+    certificate : LowRankCertificate or None
+        Low-rank route only: the Gramian residuals and errors, the certified enclosures
+        of the Hankel singular values and what they make of ``error_bound``.
     match_dc : bool
         ``True``: balanced singular perturbation (the reduced model is the residualisation, not
         ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
@@ -81,6 +96,8 @@ class BalancedTruncationResult:
     W: np.ndarray
     method: str
     padded: np.ndarray
+    route: str = "dense"
+    certificate: LowRankCertificate | None = None
     match_dc: bool = False
 
 
@@ -94,6 +111,8 @@ def balanced_truncation(
     horizon: int | None = None,
     rank_tol: float = 1e-12,
     gramian_method: str | None = None,
+    route: str | None = None,
+    low_rank: dict | None = None,
     match_dc: bool = False,
 ) -> BalancedTruncationResult:
     """Reduce a stable system by square-root balanced truncation (or singular perturbation).
@@ -133,6 +152,21 @@ def balanced_truncation(
         leave their transfer function unchanged.
     gramian_method : str, optional
         Passed to :func:`mor.gramians` as ``method``.
+    route : {None, "dense", "low-rank"}
+        How to compute the Gramians.  ``None`` (automatic): the dense route, except for a
+        :class:`mor.SparseLTI` (or a tuple with a sparse ``A``) with
+        ``n >= mor.lowrank_bt.LOW_RANK_MIN_ORDER`` states, which takes the low-rank route
+        (:func:`mor.low_rank_gramians`; falling back to the dense route when that does not
+        converge and ``n <= DENSIFY_LIMIT``).  ``"low-rank"`` forces it (a dense system is
+        converted to sparse), ``"dense"`` densifies a sparse system.  ``result.route`` says
+        which route was taken.
+    low_rank : dict, optional
+        Options of the low-rank route: ``tol``, ``max_steps``, ``max_rank``, ``certify``
+        (of :func:`mor.low_rank_gramians`) and ``hsv_rtol`` (relative accuracy of the
+        certified Hankel singular values, default ``1e-3``).  Without ``tol`` the residual
+        tolerance starts at ``1e-10`` and is tightened (to ``1e-12``, ``1e-14``, continuing
+        the same iteration) while the certificate does not resolve the first truncated
+        Hankel singular value (:func:`mor.lowrank_bt.choose_route`).
     match_dc : bool
         Balanced singular perturbation instead of truncation: the balanced states ``r+1`` up to
         the numerical rank are residualised (:func:`mor.spa.residualize`), so the DC gain
@@ -156,7 +190,10 @@ def balanced_truncation(
         Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
         ``match_dc`` with ``horizon``.
     MethodError
-        Unknown ``method``.
+        Unknown ``method`` or ``route``; ``horizon`` or ``gramian_method`` on the low-rank route.
+    ConvergenceError
+        ``route="low-rank"`` (or a sparse system above ``DENSIFY_LIMIT``) whose low-rank
+        iteration did not reach its tolerance.
 
     Notes
     -----
@@ -181,13 +218,17 @@ def balanced_truncation(
     The bound can be attained (``order = n - 1`` of a SISO system, or systems with
     ``A = A^T``, ``B = C^T``), so floating-point comparisons with it need a rounding margin.
     """
-    sys = as_system(sys)
+    sys = as_system(sys, keep_sparse=True)
     order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
     if check_bool(match_dc, "match_dc") and horizon is not None:
         raise InvalidArgumentError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
-    R, S = gramians(sys, factor=True, method=gramian_method, horizon=horizon)
+    route, sys, low, hsv_rtol = choose_route(sys, route, low_rank, horizon, gramian_method, order, tol)
+    if low is None:
+        R, S = gramians(sys, factor=True, method=gramian_method, horizon=horizon)
+    else:
+        R, S = low.Z, low.Y
     U, s, Vh = factor_svd(R, S)
-    hsv = pad_hsv(s, sys.n)
+    hsv = pad_hsv(s, sys.n) if low is None else s
     nonzero = (hsv > rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
     r = _choose_order(hsv, nonzero, order, tol, rank_tol)
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r
@@ -196,6 +237,8 @@ def balanced_truncation(
         reduced, V, W = _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V, W, method)
     elif isinstance(sys, LTI):
         reduced = LTI(_ct(W) @ sys.A @ V, _ct(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
+    elif isinstance(sys, SparseLTI):
+        reduced = project_sparse(sys, V, W)
     else:
         reduced, V, W = _reduce_diagonal(sys, V, W, ~valid)
     bound = None
@@ -203,7 +246,8 @@ def balanced_truncation(
         _warn_unstable(reduced)
         bound = 2 * hsv[..., r:].sum(axis=-1)
         bound = float(bound) if bound.ndim == 0 else bound
-    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid, bool(match_dc))
+    cert = None if low is None else certify(low, hsv, r, hsv_rtol, bound)
+    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid, route, cert, bool(match_dc))
 
 
 def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -> tuple:
@@ -302,7 +346,7 @@ def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
     V2, W2 = _projections(R, S, U[..., :, r:], Vh[..., r:, :], hsv[..., r:nr], valid2, method)
     V, W = np.concatenate([V1, V2], axis=-1), np.concatenate([W1, W2], axis=-1)
     Wh = _ct(W)
-    A = (Wh * sys.poles[..., None, :]) @ V if isinstance(sys, DiagonalLTI) else Wh @ sys.A @ V
+    A = (Wh * sys.poles[..., None, :]) @ V if isinstance(sys, DiagonalLTI) else Wh @ (sys.A @ V)
     discrete = sys.dt is not None
     fill = np.where(valid2, 0.0, (1.0 if discrete else 0.0) - 1.0)  # decoupled padding: K = -I there
     idx = np.arange(r, nr)
@@ -311,7 +355,7 @@ def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
         A[..., :r, :r] += _pad_poles(sys, ~nonzero[..., :r])  # padding of the kept block, as in truncation
     D = np.broadcast_to(sys.D, A.shape[:-2] + sys.D.shape[-2:]).astype(complex if sys.is_complex else float)
     Ar, Br, Cr, Dr = residualize(A, Wh @ sys.B, sys.C @ V, D, r, discrete=discrete, stacklevel=_USER + 1)
-    if isinstance(sys, LTI):
+    if not isinstance(sys, DiagonalLTI):  # dense, or sparse (the low-rank route): a dense model
         return LTI(Ar, Br, Cr, Dr, sys.dt), V1, W1
     reduced, X = to_diagonal(Ar, Br, Cr, Dr, sys.dt, what="balanced singular perturbation", stacklevel=_USER + 1)
     return reduced, V1 @ X, W1 @ _ct(np.linalg.inv(X)) if r else W1

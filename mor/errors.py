@@ -12,6 +12,7 @@ Catch them by meaning::
     │   └── ArgumentTypeError (TypeError)      an argument of the wrong type
     │       └── SystemTypeError                an object that is not an LTI system
     ├── NumericalError (ArithmeticError)       a computation on valid input failed or overflowed
+    │   └── ConvergenceError                   an iteration stopped before reaching its tolerance
     └── BackendUnavailableError (ImportError)  an optional backend (slycot) is not installed
 
     RankWarning (UserWarning)                  an order was capped at the numerical rank
@@ -35,6 +36,7 @@ __all__ = [
     "ArgumentTypeError",
     "SystemTypeError",
     "NumericalError",
+    "ConvergenceError",
     "BackendUnavailableError",
     "RankWarning",
     "AccuracyWarning",
@@ -116,6 +118,12 @@ class NumericalError(MorError, ArithmeticError):
     Raised instead of returning NaN/Inf, typically for systems whose entries
     are near the floating-point range limits; the message says what to change.
     """
+
+
+class ConvergenceError(NumericalError):
+    """An iterative method (the low-rank ADI of :func:`mor.low_rank_gramians`) stopped at its step or
+    rank limit before reaching its tolerance; the message gives the residual it reached.  Never a
+    half-converged result returned quietly."""
 
 
 class BackendUnavailableError(MorError, ImportError):

@@ -17,6 +17,7 @@ import scipy.linalg as sla
 from ._frequency import transfer_evaluator
 from ._guard import guarded
 from .errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTypeError
+from .sparse import SparseLTI, sparse_transfer
 from .systems import LTI, DiagonalLTI, as_system
 from .validation import check_int, check_real
 
@@ -45,8 +46,9 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or anything :func:`mor.as_system` accepts
-        The system (a batched :class:`DiagonalLTI` is evaluated member-wise).
+    sys : LTI, DiagonalLTI, SparseLTI or anything :func:`mor.as_system` accepts
+        The system (a batched :class:`DiagonalLTI` is evaluated member-wise; a large
+        :class:`mor.SparseLTI` keeps its sparsity).
     s : complex or (k,) array_like
         Evaluation points.
 
@@ -63,6 +65,8 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     ``O(n^2 m)``.  Discrete diagonal systems are evaluated from their log-poles
     ``mu_i`` and ``log z`` as ``1 / (z - z_i) = -exp(-log z) / expm1(mu_i - log z)``,
     which stays accurate for poles close to the unit circle (``z = 0`` is allowed).
+    Sparse systems cost one sparse LU factorisation of ``s I - A`` per point
+    (:func:`mor.sparse.sparse_transfer`).
 
     Examples
     --------
@@ -72,7 +76,7 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     >>> complex(transfer_function(sys, 0.0)[0, 0])
     (1.5+0j)
     """
-    sys = as_system(sys)
+    sys = as_system(sys, keep_sparse=True)
     pts, scalar = _points(s, "s")
     G = _evaluate(sys, pts, None)
     return G[..., 0, :, :] if scalar else G
@@ -88,8 +92,9 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or convertible
-        The system.
+    sys : LTI, DiagonalLTI, SparseLTI or convertible
+        The system; a large :class:`mor.SparseLTI` costs one sparse LU factorisation per
+        frequency (see :func:`transfer_function`).
     omega : float or (k,) array_like of float
         Angular frequencies.
 
@@ -98,7 +103,7 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
     G : (..., k, p, m) ndarray, complex
         Batch dimensions first; the ``k`` axis is dropped when ``omega`` is a scalar.
     """
-    sys = as_system(sys)
+    sys = as_system(sys, keep_sparse=True)
     w = np.asarray(omega)
     if np.iscomplexobj(w):
         raise ArgumentTypeError("omega must be real (angular frequency); use transfer_function for complex s")
@@ -114,6 +119,8 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
 
 def _evaluate(sys: LTI | DiagonalLTI, pts: np.ndarray, log_pts: np.ndarray | None) -> np.ndarray:
     """``G`` at the points ``pts`` (``s`` or ``z``; discrete: ``log z`` too when known): ``(..., k, p, m)``."""
+    if isinstance(sys, SparseLTI):
+        return sparse_transfer(sys, pts)
     ev = transfer_evaluator(sys)
     size = ev.size
     pts = np.broadcast_to(pts, (size, pts.size))

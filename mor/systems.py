@@ -6,6 +6,9 @@ Conventions (see ``docs/conventions.md``)::
     discrete   (dt > 0):      x[k+1] = A x[k] + B u[k],   y = C x + D u,   G(z) = C (zI - A)^-1 B + D
 
 Both classes are immutable: their arrays are read-only and validated on construction.
+Sparse input (:mod:`scipy.sparse` matrices or arrays) is densified when the system has at most
+:data:`DENSIFY_LIMIT` states; larger sparse systems are :class:`mor.SparseLTI` objects, which
+:func:`as_system` hands only to the routines that keep sparsity (``keep_sparse=True``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,25 @@ from ._arrays import as_array
 from .errors import DimensionError, InvalidArgumentError, SystemTypeError
 from .validation import check_real
 
-__all__ = ["LTI", "DiagonalLTI", "as_system"]
+__all__ = ["LTI", "DiagonalLTI", "as_system", "DENSIFY_LIMIT"]
+
+#: Largest state dimension ``n`` of a sparse system that is densified transparently (by
+#: :class:`LTI` and by :func:`as_system` for the routines that work on dense matrices only).
+#: Above it those routines raise :class:`~mor.errors.SystemTypeError` instead of allocating
+#: an ``n x n`` array.
+DENSIFY_LIMIT = 2000
+
+
+def _densify(x: Any, name: str, n: int) -> Any:
+    """A scipy.sparse input as a dense array when the system is small enough (else a typed error)."""
+    if not (hasattr(x, "toarray") and type(x).__module__.startswith("scipy.sparse")):
+        return x
+    if n > DENSIFY_LIMIT:
+        raise SystemTypeError(
+            f"{name} is a sparse matrix of a system with n = {n} > DENSIFY_LIMIT = {DENSIFY_LIMIT} states: "
+            "build a mor.SparseLTI (or pass a tuple to mor.as_system / mor.balanced_truncation) to keep it sparse"
+        )
+    return x.toarray()
 
 
 def _check_dt(dt: Any) -> float | None:
@@ -56,7 +77,9 @@ class LTI:
     Notes
     -----
     All four matrices share one dtype: complex128 when any of them is complex,
-    float64 otherwise.  The arrays are read-only.
+    float64 otherwise.  The arrays are read-only.  :mod:`scipy.sparse` matrices are
+    densified when ``n <= DENSIFY_LIMIT``; a larger sparse ``A`` raises
+    :class:`~mor.errors.SystemTypeError` (use :class:`mor.SparseLTI`).
 
     Examples
     --------
@@ -76,6 +99,9 @@ class LTI:
     dt: float | None
 
     def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
+        n_in = getattr(A, "shape", (0,))[0]
+        A, B, C = (_densify(x, name, n_in) for x, name in ((A, "A"), (B, "B"), (C, "C")))
+        D = None if D is None else _densify(D, "D", n_in)
         raw = [np.asarray(x) for x in (A, B, C) + (() if D is None else (D,))]
         is_complex = any(np.iscomplexobj(x) for x in raw)
         A = as_array(A, "A", complex_=is_complex)
@@ -492,27 +518,49 @@ def _rebuild_diagonal(poles, B, C, D, dt, log_poles):
     return DiagonalLTI(None if log_poles is not None else poles, B, C, D, dt, log_poles=log_poles)
 
 
-def as_system(sys: Any) -> LTI | DiagonalLTI:
-    """Interpret ``sys`` as an :class:`LTI` or :class:`DiagonalLTI`.
+def as_system(sys: Any, *, keep_sparse: bool = False) -> Any:
+    """Interpret ``sys`` as an :class:`LTI` or :class:`DiagonalLTI` (or a :class:`mor.SparseLTI`).
 
     Parameters
     ----------
     sys : object
         The system.  Accepted: ``LTI`` and ``DiagonalLTI`` (returned unchanged),
-        :class:`control.StateSpace`, :mod:`scipy.signal` ``StateSpace``/``lti``/``dlti``,
-        and tuples ``(A, B, C)``, ``(A, B, C, D)`` or ``(A, B, C, D, dt)``.
+        :class:`mor.SparseLTI`, :class:`control.StateSpace`, :mod:`scipy.signal`
+        ``StateSpace``/``lti``/``dlti``, and tuples ``(A, B, C)``, ``(A, B, C, D)`` or
+        ``(A, B, C, D, dt)`` whose entries may be :mod:`scipy.sparse` matrices or arrays.
+    keep_sparse : bool
+        ``False`` (for routines that work on dense matrices): a sparse system is densified
+        when ``n <= DENSIFY_LIMIT`` and refused with :class:`~mor.errors.SystemTypeError`
+        above.  ``True`` (for the routines that keep sparsity): a ``SparseLTI`` is returned as
+        it is, and a tuple with a sparse ``A`` becomes a ``SparseLTI`` whatever its size.
 
     Returns
     -------
-    LTI or DiagonalLTI
+    LTI, DiagonalLTI or SparseLTI
 
     Raises
     ------
     SystemTypeError
-        When ``sys`` is none of these.
+        When ``sys`` is none of these, or is sparse with ``n > DENSIFY_LIMIT`` and
+        ``keep_sparse`` is false.
     """
     if isinstance(sys, (LTI, DiagonalLTI)):
         return sys
+    from .sparse import SparseLTI, is_sparse  # here: mor.sparse imports this module
+
+    if isinstance(sys, tuple) and 3 <= len(sys) <= 5 and is_sparse(sys[0]):
+        sys = SparseLTI(*sys)
+    if isinstance(sys, SparseLTI):
+        if keep_sparse:
+            return sys
+        if sys.n > DENSIFY_LIMIT:
+            raise SystemTypeError(
+                f"this routine works on dense matrices, and the sparse system has n = {sys.n} > "
+                f"DENSIFY_LIMIT = {DENSIFY_LIMIT} states; the routines that keep sparsity are "
+                "balanced_truncation, low_rank_gramians, transfer_function and frequency_response "
+                "(or densify explicitly with sys.to_dense(force=True))"
+            )
+        return sys.to_dense()
     if isinstance(sys, tuple):
         if not 3 <= len(sys) <= 5:
             raise SystemTypeError(
@@ -528,6 +576,6 @@ def as_system(sys: Any) -> LTI | DiagonalLTI:
         except AttributeError as exc:
             raise SystemTypeError(f"cannot convert scipy object {sys!r} to state space: {exc}") from exc
     raise SystemTypeError(
-        f"expected mor.LTI, mor.DiagonalLTI, control.StateSpace, scipy.signal.StateSpace or a "
+        f"expected mor.LTI, mor.DiagonalLTI, mor.SparseLTI, control.StateSpace, scipy.signal.StateSpace or a "
         f"tuple (A, B, C[, D[, dt]]); got {type(sys).__name__}"
     )

@@ -18,12 +18,13 @@
 # | `pretrained` | a DSS classifier of state size `N` from Skew-HiPPO | `T_p` |
 # | `reduced` | every DSS layer reduced to order `r` by balanced truncation, evaluated as is | `T_p` |
 # | `bt_init` | `reduced` main-trained: the method | `T_p + T_m` |
-# | `modal_reduced`, `modal_init` | modal truncation to `r` (per channel the `r` modes of largest H-infinity norm), before and after the same main training | `T_p`, `T_p + T_m` |
+# | `modal_reduced`, `modal_init` | modal truncation to `r`, before and after main training | `T_p`, `T_p + T_m` |
 # | `full_continued` | the size-`N` model trained on (the upper reference) | `T_p + T_m` |
 # | `skew_hippo` | size `r` from Skew-HiPPO with the main recipe (the paper's baseline) | `T_m` |
-# | `skew_hippo_matched` | size `r` from Skew-HiPPO for pre-training + main epochs (BT's whole compute) | `T_p + T_m` |
+# | `skew_hippo_matched` | the same for pre-training + main epochs (BT's compute) | `T_p + T_m` |
 #
-# Here we run the `claims-smoke` preset (sequential MNIST on 500 images, a small model,
+# (Modal truncation keeps, per channel, the `r` modes of largest H-infinity norm.)  Here we run the
+# `claims-smoke` preset (sequential MNIST on 500 images, a small model,
 # `N = 16 -> r = 4`, three seeds, and the second claim's extra runs from two pre-training
 # checkpoints), which takes seconds, and read what it leaves in the run directory.  The command
 # line equivalent is

@@ -30,6 +30,7 @@ model with nothing else to patch.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -402,7 +403,8 @@ def build_model(config: Any, task: Any, **overrides: Any) -> SequenceClassifier:
     Parameters
     ----------
     config : ModelConfig
-        The ``[model]`` section (:class:`mor_torch.lra.config.ModelConfig`).
+        The ``[model]`` section (:class:`mor_torch.lra.config.ModelConfig`), whose keys are
+        :class:`SequenceClassifier` arguments.
     task : TaskData
         Anything with the attributes ``n_classes``, ``vocab_size``, ``d_input``, ``dual`` and
         ``max_length``.
@@ -414,12 +416,7 @@ def build_model(config: Any, task: Any, **overrides: Any) -> SequenceClassifier:
     SequenceClassifier
         Freshly initialised (from torch's global generator).
     """
-    cfg = {
-        name: getattr(config, name)
-        for name in ("d_model", "n_layers", "d_state", "mode", "init", "shared_poles", "dropout", "prenorm")
-    }
-    cfg.update(step_min=config.step_min, step_max=config.step_max)
-    cfg.update(overrides)
+    cfg = {**dataclasses.asdict(config), **overrides}  # the section's keys are the model's arguments
     return SequenceClassifier(
         n_classes=task.n_classes,
         vocab_size=task.vocab_size,

@@ -115,3 +115,16 @@ def test_residualize_checks_the_dc_block():
     # discrete: the residualised state contributes its DC gain 1 / (1 - 0.25) to D
     np.testing.assert_allclose([Ar[0, 0], Dr[0, 0]], [0.5, 1 / 0.75])
     assert residualize(A, B, C, D, 2, discrete=False)[0] is A  # nothing to residualise
+
+
+def test_sparse_systems_on_the_low_rank_route():
+    from mor.models import heat_1d
+
+    sys = heat_1d(400)
+    res = balanced_truncation(sys, 6, match_dc=True, route="low-rank")
+    assert res.route == "low-rank" and res.match_dc and isinstance(res.reduced, LTI)
+    # the residualised states are those the low-rank factors resolve: DC up to their tail
+    dc, dc_r = _dc(sys.to_dense()), _dc(res.reduced)
+    bt = balanced_truncation(sys, 6, route="low-rank").reduced
+    assert np.abs(dc_r - dc).max() < 1e-3 * np.abs(_dc(bt) - dc).max()
+    assert hinf_norm(sys.to_dense() - res.reduced) <= res.error_bound * (1 + 1e-6)

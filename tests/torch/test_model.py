@@ -142,3 +142,16 @@ def test_load_model_names_the_bad_file(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=r"model\.pt"):
         load_model(path)
+
+
+def test_model_config_keys_are_the_classifier_arguments():
+    """build_model passes the [model] section through: every key must be a SequenceClassifier argument."""
+    import dataclasses
+    import inspect
+
+    from mor_torch.lra.config import ModelConfig
+
+    params = inspect.signature(SequenceClassifier).parameters
+    assert {f.name for f in dataclasses.fields(ModelConfig)} <= set(params)
+    for f in dataclasses.fields(ModelConfig):  # one default per concept
+        assert params[f.name].default == f.default, f.name

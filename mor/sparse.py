@@ -1,0 +1,302 @@
+"""Large sparse state-space systems: :class:`SparseLTI`, and their transfer function.
+
+A :class:`SparseLTI` keeps ``A`` as a :mod:`scipy.sparse` matrix (``B``, ``C``, ``D`` are dense:
+a few inputs and outputs); the conventions are those of :class:`mor.LTI`::
+
+    continuous (dt is None):  x'(t)  = A x(t) + B u(t),   y = C x + D u,   G(s) = C (sI - A)^-1 B + D
+    discrete   (dt > 0):      x[k+1] = A x[k] + B u[k],   y = C x + D u,   G(z) = C (zI - A)^-1 B + D
+
+Routines that keep the sparsity: :func:`mor.balanced_truncation` (low-rank route),
+:func:`mor.low_rank_gramians`, :func:`mor.transfer_function` and :func:`mor.frequency_response`
+(one sparse LU factorisation per point).  Every other routine goes through
+:func:`mor.as_system`, which densifies a system of order ``n <= mor.systems.DENSIFY_LIMIT``
+transparently and raises :class:`~mor.errors.SystemTypeError` for a larger one (never a
+``MemoryError``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+
+from . import systems
+from ._arrays import as_array
+from .errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
+from .systems import LTI
+from .validation import check_real
+
+__all__ = ["SparseLTI", "is_sparse", "sparse_transfer"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest number of entries of ``B`` or ``C`` held densely (``n * m``, ``p * n``): 2**26 (512 MiB).
+MAX_DENSE_ENTRIES = 2**26
+
+
+def is_sparse(x: Any) -> bool:
+    """Whether ``x`` is a :mod:`scipy.sparse` matrix or array.
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+    """
+    return sps.issparse(x)
+
+
+def _sparse_matrix(A: Any, dtype: type) -> sps.csr_matrix:
+    """``A`` (sparse or dense) as a canonical CSR matrix of ``dtype`` with finite, read-only data."""
+    try:
+        M = sps.csr_matrix(A, dtype=dtype, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise SystemTypeError(f"A could not be converted to a sparse matrix: {exc}") from exc
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise DimensionError(f"A must be a square matrix, got shape {M.shape}")
+    M.sum_duplicates()
+    M.eliminate_zeros()
+    if not np.all(np.isfinite(M.data)):
+        raise NonFiniteError(f"A contains {int(np.sum(~np.isfinite(M.data)))} non-finite entries")
+    for arr in (M.data, M.indices, M.indptr):
+        arr.setflags(write=False)
+    return M
+
+
+def _thin(X: Any, name: str, dtype_complex: bool, rows: int | None, cols: int | None) -> np.ndarray:
+    """A dense input/output matrix, densified from sparse input only when it is small enough."""
+    if sps.issparse(X):
+        if np.prod(X.shape) > MAX_DENSE_ENTRIES:
+            raise DimensionError(
+                f"{name} has shape {X.shape}: too many inputs/outputs to hold densely "
+                f"(more than {MAX_DENSE_ENTRIES} entries); low-rank methods need few of them"
+            )
+        X = X.toarray()
+    arr = as_array(X, name, complex_=dtype_complex)
+    if arr.ndim != 2:
+        raise DimensionError(f"{name} must be a 2-D array, got shape {arr.shape}")
+    if rows is not None and arr.shape[0] != rows:
+        raise DimensionError(f"{name} must have {rows} rows, got shape {arr.shape}")
+    if cols is not None and arr.shape[1] != cols:
+        raise DimensionError(f"{name} must have {cols} columns, got shape {arr.shape}")
+    return arr
+
+
+class SparseLTI:
+    """State-space system with a sparse state matrix, real or complex, continuous or discrete.
+
+    Parameters
+    ----------
+    A : (n, n) scipy.sparse matrix or array, or array_like
+        State matrix; stored as a read-only CSR matrix (explicit zeros dropped).
+    B : (n, m) array_like or scipy.sparse
+        Input matrix (held densely).
+    C : (p, n) array_like or scipy.sparse
+        Output matrix (held densely).
+    D : (p, m) array_like, optional
+        Feedthrough matrix; zero when omitted.
+    dt : float or None, optional
+        ``None`` for continuous time, a positive sampling period for discrete time.
+
+    Notes
+    -----
+    All matrices share one dtype: complex128 when any of them is complex, float64 otherwise.
+    ``B`` and ``C`` are dense: a sparse ``B`` or ``C`` with more than 2**26 entries raises
+    :class:`~mor.errors.DimensionError` (the low-rank methods need few inputs and outputs).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sps
+    >>> from mor import SparseLTI
+    >>> A = sps.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(5000, 5000))
+    >>> sys = SparseLTI(A, sps.eye(5000, 1), sps.eye(1, 5000, 4999))
+    >>> sys
+    SparseLTI(n=5000, nnz=14998, m=1, p=1, real, continuous)
+    """
+
+    __slots__ = ("A", "B", "C", "D", "dt")
+
+    A: sps.csr_matrix
+    B: np.ndarray
+    C: np.ndarray
+    D: np.ndarray
+    dt: float | None
+
+    def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
+        parts = [A, B, C] + ([] if D is None else [D])
+        is_complex = any(np.iscomplexobj(x.data if sps.issparse(x) else np.asarray(x)) for x in parts)
+        A = _sparse_matrix(A, np.complex128 if is_complex else np.float64)
+        n = A.shape[0]
+        B = _thin(B, "B", is_complex, n, None)
+        C = _thin(C, "C", is_complex, None, n)
+        p, m = C.shape[0], B.shape[1]
+        if D is None:
+            D = np.zeros((p, m), dtype=A.dtype)
+        else:
+            D = as_array(D.toarray() if sps.issparse(D) else D, "D", complex_=is_complex)
+            if D.ndim == 0:
+                D = np.full((p, m), D, dtype=D.dtype)
+            if D.shape != (p, m):
+                raise DimensionError(f"D must have shape (p, m) = ({p}, {m}), got {D.shape}")
+        if dt is not None:
+            dt = check_real(dt, "dt (None for continuous time, else the sampling period)", minimum=0.0,
+                            include_min=False)
+        for arr in (B, C, D):
+            arr.setflags(write=False)
+        for name, value in zip(self.__slots__, (A, B, C, D, dt), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __reduce__(self):
+        return (type(self), (self.A, self.B, self.C, self.D, self.dt))
+
+    # -- shape and kind ---------------------------------------------------
+    @property
+    def n(self) -> int:
+        """State dimension."""
+        return self.A.shape[0]
+
+    @property
+    def m(self) -> int:
+        """Number of inputs."""
+        return self.B.shape[1]
+
+    @property
+    def p(self) -> int:
+        """Number of outputs."""
+        return self.C.shape[0]
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored non-zero entries of ``A``."""
+        return int(self.A.nnz)
+
+    @property
+    def is_discrete(self) -> bool:
+        """True for discrete-time systems (``dt`` is not None)."""
+        return self.dt is not None
+
+    @property
+    def is_complex(self) -> bool:
+        """True when the matrices are complex."""
+        return np.iscomplexobj(self.B)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Common dtype of the matrices (float64 or complex128)."""
+        return self.B.dtype
+
+    def __repr__(self) -> str:
+        kind = "complex" if self.is_complex else "real"
+        time = "continuous" if self.dt is None else f"discrete, dt={self.dt:g}"
+        return f"SparseLTI(n={self.n}, nnz={self.nnz}, m={self.m}, p={self.p}, {kind}, {time})"
+
+    # -- conversions --------------------------------------------------------
+    def to_dense(self, *, force: bool = False) -> LTI:
+        """The same system as a dense :class:`mor.LTI`.
+
+        Parameters
+        ----------
+        force : bool
+            Densify even above ``mor.systems.DENSIFY_LIMIT`` states (an ``n x n`` array of
+            ``8 n^2`` or ``16 n^2`` bytes: the caller's responsibility).
+
+        Raises
+        ------
+        SystemTypeError
+            ``n > DENSIFY_LIMIT`` without ``force=True``.
+        """
+        limit = systems.DENSIFY_LIMIT
+        if self.n > limit and not force:
+            raise SystemTypeError(
+                f"to_dense() of a sparse system with n = {self.n} > DENSIFY_LIMIT = {limit} states "
+                f"needs force=True (it allocates {self.n}^2 entries)"
+            )
+        return LTI(np.asarray(self.A.toarray()), self.B, self.C, self.D, self.dt)
+
+    def __neg__(self) -> SparseLTI:
+        return SparseLTI(self.A, self.B, -self.C, -self.D, self.dt)
+
+    def __add__(self, other: Any) -> SparseLTI:
+        """Parallel connection ``G1 + G2`` (block-diagonal ``A``), kept sparse."""
+        other = _as_sparse_system(other)
+        if (self.m, self.p) != (other.m, other.p):
+            raise DimensionError(
+                f"systems have different input/output sizes: (m, p) = {(self.m, self.p)} and {(other.m, other.p)}"
+            )
+        if self.dt != other.dt:
+            raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
+        A = sps.block_diag([self.A, other.A], format="csr")
+        B = np.concatenate([self.B, other.B], axis=0)
+        C = np.concatenate([self.C, other.C], axis=1)
+        return SparseLTI(A, B, C, self.D + other.D, self.dt)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> SparseLTI:
+        return self + (-_as_sparse_system(other))
+
+    def __rsub__(self, other: Any) -> SparseLTI:
+        return _as_sparse_system(other) + (-self)
+
+
+def _as_sparse_system(sys: Any) -> SparseLTI:
+    """``sys`` as a :class:`SparseLTI` (dense and diagonal systems are converted, unbatched only)."""
+    from .systems import DiagonalLTI, as_system
+
+    if isinstance(sys, SparseLTI):
+        return sys
+    sys = as_system(sys, keep_sparse=True)
+    if isinstance(sys, SparseLTI):
+        return sys
+    if isinstance(sys, DiagonalLTI):
+        sys = sys.to_dense()
+    return SparseLTI(sps.csr_matrix(sys.A), sys.B, sys.C, sys.D, sys.dt)
+
+
+def sparse_transfer(sys: SparseLTI, points: np.ndarray) -> np.ndarray:
+    """``G(s) = C (s I - A)^-1 B + D`` at each point, one sparse LU factorisation per point.
+
+    Parameters
+    ----------
+    sys : SparseLTI
+        The system.
+    points : (k,) ndarray, complex
+        Evaluation points ``s`` (for discrete systems ``z``).
+
+    Returns
+    -------
+    G : (k, p, m) ndarray, complex
+        ``inf`` entries where ``s I - A`` is exactly singular (a point on a pole).
+
+    Notes
+    -----
+    Each point costs one ``scipy.sparse.linalg.splu`` factorisation of ``s I - A`` (ordering
+    ``MMD_AT_PLUS_A``) and a solve with ``min(m, p)`` right-hand sides (``B``, or ``C^H`` with the
+    conjugate-transposed factors when there are fewer outputs than inputs).
+    """
+    A = sys.A.tocsc()
+    eye = sps.identity(sys.n, dtype=np.complex128, format="csc")
+    G = np.empty((len(points), sys.p, sys.m), dtype=np.complex128)
+    by_outputs = sys.p < sys.m
+    for k, s in enumerate(points):
+        try:
+            lu = spla.splu((s * eye - A).tocsc(), permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError:  # exactly singular: s is a pole
+            G[k] = np.inf
+            continue
+        if by_outputs:
+            X = lu.solve(np.ascontiguousarray(sys.C.conj().T, dtype=np.complex128), trans="H")
+            G[k] = X.conj().T @ sys.B
+        else:
+            G[k] = sys.C @ lu.solve(np.ascontiguousarray(sys.B, dtype=np.complex128))
+    logger.debug("sparse transfer function: %d points, n = %d", len(points), sys.n)
+    return G + sys.D
