@@ -1,8 +1,8 @@
 """mor: model-order reduction for linear time-invariant systems.
 
 Dense, batched diagonal and large sparse systems, continuous and discrete time: Gramians
-(dense, closed-form, low-rank), Hankel singular values, square-root balanced truncation and
-system norms.
+(dense, closed-form, low-rank), Hankel singular values, square-root balanced truncation (and
+balanced singular perturbation), modal truncation, H2-optimal reduction (IRKA) and system norms.
 Depends on numpy and scipy only (never on torch).
 
 >>> from mor import balanced_truncation
@@ -30,6 +30,7 @@ from .errors import (
 )
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
+from .h2_optimal import IrkaResult, irka
 from .hankel import hankel_singular_values
 from .lowrank import LowRankGramians, low_rank_gramians
 from .lowrank_bt import LowRankCertificate
@@ -54,6 +55,7 @@ __all__ = [
     "DiagonalLTI",
     "DimensionError",
     "InvalidArgumentError",
+    "IrkaResult",
     "LowRankCertificate",
     "LowRankGramians",
     "ModalTruncationResult",
@@ -81,6 +83,7 @@ __all__ = [
     "hankel_singular_values",
     "hinf_norm",
     "impulse_response",
+    "irka",
     "low_rank_gramians",
     "modal_truncation",
     "models",

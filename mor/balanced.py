@@ -12,6 +12,12 @@ balancing-free square root (``"bfsr"``):  V = orth(R V_r),  W = orth(S U_r) (W^H
 For stable systems the reduced model is stable and
 ``sigma_{r+1} <= ||G - G_r||_inf <= 2 (sigma_{r+1} + ... + sigma_n)``.
 
+Balanced singular perturbation (``match_dc=True``): instead of truncating the balanced states
+``r+1 .. n_r`` (``n_r`` the numerical rank), residualise them (:func:`mor.spa.residualize`): the
+DC gain is matched exactly (``G_r(0) = G(0)``, discrete ``G_r(1) = G(1)``) and the same bound
+holds.  The two blocks of states get separate bases (the formulas are invariant under
+block-diagonal changes of coordinates only).
+
 Large sparse systems (:class:`mor.SparseLTI`) take the low-rank route: the same projection on
 low-rank Gramian factors (:func:`mor.low_rank_gramians`), qualified by a certificate
 (:mod:`mor.lowrank_bt`).
@@ -27,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import fro_norm, pad_hsv
+from ._diagonal_form import to_diagonal
 from ._exact import one_minus_abs2
 from ._frequency import rounding_floor
 from ._guard import guarded
@@ -35,10 +42,11 @@ from .gramians import factors_and_schur
 from .hankel import factor_svd
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
 from .schur import complex_schur
+from .spa import residualize
 from .sparse import SparseLTI
 from .stability import unstable_mask
 from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_choice, check_int, check_real
+from .validation import check_bool, check_choice, check_int, check_real
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
 
@@ -86,10 +94,13 @@ class BalancedTruncationResult:
     rounding : float or (...,) ndarray or None
         Estimated rounding floor ``delta``: how far the transfer function of this system, and
         hence any reduced model computed in floating point, can be from exact, in the
-        H-infinity norm (a first-order bound sampled at the resonances of the least damped
+        H-infinity norm (a first-order estimate sampled at the resonances of the least damped
         poles and on a grid; see :func:`balanced_truncation`, Notes).  To that order
         ``||G - G_r||_inf <= error_bound + rounding``.  ``None`` for finite-horizon Gramians and
         on the low-rank route (whose ``certificate`` qualifies the bound instead).
+    match_dc : bool
+        ``True``: balanced singular perturbation (the reduced model is the residualisation, not
+        ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
     """
 
     reduced: LTI | DiagonalLTI
@@ -103,6 +114,7 @@ class BalancedTruncationResult:
     route: str = "dense"
     certificate: LowRankCertificate | None = None
     rounding: float | np.ndarray | None = None
+    match_dc: bool = False
 
 
 @guarded("balanced_truncation", select=lambda res: dataclasses.replace(res, rounding=None))
@@ -117,8 +129,9 @@ def balanced_truncation(
     gramian_method: str | None = None,
     route: str | None = None,
     low_rank: dict | None = None,
+    match_dc: bool = False,
 ) -> BalancedTruncationResult:
-    """Reduce a stable system by square-root balanced truncation.
+    """Reduce a stable system by square-root balanced truncation (or singular perturbation).
 
     Parameters
     ----------
@@ -170,6 +183,12 @@ def balanced_truncation(
         tolerance starts at ``1e-10`` and is tightened (to ``1e-12``, ``1e-14``, continuing
         the same iteration) while the certificate does not resolve the first truncated
         Hankel singular value (:func:`mor.lowrank_bt.choose_route`).
+    match_dc : bool
+        Balanced singular perturbation instead of truncation: the balanced states ``r+1`` up to
+        the numerical rank are residualised (:func:`mor.spa.residualize`), so the DC gain
+        (``s = 0``; discrete ``z = 1``) is matched exactly and ``D_r != D`` in general; the
+        bound ``2 * sum(hsv[r:])`` is the same.  A diagonal batch is re-diagonalised (its
+        ``D`` becomes per member and complex).  Infinite horizon only.
 
     Returns
     -------
@@ -184,7 +203,8 @@ def balanced_truncation(
     ArgumentTypeError
         ``order`` not an integer, ``tol`` or ``rank_tol`` not a real number.
     InvalidArgumentError
-        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``.
+        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
+        ``match_dc`` with ``horizon``.
     MethodError
         Unknown ``method`` or ``route``; ``horizon`` or ``gramian_method`` on the low-rank route.
     ConvergenceError
@@ -241,6 +261,8 @@ def balanced_truncation(
     """
     sys = as_system(sys, keep_sparse=True)
     order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
+    if check_bool(match_dc, "match_dc") and horizon is not None:
+        raise InvalidArgumentError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
     if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
         return _empty_batch(sys, order, tol, rank_tol, method, horizon)
     route, sys, low, hsv_rtol = choose_route(sys, route, low_rank, horizon, gramian_method, order, tol)
@@ -254,7 +276,9 @@ def balanced_truncation(
     r = _choose_order(hsv, nonzero, order, tol, rank_tol)
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r
     V, W = _projections(R, S, U, Vh, hsv[..., :r], valid, method)
-    if isinstance(sys, LTI):
+    if match_dc:
+        reduced, V, W = _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V, W, method)
+    elif isinstance(sys, LTI):
         reduced = LTI(_ct(W) @ sys.A @ V, _ct(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
     elif isinstance(sys, SparseLTI):
         reduced = project_sparse(sys, V, W)
@@ -267,7 +291,10 @@ def balanced_truncation(
         floor = None if low is not None else _rounding(sys, schur, bound, hsv)
         bound = float(bound) if bound.ndim == 0 else bound
     cert = None if low is None else certify(low, hsv, r, hsv_rtol, bound)
-    return BalancedTruncationResult(reduced, hsv, bound, r, V, W, method, ~valid, route, cert, floor)
+    return BalancedTruncationResult(
+        reduced, hsv, bound, r, V, W, method, ~valid, route=route, certificate=cert, rounding=floor,
+        match_dc=bool(match_dc),
+    )  # fmt: skip
 
 
 def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -> tuple:
@@ -331,7 +358,8 @@ def _empty_batch(sys: DiagonalLTI, order, tol, rank_tol, method: str, horizon) -
     reduced = DiagonalLTI(poles, np.zeros(batch + (r, sys.m)), np.zeros(batch + (sys.p, r)), sys.D, sys.dt)
     V = np.zeros(batch + (n, r), complex)
     none = None if horizon is not None else np.zeros(batch)
-    return BalancedTruncationResult(reduced, hsv, none, r, V, V.copy(), method, np.zeros(batch + (r,), bool), none)
+    padded = np.zeros(batch + (r,), bool)
+    return BalancedTruncationResult(reduced, hsv, none, r, V, V.copy(), method, padded, rounding=none)
 
 
 def _ct(X: np.ndarray) -> np.ndarray:
@@ -362,6 +390,35 @@ def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np
     both = valid[..., :, None] & valid[..., None, :]
     E = np.where(both, _ct(W) @ V, np.eye(r))
     return V, W @ _ct(np.linalg.inv(E))
+
+
+def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
+    """Balanced singular perturbation: ``(reduced, V1, W1)`` (see :func:`mor.spa.residualize`).
+
+    The kept block ``V1``, ``W1`` (order ``r``) and the residualised block (states ``r+1`` up to
+    the largest numerical rank) get separate bases, so the projected realisation is the balanced
+    one up to a block-diagonal change of coordinates.  Padded states (members of lower rank) are
+    decoupled: those of the kept block get an original pole (as in truncation), those of the
+    residualised block ``A22 - zeta I = -I``.
+    """
+    r, nr = V1.shape[-1], int(nonzero.sum(axis=-1).max(initial=0))
+    valid2 = nonzero[..., r:nr]
+    V2, W2 = _projections(R, S, U[..., :, r:], Vh[..., r:, :], hsv[..., r:nr], valid2, method)
+    V, W = np.concatenate([V1, V2], axis=-1), np.concatenate([W1, W2], axis=-1)
+    Wh = _ct(W)
+    A = (Wh * sys.poles[..., None, :]) @ V if isinstance(sys, DiagonalLTI) else Wh @ (sys.A @ V)
+    discrete = sys.dt is not None
+    fill = np.where(valid2, 0.0, (1.0 if discrete else 0.0) - 1.0)  # decoupled padding: K = -I there
+    idx = np.arange(r, nr)
+    A[..., idx, idx] += fill
+    if isinstance(sys, DiagonalLTI) and r:
+        A[..., :r, :r] += _pad_poles(sys, ~nonzero[..., :r])  # padding of the kept block, as in truncation
+    D = np.broadcast_to(sys.D, A.shape[:-2] + sys.D.shape[-2:]).astype(complex if sys.is_complex else float)
+    Ar, Br, Cr, Dr = residualize(A, Wh @ sys.B, sys.C @ V, D, r, discrete=discrete, stacklevel=_USER + 1)
+    if not isinstance(sys, DiagonalLTI):  # dense, or sparse (the low-rank route): a dense model
+        return LTI(Ar, Br, Cr, Dr, sys.dt), V1, W1
+    reduced, X = to_diagonal(Ar, Br, Cr, Dr, sys.dt, what="balanced singular perturbation", stacklevel=_USER + 1)
+    return reduced, V1 @ X, W1 @ _ct(np.linalg.inv(X)) if r else W1
 
 
 def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.ndarray):

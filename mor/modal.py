@@ -131,7 +131,8 @@ def modal_truncation(sys: Any, order: int, *, score: str = "hinf") -> ModalTrunc
     UnstableSystemError
         A pole outside the stability region.
     OrderError
-        ``order`` outside ``[1, n]``.
+        ``order`` outside ``[1, n]``, or ``order = 1`` for a real dense system without a real pole
+        (conjugate pairs are kept whole).
     InvalidArgumentError
         A dense ``A`` whose eigenvectors are numerically dependent (condition number above
         1e12): modal coordinates do not exist in floating point.
@@ -244,6 +245,11 @@ def _modal_dense(sys: LTI, order: int, score: str) -> ModalTruncationResult:
     else:
         partner = _conjugate_partners(lam)
         kept = _select_real(scores, partner, order)
+        if kept.size == 0:
+            raise OrderError(
+                "order 1 cannot hold a mode of this real system: every mode is one of a complex conjugate pair, "
+                "which is kept whole (2 states); ask for order >= 2"
+            )
         A, B, C = _real_modal_form(lam, b, c, kept, partner)
         reduced = LTI(A, B, C, sys.D, sys.dt)
     return ModalTruncationResult(reduced, scores, kept, reduced.n, score, _bound(scores, kept, score))

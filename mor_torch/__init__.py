@@ -3,8 +3,12 @@
 * :class:`DSS` - diagonal state-space layer (DSS_EXP / DSS_SOFTMAX), fast chunked-power kernels.
 * :func:`to_lti` / :func:`from_lti` - exact conversion between layers and batched
   :class:`mor.DiagonalLTI` systems (continuous or zero-order-hold discrete).
-* :func:`reduce_layer` / :func:`compress` - balanced truncation of a layer (one batched ``mor``
-  call) or of every DSS layer of a model.
+* :func:`reduce_layer` / :func:`compress` - reduction of a layer (balanced truncation, balanced
+  singular perturbation, modal truncation or IRKA; batched ``mor`` calls) or of every DSS layer of
+  a model, to one order, per-channel orders or a model-wide budget of states
+  (:func:`allocate_states`, :func:`normalise_scores`).
+* :func:`layer_hsv` / :func:`hsv_penalty` - differentiable Hankel singular values of a layer and
+  the tail penalty that trains compressible models.
 
 The training stack (model, training loop, data, pipeline) lives in :mod:`mor_torch.lra`;
 ``import mor_torch`` loads none of it.  The names below are loaded on first use, so
@@ -26,11 +30,13 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
+    from .allocate import allocate_states, normalise_scores
     from .convert import from_lti, to_lti
     from .dss import DSS
     from .errors import LayerConversionError, LayerUnstableError
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
+    from .regularize import hsv_penalty, layer_hsv
 
 _EXPORTS = {
     "DSS": "dss",
@@ -38,9 +44,13 @@ _EXPORTS = {
     "LayerConversionError": "errors",
     "LayerReduction": "reduce",
     "LayerUnstableError": "errors",
+    "allocate_states": "allocate",
     "compress": "reduce",
     "from_lti": "convert",
+    "hsv_penalty": "regularize",
     "init_poles": "init",
+    "layer_hsv": "regularize",
+    "normalise_scores": "allocate",
     "random_poles": "init",
     "reduce_layer": "reduce",
     "s4d_inv": "init",
@@ -55,9 +65,13 @@ __all__ = [
     "LayerConversionError",
     "LayerReduction",
     "LayerUnstableError",
+    "allocate_states",
     "compress",
     "from_lti",
+    "hsv_penalty",
     "init_poles",
+    "layer_hsv",
+    "normalise_scores",
     "random_poles",
     "reduce_layer",
     "s4d_inv",

@@ -32,6 +32,7 @@ from mor.validation import check_bool, check_choice, check_int, check_real
 from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, MODES
 from ..init import DEFAULT_INIT, INITS
 from ..reduce import GRAMIANS, STRUCTURES
+from .compression import METHODS as COMPRESSION_METHODS
 from .data.registry import TASKS
 from .errors import ConfigError
 from .train import SCHEDULERS
@@ -44,6 +45,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "BASELINE_POLES",
     "ClaimsConfig",
+    "CompressionConfig",
     "Config",
     "ModelConfig",
     "ReduceConfig",
@@ -226,6 +228,15 @@ class TrainConfig:
         Length bucketing of the training batches; 0 = off.
     log_every : int
         Debug log line every this many steps; 0 = never.
+    hsv_reg : float
+        Weight of the Hankel-singular-value tail penalty added to the training loss
+        (:func:`mor_torch.regularize.hsv_penalty`); 0 = off.
+    hsv_reg_order : int
+        ``r`` of the penalty (the tail beyond ``r`` is penalised); 0 = ``reduce.order``
+        (resolved by :meth:`Config.recipe`).
+    hsv_reg_channels : int
+        Channels per layer drawn at random for the penalty at each step (a cheaper, unbiased
+        estimate); 0 = all.
     """
 
     epochs: int = _spec(3, POSITIVE_INT, "epochs")
@@ -246,6 +257,9 @@ class TrainConfig:
     max_steps_per_epoch: int = _spec(0, NONNEGATIVE_INT, "steps per epoch cap")
     bucket: int = _spec(0, NONNEGATIVE_INT, "length bucketing factor")
     log_every: int = _spec(50, NONNEGATIVE_INT, "debug log interval")
+    hsv_reg: float = _spec(0.0, NONNEGATIVE_REAL, "weight of the Hankel-singular-value tail penalty (0 = off)")
+    hsv_reg_order: int = _spec(0, NONNEGATIVE_INT, "order r of the penalty (0 = reduce.order)")
+    hsv_reg_channels: int = _spec(4, NONNEGATIVE_INT, "channels per layer sampled for the penalty (0 = all)")
 
 
 @dataclass(frozen=True)
@@ -299,6 +313,47 @@ class ClaimsConfig:
     bootstrap: int = _spec(2000, POSITIVE_INT, "bootstrap resamples")
 
 
+def _fractions(value: Any, where: str) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of fractions in (0, 1], got {value!r}")
+    check = _checked(check_real, minimum=0.0, maximum=1.0, include_min=False)
+    fractions = tuple(check(f, f"{where} entry") for f in value)
+    if len(set(fractions)) != len(fractions):
+        raise ConfigError(f"{where} has duplicates: {list(fractions)}")
+    return tuple(sorted(fractions, reverse=True))
+
+
+def _methods(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of methods, got {value!r}")
+    methods = tuple(_choice(tuple(COMPRESSION_METHODS))(m, f"{where} entry") for m in value)
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"{where} has duplicates: {list(methods)}")
+    return methods
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """``[compression]``: the compression curve (see :mod:`mor_torch.lra.compression`).
+
+    Attributes
+    ----------
+    enabled : bool
+        ``True``: the run is the compression experiment: pre-training (as in the pipeline, with
+        its checkpoints and resume), then for every seed the curve; the other stages do not run.
+    fractions : tuple of float
+        Fractions of the SSM states kept, in ``(0, 1]`` (sorted, largest first).
+    methods : tuple of str
+        Methods of :data:`mor_torch.lra.compression.METHODS`.
+    """
+
+    enabled: bool = _spec(False, BOOL, "run the compression experiment instead of the pipeline stages")
+    fractions: tuple[float, ...] = _spec(
+        (1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0625), _fractions, "fractions of the SSM states kept"
+    )
+    methods: tuple[str, ...] = _spec(tuple(COMPRESSION_METHODS), _methods, "methods of the curve")
+
+
 _SECTIONS: dict[str, type] = {
     "task": TaskConfig,
     "model": ModelConfig,
@@ -306,6 +361,7 @@ _SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "run": RunConfig,
     "claims": ClaimsConfig,
+    "compression": CompressionConfig,
 }
 _STAGES = ("pretrain", "main")
 
@@ -351,6 +407,8 @@ class Config:
         Per-stage overrides of ``train`` keys; :meth:`recipe` merges them.
     claims : ClaimsConfig
         The second claim's experiment.
+    compression : CompressionConfig
+        The compression curve (instead of the pipeline stages when enabled).
     """
 
     preset: str = ""
@@ -362,6 +420,7 @@ class Config:
     main: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     run: RunConfig = field(default_factory=RunConfig)
     claims: ClaimsConfig = field(default_factory=ClaimsConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
 
     def __post_init__(self) -> None:
         if self.reduce.order >= self.model.d_state:
@@ -396,7 +455,10 @@ class Config:
         """
         if stage not in _STAGES:
             raise ConfigError(f"stage must be one of {_STAGES}, got {stage!r}")
-        return dataclasses.replace(self.train, **getattr(self, stage))
+        recipe = dataclasses.replace(self.train, **getattr(self, stage))
+        if recipe.hsv_reg_order == 0:  # the penalty's order defaults to the reduction's
+            recipe = dataclasses.replace(recipe, hsv_reg_order=self.reduce.order)
+        return recipe
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:

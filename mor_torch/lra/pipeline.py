@@ -22,6 +22,11 @@ stage                    what                                                   
 With ``claims.checkpoints`` set, the weights after those pre-training epochs are also reduced and
 main-trained (stages ``claim2_epoch<e>``), the data of the second claim (:mod:`.claims`).
 
+With ``compression.enabled`` the run is the compression experiment instead (:mod:`.compression`):
+pre-training, then for every seed the curve of test accuracy without retraining against the
+fraction of SSM states kept (stage ``compression``); it writes ``compression.json``,
+``plots/compression.png``, ``plots/compression_layers.png`` and ``plots/hsv_decay.png``.
+
 Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
 
     config.toml, config.json        the resolved configuration
@@ -63,8 +68,8 @@ import torch
 
 from ..reduce import compress
 from . import claims as claims_mod
+from . import compression, report
 from . import distributed as dist_utils
-from . import report
 from .config import Config
 from .data import load_task
 from .errors import CheckpointError
@@ -327,6 +332,19 @@ def _claim2_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
         )  # fmt: skip
 
 
+def _compression_stage(ctx: _Context, model: SequenceClassifier, seed: int) -> dict:
+    """The compression curve of the pre-trained model (or the finished stage's record)."""
+    stage_dir = ctx.run_dir / f"seed{seed}" / "compression"
+    done = _finished(ctx, stage_dir, "compression", seed)
+    if done is not None:
+        return done
+    record = {**compression.measure_curve(model, ctx.data, ctx.config, device=ctx.device), "history": []}
+    if dist_utils.is_main_process():
+        stage_dir.mkdir(parents=True, exist_ok=True)
+    write_stage_result(stage_dir, record)
+    return record
+
+
 def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
     """Every stage of one seed."""
     cfg, out = ctx.config, _SeedRun()
@@ -335,6 +353,9 @@ def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
     out.models["pretrained"], out.records["pretrained"] = _train_stage(
         ctx, "pretrained", model, cfg.recipe("pretrain"), seed, epoch_hook=_pretrain_hook(ctx, seed)
     )
+    if cfg.compression.enabled:  # the compression experiment: the curve instead of the other stages
+        out.records["compression"] = _compression_stage(ctx, out.models["pretrained"], seed)
+        return out
     _from_pretrained(ctx, out, seed)
     _from_scratch(ctx, out, seed)
     _claim2_stages(ctx, out, seed)
@@ -388,6 +409,35 @@ def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
         report.plot_claim2(results["claims"]["claim2"], plots / "claim2.png")
 
 
+def _summarise_compression(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dict[str, Any]:
+    """The content of ``results.json`` of the compression experiment."""
+    seeds = config.run.seeds
+    pre = runs[seeds[0]].models["pretrained"]
+    records = {s: runs[s].records["pretrained"] for s in seeds}
+    return {
+        "preset": config.preset, "task": config.task.name, "experiment": "compression",
+        "pretrained": report.summarise_stage(records, count_parameters(pre), pre.hparams["d_state"]),
+        "compression": compression.summarise_curves({s: runs[s].records["compression"] for s in seeds}, config),
+        "gramians": config.reduce.gramians, "seeds": list(seeds),
+        "timing": {"wall_s_this_invocation": time.perf_counter() - t_start, "threads": torch.get_num_threads()},
+    }  # fmt: skip
+
+
+def _write_compression(ctx: _Context, results: dict, pretrained: SequenceClassifier) -> None:
+    """``results.json``, ``compression.json`` and the plots of the compression experiment (rank 0)."""
+    if not dist_utils.is_main_process():
+        return
+    atomic_write_json(ctx.run_dir / "results.json", _finite(results))
+    atomic_write_json(ctx.run_dir / "compression.json", _finite(results["compression"]))
+    plots = ctx.run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    compression.plot_curves(results["compression"], plots / "compression.png")
+    compression.plot_layer_states(results["compression"], plots / "compression_layers.png")
+    hsv = compression.layer_hsv(pretrained, ctx.config.reduce.gramians)
+    title = f"Hankel singular values of the pre-trained model (seed {ctx.config.run.seeds[0]})"
+    report.plot_hsv(hsv, ctx.config.reduce.order, plots / "hsv_decay.png", title=title)
+
+
 # --------------------------------------------------------------------------- entry point
 def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict[str, Any]:
     t_start = time.perf_counter()
@@ -400,8 +450,12 @@ def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict
     metrics = report.MetricsWriter(run_dir, enabled=dist_utils.is_main_process())
     ctx = _Context(config, data, run_dir, device, resume, progress, metrics)
     runs = {seed: _run_seed(ctx, seed) for seed in config.run.seeds}
-    results = _summarise(config, runs, t_start)
-    _write_outputs(ctx, results, runs[config.run.seeds[0]].hsv)
+    if config.compression.enabled:
+        results = _summarise_compression(config, runs, t_start)
+        _write_compression(ctx, results, runs[config.run.seeds[0]].models["pretrained"])
+    else:
+        results = _summarise(config, runs, t_start)
+        _write_outputs(ctx, results, runs[config.run.seeds[0]].hsv)
     dist_utils.barrier()
     return results
 

@@ -30,6 +30,8 @@ __all__ = [
     "plot_comparison",
     "plot_hsv",
     "pool_reduction",
+    "pyplot",
+    "save_figure",
     "reduction_quality",
     "summarise_stage",
 ]
@@ -260,6 +262,10 @@ def format_table(results: dict[str, Any]) -> str:
     -------
     str
     """
+    if results.get("experiment") == "compression":  # the compression curve has its own table
+        from .compression import format_compression
+
+        return format_compression(results)
     head = f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'tokens':>9} {'test acc':>17}  per seed"
     lines = [head, "-" * len(head)]
     for key, label in STAGES.items():
@@ -309,6 +315,24 @@ def _save(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the Agg backend (for the plots of other report modules)."""
+    return _pyplot()
+
+
+def save_figure(fig, path: str | Path) -> None:
+    """Write ``fig`` as a PNG file atomically (as every plot of the run directory is written).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or Path
+        The PNG file.
+    """
+    _save(fig, Path(path))
 
 
 def plot_hsv(hsv: list[np.ndarray], order: int, path: str | Path, *, title: str = "") -> None:

@@ -35,6 +35,7 @@ from torch import nn
 
 from mor.validation import check_choice
 
+from ..regularize import hsv_penalty
 from . import distributed as dist_utils
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .errors import CheckpointError, DeviceError, TrainingDivergedError
@@ -457,10 +458,28 @@ def _batch_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["lengths"].sum()) + (int(batch["lengths2"].sum()) if "lengths2" in batch else 0)
 
 
+def _hsv_term(run: _Setup, generator: torch.Generator | None) -> torch.Tensor | float:
+    """``hsv_reg * hsv_penalty(model, hsv_reg_order)`` of the recipe; 0 when the penalty is off.
+
+    The channels it samples come from ``generator``, seeded per epoch and equal on every rank.
+    """
+    weight = getattr(run.recipe, "hsv_reg", 0.0)
+    if not weight:
+        return 0.0
+    channels = run.recipe.hsv_reg_channels or None
+    penalty = hsv_penalty(run.model, run.recipe.hsv_reg_order, channels=channels, generator=generator)
+    return weight * penalty.float()
+
+
 def _train_epoch(run: _Setup, epoch: int) -> tuple[float, float, int]:
-    """One epoch of optimiser steps: mean training loss, accuracy and tokens (over all ranks)."""
+    """One epoch of optimiser steps: mean training loss, accuracy and tokens (over all ranks).
+
+    The reported loss is the task's cross-entropy; the optimiser also sees the Hankel-singular-value
+    penalty when the recipe asks for it (``hsv_reg``).
+    """
     recipe = run.recipe
     run.train_loader.batch_sampler.set_epoch(epoch)
+    hsv_gen = torch.Generator().manual_seed(derive_seed(run.seed, run.stage, "hsv_reg", epoch))
     torch.manual_seed(derive_seed(run.seed, run.stage, "dropout", epoch, dist_utils.rank()))
     run.ddp_model.train()
     sums = torch.zeros(4, dtype=torch.float64)
@@ -477,7 +496,7 @@ def _train_epoch(run: _Setup, epoch: int) -> tuple[float, float, int]:
         if not math.isfinite(loss_value):
             raise _diverged(run, epoch, step, loss_value)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + _hsv_term(run, hsv_gen)).backward()
         if recipe.grad_clip > 0:
             nn.utils.clip_grad_norm_(run.model.parameters(), recipe.grad_clip)
         run.optimizer.step()

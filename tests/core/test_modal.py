@@ -117,6 +117,9 @@ def test_errors():
             modal_truncation(ok, bad)
     with pytest.raises(MethodError):
         modal_truncation(ok, 1, score="l1")
+    pair_only = LTI([[-0.1, 5.0], [-5.0, -0.1]], [[1.0], [0.0]], [[1.0, 0.0]])  # no real pole: order 1 is empty
+    with pytest.raises(OrderError, match="conjugate pair"):
+        modal_truncation(pair_only, 1)
     jordan = LTI([[-1.0, 1.0], [0.0, -1.0]], [[0.0], [1.0]], [[1.0, 0.0]])
     with pytest.raises(InvalidArgumentError, match="diagonalisable"):
         modal_truncation(jordan, 1)

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import mor_torch.reduce  # noqa: E402
+import mor_torch.reducers  # noqa: E402
 from mor import hankel_singular_values  # noqa: E402
 from mor.errors import InvalidArgumentError, MethodError, OrderError, UnstableSystemError  # noqa: E402
 from mor.response import frequency_response  # noqa: E402
@@ -138,13 +138,13 @@ def test_unstable_error_names_layer_channel_and_mode():
 
 def test_one_mor_call_per_layer(monkeypatch):
     calls = []
-    real = mor_torch.reduce.balanced_truncation
+    real = mor_torch.reducers.balanced_truncation
 
     def spy(sys, *args, **kwargs):
         calls.append(sys.batch_shape)
         return real(sys, *args, **kwargs)
 
-    monkeypatch.setattr(mor_torch.reduce, "balanced_truncation", spy)
+    monkeypatch.setattr(mor_torch.reducers, "balanced_truncation", spy)
     torch.manual_seed(8)
     model = torch.nn.Sequential(
         DSS(5, 16), torch.nn.GELU(), torch.nn.Sequential(DSS(5, 16, mode="softmax"), DSS(5, 16))

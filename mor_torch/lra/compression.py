@@ -1,0 +1,311 @@
+"""The compression curve: test accuracy *without retraining* against the fraction of SSM states kept.
+
+For a pre-trained model and each fraction ``f`` of the ``sum_l H_l N_l`` per-channel states
+(``[compression] fractions``), every method of ``[compression] methods`` compresses the model
+(:func:`mor_torch.compress`) and the result is evaluated on the validation and test splits:
+
+==============  ========================================================================================
+method          what
+==============  ========================================================================================
+``bt_uniform``  balanced truncation, one order ``r = round(f N)`` for every channel of every layer (the
+                paper's fixed ``r``)
+``bt``          balanced truncation, layer-adaptive: the budget ``S = round(f sum H N)`` shared out by
+                Hankel singular values normalised per layer (:mod:`mor_torch.allocate`, ``"hsv"``)
+``bsp``         balanced singular perturbation (DC gain kept), the same allocation
+``modal``       modal truncation (per channel the modes of largest H-infinity norm), the same allocation
+``h2``          IRKA (H2-optimal), the same allocation
+``last``        LAST (Gwak et al. 2024): modes pruned by their H-infinity norms, LAMP-normalised per
+                layer, one global ranking (modal truncation with ``allocation="last"``)
+``aire``        AIRE-Prune (2026): modes pruned by their impulse-response energies, normalised the same
+                way (modal truncation by H2 scores with ``allocation="aire"``)
+==============  ========================================================================================
+
+Pruning a state (``last``, ``aire``) removes that mode and leaves the others untouched; the other
+methods reduce each layer's channels to their allocated orders.  Every point records the states
+kept (padding excluded), the time, the per-layer states and the per-layer sums of the channels'
+error bounds (``bt``, ``bsp``).  :func:`measure_curve` is one seed's curve;
+:func:`summarise_curves` pools seeds (``compression.json``); :func:`plot_curves` draws
+``plots/compression.png`` and :func:`plot_layer_states` ``plots/compression_layers.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mor import hankel_singular_values
+from mor.errors import AccuracyWarning, RankWarning
+
+from ..convert import to_lti
+from ..dss import DSS
+from ..reduce import compress
+from .loaders import make_eval_loader
+from .report import pyplot, save_figure
+from .stats import describe
+from .train import evaluate
+
+__all__ = ["LABELS", "METHODS", "format_compression", "layer_hsv", "measure_curve", "plot_curves",
+           "plot_layer_states", "summarise_curves"]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+#: Methods of the curve: ``(reducer, allocation)``; ``allocation=None``: one order for all channels.
+METHODS = {
+    "bt_uniform": ("bt", None),
+    "bt": ("bt", "hsv"),
+    "bsp": ("bsp", "hsv"),
+    "modal": ("modal", "hsv"),
+    "h2": ("h2", "hsv"),
+    "last": ("modal", "last"),
+    "aire": ("modal", "aire"),
+}
+#: Plot and table labels.
+LABELS = {
+    "bt_uniform": "BT, one r for all",
+    "bt": "BT, layer-adaptive",
+    "bsp": "BSP (DC-matched), layer-adaptive",
+    "modal": "modal, layer-adaptive",
+    "h2": "H2 (IRKA), layer-adaptive",
+    "last": "LAST (H-inf scores, pruning)",
+    "aire": "AIRE (energy scores, pruning)",
+}
+
+
+def _compress_point(model: torch.nn.Module, method: str, fraction: float, gramians: str, length: int | None):
+    """``(compressed model, report, warnings)`` of one method at one fraction (model on the CPU)."""
+    reducer, allocation = METHODS[method]
+    layers = [m for m in model.modules() if isinstance(m, DSS)]
+    options = {"reducer": reducer, "gramians": gramians, "length": length, "structure": "channel"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AccuracyWarning)
+        warnings.simplefilter("always", RankWarning)
+        if allocation is None:
+            order = min(max(1, round(fraction * max(m.d_state for m in layers))), min(m.d_state for m in layers))
+            small, report = compress(model, order, **options)
+        else:
+            budget = round(fraction * sum(m.d_model * m.d_state for m in layers))
+            small, report = compress(model, budget=budget, allocation=allocation, **options)
+    return small, report, [str(w.message) for w in caught]
+
+
+def _point_record(method, fraction, total, report, seconds, messages, val, test) -> dict[str, Any]:
+    layers = list(report.layers.values())
+    bounds = [None if r.error_bound is None else float(np.sum(r.error_bound)) for r in layers]
+    unconverged = sum(int(np.sum(~r.converged)) for r in layers if r.converged is not None)
+    return {
+        "method": method, "fraction": fraction, "states": report.states, "kept": report.states / total,
+        "test_accuracy": test["accuracy"], "val_accuracy": val["accuracy"], "test_loss": test["loss"],
+        "layer_states": [r.states for r in layers], "layer_width": [r.order for r in layers],
+        "layer_bound_sum": bounds, "h2_unconverged_channels": unconverged, "reduce_s": seconds,
+        "warnings": sorted(set(messages)),
+    }  # fmt: skip
+
+
+def measure_curve(model: torch.nn.Module, data: Any, config: Any, *, device: torch.device | str = "cpu") -> dict:
+    """One model's compression curve: every method at every fraction, evaluated without retraining.
+
+    Parameters
+    ----------
+    model : SequenceClassifier
+        The pre-trained model (left untouched; a CPU copy is compressed).
+    data : TaskData
+        With ``val`` and ``test`` datasets.
+    config : Config
+        ``compression.fractions``, ``compression.methods``, ``reduce.gramians`` and
+        ``train.eval_batch_size`` are used.
+    device : torch.device or str
+        Where the compressed models are evaluated.
+
+    Returns
+    -------
+    dict
+        ``total_states``, ``pretrained`` (``val_accuracy``, ``test_accuracy``) and ``points``: one
+        record per method and fraction (``method``, ``fraction``, ``states``, ``kept``,
+        ``test_accuracy``, ``val_accuracy``, ``test_loss``, ``layer_states``, ``layer_width``,
+        ``layer_bound_sum``, ``h2_unconverged_channels``, ``reduce_s``, ``warnings``).
+    """
+    cc, ebs = config.compression, config.train.eval_batch_size
+    loaders = {split: make_eval_loader(getattr(data, split), ebs) for split in ("val", "test")}
+    cpu = copy.deepcopy(model).to("cpu")
+    layers = [m for m in cpu.modules() if isinstance(m, DSS)]
+    total = sum(m.d_model * m.d_state for m in layers)
+    length = cpu.hparams.get("length") if hasattr(cpu, "hparams") else None
+    base = {split: evaluate(model, loader, device=device) for split, loader in loaders.items()}
+    points = []
+    for fraction in cc.fractions:
+        for method in cc.methods:
+            t0 = time.perf_counter()
+            small, report, messages = _compress_point(cpu, method, fraction, config.reduce.gramians, length)
+            seconds = time.perf_counter() - t0
+            val, test = (evaluate(small.to(device), loaders[s], device=device) for s in ("val", "test"))
+            points.append(_point_record(method, fraction, total, report, seconds, messages, val, test))
+            logger.info("compression %-10s f=%.4f: %d/%d states, test acc %.4f (%.1fs)", method, fraction,
+                        report.states, total, test["accuracy"], seconds)  # fmt: skip
+    return {
+        "total_states": total,
+        "pretrained": {"val_accuracy": base["val"]["accuracy"], "test_accuracy": base["test"]["accuracy"]},
+        "points": points,
+    }
+
+
+def layer_hsv(model: torch.nn.Module, gramians: str = "discrete") -> list[np.ndarray]:
+    """Hankel singular values ``(H, N)`` of every DSS layer of ``model`` (per channel).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Stable DSS layers (DSS_EXP, or softmax ones given the model's kernel ``length``).
+    gramians : {"discrete", "continuous"}
+        The zero-order-hold systems or the continuous ones.
+
+    Returns
+    -------
+    list of (H, N) ndarray
+    """
+    length = model.hparams.get("length") if hasattr(model, "hparams") else None
+    time_ = "continuous" if gramians == "continuous" else "discrete"
+    return [np.atleast_2d(hankel_singular_values(to_lti(m, time=time_, length=length)))
+            for m in model.modules() if isinstance(m, DSS)]  # fmt: skip
+
+
+def summarise_curves(curves: dict[int, dict], config: Any) -> dict:
+    """Pool the seeds' curves: per method and fraction the mean and std of the test accuracy.
+
+    Parameters
+    ----------
+    curves : dict {seed: dict}
+        :func:`measure_curve` of every seed.
+    config : Config
+        For the fractions and methods.
+
+    Returns
+    -------
+    dict
+        ``fractions``, ``methods``, ``labels``, ``total_states``, ``pretrained`` (mean and std of the
+        test accuracy), ``curves`` (per method: ``kept``, ``accuracy``, ``accuracy_std``,
+        ``val_accuracy``, ``states``, per fraction), ``best`` (per fraction the method of highest mean
+        test accuracy and, for every method, its gap to it) and ``per_seed`` (the raw curves).
+    """
+    cc, seeds = config.compression, sorted(curves)
+    out: dict[str, Any] = {"fractions": list(cc.fractions), "methods": list(cc.methods),
+                           "labels": {m: LABELS[m] for m in cc.methods},
+                           "total_states": curves[seeds[0]]["total_states"]}  # fmt: skip
+    pre = describe([curves[s]["pretrained"]["test_accuracy"] for s in seeds])
+    out["pretrained"] = {"accuracy": pre["mean"], "accuracy_std": pre["std"]}
+    table: dict[str, dict[str, list]] = {}
+    for method in cc.methods:
+        rows = {k: [] for k in ("kept", "states", "accuracy", "accuracy_std", "val_accuracy")}
+        for fraction in cc.fractions:
+            pts = [next(p for p in curves[s]["points"] if p["method"] == method and p["fraction"] == fraction)
+                   for s in seeds]  # fmt: skip
+            acc = describe([p["test_accuracy"] for p in pts])
+            rows["kept"].append(float(np.mean([p["kept"] for p in pts])))
+            rows["states"].append(float(np.mean([p["states"] for p in pts])))
+            rows["accuracy"].append(acc["mean"])
+            rows["accuracy_std"].append(acc["std"])
+            rows["val_accuracy"].append(float(np.mean([p["val_accuracy"] for p in pts])))
+        table[method] = rows
+    out["curves"] = table
+    out["best"] = []
+    for i, fraction in enumerate(cc.fractions):
+        accs = {m: table[m]["accuracy"][i] for m in cc.methods}
+        top = max(accs, key=accs.get)
+        out["best"].append({"fraction": fraction, "method": top, "gap": {m: accs[m] - accs[top] for m in accs}})
+    out["per_seed"] = {str(s): curves[s] for s in seeds}
+    return out
+
+
+def format_compression(results: dict) -> str:
+    """The compression curve as fixed-width text: test accuracy per method (rows) and fraction (columns).
+
+    Parameters
+    ----------
+    results : dict
+        ``results.json`` of a compression run (its ``compression`` entry holds
+        :func:`summarise_curves`).
+
+    Returns
+    -------
+    str
+    """
+    comp = results["compression"]
+    head = f"{'method':<34}" + "".join(f"{f:>8.3g}" for f in comp["fractions"])
+    lines = [f"test accuracy without retraining; columns: fraction of the {comp['total_states']} SSM states kept",
+             head, "-" * len(head)]  # fmt: skip
+    for method in comp["methods"]:
+        accs = comp["curves"][method]["accuracy"]
+        lines.append(f"{comp['labels'][method]:<34}" + "".join(f"{a:>8.4f}" for a in accs))
+    pre = comp["pretrained"]
+    lines.append(f"pre-trained model: {pre['accuracy']:.4f} +- {pre['accuracy_std']:.4f}")
+    best = ", ".join(f"{b['fraction']:.3g}: {b['method']}" for b in comp["best"])
+    lines.append(f"best per fraction: {best}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- plots
+def plot_curves(summary: dict, path: str | Path) -> None:
+    """Test accuracy (mean, +- std over seeds) against the fraction of states kept, one line per method.
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`summarise_curves`.
+    path : str or Path
+        The PNG file.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for method in summary["methods"]:
+        c = summary["curves"][method]
+        kept, acc, std = (np.asarray(c[k], dtype=float) for k in ("kept", "accuracy", "accuracy_std"))
+        ax.errorbar(kept, acc, yerr=std, marker="o", ms=3.5, lw=1.2, capsize=2, label=summary["labels"][method])
+    ax.axhline(summary["pretrained"]["accuracy"], color="k", ls="--", lw=0.8, label="pre-trained")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("fraction of SSM states kept (log scale)")
+    ax.set_ylabel("test accuracy, no retraining")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="lower left")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_layer_states(summary: dict, path: str | Path, *, seed: str | None = None) -> None:
+    """States kept per layer by BT's, LAST's and AIRE's allocations, one panel per fraction below one.
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`summarise_curves`.
+    path : str or Path
+        The PNG file.
+    seed : str, optional
+        Whose curve (default: the first seed).
+    """
+    plt = pyplot()
+    seed = seed or next(iter(summary["per_seed"]))
+    points = summary["per_seed"][seed]["points"]
+    fractions = [f for f in summary["fractions"] if f < 1]
+    methods = [m for m in ("bt", "last", "aire") if m in summary["methods"]]
+    fig, axes = plt.subplots(1, max(1, len(fractions)), figsize=(3.0 * max(1, len(fractions)), 3.0), squeeze=False)
+    for ax, fraction in zip(axes[0], fractions, strict=False):
+        width = 0.8 / max(1, len(methods))
+        for j, method in enumerate(methods):
+            p = next(p for p in points if p["method"] == method and p["fraction"] == fraction)
+            x = np.arange(1, len(p["layer_states"]) + 1) + (j - (len(methods) - 1) / 2) * width
+            ax.bar(x, p["layer_states"], width=width, label=LABELS[method])
+        ax.set_title(f"{fraction:.3g} of the states")
+        ax.set_xlabel("layer")
+    axes[0][0].set_ylabel("states kept (summed over channels)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, 1.1))
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

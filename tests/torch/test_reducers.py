@@ -1,0 +1,216 @@
+"""The reducers bsp / h2, per-channel orders with padding, the budget allocation (HSV, LAST, AIRE) and
+compress(budget=...): DC gains kept, bounds, exact budgets, states counted right, models round-trip."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_reduce import F64, layer_for  # noqa: E402
+
+from mor import DiagonalLTI, h2_norm, hankel_singular_values, irka  # noqa: E402
+from mor.errors import DimensionError, InvalidArgumentError, MethodError, OrderError  # noqa: E402
+from mor.modal import modal_scores  # noqa: E402
+from mor_torch import DSS, allocate_states, compress, normalise_scores, reduce_layer, to_lti  # noqa: E402
+from mor_torch.lra.model import SequenceClassifier, load_model, save_model  # noqa: E402
+from mor_torch.reducers import kernel_system  # noqa: E402
+
+L = 4096
+SLACK = 1 + 1e-8
+
+
+def effective_kernel(layer, length=L):
+    """The real kernel the layer applies, skip included: ``K_k + D delta_k``."""
+    with torch.no_grad():
+        K = layer.kernel(length).double().numpy().copy()
+    K[:, 0] += layer.D.detach().double().numpy()
+    return K
+
+
+def dc_gain(layer, length=None):
+    """``sum_k K_k + D`` in closed form from the zero-order-hold system: ``Re sum_n g_n / (1 - z_n) + D``."""
+    sys = to_lti(layer, time="discrete", length=length)
+    g = sys.C[:, 0, :] * sys.B[:, :, 0]
+    return np.real(np.sum(g / -np.expm1(sys.log_poles), axis=-1)) + layer.D.detach().double().numpy()
+
+
+@pytest.mark.parametrize("mode", ["exp", "softmax"])
+@pytest.mark.parametrize("gramians", ["discrete", "continuous"])
+def test_bsp_keeps_the_dc_gain_within_the_bound(mode, gramians):
+    layer = layer_for(mode, seed=3, H=5, N=16)
+    length = L if mode == "softmax" else None
+    new, rep = reduce_layer(layer, 4, reducer="bsp", gramians=gramians, length=length)
+    assert rep.reducer == "bsp" and new.d_state == 4 and np.all(rep.orders == 4)
+    np.testing.assert_allclose(dc_gain(new, length), dc_gain(layer, length), rtol=1e-8)
+    _, bt = reduce_layer(layer, 4, gramians=gramians, length=length)
+    assert np.abs(dc_gain(reduce_layer(layer, 4, gramians=gramians, length=length)[0], length)
+                  - dc_gain(layer, length)).max() > 1e-3  # fmt: skip
+    if gramians == "discrete":  # the bound is on the kernel (skip included), the kernel system's HSVs
+        sys = to_lti(layer, time="discrete", length=length)
+        np.testing.assert_allclose(rep.hsv, hankel_singular_values(kernel_system(sys)), rtol=1e-12)
+        err = np.linalg.norm(effective_kernel(layer) - effective_kernel(new), axis=-1)
+        assert np.all(err <= rep.error_bound * SLACK) and np.all(err > 0)
+    else:
+        np.testing.assert_allclose(rep.error_bound, bt.error_bound, rtol=1e-12)  # the same Gramians
+
+
+def test_h2_reducer_is_irka_per_channel():
+    layer = layer_for("exp", seed=5, H=4, N=12)
+    new, rep = reduce_layer(layer, 3, reducer="h2")
+    assert rep.reducer == "h2" and rep.error_bound is None and rep.converged.shape == (4,)
+    sys = to_lti(layer, time="discrete")
+    ref = irka(DiagonalLTI.from_log_poles(sys.log_poles, sys.B, sys.C, dt=1.0), 3)
+    got = to_lti(new, time="discrete")
+    got = DiagonalLTI.from_log_poles(got.log_poles, got.B, got.C, dt=1.0)  # the skip D aside
+    assert np.all(h2_norm(got - ref.reduced) <= 1e-7 * h2_norm(sys))
+    # the kernel's l2 error is the H2 error of the channel: no worse than balanced truncation's here
+    K = effective_kernel(layer)
+    e_h2 = np.linalg.norm(K - effective_kernel(new), axis=-1)
+    e_bt = np.linalg.norm(K - effective_kernel(reduce_layer(layer, 3)[0]), axis=-1)
+    assert np.all(e_h2[rep.converged] <= e_bt[rep.converged] * (1 + 1e-6))
+
+
+@pytest.mark.parametrize("reducer", ["bt", "bsp", "modal", "h2"])
+def test_per_channel_orders_pad_and_count_right(reducer):
+    layer = layer_for("exp", seed=7, H=5, N=12)
+    orders = np.array([0, 3, 12, 1, 6])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # IRKA may not converge on a channel: counted in rep.converged
+        new, rep = reduce_layer(layer, orders, reducer=reducer)
+    assert new.d_state == 12 and not new.shared_poles
+    np.testing.assert_array_equal(rep.orders, orders)
+    assert rep.states == orders.sum()
+    K, Kr = effective_kernel(layer), effective_kernel(new)
+    np.testing.assert_allclose(Kr[2], K[2], rtol=1e-9, atol=1e-12 * np.abs(K[2]).max())  # order N: unchanged
+    W = new.weights().detach().numpy()
+    for h, r in enumerate(orders):
+        assert np.all(W[h, r:] == 0)  # padding: decoupled zero-weight modes
+    if reducer == "bsp":  # order 0 keeps the DC gain in the skip
+        assert np.allclose(dc_gain(new)[0], dc_gain(layer)[0], rtol=1e-8)
+    elif reducer in ("bt", "modal", "h2"):
+        np.testing.assert_allclose(Kr[0, 1:], 0, atol=0)  # order 0: no states left, the skip unchanged
+    if rep.error_bound is not None:
+        expected = 2 * np.array([rep.hsv[h, r:].sum() for h, r in enumerate(orders)])
+        np.testing.assert_allclose(rep.error_bound, expected, rtol=1e-12)
+        err = np.linalg.norm(K - Kr, axis=-1)
+        assert np.all(err <= rep.error_bound * SLACK + 1e-12)
+    with pytest.raises(DimensionError):
+        reduce_layer(layer, orders[:3], reducer=reducer)
+    with pytest.raises(OrderError):
+        reduce_layer(layer, np.array([0, 3, 13, 1, 6]), reducer=reducer)
+
+
+def test_normalisations():
+    raw = np.array([[3.0, 1.0, 2.0]])
+    # LAMP-style (LAST, AIRE): squared score over the sum of the squares at least as large
+    np.testing.assert_allclose(normalise_scores(raw, "last"), [[9 / 9, 1 / 14, 4 / 13]])
+    np.testing.assert_allclose(normalise_scores(raw, "aire"), normalise_scores(raw, "last"))
+    np.testing.assert_allclose(normalise_scores(raw, "hsv"), raw / 6)
+    assert np.all(normalise_scores(np.zeros((2, 2)), "last") == 0)
+    with pytest.raises(DimensionError):
+        normalise_scores(-raw, "hsv")
+
+
+def test_allocation_is_exact_and_optimal_for_the_hsv_objective():
+    rng = np.random.default_rng(0)
+    hsv = [np.sort(rng.exponential(size=(2, 3)), axis=1)[:, ::-1] * s for s in (1.0, 40.0)]
+    scores = [normalise_scores(h, "hsv") for h in hsv]
+    for budget in range(13):
+        orders = allocate_states(scores, budget)
+        assert sum(int(o.sum()) for o in orders) == budget
+
+        def objective(alloc):
+            return sum(sum(h[c, r:].sum() for c, r in enumerate(a)) / h.sum() for h, a in zip(hsv, alloc, strict=True))
+
+        best = min(objective([np.array(x[:2]), np.array(x[2:])]) for x in itertools.product(range(4), repeat=4)
+                   if sum(x) == budget)  # fmt: skip
+        assert objective(orders) == pytest.approx(best, rel=1e-12, abs=1e-15)
+    with pytest.raises(InvalidArgumentError):
+        allocate_states(scores, 13)
+
+
+def _classifier(seed=0, H=6, N=10):
+    torch.manual_seed(seed)
+    model = SequenceClassifier(n_classes=3, d_input=1, d_model=H, n_layers=2, d_state=N, length=64)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():  # trained-like: different scales per layer
+        for i, block in enumerate(model.blocks):
+            block.dss.W.mul_(1 + 3 * i).add_(0.1 * torch.randn(block.dss.W.shape, generator=g))
+    return model
+
+
+@pytest.mark.parametrize("allocation", ["hsv", "last", "aire"])
+def test_compress_budget_respects_it_and_round_trips(allocation, tmp_path):
+    model = _classifier()
+    total = 2 * 6 * 10
+    for budget in (total, 50, 7):
+        reducer = "modal" if allocation != "hsv" else "bt"
+        small, report = compress(model, budget=budget, allocation=allocation, reducer=reducer)
+        assert report.states == budget and report.options["allocation"] == allocation
+        widths = [rep.order for rep in report.layers.values()]
+        assert [b.dss.d_state for b in small.blocks] == widths
+        save_model(tmp_path / "m.pt", small)
+        back = load_model(tmp_path / "m.pt")
+        x, lengths = torch.randn(2, 64, 1), torch.tensor([64, 40])
+        with torch.no_grad():
+            torch.testing.assert_close(back(x, lengths), small(x, lengths))
+    full, _ = compress(model, budget=total, allocation=allocation)
+    with torch.no_grad():
+        torch.testing.assert_close(full(x, lengths), model(x, lengths))  # everything kept: the model itself
+
+
+def test_last_keeps_the_globally_top_scored_modes():
+    model = _classifier(seed=3)
+    budget = 37
+    small, report = compress(model, budget=budget, allocation="last", reducer="modal")
+    raw = []
+    for block in model.blocks:
+        sys = to_lti(block.dss, time="discrete")
+        raw.append(modal_scores(sys.poles, sys.B, sys.C, discrete=True, score="hinf", log_poles=sys.log_poles))
+    norm = np.concatenate([normalise_scores(r, "last").ravel() for r in raw])
+    threshold = np.sort(norm)[::-1][budget - 1]
+    for i, (block, new) in enumerate(zip(model.blocks, small.blocks, strict=True)):
+        lam = np.broadcast_to(block.dss.poles().detach().numpy(), (6, 10))
+        mine = normalise_scores(raw[i], "last")
+        for h in range(6):
+            want = set(np.round(lam[h][mine[h] >= threshold], 6))
+            got = new.dss.poles().detach().numpy()[h][: report.layers[f"blocks.{i}.dss"].orders[h]]
+            assert set(np.round(got, 6)) == want
+
+
+def test_budget_errors():
+    model = _classifier()
+    with pytest.raises(OrderError, match="exactly one"):
+        compress(model, 4, budget=10)
+    with pytest.raises(MethodError, match="structure"):
+        compress(model, budget=10, structure="shared")
+    with pytest.raises(MethodError):
+        compress(model, budget=10, allocation="random")
+    with pytest.raises(InvalidArgumentError):
+        compress(model, budget=10_000)
+    layer = layer_for("exp", H=2, N=4)
+    with pytest.raises(InvalidArgumentError, match="no error bound"):
+        reduce_layer(layer, tol=1e-3, reducer="h2")
+    with pytest.raises(InvalidArgumentError, match="infinite-horizon"):
+        reduce_layer(layer, 2, reducer="bsp", gramians="finite", length=64)
+    with pytest.raises(MethodError, match="per-channel"):
+        reduce_layer(DSS(2, 4, dtype=F64), np.array([1, 2]), structure="shared", gramians="continuous")
+
+
+def test_kernel_form_back_to_residues_and_its_accuracy_warning():
+    from mor.errors import AccuracyWarning
+    from mor_torch.reducers import _from_kernel_form
+
+    # K(z) = D + c b / (z - z1): taps D, c b, c b z1, ...; as residues g z^k (k >= 0) plus a skip
+    red = DiagonalLTI.from_log_poles([[-0.1 + 0.3j]], [[[2.0]]], [[[1.5 - 1j]]], [[[0.25 + 0.5j]]], dt=1.0)
+    sys, skip = _from_kernel_form(red)
+    z, g = np.exp(-0.1 + 0.3j), (1.5 - 1j) * 2.0
+    residue = sys.C[0, 0, 0] * sys.B[0, 0, 0]
+    np.testing.assert_allclose([residue * z, residue * z**2], [g, g * z])  # taps k = 1, 2
+    np.testing.assert_allclose(np.real(residue) + skip[0, 0], 0.25)  # tap 0 (real part) = Re D
+    tiny = DiagonalLTI.from_log_poles([[-20.0]], [[[1.0]]], [[[1.0]]], [[[0.0]]], dt=1.0)
+    with pytest.warns(AccuracyWarning, match="z = 0"):
+        _from_kernel_form(tiny)
