@@ -97,7 +97,9 @@ def test_agrees_with_pymor_on_a_siso_system():
         ref = LTI(z["A"], z["B"], z["C"], sys.D)
     res = irka(sys, 5, tol=1e-12, maxit=100)
     assert res.converged and res.iterations == 9  # pyMOR: 9 iterations as well
-    assert hinf_norm(res.reduced - ref) <= 1e-10 * hinf_norm(sys)
+    with pytest.warns(AccuracyWarning, match="cannot be evaluated"):  # a rounding-level difference, by design
+        diff = hinf_norm(res.reduced - ref)
+    assert diff <= 1e-10 * hinf_norm(sys)
 
 
 def test_initial_models():
