@@ -25,6 +25,7 @@ import scipy.sparse.linalg as spla
 
 from . import systems
 from ._arrays import as_array
+from ._statespace import FrozenStateSpace
 from .errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
 from .systems import LTI
 from .validation import check_real
@@ -88,7 +89,7 @@ def _thin(X: Any, name: str, dtype_complex: bool, rows: int | None, cols: int | 
     return arr
 
 
-class SparseLTI:
+class SparseLTI(FrozenStateSpace):
     """State-space system with a sparse state matrix, real or complex, continuous or discrete.
 
     Parameters
@@ -120,7 +121,7 @@ class SparseLTI:
     SparseLTI(n=5000, nnz=14998, m=1, p=1, real, continuous)
     """
 
-    __slots__ = ("A", "B", "C", "D", "dt")
+    __slots__ = ()
 
     A: sps.csr_matrix
     B: np.ndarray
@@ -149,50 +150,12 @@ class SparseLTI:
                             include_min=False)
         for arr in (B, C, D):
             arr.setflags(write=False)
-        for name, value in zip(self.__slots__, (A, B, C, D, dt), strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __reduce__(self):
-        return (type(self), (self.A, self.B, self.C, self.D, self.dt))
-
-    # -- shape and kind ---------------------------------------------------
-    @property
-    def n(self) -> int:
-        """State dimension."""
-        return self.A.shape[0]
-
-    @property
-    def m(self) -> int:
-        """Number of inputs."""
-        return self.B.shape[1]
-
-    @property
-    def p(self) -> int:
-        """Number of outputs."""
-        return self.C.shape[0]
+        self._store(A, B, C, D, dt)
 
     @property
     def nnz(self) -> int:
         """Number of stored non-zero entries of ``A``."""
         return int(self.A.nnz)
-
-    @property
-    def is_discrete(self) -> bool:
-        """True for discrete-time systems (``dt`` is not None)."""
-        return self.dt is not None
-
-    @property
-    def is_complex(self) -> bool:
-        """True when the matrices are complex."""
-        return np.iscomplexobj(self.B)
-
-    @property
-    def dtype(self) -> np.dtype:
-        """Common dtype of the matrices (float64 or complex128)."""
-        return self.B.dtype
 
     def __repr__(self) -> str:
         kind = "complex" if self.is_complex else "real"

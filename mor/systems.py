@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_array
+from ._statespace import FrozenStateSpace
 from .errors import DimensionError, InvalidArgumentError, SystemTypeError
 from .validation import check_real
 
@@ -58,7 +59,7 @@ def _kind(dt: float | None) -> str:
     return "continuous" if dt is None else f"discrete, dt={dt:g}"
 
 
-class LTI:
+class LTI(FrozenStateSpace):
     """Dense state-space system, real or complex, continuous or discrete time.
 
     Parameters
@@ -90,7 +91,7 @@ class LTI:
     LTI(n=2, m=1, p=1, real, continuous)
     """
 
-    __slots__ = ("A", "B", "C", "D", "dt")
+    __slots__ = ()
 
     A: np.ndarray
     B: np.ndarray
@@ -128,45 +129,7 @@ class LTI:
                 raise DimensionError(f"D must have shape (p, m) = ({p}, {m}), got {D.shape}")
         dt = _check_dt(dt)
         _freeze(A, B, C, D)
-        for name, value in zip(self.__slots__, (A, B, C, D, dt), strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __reduce__(self):
-        return (type(self), (self.A, self.B, self.C, self.D, self.dt))
-
-    # -- shape and kind ---------------------------------------------------
-    @property
-    def n(self) -> int:
-        """State dimension."""
-        return self.A.shape[0]
-
-    @property
-    def m(self) -> int:
-        """Number of inputs."""
-        return self.B.shape[1]
-
-    @property
-    def p(self) -> int:
-        """Number of outputs."""
-        return self.C.shape[0]
-
-    @property
-    def is_discrete(self) -> bool:
-        """True for discrete-time systems (``dt`` is not None)."""
-        return self.dt is not None
-
-    @property
-    def is_complex(self) -> bool:
-        """True when the matrices are complex."""
-        return np.iscomplexobj(self.A)
-
-    @property
-    def dtype(self) -> np.dtype:
-        """Common dtype of the matrices (float64 or complex128)."""
-        return self.A.dtype
+        self._store(A, B, C, D, dt)
 
     def poles(self) -> np.ndarray:
         """Eigenvalues of ``A``, shape ``(n,)``."""
