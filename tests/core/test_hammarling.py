@@ -119,3 +119,76 @@ def test_balanced_truncation_agrees_with_the_diagonal_path_on_small_values():
     assert np.abs(Gd - Gg).max() <= 1e-6 * scale
     assert np.abs(Gd - G).max() <= res_d.error_bound + 1e-12 * scale
 
+
+
+def _relative_residual(A, X, BB, discrete):
+    """``||A X A^H - X + BB|| / (||A||^2 ||X|| + ||X||)`` or ``||A X + X A^H + BB|| / (2 ||A|| ||X||)``."""
+    if discrete:
+        R = A @ X @ A.conj().T - X + BB
+        return np.linalg.norm(R) / ((np.linalg.norm(A, 2) ** 2 + 1) * np.linalg.norm(X, 2))
+    R = A @ X + X @ A.conj().T + BB
+    return np.linalg.norm(R) / (2 * np.linalg.norm(A, 2) * np.linalg.norm(X, 2))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_factor_is_exactly_scale_equivariant_down_to_tiny_right_hand_sides(discrete):
+    """``U(T, c B) = c U(T, B)`` for ``c = 2^-560``: no underflow in ``||b||`` (the former bug).
+
+    ``||b||`` was ``sqrt(b^H b)``, which underflows below ~1e-154, so ``beta = b / ||b||`` lost its
+    unit norm and the update of the right-hand side broke; the running right-hand side of
+    non-normal models decays that far within the first few steps.
+    """
+    rng = np.random.default_rng(7)
+    T = _triangular(20, rng, discrete=discrete)
+    B = rng.standard_normal((20, 2)) + 1j * rng.standard_normal((20, 2))
+    c = 2.0**-560
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    Uc = triangular_lyapunov_factor(T, c * B, discrete=discrete)
+    np.testing.assert_allclose(Uc / c, U, rtol=0, atol=1e-15 * np.abs(U).max())
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_diagonal_spread_poles_one_input(discrete):
+    """400 real poles over [-1000, -1] (or their ZOH images), one input: entry-wise against the closed form."""
+    lam = -np.logspace(0, 3, 400)
+    d = np.exp(lam * 1e-3) if discrete else lam
+    T = np.diag(d).astype(complex)
+    B = np.ones((400, 1), dtype=complex)
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    X = U @ U.conj().T
+    s = d[:, None] + d[None, :]
+    exact = 1.0 / (1.0 - d[:, None] * d[None, :]) if discrete else -1.0 / s
+    assert np.abs(X - exact).max() <= 1e-13 * np.abs(exact).max()
+
+
+@pytest.fixture(scope="module")
+def convection_diffusion_900():
+    s = mor.models.convection_diffusion_2d(30)
+    return mor.LTI(s.A.toarray(), np.asarray(s.B), np.asarray(s.C))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_non_normal_convection_diffusion_gramian_factors(convection_diffusion_900, discrete):
+    """n = 900 convection-diffusion: both factors solve their equations to ~eps (was 1.8e-10 for P)."""
+    sys = convection_diffusion_900
+    if discrete:
+        sys = mor.discretize(sys, 1e-4)
+    R, S = gramians(sys, factor=True)
+    rp = _relative_residual(sys.A, R @ R.T, sys.B @ sys.B.T, discrete)
+    rq = _relative_residual(sys.A.T, S @ S.T, sys.C.T @ sys.C, discrete)
+    assert rp <= 1e-14 and rq <= 1e-14
+
+
+@pytest.mark.slycot
+def test_non_normal_factor_agrees_with_slicot(convection_diffusion_900):
+    """The same controllability Gramian as SLICOT's SB03OD (Hammarling's method in real arithmetic)."""
+    slycot = pytest.importorskip("slycot")
+    sys = convection_diffusion_900
+    n, m = sys.B.shape
+    Bpad = np.zeros((n, n))
+    Bpad[:, :m] = sys.B
+    U, scale, _ = slycot.sb03od(n, n, sys.A.copy(), np.zeros((n, n)), Bpad, "C", trans="T")
+    P_slicot = U @ U.T / scale**2
+    R = mor.controllability_gramian(sys, factor=True)
+    P = R @ R.T
+    assert np.linalg.norm(P - P_slicot) <= 1e-12 * np.linalg.norm(P_slicot)
