@@ -28,9 +28,10 @@ models with n = 900..1600 before this was fixed).
 Working on the factor instead of ``X`` keeps the small singular values of ``U``, and hence
 small Hankel singular values, accurate to about ``eps ||U||`` rather than ``sqrt(eps ||X||)``.
 
-Each step is one shifted triangular solve.  It runs on the whole ``n x n`` matrix with a
-right-hand side that is zero below row ``k`` (the solution is zero there too), so BLAS gets
-a contiguous array and no sub-matrix is copied: ``O(n^2)`` per step, ``O(n^3)`` in all.
+Each step is one shifted triangular solve with the leading ``k x k`` block (BLAS ``ztrsv``
+with leading dimension ``n``: nothing is copied), ``O(k^2)``, ``n^3 / 3`` complex multiply-adds
+in all; small matrices go through scipy's wrapper on the whole matrix, with a right-hand side
+that is zero below row ``k``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,67 @@ def _unit_scaled(b: np.ndarray, amax: float) -> tuple[np.ndarray, int]:
     e = math.frexp(amax)[1]
     half = -e // 2  # two steps: 2^-e alone overflows for subnormal b
     return (b * math.ldexp(1.0, half)) * math.ldexp(1.0, -e - half), e
+
+
+#: From this order on, each step solves with the leading ``k x k`` block only (BLAS called with
+#: the leading dimension ``n`` through scipy's Cython BLAS); below it, the whole matrix goes to
+#: scipy's ``ztrsv`` wrapper (a call costs less; the zero part of the right-hand side is cheap).
+_LEADING_MIN_ORDER = 96
+
+
+def _blas_function(name: str, argtypes: list):
+    """A BLAS routine of scipy's ``cython_blas`` as a ``ctypes`` function, or ``None``."""
+    try:
+        import ctypes
+
+        from scipy.linalg import cython_blas
+
+        capsule = cython_blas.__pyx_capi__[name]
+        get_name = ctypes.pythonapi.PyCapsule_GetName
+        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        return ctypes.CFUNCTYPE(None, *argtypes)(get_ptr(capsule, get_name(capsule)))
+    except (ImportError, AttributeError, KeyError, ValueError, TypeError):  # pragma: no cover
+        return None
+
+
+def _ztrsv_ctypes():
+    import ctypes
+
+    p_int = ctypes.POINTER(ctypes.c_int)
+    chars = [ctypes.c_char_p] * 3
+    return _blas_function("ztrsv", chars + [p_int, ctypes.c_void_p, p_int, ctypes.c_void_p, p_int])
+
+
+_ZTRSV = _ztrsv_ctypes()
+
+
+def _leading_solver(W: np.ndarray, x: np.ndarray):
+    """``solve(k)``: overwrite ``x[:k]`` with ``W[:k, :k]^-1 x[:k]`` and return that view.
+
+    ``W`` is upper triangular, Fortran-ordered ``(n, n)``; ``x`` is contiguous ``(n,)``.
+    """
+    n = W.shape[0]
+    if n >= _LEADING_MIN_ORDER and _ZTRSV is not None:
+        import ctypes
+
+        k_c, ld, one = ctypes.c_int(0), ctypes.c_int(n), ctypes.c_int(1)
+        args = (ctypes.byref(k_c), W.ctypes.data, ctypes.byref(ld), x.ctypes.data, ctypes.byref(one))
+
+        def solve(k: int) -> np.ndarray:
+            k_c.value = k
+            _ZTRSV(b"U", b"N", b"N", *args)
+            return x[:k]
+
+        return solve
+
+    def solve_full(k: int) -> np.ndarray:
+        x[k:] = 0.0  # the solution is zero there too
+        x[:] = ztrsv(W, x)
+        return x[:k]
+
+    return solve_full
 
 
 def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool = False) -> np.ndarray:
@@ -90,6 +152,7 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     margin = one_minus_abs2(d) if discrete else None  # 1 - |t_kk|^2 exactly (poles near the unit circle)
     diag = np.arange(n)
     x = np.zeros(n, dtype=np.complex128)
+    solve = _leading_solver(W, x)
     for k in range(n - 1, -1, -1):
         b = B[k]
         scale = np.abs(b).max()
@@ -111,7 +174,6 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
             break
         B1 = B[:k]
         proj = B1 @ np.conj(beta)  # B1 beta^H, (k,)
-        x[k:] = 0.0
         if discrete:
             rhs = tau.conjugate() * ups * T[:k, k] + alpha * proj
             if abs(tau) < _TINY_POLE:
@@ -120,14 +182,13 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
                 # (conj(tau) T1 - I) u = -rhs  <=>  (T1 - I / conj(tau)) u = -rhs / conj(tau)
                 W[diag, diag] = d - 1.0 / tau.conjugate()
                 x[:k] = -rhs / tau.conjugate()
-                u = ztrsv(W, x)[:k]
-            x[:k] = u
-            w = (T @ x)[:k] + ups * T[:k, k]
+                u = solve(k)
+            w = T[:k, :k] @ u + ups * T[:k, k]
             B1 += (alpha * w - (1.0 + tau) * proj)[:, None] * beta
         else:
             W[diag, diag] = d + tau.conjugate()
             x[:k] = ups * T[:k, k] + rho * proj
-            u = -ztrsv(W, x)[:k]
+            u = -solve(k)
             B1 -= (rho * u)[:, None] * beta
         U[:k, k] = u
     return U
