@@ -45,6 +45,8 @@ from ._exact import one_minus_abs2
 
 __all__ = ["triangular_lyapunov_factor"]
 
+_SUBNORMAL_SAFE = 2.0**-900
+_UP = 2.0**600
 _TINY_POLE = 1e-100  # discrete: below this |tau|, (conj(tau) T1 - I)^-1 = -(I + conj(tau) T1 + ...)
 
 
@@ -153,15 +155,27 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     diag = np.arange(n)
     x = np.zeros(n, dtype=np.complex128)
     solve = _leading_solver(W, x)
+    single = m == 1
     for k in range(n - 1, -1, -1):
-        b = B[k]
-        scale = np.abs(b).max()
-        if scale == 0:
-            continue
-        bs, e = _unit_scaled(b, scale)
-        nbs = math.sqrt((np.conj(bs) @ bs).real)
-        beta = bs / nbs  # unit norm to rounding, however small (or subnormal) b is
-        nb = math.ldexp(nbs, e)
+        if single:  # |b| by hypot: no underflow; beta = b / |b| a unit complex number
+            b = complex(B[k, 0])
+            nb = abs(b)
+            if nb == 0:
+                continue
+            if nb < _SUBNORMAL_SAFE:  # |b| near or below the subnormal range: rescale exactly first
+                b2 = b * _UP
+                beta = b2 / abs(b2)
+            else:
+                beta = b / nb
+        else:
+            b = B[k]
+            scale = np.abs(b).max()
+            if scale == 0:
+                continue
+            bs, e = _unit_scaled(b, scale)
+            nbs = math.sqrt((np.conj(bs) @ bs).real)
+            beta = bs / nbs  # unit norm to rounding, however small (or subnormal) b is
+            nb = math.ldexp(nbs, e)
         tau = complex(d[k])
         if discrete:
             alpha = math.sqrt(margin[k])
@@ -173,7 +187,7 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
         if k == 0:
             break
         B1 = B[:k]
-        proj = B1 @ np.conj(beta)  # B1 beta^H, (k,)
+        proj = B1[:, 0] * beta.conjugate() if single else B1 @ np.conj(beta)  # B1 beta^H, (k,)
         if discrete:
             rhs = tau.conjugate() * ups * T[:k, k] + alpha * proj
             if abs(tau) < _TINY_POLE:

@@ -192,3 +192,18 @@ def test_non_normal_factor_agrees_with_slicot(convection_diffusion_900):
     R = mor.controllability_gramian(sys, factor=True)
     P = R @ R.T
     assert np.linalg.norm(P - P_slicot) <= 1e-12 * np.linalg.norm(P_slicot)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("m", [1, 2])
+def test_subnormal_right_hand_side(discrete, m):
+    """``b`` in the subnormal range (``2^-1040``): the factor is still ``2^-1040`` times that of ``B``
+    to the precision the subnormal ``b`` itself keeps (the directions ``beta`` stay unit vectors)."""
+    rng = np.random.default_rng(11)
+    T = _triangular(12, rng, discrete=discrete)
+    B = rng.standard_normal((12, m)) + 1j * rng.standard_normal((12, m))
+    c = 2.0**-1040
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    Uc = triangular_lyapunov_factor(T, c * B, discrete=discrete)
+    assert np.all(np.isfinite(Uc))
+    np.testing.assert_allclose(Uc * 2.0**520 * 2.0**520, U, rtol=0, atol=1e-6 * np.abs(U).max())
