@@ -117,7 +117,7 @@ def _leading_solver(W: np.ndarray, x: np.ndarray):
 
     def solve_full(k: int) -> np.ndarray:
         x[k:] = 0.0  # the solution is zero there too
-        x[:] = ztrsv(W, x)
+        ztrsv(W, x, overwrite_x=1)  # in place: x is contiguous complex128
         return x[:k]
 
     return solve_full
@@ -152,7 +152,7 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     B = np.array(B, dtype=np.complex128)
     d = np.diag(T).copy()
     margin = one_minus_abs2(d) if discrete else None  # 1 - |t_kk|^2 exactly (poles near the unit circle)
-    diag = np.arange(n)
+    wd = W.reshape(-1, order="F")[:: n + 1]  # a view of W's diagonal (W is Fortran-contiguous)
     x = np.zeros(n, dtype=np.complex128)
     solve = _leading_solver(W, x)
     single = m == 1
@@ -187,6 +187,15 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
         if k == 0:
             break
         B1 = B[:k]
+        if single and not discrete:  # as below, with fewer temporaries (W[:k, k] = T[:k, k])
+            np.add(d, tau.conjugate(), out=wd)
+            xk = x[:k]
+            np.multiply(W[:k, k], ups, out=xk)
+            xk += (rho * beta.conjugate()) * B1[:, 0]
+            y = solve(k)  # u = -y
+            np.negative(y, out=U[:k, k])
+            B1[:, 0] += (rho * beta) * y
+            continue
         proj = B1[:, 0] * beta.conjugate() if single else B1 @ np.conj(beta)  # B1 beta^H, (k,)
         if discrete:
             rhs = tau.conjugate() * ups * T[:k, k] + alpha * proj
@@ -194,13 +203,13 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
                 u = rhs + tau.conjugate() * (T[:k, :k] @ rhs)
             else:
                 # (conj(tau) T1 - I) u = -rhs  <=>  (T1 - I / conj(tau)) u = -rhs / conj(tau)
-                W[diag, diag] = d - 1.0 / tau.conjugate()
+                np.subtract(d, 1.0 / tau.conjugate(), out=wd)
                 x[:k] = -rhs / tau.conjugate()
                 u = solve(k)
             w = T[:k, :k] @ u + ups * T[:k, k]
             B1 += (alpha * w - (1.0 + tau) * proj)[:, None] * beta
         else:
-            W[diag, diag] = d + tau.conjugate()
+            np.add(d, tau.conjugate(), out=wd)
             x[:k] = ups * T[:k, k] + rho * proj
             u = -solve(k)
             B1 -= (rho * u)[:, None] * beta
