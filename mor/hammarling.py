@@ -19,7 +19,8 @@ column and the rank-``m`` right-hand side of the remaining ``(n-1)``-sized probl
 
 (substituting the last-column equation into the leading block shows that the new ``B1``
 reproduces its right-hand side).  ``b = 0`` gives ``upsilon = 0``, ``u = 0`` and an
-unchanged ``B1``.  ``||b||`` and ``beta`` are computed from an exact power-of-2 rescaling of ``b``:
+unchanged ``B1`` (rows below ``2^-500 max |B|`` count as zero: a backward perturbation far
+below rounding).  ``||b||`` and ``beta`` are computed from an exact power-of-2 rescaling of ``b``:
 on non-normal matrices the running right-hand side decays below ``1e-154`` within a few steps,
 where ``sqrt(b^H b)`` underflows and an unscaled ``beta`` is no longer a unit vector (the update
 of ``B1`` then adds an error of the size of ``u``; residuals of 1e-10..1e-2 on convection-diffusion
@@ -45,6 +46,10 @@ from ._exact import one_minus_abs2
 
 __all__ = ["triangular_lyapunov_factor"]
 
+#: A row ``b`` of the running right-hand side with ``|b| <= _NEGLIGIBLE max|B|`` is treated as zero:
+#: a backward perturbation of ``B`` far below rounding, which skips columns that only carry
+#: ~1e-151 of the solution (the factor keeps fewer columns, and real systems skip the compaction).
+_NEGLIGIBLE = 2.0**-500
 _SUBNORMAL_SAFE = 2.0**-900
 _UP = 2.0**600
 _TINY_POLE = 1e-100  # discrete: below this |tau|, (conj(tau) T1 - I)^-1 = -(I + conj(tau) T1 + ...)
@@ -156,11 +161,12 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     x = np.zeros(n, dtype=np.complex128)
     solve = _leading_solver(W, x)
     single = m == 1
+    negligible = _NEGLIGIBLE * float(np.abs(B).max())  # rows below this count as zero
     for k in range(n - 1, -1, -1):
         if single:  # |b| by hypot: no underflow; beta = b / |b| a unit complex number
             b = complex(B[k, 0])
             nb = abs(b)
-            if nb == 0:
+            if nb <= negligible:
                 continue
             if nb < _SUBNORMAL_SAFE:  # |b| near or below the subnormal range: rescale exactly first
                 b2 = b * _UP
@@ -170,7 +176,7 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
         else:
             b = B[k]
             scale = np.abs(b).max()
-            if scale == 0:
+            if scale <= negligible:
                 continue
             bs, e = _unit_scaled(b, scale)
             nbs = math.sqrt((np.conj(bs) @ bs).real)
