@@ -27,9 +27,9 @@ def _triangular(n, rng, *, discrete, complex_=True):
 
 @pytest.mark.parametrize("discrete", [False, True])
 @pytest.mark.parametrize("m", [1, 3])
-def test_factor_solves_the_triangular_equation(discrete, m):
+@pytest.mark.parametrize("n", [30, 120])  # 120: the leading-block BLAS solves (n >= 96)
+def test_factor_solves_the_triangular_equation(discrete, m, n):
     rng = np.random.default_rng(m + 10 * discrete)
-    n = 30
     T = _triangular(n, rng, discrete=discrete)
     B = rng.standard_normal((n, m)) + 1j * rng.standard_normal((n, m))
     U = triangular_lyapunov_factor(T, B, discrete=discrete)
@@ -208,3 +208,17 @@ def test_subnormal_right_hand_side(discrete, m):
     Uc = triangular_lyapunov_factor(T, c * B, discrete=discrete)
     assert np.all(np.isfinite(Uc))
     np.testing.assert_allclose(Uc * 2.0**520 * 2.0**520, U, rtol=0, atol=1e-6 * np.abs(U).max())
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_leading_block_solves_equal_the_whole_matrix_ones(discrete, monkeypatch):
+    """The BLAS leading-block route (n >= 96) and scipy's wrapper on the whole matrix agree."""
+    import mor.hammarling as ham
+
+    rng = np.random.default_rng(5)
+    T = _triangular(100, rng, discrete=discrete)
+    B = rng.standard_normal((100, 2)) + 1j * rng.standard_normal((100, 2))
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    monkeypatch.setattr(ham, "_LEADING_MIN_ORDER", 10**9)
+    U_whole = triangular_lyapunov_factor(T, B, discrete=discrete)
+    np.testing.assert_allclose(U, U_whole, rtol=0, atol=1e-13 * np.abs(U).max())
