@@ -27,7 +27,7 @@ from .cauchy import cauchy_cholesky
 from .errors import InvalidArgumentError, NumericalError, SystemTypeError
 from .hammarling import triangular_lyapunov_factor
 from .lyapunov import solve_lyapunov
-from .schur import _rot_rows, complex_schur
+from .schur import SchurForm, complex_schur
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 from .validation import check_choice, check_int
@@ -248,10 +248,9 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
         Ct = sys.C @ Z
         U = triangular_lyapunov_factor(reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
     keep = np.any(U != 0, axis=0)
-    real = getattr(schur, "_real", None)
-    if not sys.is_complex and real is not None:
-        Zr, rot = real
-        Ut = _rot_rows(np.array(U[:, keep], dtype=np.complex128), rot, inverse=True)  # G^H U
+    real = schur.real_basis(U[:, keep]) if not sys.is_complex and isinstance(schur, SchurForm) else None
+    if real is not None:
+        Zr, Ut = real  # Z U = Zr (G^H U)
         return Zr @ _real_factor(Ut)
     if which == "c" and np.all(keep):
         R = ztrmm(1.0, U, Z, side=1)  # Z U, U upper triangular
