@@ -31,3 +31,29 @@ def median_time(repeats: int, fn: Callable[..., Any], *args: Any, warmup: bool =
         out = fn(*args, **kwargs)
         times.append(time.perf_counter() - t0)
     return float(np.median(times)), out
+
+
+def interleaved(repeats: int, fns: dict[str, Callable[[], Any]], *, inner: int = 1, warmup: bool = True):
+    """Time several callables interleaved (one round calls each in turn), as ratios need.
+
+    Each round times ``inner`` calls of every function (per-call time = total / inner, for calls
+    too short to time singly); returns ``(medians, ratios, results)``: the median per-call
+    seconds of each, the per-round ratio ``t[name] / t[first]`` (median over rounds, steadier on
+    a shared machine than a ratio of medians), and the last result of each.
+    """
+    names = list(fns)
+    out: dict[str, Any] = {}
+    if warmup:
+        for name in names:
+            out[name] = fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                out[name] = fns[name]()
+            times[name].append((time.perf_counter() - t0) / inner)
+    first = np.array(times[names[0]])
+    med = {name: float(np.median(times[name])) for name in names}
+    ratios = {name: float(np.median(np.array(times[name]) / first)) for name in names}
+    return med, ratios, out

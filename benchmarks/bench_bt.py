@@ -2,7 +2,10 @@
 
 Random real asymptotically stable SISO systems (``A = randn(n, n)/sqrt(n)`` shifted so that the
 rightmost eigenvalue sits at ``-0.1 .. -0.6``; ``B``, ``C`` standard normal), continuous time,
-reduced to order ``n/4``.  Timed, in one process with one BLAS thread, medians of repeats:
+reduced to order ``n/4``, n = 8, 16, 32, 64, 256, 1024 (issue 15's rows).  Timed in one process
+with one BLAS thread, the libraries interleaved (each round calls each once, small n many times a
+round); medians of the rounds, and ``mor/slycot``: the median of the per-round time ratios (the
+steadier figure on a shared machine):
 
 ``mor sr`` / ``mor bfsr``   ``mor.balanced_truncation(sys, n // 4, method=...)`` (Gramians by the
                              recursive Bartels-Stewart solver, one shared Schur form)
@@ -15,7 +18,7 @@ Checks printed with the timings: the largest relative difference between mor's a
 leading Hankel singular values (those above ``1e-8 sigma_1``), and between the reduced transfer functions of mor and
 slycot at 64 frequencies (both are square-root BT, so they agree up to rounding).
 
-Run:  python benchmarks/bench_bt.py [--quick] [--sizes 64 256 1024] [--repeats R] [--control]
+Run:  python benchmarks/bench_bt.py [--quick] [--sizes 8 16 64 1024] [--repeats R] [--control]
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import median_time  # pins one BLAS thread: must precede numpy
+from _common import interleaved, median_time  # pins one BLAS thread: must precede numpy
 
 # isort: split
 import argparse
@@ -68,30 +71,36 @@ def slycot_bt(sys: mor.LTI, r: int):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="n = 64, 256 only")
+    ap.add_argument("--quick", action="store_true", help="n = 8 .. 256 only")
     ap.add_argument("--sizes", type=int, nargs="+", default=None)
     ap.add_argument("--repeats", type=int, default=None, help="default: 15 / 7 / 3 by size")
     ap.add_argument("--control", action="store_true", help="also time control.balred")
     args = ap.parse_args(argv)
-    sizes = args.sizes or ([64, 256] if args.quick else [64, 256, 1024])
+    sizes = args.sizes or ([8, 16, 32, 64, 256] if args.quick else [8, 16, 32, 64, 256, 1024])
     print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"{platform.machine()}, 1 BLAS thread; SISO, continuous, r = n/4; median seconds")
+          f"{platform.machine()}, 1 BLAS thread; SISO, continuous, r = n/4; median ms")
     cols = ["mor sr", "mor bfsr"] + (["slycot"] if HAVE_SLYCOT else []) + (["control"] if args.control else [])
     print("(r is capped at the numerical minimal order by both mor (RankWarning) and slycot)")
     print(f"{'n':>5s} " + " ".join(f"{c:>10s}" for c in cols)
-          + ("   slycot/sr slycot/bfsr   hsv diff    tf diff" if HAVE_SLYCOT else ""))
+          + ("   sr/slycot bfsr/slycot   hsv diff    tf diff" if HAVE_SLYCOT else ""))
     for n in sizes:
-        repeats = args.repeats or (15 if n <= 64 else 7 if n <= 256 else 3)
+        repeats = args.repeats or (15 if n <= 256 else 3)
+        inner = max(1, 2048 // (n * n)) * 4 if n <= 64 else 1
         sys_ = random_stable(n, seed=n)
         r = n // 4
-        t = {}
+        fns = {
+            "mor sr": lambda s=sys_, r=r: mor.balanced_truncation(s, r, method="sr"),
+            "mor bfsr": lambda s=sys_, r=r: mor.balanced_truncation(s, r, method="bfsr"),
+        }
+        if HAVE_SLYCOT:
+            fns["slycot"] = lambda s=sys_, r=r: slycot_bt(s, r)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", mor.RankWarning)
-            t["mor sr"], res = median_time(repeats, mor.balanced_truncation, sys_, r, method="sr")
-            t["mor bfsr"], _ = median_time(repeats, mor.balanced_truncation, sys_, r, method="bfsr")
+            t, ratio, outs = interleaved(repeats, fns, inner=inner, warmup=n <= 256)
+        res = outs["mor sr"]
         line_tail = ""
         if HAVE_SLYCOT:
-            t["slycot"], out = median_time(repeats, slycot_bt, sys_, r)
+            out = outs["slycot"]
             nr, Ar, Br, Cr, hsv = out
             big = hsv[:r] > 1e-8 * hsv[0]  # slycot's HSVs are accurate to ~eps * sigma_1 only
             hdiff = np.max(np.abs(res.hsv[:r][big] - hsv[:r][big]) / hsv[:r][big])
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             g1 = tf(res.reduced.A, res.reduced.B, res.reduced.C, s)
             g2 = tf(Ar[:nr, :nr], Br[:nr], Cr[:, :nr], s)
             tdiff = np.max(np.abs(g1 - g2)) / np.max(np.abs(g2))
-            line_tail = (f"   {t['slycot'] / t['mor sr']:9.2f} {t['slycot'] / t['mor bfsr']:11.2f}"
+            line_tail = (f"   {1 / ratio['slycot']:9.2f} {ratio['mor bfsr'] / ratio['slycot']:11.2f}"
                          f"   {hdiff:8.1e}   {tdiff:8.1e}")
         if args.control:
             import control
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t["control"], _ = median_time(repeats, control.balred, csys, r, method="truncate")
-        print(f"{n:5d} " + " ".join(f"{t[c]:10.4f}" for c in cols) + line_tail, flush=True)
+        print(f"{n:5d} " + " ".join(f"{1e3 * t[c]:10.3f}" for c in cols) + line_tail, flush=True)
     return 0
 
 

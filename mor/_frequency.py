@@ -49,8 +49,12 @@ __all__ = [
     "transfer_evaluator",
 ]
 
-#: Dense systems: up to this many points are solved one by one (LAPACK), more at once.
+#: Dense systems: up to this many points are solved one by one (LAPACK), more at once ...
 LOOP_POINTS = 24
+#: ... and up to n / 2 points for orders up to this one (the vectorised back substitution takes
+#: ``n`` Python-level steps).
+LOOP_MAX_ORDER = 256
+_ZTRTRS = sla.lapack.ztrtrs
 _EPS = np.finfo(float).eps
 
 
@@ -201,7 +205,7 @@ class DenseTransfer:
                 shift = -pts[:, None] * complex_expm1(self.log_diag[None, :] - x[:, None])
         else:
             shift = pts[:, None] - np.diag(self.T)[None, :]
-        if pts.size <= LOOP_POINTS:
+        if self._one_by_one(pts.size):
             X = self._solve_each(shift)
         else:
             X = shifted_backsolve(self.T, self.Bt, pts, shift=shift)
@@ -260,18 +264,21 @@ class DenseTransfer:
 
     def _both_solves(self, pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``."""
-        if pts.size <= LOOP_POINTS:  # one LAPACK solve per point and side
+        if self._one_by_one(pts.size):  # one LAPACK solve per point and side
             n, k = self.n, np.arange(self.n)
             X = np.empty((pts.size, n, self.m), dtype=complex)
             Y = np.empty((pts.size, n, self.p), dtype=complex)
-            M = -self.T
+            M = np.array(-self.T, order="F")
+            Bt = np.asfortranarray(self.Bt, dtype=complex)
+            Ch = np.asfortranarray(self.Ct.conj().T, dtype=complex)
             for i in range(pts.size):
                 M[k, k] = shift[i]
-                try:
-                    X[i] = sla.solve_triangular(M, self.Bt, check_finite=False)
-                    Y[i] = sla.solve_triangular(M, self.Ct.conj().T, trans="C", check_finite=False)
-                except np.linalg.LinAlgError:  # on a pole
+                x, info = _ZTRTRS(M, Bt)
+                y, info2 = _ZTRTRS(M, Ch, trans=2)
+                if info or info2:  # on a pole
                     X[i], Y[i] = np.inf, np.inf
+                else:
+                    X[i], Y[i] = x, y
             return X, Y
         X = shifted_backsolve(self.T, self.Bt, pts, shift=shift)
         # J (s I - T)^H J is upper triangular (J the reversal)
@@ -283,15 +290,22 @@ class DenseTransfer:
         """``(s_k I - T)^-1 Bt`` by one LAPACK triangular solve per point (``shift[k] = s_k - diag(T)``)."""
         n = self.n
         X = np.empty((shift.shape[0], n, self.m), dtype=complex)
-        M = -self.T
+        M = np.array(-self.T, order="F")
+        Bt = np.asfortranarray(self.Bt, dtype=complex)
         k = np.arange(n)
         for i in range(shift.shape[0]):
             M[k, k] = shift[i]
-            try:
-                X[i] = sla.solve_triangular(M, self.Bt, check_finite=False)
-            except np.linalg.LinAlgError:  # s is a pole: inf/nan entries, as for diagonal systems
+            x, info = _ZTRTRS(M, Bt)
+            if info:  # s is a pole: inf/nan entries, as for diagonal systems
                 X[i] = shifted_backsolve(self.T, self.Bt, shift[i, :1], shift=shift[i : i + 1])[0]
+            else:
+                X[i] = x
         return X
+
+    def _one_by_one(self, points: int) -> bool:
+        """Solve point by point (LAPACK ``ztrtrs``) rather than by the row-wise vectorised back
+        substitution: few points, or moderate ``n`` (whose ``n`` Python-level rows cost more)."""
+        return points <= LOOP_POINTS or (self.n <= LOOP_MAX_ORDER and 2 * points <= self.n)
 
 
 def shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray, *, shift: np.ndarray | None = None) -> np.ndarray:

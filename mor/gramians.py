@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import ztrmm
 
 from ._arrays import reverse
 from ._expm1 import complex_expm1
@@ -26,7 +27,7 @@ from .cauchy import cauchy_cholesky
 from .errors import InvalidArgumentError, NumericalError, SystemTypeError
 from .hammarling import triangular_lyapunov_factor
 from .lyapunov import solve_lyapunov
-from .schur import complex_schur
+from .schur import SchurForm, complex_schur
 from .stability import check_stable
 from .systems import LTI, DiagonalLTI, as_system
 from .validation import check_choice, check_int
@@ -234,6 +235,10 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     ``J T^H J`` (``J`` the reversal) is upper triangular, so ``J Y J = U U^H`` is solved the same
     way and ``Q = (Z J U)(Z J U)^H``.  Discrete time likewise with the Stein equations.  Columns
     that are exactly zero are dropped; real systems get a real factor (see :func:`_real_factor`).
+
+    Real ``A`` (``Z = Zr G^H``, ``Zr`` the real Schur vectors, ``G`` the 2x2 block rotations):
+    ``Z U = Zr (G^H U)``, so the real factor is ``Zr`` times the real factor of ``G^H U``
+    (``O(n^2)`` rotations, then real products only, instead of a complex ``Z U``).
     """
     T, Z = schur
     discrete = sys.dt is not None
@@ -242,7 +247,15 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     else:
         Ct = sys.C @ Z
         U = triangular_lyapunov_factor(reverse(T.conj().T), Ct.conj().T[::-1], discrete=discrete)[::-1]
-    R = Z @ U[:, np.any(U != 0, axis=0)]
+    keep = np.any(U != 0, axis=0)
+    real = schur.real_basis(U[:, keep]) if not sys.is_complex and isinstance(schur, SchurForm) else None
+    if real is not None:
+        Zr, Ut = real  # Z U = Zr (G^H U)
+        return Zr @ _real_factor(Ut)
+    if which == "c" and np.all(keep):
+        R = ztrmm(1.0, U, Z, side=1)  # Z U, U upper triangular
+    else:
+        R = Z @ U[:, keep]
     return R if sys.is_complex else _real_factor(R)
 
 

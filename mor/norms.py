@@ -43,6 +43,9 @@ _MAX_LEVEL_SET_ITER = 40
 _N_REFINE = 3  # local maxima of the seeded sweep refined by golden-section search
 _GOLDEN_ITER = 36  # bracket shrinks by 0.618**36 ~ 3e-8: value error ~1e-15 near a peak
 _INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
+_GRID_POINTS = 33  # grid refinement (small problems): bracket / 16 per round ...
+_GRID_ROUNDS = 7  # ... 16**-7 ~ 4e-9 after all rounds, finer than the golden-section search
+_GRID_MAX_WORK = 4096  # members x brackets x n up to which the grid (fewer, larger evaluations) is used
 _MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 _EPS = np.finfo(float).eps
@@ -491,6 +494,39 @@ def _warn_inaccurate(ev: _Evaluator, norm: np.ndarray, peak: np.ndarray, tol: fl
         )
 
 
+def _maximise(ev: _Evaluator, idx, lo, hi, best_f, best_x):
+    """Maximise sigma_max (cheap evaluation) on the brackets ``[lo, hi]`` (a, K), all at once.
+
+    Returns the best value/location seen (including the given ``best_f``, ``best_x``).  Small
+    problems (evaluations dominated by per-call overhead) refine every bracket on a grid of
+    ``_GRID_POINTS`` points per round, ``_GRID_ROUNDS`` rounds (one vectorised evaluation each);
+    large batches, where the evaluations themselves dominate, use golden-section search.
+    """
+    if idx.size * lo.shape[-1] * max(ev.n, 1) <= _GRID_MAX_WORK:
+        return _grid(ev, idx, lo, hi, best_f, best_x)
+    return _golden(ev, idx, lo, hi, best_f, best_x)
+
+
+def _grid(ev: _Evaluator, idx, lo, hi, best_f, best_x):
+    """Grid refinement: each round samples ``[lo, hi]`` at ``_GRID_POINTS`` points and keeps the
+    two cells around the best sample (the bracket shrinks by ``(_GRID_POINTS - 1) / 2`` a round)."""
+    best_f, best_x = best_f.copy(), best_x.copy()
+    t = np.linspace(0.0, 1.0, _GRID_POINTS)
+    a, K = lo.shape
+    rows, cols = np.arange(a)[:, None], np.arange(K)[None, :]
+    for _ in range(_GRID_ROUNDS):
+        x = lo[..., None] + (hi - lo)[..., None] * t  # (a, K, points)
+        f = ev.sigma_fast(idx, x.reshape(a, K * _GRID_POINTS)).reshape(x.shape)
+        f = np.where(np.isnan(f), -np.inf, f)
+        j = f.argmax(axis=-1)
+        fj, xj = f[rows, cols, j], x[rows, cols, j]
+        better = fj > best_f
+        best_f[better], best_x[better] = fj[better], xj[better]
+        lo = x[rows, cols, np.maximum(j - 1, 0)]
+        hi = x[rows, cols, np.minimum(j + 1, _GRID_POINTS - 1)]
+    return best_f, best_x
+
+
 def _golden(ev: _Evaluator, idx, lo, hi, best_f, best_x):
     """Lock-step golden-section maximisation of sigma_max on brackets ``[lo, hi]`` (a, K).
 
@@ -540,7 +576,7 @@ def _initial_bound(ev: _Evaluator) -> tuple[np.ndarray, np.ndarray]:
         top = np.argsort(-score, axis=-1)[:, :K]
         lo = P[rows, np.maximum(top - 1, 0)]
         hi = P[rows, np.minimum(top + 1, P.shape[-1] - 1)]
-        _, bx = _golden(ev, idx, lo, hi, v[rows, top], P[rows, top])
+        _, bx = _maximise(ev, idx, lo, hi, v[rows, top], P[rows, top])
         cand.append(bx)
     X = np.concatenate(cand, axis=-1)
     acc = ev.sigma(idx, X)
@@ -601,7 +637,7 @@ def _refine_best(ev: _Evaluator, idx, pts, val, valid) -> tuple[np.ndarray, np.n
     last = valid.sum(axis=-1) - 1
     lo = pts[rows, np.maximum(j - 1, 0)]
     hi = pts[rows, np.minimum(j + 1, last)]
-    _, bx = _golden(ev, idx, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
+    _, bx = _maximise(ev, idx, lo[:, None], hi[:, None], val[rows, j][:, None], pts[rows, j][:, None])
     acc = ev.sigma(idx, bx)[:, 0]
     refined = acc > val[rows, j]
     return np.where(refined, acc, val[rows, j]), np.where(refined, bx[:, 0], pts[rows, j])

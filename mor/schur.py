@@ -210,6 +210,25 @@ class SchurForm(tuple):
         """(n,) the diagonal of ``T``: the eigenvalues of ``A``."""
         return np.diagonal(self[0])
 
+    def real_basis(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(Zr, G^H U)`` with ``Z U = Zr (G^H U)`` and ``Zr`` real, when ``A`` is real; else ``None``.
+
+        Parameters
+        ----------
+        U : (n, k) ndarray
+            Coordinates in the complex Schur basis (not modified).
+
+        Returns
+        -------
+        (Zr, V) : ((n, n) real ndarray, (n, k) complex ndarray) or None
+            The real Schur vectors and ``V = G^H U`` (``O(n k)`` work: the 2x2 block rotations),
+            so that products with ``Z`` become real ones.
+        """
+        if self._real is None:
+            return None
+        Zr, rot = self._real
+        return Zr, _rot_rows(np.array(U, dtype=np.complex128), rot, inverse=True)
+
     def to_schur_basis(self, Q: np.ndarray) -> np.ndarray:
         """``Z^H Q Z`` (complex128), in real arithmetic up to the rotations when possible.
 

@@ -27,9 +27,9 @@ def _triangular(n, rng, *, discrete, complex_=True):
 
 @pytest.mark.parametrize("discrete", [False, True])
 @pytest.mark.parametrize("m", [1, 3])
-def test_factor_solves_the_triangular_equation(discrete, m):
+@pytest.mark.parametrize("n", [30, 120])  # 120: the leading-block BLAS solves (n >= 96)
+def test_factor_solves_the_triangular_equation(discrete, m, n):
     rng = np.random.default_rng(m + 10 * discrete)
-    n = 30
     T = _triangular(n, rng, discrete=discrete)
     B = rng.standard_normal((n, m)) + 1j * rng.standard_normal((n, m))
     U = triangular_lyapunov_factor(T, B, discrete=discrete)
@@ -119,3 +119,107 @@ def test_balanced_truncation_agrees_with_the_diagonal_path_on_small_values():
     assert np.abs(Gd - Gg).max() <= 1e-6 * scale
     assert np.abs(Gd - G).max() <= res_d.error_bound + 1e-12 * scale
 
+
+
+def _relative_residual(A, X, BB, discrete):
+    """``||A X A^H - X + BB|| / (||A||^2 ||X|| + ||X||)`` or ``||A X + X A^H + BB|| / (2 ||A|| ||X||)``."""
+    if discrete:
+        R = A @ X @ A.conj().T - X + BB
+        return np.linalg.norm(R) / ((np.linalg.norm(A, 2) ** 2 + 1) * np.linalg.norm(X, 2))
+    R = A @ X + X @ A.conj().T + BB
+    return np.linalg.norm(R) / (2 * np.linalg.norm(A, 2) * np.linalg.norm(X, 2))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_factor_is_exactly_scale_equivariant_down_to_tiny_right_hand_sides(discrete):
+    """``U(T, c B) = c U(T, B)`` for ``c = 2^-560``: no underflow in ``||b||`` (the former bug).
+
+    ``||b||`` was ``sqrt(b^H b)``, which underflows below ~1e-154, so ``beta = b / ||b||`` lost its
+    unit norm and the update of the right-hand side broke; the running right-hand side of
+    non-normal models decays that far within the first few steps.
+    """
+    rng = np.random.default_rng(7)
+    T = _triangular(20, rng, discrete=discrete)
+    B = rng.standard_normal((20, 2)) + 1j * rng.standard_normal((20, 2))
+    c = 2.0**-560
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    Uc = triangular_lyapunov_factor(T, c * B, discrete=discrete)
+    np.testing.assert_allclose(Uc / c, U, rtol=0, atol=1e-15 * np.abs(U).max())
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_diagonal_spread_poles_one_input(discrete):
+    """400 real poles evenly spread over [-1000, -1] (or their ZOH images), one input: entry-wise
+    against the closed form (the running right-hand side underflows; the error was 4e-2 before)."""
+    lam = -np.linspace(1, 1000, 400)
+    d = np.exp(lam * 1e-3) if discrete else lam
+    T = np.diag(d).astype(complex)
+    B = np.ones((400, 1), dtype=complex)
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    X = U @ U.conj().T
+    s = d[:, None] + d[None, :]
+    exact = 1.0 / (1.0 - d[:, None] * d[None, :]) if discrete else -1.0 / s
+    assert np.abs(X - exact).max() <= 1e-13 * np.abs(exact).max()
+
+
+@pytest.fixture(scope="module")
+def convection_diffusion_900():
+    s = mor.models.convection_diffusion_2d(30)
+    return mor.LTI(s.A.toarray(), np.asarray(s.B), np.asarray(s.C))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_non_normal_convection_diffusion_gramian_factors(convection_diffusion_900, discrete):
+    """n = 900 convection-diffusion: both factors solve their equations to ~eps (was 1.8e-10 for P)."""
+    sys = convection_diffusion_900
+    if discrete:
+        sys = mor.discretize(sys, 1e-4)
+    R, S = gramians(sys, factor=True)
+    rp = _relative_residual(sys.A, R @ R.T, sys.B @ sys.B.T, discrete)
+    rq = _relative_residual(sys.A.T, S @ S.T, sys.C.T @ sys.C, discrete)
+    assert rp <= 1e-14 and rq <= 1e-14
+
+
+@pytest.mark.slycot
+def test_non_normal_factor_agrees_with_slicot(convection_diffusion_900):
+    """The same controllability Gramian as SLICOT's SB03OD (Hammarling's method in real arithmetic)."""
+    slycot = pytest.importorskip("slycot")
+    sys = convection_diffusion_900
+    n, m = sys.B.shape
+    Bpad = np.zeros((n, n))
+    Bpad[:, :m] = sys.B
+    U, scale, _ = slycot.sb03od(n, n, sys.A.copy(), np.zeros((n, n)), Bpad, "C", trans="T")
+    P_slicot = U @ U.T / scale**2
+    R = mor.controllability_gramian(sys, factor=True)
+    P = R @ R.T
+    assert np.linalg.norm(P - P_slicot) <= 1e-12 * np.linalg.norm(P_slicot)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("m", [1, 2])
+def test_subnormal_right_hand_side(discrete, m):
+    """``b`` in the subnormal range (``2^-1040``): the factor is still ``2^-1040`` times that of ``B``
+    to the precision the subnormal ``b`` itself keeps (the directions ``beta`` stay unit vectors)."""
+    rng = np.random.default_rng(11)
+    T = _triangular(12, rng, discrete=discrete)
+    B = rng.standard_normal((12, m)) + 1j * rng.standard_normal((12, m))
+    c = 2.0**-1040
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    Uc = triangular_lyapunov_factor(T, c * B, discrete=discrete)
+    assert np.all(np.isfinite(Uc))
+    np.testing.assert_allclose(Uc * 2.0**520 * 2.0**520, U, rtol=0, atol=1e-6 * np.abs(U).max())
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_leading_block_solves_equal_the_whole_matrix_ones(discrete, monkeypatch):
+    """The BLAS leading-block route (n >= 96) and scipy's wrapper on the whole matrix agree."""
+    import mor.hammarling as ham
+
+    rng = np.random.default_rng(5)
+    T = _triangular(100, rng, discrete=discrete)
+    B = rng.standard_normal((100, 2)) + 1j * rng.standard_normal((100, 2))
+    U = triangular_lyapunov_factor(T, B, discrete=discrete)
+    monkeypatch.setattr(ham, "_LEADING_MIN_ORDER", 10**9)
+    U_whole = triangular_lyapunov_factor(T, B, discrete=discrete)
+    X, X_whole = U @ U.conj().T, U_whole @ U_whole.conj().T  # (columns of U are ill-conditioned)
+    np.testing.assert_allclose(X, X_whole, rtol=0, atol=1e-13 * np.abs(X).max())

@@ -32,10 +32,15 @@ def test_route_is_chosen_by_size_and_sparsity(monkeypatch):
     assert res.certificate.meaningful
     small = balanced_truncation(heat_1d(300), 4)
     assert small.route == "dense" and small.certificate is None and small.hsv.shape == (300,)
-    # the dense route on this stiff model (eigenvalues over [-3.6e5, -10]) meets the rounding-floor
-    # estimate of BT's bound (a conservative first-order estimate: ~1e-8 against a bound of ~4e-8)
-    with pytest.warns(AccuracyWarning, match="bound may not hold"):
-        assert balanced_truncation(big, 4, route="dense").route == "dense"
+    # the dense route on this stiff model (eigenvalues over [-3.6e5, -10]) gives the same bound
+    # (2.5e-5; before the Hammarling underflow fix of issue 15 its factors were wrong: bound 4e-8,
+    # sigma_1 9.6e-4 instead of 5.2e-2, and only the rounding-floor warning hinted at it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccuracyWarning)
+        dense_big = balanced_truncation(big, 4, route="dense")
+    assert dense_big.route == "dense"
+    assert dense_big.error_bound == pytest.approx(res.error_bound, rel=1e-6)
+    np.testing.assert_allclose(dense_big.hsv[: res.hsv.size][:8], res.hsv[:8], rtol=1e-6)
     dense = balanced_truncation(heat_1d(300).to_dense(), 4)
     assert dense.route == "dense" and dense.certificate is None
     monkeypatch.setattr(mor.lowrank_bt, "LOW_RANK_MIN_ORDER", 100)
