@@ -9,10 +9,11 @@ values).  Here each matrix goes through the steps of LAPACK's own drivers, keepi
     sigma = svd(B)       DLASQ1 (dqds): every value to high relative accuracy; this is the
                          values-only path of ZGESDD, so the values are numpy.linalg.svd(M,
                          compute_uv=False)'s, bit for bit
-    B v = sigma u        DSTEIN: inverse iteration on the Golub-Kahan tridiagonal
-                         TGK = tridiag(d1, e1, d2, ..., dn) (zero diagonal) of order 2n at the r
-                         leading values, whose eigenvectors interleave (v, u) / sqrt(2)
-                         (the method of LAPACK's DBDSVDX / ZGESVDX)
+    B v = sigma u        eigenvectors of the Golub-Kahan tridiagonal TGK = tridiag(d1, e1, d2, ...,
+                         dn) (zero diagonal) of order 2n at the r leading values, which interleave
+                         (v, u) / sqrt(2) (the method of LAPACK's DBDSVDX / ZGESVDX): one twisted
+                         factorisation each, vectorised over the batch (Dhillon and Parlett 2004),
+                         DSTEIN (inverse iteration) where that fails the check
     V_r = P v            ZUNMBR: the r right vectors back to M's coordinates
     U_r = M V_r / sigma  one batched product (as accurate as a backward-stable SVD's u_j:
                          an error of eps sigma_1 / sigma_j)
@@ -146,8 +147,15 @@ class BidiagonalSVD:
             return np.zeros((b, m, r), complex), np.conj(np.swapaxes(V, 1, 2))
         todo = ~self.fallback
         if todo.any():
-            Z = self._bidiagonal_vectors(r, todo)  # (b, r, 2 nn): (v1, u1, v2, u2, ...) / sqrt(2)
-            todo &= self._check(Z, r)
+            # (b, r, 2 nn): (v1, u1, v2, u2, ...) / sqrt(2); twisted factorisations, DSTEIN where they fail
+            Z = self._twisted_vectors(r, todo)
+            ok = todo & self._check(Z, r)
+            again = todo & ~ok
+            if again.any():
+                log.debug("leading SVD: %d of %d members by DSTEIN", again.sum(), b)
+                Z[again] = self._bidiagonal_vectors(r, again)[again]
+                ok |= again & self._check(Z, r)
+            todo = ok
             self._back_transform(Z[:, :, 0::2] * np.sqrt(2.0), todo, V)  # v
         s = self.s[:, :r]
         with np.errstate(divide="ignore"):
@@ -161,6 +169,52 @@ class BidiagonalSVD:
             U[redo] = Uf[:, :, :r]
             V[redo] = np.conj(np.swapaxes(Vhf[:, :r, :], 1, 2))
         return U, np.conj(np.swapaxes(V, 1, 2))
+
+    def _twisted_vectors(self, r: int, members: np.ndarray) -> np.ndarray:
+        """Eigenvectors ``(b, r, 2 nn)`` of the TGK matrices for the ``r`` leading values, from one twisted
+        factorisation each (vectorised over members and values; Dhillon and Parlett 2004).
+
+        ``TGK - sigma I = L+ D+ L+^T = U- D- U-^T`` (top-down and bottom-up), twisted at the index
+        ``k`` of the smallest ``|gamma_k| = |D+_k + D-_k + sigma|``; then ``x_k = 1``,
+        ``x_j = -L+_j x_(j+1)`` above and ``x_(j+1) = -U-_j x_j`` below, normalised.  With ``sigma``
+        accurate to a few ulps (DLASQ1) this is one step of inverse iteration from the best start;
+        rows with a non-finite entry are zero (the check sends them on to DSTEIN).
+        """
+        b, nn = self._d.shape
+        N = 2 * nn
+        t = np.zeros((N - 1, b, 1))
+        t[0::2, :, 0] = self._d.T
+        t[1::2, :, 0] = self._e[:, : nn - 1].T
+        sig = self.s[:, :r]  # (b, r): the lanes
+        lower = np.empty((N, b, r))  # -L+_j (row N - 1 unused)
+        upper = np.empty((N, b, r))  # -U-_j
+        Dp = np.empty((N, b, r))
+        Dm = np.empty((N, b, r))
+        with np.errstate(all="ignore"):
+            Dp[0] = -sig
+            for j in range(N - 1):
+                np.divide(t[j], Dp[j], out=lower[j])
+                Dp[j + 1] = -sig - lower[j] * t[j]
+            Dm[N - 1] = -sig
+            for j in range(N - 2, -1, -1):
+                np.divide(t[j], Dm[j + 1], out=upper[j])
+                Dm[j] = -sig - upper[j] * t[j]
+            gamma = np.abs(Dp + Dm + sig)
+            gamma[~np.isfinite(gamma)] = np.inf
+            k = np.argmin(gamma, axis=0)  # (b, r)
+            np.negative(lower, out=lower)
+            np.negative(upper, out=upper)
+            x = np.zeros((N, b, r))
+            np.put_along_axis(x, k[None], 1.0, axis=0)
+            for j in range(N - 2, -1, -1):  # above the twist
+                x[j] = np.where(j < k, lower[j] * x[j + 1], x[j])
+            for j in range(N - 1):  # below it
+                x[j + 1] = np.where(j + 1 > k, upper[j] * x[j], x[j + 1])
+            x /= np.sqrt(np.einsum("jbr,jbr->br", x, x))
+        Z = np.ascontiguousarray(x.transpose(1, 2, 0))
+        Z[~np.isfinite(Z).all(axis=2)] = 0.0
+        Z[~members] = 0.0
+        return Z
 
     def _bidiagonal_vectors(self, r: int, members: np.ndarray) -> np.ndarray:
         """Eigenvectors ``(b, r, 2 nn)`` of the TGK matrix for the ``r`` leading values (DSTEIN), in
