@@ -15,8 +15,8 @@ values).  Here each matrix goes through the steps of LAPACK's own drivers, keepi
                          factorisation each, vectorised over the batch (Dhillon and Parlett 2004),
                          DSTEIN (inverse iteration) where that fails the check
     V_r = P v            ZUNMBR: the r right vectors back to M's coordinates
-    U_r = M V_r / sigma  one batched product (as accurate as a backward-stable SVD's u_j:
-                         an error of eps sigma_1 / sigma_j)
+    U_r = Q u            the same for the left vectors, or (when only their span is needed, as
+                         for an orthonormalised projection) U_r = M V_r / sigma, one batched product
 
 The triplets of ``B`` are checked (``||B v - sigma u||``, ``||B^T u - sigma v||`` relative to
 ``sigma_1`` and the orthonormality of ``u`` and ``v``, at most ``CHECK_TOL max(m, n) eps``); ``Q`` and
@@ -131,20 +131,28 @@ class BidiagonalSVD:
             s[self.fallback] = np.linalg.svd(M[self.fallback], compute_uv=False)
         self.s = s
 
-    def leading(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+    def leading(self, r: int, *, left: str = "vectors") -> tuple[np.ndarray, np.ndarray]:
         """``(U_r, Vh_r)``: the ``r`` leading left singular vectors ``(b, m, r)`` and right ones ``(b, r, n)``.
 
-        The right vectors come from the bidiagonal (checked there; members that fail are
-        recomputed by ``numpy.linalg.svd``), the left ones as ``U_r = M V_r diag(s_r)^-1``
-        (zero columns where ``s = 0``): ``M V_r = U_r diag(s_r)`` holds to rounding, and ``U_r`` is as
-        accurate as a backward-stable SVD's (an error of ``eps sigma_1 / sigma_j`` in ``u_j``).
+        Parameters
+        ----------
+        r : int
+        left : {"vectors", "span"}
+            ``"vectors"``: ``U_r = Q u`` (ZUNMBR), the triplets of a backward-stable SVD
+            (``||M^H U_r - V_r diag(s_r)|| ~ eps sigma_1``).  ``"span"``: ``U_r = M V_r diag(s_r)^-1``
+            (zero columns where ``s = 0``), one batched product: ``M V_r = U_r diag(s_r)`` holds to
+            rounding and ``span(U_r)`` is as accurate as a backward-stable SVD's, but ``u_j`` may lean
+            towards the leading ``u_i`` by ``eps sigma_1 / sigma_j`` (for a projection onto the span).
+
+        Members whose bidiagonal triplets fail the check are recomputed by ``numpy.linalg.svd``.
         """
         M = self._M
         b, m, n = M.shape
         r = min(r, self._k)
         V = np.zeros((b, n, r), complex)
+        U = np.zeros((b, m, r), complex)
         if r == 0 or b == 0:
-            return np.zeros((b, m, r), complex), np.conj(np.swapaxes(V, 1, 2))
+            return U, np.conj(np.swapaxes(V, 1, 2))
         todo = ~self.fallback
         if todo.any():
             # (b, r, 2 nn): (v1, u1, v2, u2, ...) / sqrt(2); twisted factorisations, DSTEIN where they fail
@@ -156,11 +164,15 @@ class BidiagonalSVD:
                 Z[again] = self._bidiagonal_vectors(r, again)[again]
                 ok |= again & self._check(Z, r)
             todo = ok
-            self._back_transform(Z[:, :, 0::2] * np.sqrt(2.0), todo, V)  # v
-        s = self.s[:, :r]
-        with np.errstate(divide="ignore"):
-            inv = np.where(s > 0, 1.0 / s, 0.0)
-        U = (M @ V) * inv[:, None, :]
+            Z *= np.sqrt(2.0)
+            self._back_transform("P", Z[:, :, 0::2], todo, V)  # v
+            if left == "vectors":
+                self._back_transform("Q", Z[:, :, 1::2], todo, U)  # u
+        if left != "vectors":
+            s = self.s[:, :r]
+            with np.errstate(divide="ignore"):
+                inv = np.where(s > 0, 1.0 / s, 0.0)
+            U = (M @ V) * inv[:, None, :]
         redo = ~todo
         self.recomputed = int(redo.sum())
         if redo.any():
@@ -269,21 +281,24 @@ class BidiagonalSVD:
         tol = CHECK_TOL * max(self._M.shape[1:]) * np.finfo(float).eps
         return (np.maximum(res, orth) <= tol) & ~self.fallback
 
-    def _back_transform(self, x: np.ndarray, members: np.ndarray, V: np.ndarray) -> None:
-        """``V_r = P v`` (ZUNMBR) of the bidiagonal's right vectors ``x (b, r, n)`` for ``members``,
-        written into ``V``."""
+    def _back_transform(self, vect: str, x: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
+        """``P v`` (``vect = "P"``, ``x`` the right vectors of ``B``) or ``Q [u; 0]`` (``"Q"``, the left
+        ones) by ZUNMBR, ``x (b, r, nn)``, for ``members``, written into ``out (b, rows, r)``."""
         mm, nn = self._mm, self._nn
         r = x.shape[1]
         lwork = max(1, r) * 64
         zwork = np.empty(lwork, complex)
-        C = np.empty((r, nn), complex)  # Fortran (nn, r)
-        iv = np.array([0, nn, r, mm, mm, nn, lwork], dtype=np.int32)  # info, m, n, k, lda, ldc, lwork
+        rows, k = (nn, mm) if vect == "P" else (mm, nn)
+        C = np.zeros((r, rows), complex)  # Fortran (rows, r); rows nn.. of Q's argument stay zero
+        tau = self._taup if vect == "P" else self._tauq
+        iv = np.array([0, rows, r, k, mm, rows, lwork], dtype=np.int32)  # info, m, n, k, lda, ldc, lwork
         ip = [iv.ctypes.data + 4 * i for i in range(iv.size)]
         for h in np.flatnonzero(members):
-            C[:] = x[h]
-            _ZUNMBR(_char("P"), _char("L"), _char("N"), ip[1], ip[2], ip[3], self._A[h].ctypes.data, ip[4],
-                    self._taup[h].ctypes.data, C.ctypes.data, ip[5], zwork.ctypes.data, ip[6], ip[0])  # fmt: skip
+            C[:, :nn] = x[h]
+            C[:, nn:] = 0.0
+            _ZUNMBR(_char(vect), _char("L"), _char("N"), ip[1], ip[2], ip[3], self._A[h].ctypes.data, ip[4],
+                    tau[h].ctypes.data, C.ctypes.data, ip[5], zwork.ctypes.data, ip[6], ip[0])  # fmt: skip
             if iv[0] != 0:  # pragma: no cover (only argument errors)
                 members[h] = False
                 continue
-            V[h] = C.T
+            out[h] = C.T

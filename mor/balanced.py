@@ -279,8 +279,8 @@ def balanced_truncation(
     hsv = pad_hsv(s, sys.n) if low is None else s
     nonzero = (hsv > rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
     r = _choose_order(hsv, nonzero, order, tol, rank_tol)
-    if leading is not None:
-        U, Vh = leading.leading(r)
+    if leading is not None:  # bfsr orthonormalises S U_r: only the span of U_r matters
+        U, Vh = leading.leading(r, left="span" if method == "bfsr" else "vectors")
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r
     V, W = _projections(R, S, U, Vh, hsv[..., :r], valid, method)
     if match_dc:

@@ -57,9 +57,11 @@ class LeadingFactorSVD:
 
     Methods
     -------
-    leading(r)
+    leading(r, left="vectors")
         ``(U_r (..., kQ, r), Vh_r (..., r, kP))``: the ``r`` leading singular vectors,
-        ``S^H R V_r = U_r diag(s[..., :r])``.
+        ``S^H R V_r = U_r diag(s[..., :r])``; ``left="span"``: ``U_r`` computed as
+        ``S^H R V_r diag(s_r)^-1``, accurate as a basis of the left singular subspace only
+        (see :meth:`mor._leading_svd.BidiagonalSVD.leading`).
     """
 
     def __init__(self, R: np.ndarray, S: np.ndarray):
@@ -69,8 +71,8 @@ class LeadingFactorSVD:
         self._svd = BidiagonalSVD(M.reshape((size, *self._shape)))
         self.s = self._svd.s.reshape(*self._batch, self._svd.s.shape[-1])
 
-    def leading(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        U, Vh = self._svd.leading(r)
+    def leading(self, r: int, *, left: str = "vectors") -> tuple[np.ndarray, np.ndarray]:
+        U, Vh = self._svd.leading(r, left=left)
         return U.reshape(*self._batch, *U.shape[-2:]), Vh.reshape(*self._batch, *Vh.shape[-2:])
 
 
