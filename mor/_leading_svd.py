@@ -126,6 +126,12 @@ class BidiagonalSVD:
             _DLASQ1(ip[1], s[h].ctypes.data, ee.ctypes.data, rwork.ctypes.data, ip[4])
             if iv[4] != 0:
                 self.fallback[h] = True
+        # ZGESDD scales M into [SMLNUM, BIGNUM] by its largest entry first (max|M_ij| <= s_1 <=
+        # max(m, n) max|M_ij|): members that it may have scaled are left to it
+        tiny = np.sqrt(np.finfo(float).tiny) / np.finfo(float).eps
+        with np.errstate(invalid="ignore"):
+            s1 = s[:, 0]
+            self.fallback |= ~np.isfinite(s).all(axis=1) | ((s1 > 0) & (s1 < max(m, n) * tiny)) | (s1 > 1.0 / tiny)
         if self.fallback.any():
             log.debug("leading SVD: %d of %d members by numpy.linalg.svd (LAPACK info)", self.fallback.sum(), b)
             s[self.fallback] = np.linalg.svd(M[self.fallback], compute_uv=False)

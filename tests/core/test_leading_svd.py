@@ -74,6 +74,18 @@ def test_values_are_numpys_and_vectors_backward_stable(shape):
         assert np.all(_subspace_gap(Vh, Vhf[:, :r]) <= 1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1e-140, 1e140, 1e200])
+def test_extreme_scales_are_numpys(scale):
+    """Matrices that ZGESDD rescales first (largest entry outside [6.7e-139, 1.5e138]) give numpy's
+    values too (those members go to numpy), and good triplets."""
+    M, _ = _random(np.random.default_rng(9), (3, 8, 8))
+    M = M * scale
+    svd = BidiagonalSVD(M)
+    assert np.array_equal(svd.s, np.linalg.svd(M, compute_uv=False))
+    U, Vh = svd.leading(3)
+    _check_triplets(M, U, Vh, svd.s, 100 * 8 * EPS)
+
+
 def test_square_batch_takes_the_lapack_route():
     """The DSS shape (square) never falls back on well-separated values."""
     M, _ = _random(np.random.default_rng(1), (8, 16, 16))
