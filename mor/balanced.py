@@ -240,7 +240,8 @@ def balanced_truncation(
 
     The steps, each a named helper: check the arguments; Gramian factors
     ``P = R R^H``, ``Q = S S^H`` (:func:`mor.gramians`) and the SVD of ``S^H R``
-    (:func:`mor.hankel.factor_svd`); choose the order (``order``, ``tol`` or
+    (:func:`mor.hankel.factor_svd`; for a diagonal batch every value but only the ``r`` leading
+    vectors, :func:`mor.hankel.leading_factor_svd`); choose the order (``order``, ``tol`` or
     the numerical rank, capped at it); the projection matrices ``V``, ``W``
     (``"sr"`` or ``"bfsr"``); project (dense) or project and re-diagonalise
     (diagonal batch); warn when a reduced pole left the stability region.
