@@ -226,3 +226,29 @@ def test_near_degenerate_cut_keeps_the_bound(monkeypatch):
         err = float(v[0] if isinstance(v, tuple) else v)
         assert err <= res.error_bound * (1 + 1e-6) + 1e-12 * res.hsv[0]
         assert err >= res.hsv[r] * (1 - 1e-6)
+
+
+def test_leading_vector_against_mpmath():
+    """The leading right singular vector of ``S^H R`` of small discrete layers (poles near z = 1)
+    against a 40-digit SVD: within ``10 eps sigma_1 / (sigma_1 - sigma_2)`` of the truth (measured:
+    median 0.13, max 1.3 of these units; LAPACK's full SVD median 0.41, max 26)."""
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        n = int(rng.integers(3, 10))
+        lam = -np.exp(rng.uniform(-4, 2, n)) + 1j * rng.uniform(-30, 30, n)
+        B = rng.standard_normal((n, 1)) + 0j
+        C = rng.standard_normal((1, n)) + 1j * rng.standard_normal((1, n))
+        sys = mor.discretize(mor.DiagonalLTI(lam, B, C), 10 ** rng.uniform(-3, -1))
+        R, S = mor.gramians(sys, factor=True)
+        M = np.conj(S.T) @ R
+        svd = BidiagonalSVD(M[None])
+        v = np.conj(svd.leading(1)[1][0, 0])
+        with mpmath.workdps(40):
+            _, _, Vm = mpmath.svd_c(mpmath.matrix(M.tolist()))
+            vt = [mpmath.conj(Vm[0, j]) for j in range(n)]
+            vm = [mpmath.mpc(x.real, x.imag) for x in v / np.linalg.norm(v)]
+            ip = mpmath.fsum(mpmath.conj(a) * b for a, b in zip(vt, vm, strict=True))
+            angle = float(mpmath.sqrt(mpmath.fsum(abs(b - a * ip) ** 2 for a, b in zip(vt, vm, strict=True))))
+        s = svd.s[0]
+        assert angle <= 10 * EPS * s[0] / (s[0] - s[1])
