@@ -39,7 +39,7 @@ from ._frequency import rounding_floor
 from ._guard import guarded
 from .errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
 from .gramians import factors_and_schur
-from .hankel import factor_svd
+from .hankel import factor_svd, leading_factor_svd
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
 from .schur import complex_schur
 from .spa import residualize
@@ -240,7 +240,8 @@ def balanced_truncation(
 
     The steps, each a named helper: check the arguments; Gramian factors
     ``P = R R^H``, ``Q = S S^H`` (:func:`mor.gramians`) and the SVD of ``S^H R``
-    (:func:`mor.hankel.factor_svd`); choose the order (``order``, ``tol`` or
+    (:func:`mor.hankel.factor_svd`; for a diagonal batch every value but only the ``r`` leading
+    vectors, :func:`mor.hankel.leading_factor_svd`); choose the order (``order``, ``tol`` or
     the numerical rank, capped at it); the projection matrices ``V``, ``W``
     (``"sr"`` or ``"bfsr"``); project (dense) or project and re-diagonalise
     (diagonal batch); warn when a reduced pole left the stability region.
@@ -270,10 +271,17 @@ def balanced_truncation(
         R, S, schur = factors_and_schur(sys, method=gramian_method, horizon=horizon)
     else:
         R, S, schur = low.Z, low.Y, None
-    U, s, Vh = factor_svd(R, S)
+    # a diagonal batch (truncation) needs the leading r singular vectors only
+    leading = leading_factor_svd(R, S) if isinstance(sys, DiagonalLTI) and not match_dc else None
+    if leading is None:
+        U, s, Vh = factor_svd(R, S)
+    else:
+        s = leading.s
     hsv = pad_hsv(s, sys.n) if low is None else s
     nonzero = (hsv > rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
     r = _choose_order(hsv, nonzero, order, tol, rank_tol)
+    if leading is not None:  # bfsr orthonormalises S U_r: only the span of U_r matters
+        U, Vh = leading.leading(r, left="span" if method == "bfsr" else "vectors")
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r
     V, W = _projections(R, S, U, Vh, hsv[..., :r], valid, method)
     if match_dc:
@@ -385,6 +393,9 @@ def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np
         return V, W
     if r == 0:
         return R[..., :, :0], S[..., :, :0]
+    if valid.all():  # no padding
+        V, W = np.linalg.qr(R @ Vr)[0], np.linalg.qr(S @ Ur)[0]
+        return V, W @ _ct(np.linalg.inv(_ct(W) @ V))
     V = np.where(vmask, np.linalg.qr(np.where(vmask, R @ Vr, 0))[0], 0)
     W = np.where(vmask, np.linalg.qr(np.where(vmask, S @ Ur, 0))[0], 0)
     both = valid[..., :, None] & valid[..., None, :]

@@ -23,7 +23,7 @@ from scipy.linalg.blas import ztrmm
 from ._arrays import reverse
 from ._expm1 import complex_expm1
 from ._guard import guarded
-from .cauchy import cauchy_cholesky
+from .cauchy import cauchy_cholesky, cauchy_cholesky_pair
 from .errors import InvalidArgumentError, NumericalError, SystemTypeError
 from .hammarling import triangular_lyapunov_factor
 from .lyapunov import solve_lyapunov
@@ -180,7 +180,24 @@ def factors_and_schur(sys: LTI | DiagonalLTI, *, method: str | None = None, hori
     if isinstance(sys, LTI) and horizon is None and method in (None, "recursive") and sys.n:
         schur = _stable_schur(sys)
         return _dense_factor(sys, "c", schur), _dense_factor(sys, "o", schur), schur
+    if isinstance(sys, DiagonalLTI) and horizon is None and method is None:
+        check_stable(sys, "the infinite-horizon Gramians")
+        return (*_diag_factor_pair(sys), None)
     return _gramian(sys, "c", True, method, horizon), _gramian(sys, "o", True, method, horizon), None
+
+
+def _diag_factor_pair(sys: DiagonalLTI) -> tuple[np.ndarray, np.ndarray]:
+    """Both pivoted Cauchy factors of a (batched) diagonal system in one pass
+    (:func:`mor.cauchy.cauchy_cholesky_pair`: the pairwise factors are shared)."""
+    nodes, Gc = _diag_nodes(sys, "c")
+    Go = _diag_nodes(sys, "o")[1]
+    batch, n = sys.batch_shape, sys.n
+    size = int(np.prod(batch, dtype=int))
+    flat = np.broadcast_to(nodes, (*batch, n)).reshape(size, n)
+    Gc = np.broadcast_to(Gc, (*batch, n, Gc.shape[-1])).reshape(size, n, -1)
+    Go = np.broadcast_to(Go, (*batch, n, Go.shape[-1])).reshape(size, n, -1)
+    R, S = cauchy_cholesky_pair(flat, Gc, Go, discrete=sys.dt is not None)
+    return R.reshape(*batch, n, R.shape[-1]), S.reshape(*batch, n, S.shape[-1])
 
 
 # --------------------------------------------------------------------------- internals

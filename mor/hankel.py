@@ -8,10 +8,11 @@ import numpy as np
 
 from ._arrays import pad_hsv
 from ._guard import guarded
+from ._leading_svd import BidiagonalSVD
 from .gramians import gramians
 from .systems import as_system
 
-__all__ = ["hankel_singular_values", "factor_svd"]
+__all__ = ["hankel_singular_values", "factor_svd", "leading_factor_svd"]
 
 
 def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
@@ -44,6 +45,55 @@ def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
             np.zeros(M.shape[:-2] + (k, M.shape[-1]), M.dtype),
         )
     return np.linalg.svd(M, full_matrices=False, compute_uv=compute_uv)
+
+
+class LeadingFactorSVD:
+    """The SVD of ``S^H R`` with every singular value and the leading vectors on demand.
+
+    Attributes
+    ----------
+    s : (..., k) ndarray
+        The singular values (decreasing), those of ``factor_svd(R, S, compute_uv=False)``.
+
+    Methods
+    -------
+    leading(r, left="vectors")
+        ``(U_r (..., kQ, r), Vh_r (..., r, kP))``: the ``r`` leading singular vectors,
+        ``S^H R V_r = U_r diag(s[..., :r])``; ``left="span"``: ``U_r`` computed as
+        ``S^H R V_r diag(s_r)^-1``, accurate as a basis of the left singular subspace only
+        (see :meth:`mor._leading_svd.BidiagonalSVD.leading`).
+    """
+
+    def __init__(self, R: np.ndarray, S: np.ndarray):
+        M = np.conj(np.swapaxes(S, -1, -2)) @ R
+        self._batch, self._shape = M.shape[:-2], M.shape[-2:]
+        size = int(np.prod(self._batch, dtype=int))
+        self._svd = BidiagonalSVD(M.reshape((size, *self._shape)))
+        self.s = self._svd.s.reshape(*self._batch, self._svd.s.shape[-1])
+
+    def leading(self, r: int, *, left: str = "vectors") -> tuple[np.ndarray, np.ndarray]:
+        U, Vh = self._svd.leading(r, left=left)
+        return U.reshape(*self._batch, *U.shape[-2:]), Vh.reshape(*self._batch, *Vh.shape[-2:])
+
+
+def leading_factor_svd(R: np.ndarray, S: np.ndarray) -> LeadingFactorSVD:
+    """SVD of ``S^H R`` (Gramian factors ``P = R R^H``, ``Q = S S^H``), its leading vectors on demand.
+
+    Every singular value as :func:`factor_svd` with ``compute_uv=False`` (the Hankel singular
+    values, to the same relative accuracy), and only the ``r`` leading singular vectors, at a
+    backward-stable SVD's accuracy, when :meth:`LeadingFactorSVD.leading` asks for them
+    (:mod:`mor._leading_svd`: one bidiagonalisation shared by the values and the vectors).
+
+    Parameters
+    ----------
+    R : (..., n, kP) ndarray
+    S : (..., n, kQ) ndarray
+
+    Returns
+    -------
+    LeadingFactorSVD
+    """
+    return LeadingFactorSVD(R, S)
 
 
 @guarded("hankel_singular_values")
