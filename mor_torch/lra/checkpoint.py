@@ -11,6 +11,7 @@ import io
 import logging
 import pickle
 import random
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = Path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # garbage bytes make torch warn about "pickle protocol N"
+            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:  # torch's message suggests weights_only=False: not for a damaged file
         raise CheckpointError(
             f"cannot read {path}: not a checkpoint written by this pipeline (damaged, or another kind of file)",
@@ -72,6 +75,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         detail = (str(exc).strip().splitlines() or [""])[0][:200]
         raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {detail}", path=str(path)) from None
+    except (IndexError, KeyError, TypeError, AttributeError, MemoryError, OverflowError, RecursionError) as exc:
+        # what the unpickler raises on arbitrary damaged bytes (an opcode popping an empty stack,
+        # a memo key that was never stored, ...): about 1 garbage file in 25
+        raise CheckpointError(
+            f"cannot read {path}: damaged ({type(exc).__name__} while unpickling)", path=str(path)
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a checkpoint (it holds a {type(state).__name__})", path=str(path))
     return state

@@ -132,6 +132,22 @@ def test_atomic_checkpoint_survives_failed_write(tmp_path, monkeypatch):
     assert not (tmp_path / "x.json").exists()
 
 
+@pytest.mark.filterwarnings("error")  # torch's "pickle protocol" warnings must not leak either
+def test_any_damaged_bytes_are_a_checkpoint_error(tmp_path):
+    """Random bytes, also behind a pickle or zip header: always CheckpointError naming the file.
+
+    About 1 garbage file in 25 made the unpickler raise IndexError or KeyError (an opcode popping
+    an empty stack, a memo key never stored), which escaped as a traceback.
+    """
+    rng = np.random.default_rng(0)
+    path = tmp_path / "model.pt"
+    headers = (b"", b"\x80\x02", b"\x80\x05", b"\x80\x00", b"PK\x03\x04")
+    for i in range(500):
+        path.write_bytes(headers[i % len(headers)] + rng.bytes(int(rng.integers(1, 3000))))
+        with pytest.raises(CheckpointError, match=r"model\.pt"):
+            load_checkpoint(path)
+
+
 def test_eval_loader_orders_each_shard_by_length(task):
     from mor_torch.lra.loaders import _ShardSampler
 
