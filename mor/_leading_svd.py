@@ -34,6 +34,8 @@ import logging
 
 import numpy as np
 
+from ._capi import scipy_routine
+
 __all__ = ["BidiagonalSVD", "CHECK_TOL"]
 
 log = logging.getLogger(__name__)
@@ -45,17 +47,7 @@ CHECK_TOL = 64.0
 
 def _lapack(name: str, nargs: int):
     """A routine of scipy's ``cython_lapack`` as a ``ctypes`` function of ``nargs`` pointers, or ``None``."""
-    try:
-        from scipy.linalg import cython_lapack
-
-        capsule = cython_lapack.__pyx_capi__[name]
-        get_name = ctypes.pythonapi.PyCapsule_GetName
-        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-        return ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(get_ptr(capsule, get_name(capsule)))
-    except (ImportError, AttributeError, KeyError, ValueError, TypeError):  # pragma: no cover
-        return None
+    return scipy_routine("lapack", name, [ctypes.c_void_p] * nargs)
 
 
 _ZGEBRD = _lapack("zgebrd", 11)

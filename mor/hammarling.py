@@ -42,6 +42,7 @@ import math
 import numpy as np
 from scipy.linalg.blas import ztrsv
 
+from ._capi import scipy_routine
 from ._exact import one_minus_abs2
 
 __all__ = ["triangular_lyapunov_factor"]
@@ -73,29 +74,12 @@ def _unit_scaled(b: np.ndarray, amax: float) -> tuple[np.ndarray, int]:
 _LEADING_MIN_ORDER = 96
 
 
-def _blas_function(name: str, argtypes: list):
-    """A BLAS routine of scipy's ``cython_blas`` as a ``ctypes`` function, or ``None``."""
-    try:
-        import ctypes
-
-        from scipy.linalg import cython_blas
-
-        capsule = cython_blas.__pyx_capi__[name]
-        get_name = ctypes.pythonapi.PyCapsule_GetName
-        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-        return ctypes.CFUNCTYPE(None, *argtypes)(get_ptr(capsule, get_name(capsule)))
-    except (ImportError, AttributeError, KeyError, ValueError, TypeError):  # pragma: no cover
-        return None
-
-
 def _ztrsv_ctypes():
     import ctypes
 
     p_int = ctypes.POINTER(ctypes.c_int)
     chars = [ctypes.c_char_p] * 3
-    return _blas_function("ztrsv", chars + [p_int, ctypes.c_void_p, p_int, ctypes.c_void_p, p_int])
+    return scipy_routine("blas", "ztrsv", chars + [p_int, ctypes.c_void_p, p_int, ctypes.c_void_p, p_int])
 
 
 _ZTRSV = _ztrsv_ctypes()
