@@ -35,7 +35,7 @@
 #
 # At this size the accuracies say little about the method: the point is the machinery and the
 # reports.  `make run` runs the default `smnist` preset (minutes), `--preset claims` the full
-# claims experiment (about 25 minutes on 2 cores).
+# claims experiment (about 35 minutes on 2 cores).
 
 # %%
 import csv
