@@ -169,16 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         level = logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keep_freed_memory()
+    finished = False
     try:
         config, out = _resolve(args)
         results = run_pipeline(config, out, resume=args.resume, progress=not args.no_progress)
         main_rank = dist_utils.is_main_process()
+        finished = True
     except (LraError, MorError) as exc:
         if dist_utils.is_main_process():
             print(f"error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     finally:
-        dist_utils.cleanup()
+        dist_utils.cleanup(synchronise=finished)
     if main_rank:
         print()
         print(format_table(results))

@@ -69,9 +69,19 @@ def init_from_env(device: str = "auto") -> bool:
     return True
 
 
-def cleanup() -> None:
-    """Leave the process group if one is active."""
+def cleanup(*, synchronise: bool = True) -> None:
+    """Leave the process group if one is active.
+
+    Parameters
+    ----------
+    synchronise : bool
+        Wait for every rank first (a barrier): with gloo, a rank that leaves while a peer still
+        talks to it can make that peer abort ("terminate called without an active exception").
+        ``False`` on error paths, where the other ranks may never reach the barrier.
+    """
     if is_distributed():
+        if synchronise:
+            dist.barrier()
         dist.destroy_process_group()
 
 
