@@ -38,6 +38,7 @@ that is zero below row ``k``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.linalg.blas import ztrsv
@@ -112,6 +113,29 @@ def _leading_solver(W: np.ndarray, x: np.ndarray):
     return solve_full
 
 
+def _norm_and_direction(b: np.ndarray, single: bool, negligible: float) -> tuple[float, Any]:
+    """``(||b||, b / ||b||)`` of one row of the running right-hand side, ``(0, None)`` if negligible.
+
+    One input: ``|b|`` by ``hypot`` (no underflow) and a unit complex number; several: from the
+    exact rescaling of :func:`_unit_scaled`, so ``beta`` has unit norm however small ``b`` is.
+    """
+    if single:
+        b0 = complex(b[0])
+        nb = abs(b0)
+        if nb <= negligible:
+            return 0.0, None
+        if nb < _SUBNORMAL_SAFE:  # |b| near or below the subnormal range: rescale exactly first
+            b2 = b0 * _UP
+            return nb, b2 / abs(b2)
+        return nb, b0 / nb
+    scale = np.abs(b).max()
+    if scale <= negligible:
+        return 0.0, None
+    bs, e = _unit_scaled(b, scale)
+    nbs = math.sqrt((np.conj(bs) @ bs).real)
+    return math.ldexp(nbs, e), bs / nbs
+
+
 def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool = False) -> np.ndarray:
     """Upper triangular ``U`` with ``X = U U^H`` solving the (upper triangular) Lyapunov/Stein equation.
 
@@ -147,25 +171,9 @@ def triangular_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, discrete: bool =
     single = m == 1
     negligible = _NEGLIGIBLE * float(np.abs(B).max())  # rows below this count as zero
     for k in range(n - 1, -1, -1):
-        if single:  # |b| by hypot: no underflow; beta = b / |b| a unit complex number
-            b = complex(B[k, 0])
-            nb = abs(b)
-            if nb <= negligible:
-                continue
-            if nb < _SUBNORMAL_SAFE:  # |b| near or below the subnormal range: rescale exactly first
-                b2 = b * _UP
-                beta = b2 / abs(b2)
-            else:
-                beta = b / nb
-        else:
-            b = B[k]
-            scale = np.abs(b).max()
-            if scale <= negligible:
-                continue
-            bs, e = _unit_scaled(b, scale)
-            nbs = math.sqrt((np.conj(bs) @ bs).real)
-            beta = bs / nbs  # unit norm to rounding, however small (or subnormal) b is
-            nb = math.ldexp(nbs, e)
+        nb, beta = _norm_and_direction(B[k], single, negligible)
+        if nb == 0.0:
+            continue
         tau = complex(d[k])
         if discrete:
             alpha = math.sqrt(margin[k])
