@@ -1,8 +1,9 @@
-"""Random test systems shared by the core tests."""
+"""Random test systems and plain references shared by the core tests."""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 
 from mor import LTI, DiagonalLTI
 
@@ -46,3 +47,14 @@ def freq_grid(sys, k=2001, wmax=None):
         poles = sys.poles if isinstance(sys, DiagonalLTI) else sys.poles()
         wmax = 2 * (np.abs(poles).max() + 1)
     return np.concatenate([-np.geomspace(wmax, 1e-3, k // 2), [0.0], np.geomspace(1e-3, wmax, k // 2)])
+
+
+def reference_gramians(A, B, C, dt=None):
+    """Plain dense Gramians by scipy's Bartels-Stewart solvers: ``(P, Q)``, continuous or discrete."""
+    if dt is None:
+        P = sla.solve_continuous_lyapunov(A, -B @ B.conj().T)
+        Q = sla.solve_continuous_lyapunov(A.conj().T, -C.conj().T @ C)
+    else:
+        P = sla.solve_discrete_lyapunov(A, B @ B.conj().T)
+        Q = sla.solve_discrete_lyapunov(A.conj().T, C.conj().T @ C)
+    return P, Q

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 import scipy.sparse as sps
+from helpers import reference_gramians
 
 import mor
 from mor import ConvergenceError, NumericalError, SparseLTI, low_rank_gramians
@@ -14,14 +15,7 @@ from mor.models import convection_diffusion_2d, heat_1d, spring_chain
 
 
 def _dense_gramians(sys):
-    A, B, C = sys.A.toarray(), sys.B, sys.C
-    if sys.dt is None:
-        P = sla.solve_continuous_lyapunov(A, -B @ B.conj().T)
-        Q = sla.solve_continuous_lyapunov(A.conj().T, -C.conj().T @ C)
-    else:
-        P = sla.solve_discrete_lyapunov(A, B @ B.conj().T)
-        Q = sla.solve_discrete_lyapunov(A.conj().T, C.conj().T @ C)
-    return P, Q
+    return reference_gramians(sys.A.toarray(), sys.B, sys.C, sys.dt)
 
 
 def _residual(sys, X, G, adjoint):

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg as sla
-from helpers import random_dense, random_diagonal
+from helpers import random_dense, random_diagonal, reference_gramians
 
 from mor import LTI, DiagonalLTI, balanced_truncation, hinf_norm, transfer_function
 from mor.errors import AccuracyWarning, ArgumentTypeError, InvalidArgumentError, NumericalError, RankWarning
@@ -24,12 +24,7 @@ def _dc(sys):
 def _plain_spa(sys: LTI, r: int) -> LTI:
     """Reference: dense Lyapunov solutions, Cholesky balancing, the textbook formulas."""
     A, B, C, D = sys.A, sys.B, sys.C, sys.D
-    if sys.dt is None:
-        P = sla.solve_continuous_lyapunov(A, -B @ B.conj().T)
-        Q = sla.solve_continuous_lyapunov(A.conj().T, -C.conj().T @ C)
-    else:
-        P = sla.solve_discrete_lyapunov(A, B @ B.conj().T)
-        Q = sla.solve_discrete_lyapunov(A.conj().T, C.conj().T @ C)
+    P, Q = reference_gramians(A, B, C, sys.dt)
     Lp, Lq = sla.cholesky(P, lower=True), sla.cholesky(Q, lower=True)
     U, s, Vh = np.linalg.svd(Lq.conj().T @ Lp)
     T = np.diag(s**-0.5) @ U.conj().T @ Lq.conj().T
