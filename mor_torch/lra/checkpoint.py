@@ -72,15 +72,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"cannot read {path}: not a checkpoint written by this pipeline (damaged, or another kind of file)",
             path=str(path),
         ) from None
-    except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {detail}", path=str(path)) from None
-    except (IndexError, KeyError, TypeError, AttributeError, MemoryError, OverflowError, RecursionError) as exc:
+    except (
+        OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
         # what the unpickler raises on arbitrary damaged bytes (an opcode popping an empty stack,
         # a memo key that was never stored, ...): about 1 garbage file in 25
-        raise CheckpointError(
-            f"cannot read {path}: damaged ({type(exc).__name__} while unpickling)", path=str(path)
-        ) from None
+        IndexError, KeyError, TypeError, AttributeError, MemoryError, OverflowError, RecursionError,
+    ) as exc:  # fmt: skip
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {detail}", path=str(path)) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a checkpoint (it holds a {type(state).__name__})", path=str(path))
     return state
