@@ -5,13 +5,25 @@ Dense, batched diagonal and large sparse systems, continuous and discrete time: 
 balanced singular perturbation), modal truncation, H2-optimal reduction (IRKA) and system norms.
 Depends on numpy and scipy only (never on torch).
 
+The code lives in five groups whose imports run one way (each imports only those before it),
+with the ground floor (``errors``, ``validation``) below them all:
+
+``linalg``     dense and structured linear-algebra kernels (Schur, Lyapunov, Hammarling, Cauchy)
+``systems``    system types and conversion (``LTI``, ``DiagonalLTI``, ``SparseLTI``, discretisation)
+``gramians``   Gramians (dense, closed-form, low-rank) and Hankel singular values
+``analysis``   norms and responses
+``reduction``  balanced truncation, singular perturbation, modal truncation, IRKA
+
+``models`` generates test systems.  Every public name is importable from ``mor`` itself; the
+module paths of the flat layout before the groups (``mor.balanced``, ``mor.norms``, ...) keep
+working as aliases of the modules in the groups (:mod:`mor._aliases`).
+
 >>> from mor import balanced_truncation
 """
 
 from . import errors, models
-from .balanced import BalancedTruncationResult, balanced_truncation
-from .cauchy import cauchy_cholesky
-from .discretize import discretize
+from ._aliases import register_old_paths
+from .analysis import frequency_response, h2_norm, hinf_norm, impulse_response, transfer_function
 from .errors import (
     AccuracyWarning,
     ArgumentTypeError,
@@ -28,20 +40,27 @@ from .errors import (
     SystemTypeError,
     UnstableSystemError,
 )
-from .gramians import controllability_gramian, gramians, observability_gramian
-from .h2 import h2_norm
-from .h2_optimal import IrkaResult, irka
-from .hankel import hankel_singular_values
-from .lowrank import LowRankGramians, low_rank_gramians
-from .lowrank_bt import LowRankCertificate
-from .lyapunov import solve_lyapunov
-from .modal import ModalTruncationResult, modal_truncation
-from .norms import hinf_norm
-from .response import frequency_response, impulse_response, transfer_function
-from .schur import complex_schur
-from .sparse import SparseLTI
-from .stability import check_stable
-from .systems import LTI, DiagonalLTI, as_system
+from .gramians import (
+    LowRankGramians,
+    controllability_gramian,
+    gramians,
+    hankel_singular_values,
+    low_rank_gramians,
+    observability_gramian,
+)
+from .linalg import cauchy_cholesky, complex_schur, solve_lyapunov
+from .reduction import (
+    BalancedTruncationResult,
+    IrkaResult,
+    LowRankCertificate,
+    ModalTruncationResult,
+    balanced_truncation,
+    irka,
+    modal_truncation,
+)
+from .systems import LTI, DiagonalLTI, SparseLTI, as_system, check_stable, discretize
+
+register_old_paths()
 
 __version__ = "0.1.0"
 

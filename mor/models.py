@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sps
 
-from .sparse import SparseLTI
+from .systems.sparse import SparseLTI
 from .validation import check_int, check_real
 
 __all__ = ["convection_diffusion_2d", "heat_1d", "iss_like", "spring_chain"]

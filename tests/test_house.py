@@ -101,3 +101,57 @@ def test_lazy_exports_match_all(package):
         assert getattr(mod, name) is not None
     with pytest.raises(AttributeError):
         mod.no_such_name  # noqa: B018
+
+
+# -- the groups of mor ----------------------------------------------------------------------
+#: floor of each group of ``mor``: a module may import its own floor and the floors below it.
+MOR_FLOORS = {"ground": 0, "linalg": 1, "systems": 2, "models": 3, "gramians": 3, "analysis": 4, "reduction": 5}
+#: the modules directly in ``mor/`` and their floor (``__init__`` and ``_aliases`` are the public face).
+MOR_TOP = {"errors": "ground", "validation": "ground", "_guard": "ground", "models": "models"}
+
+
+def _mor_group(module: str) -> str | None:
+    """The group of a dotted module under ``mor`` (None for the package's public face)."""
+    parts = module.split(".")
+    if parts[0] != "mor" or len(parts) == 1 or parts[1] in ("__init__", "_aliases"):
+        return None
+    return MOR_TOP.get(parts[1], parts[1])
+
+
+def _imported_modules(path: Path, tree: ast.AST):
+    """Every module an import statement of ``path`` names (function bodies included), absolute."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = node.module or ""
+            if node.level:
+                module = f"{base}.{module}" if module else base
+            yield module
+            yield from (f"{module}.{a.name}" for a in node.names)  # `from . import lti` names a module
+
+
+def test_every_mor_module_sits_in_a_group():
+    stray = [
+        path.name
+        for path in (ROOT / "mor").glob("*.py")
+        if path.stem not in MOR_TOP and path.stem not in ("__init__", "_aliases")
+    ]
+    groups = {p.name for p in (ROOT / "mor").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert stray == [] and groups == set(MOR_FLOORS) - {"ground", "models"}
+
+
+def test_mor_groups_import_downwards_only():
+    bad = []
+    for path, tree in _modules():
+        rel = path.relative_to(ROOT).with_suffix("")
+        source = _mor_group(".".join(rel.parts))
+        if rel.parts[0] != "mor" or source is None:
+            continue
+        for module in _imported_modules(path, tree):
+            target = _mor_group(module)
+            if target is not None and target in MOR_FLOORS and MOR_FLOORS[target] > MOR_FLOORS[source]:
+                bad.append(f"{rel}: {source} imports {module} ({target})")
+    assert bad == []

@@ -8,7 +8,7 @@ from helpers import random_dense
 
 import mor
 from mor import DiagonalLTI, gramians, hankel_singular_values
-from mor.gramians import _psd_factor
+from mor.gramians.dense import _psd_factor
 from mor.hammarling import triangular_lyapunov_factor
 from mor.lyapunov import solve_lyapunov
 

@@ -50,7 +50,7 @@ def test_route_is_chosen_by_size_and_sparsity(monkeypatch):
 def test_automatic_route_falls_back_to_dense_when_low_rank_does_not_converge(monkeypatch, caplog):
     monkeypatch.setattr(mor.lowrank_bt, "LOW_RANK_MIN_ORDER", 100)
     sys = iss_like(100)  # 200 lightly damped states, all excited: slowly decaying Hankel singular values
-    with caplog.at_level("INFO", logger="mor.lowrank_bt"):
+    with caplog.at_level("INFO", logger="mor.reduction.lowrank_bt"):
         res = balanced_truncation(sys, 10)
     assert res.route == "dense (low-rank did not converge)" and "falling back" in caplog.text
     ref = balanced_truncation(sys.to_dense(), 10)
@@ -60,7 +60,7 @@ def test_automatic_route_falls_back_to_dense_when_low_rank_does_not_converge(mon
 
 
 def test_large_sparse_system_without_convergence_raises(monkeypatch):
-    monkeypatch.setattr(mor.systems, "DENSIFY_LIMIT", 150)
+    monkeypatch.setattr(mor.systems.lti, "DENSIFY_LIMIT", 150)
     monkeypatch.setattr(mor.lowrank_bt, "LOW_RANK_MIN_ORDER", 100)
     with pytest.raises(ConvergenceError, match="did not reach"):
         balanced_truncation(iss_like(100), 10)

@@ -74,7 +74,7 @@ def test_small_sparse_input_is_densified_everywhere():
 
 
 def test_large_sparse_input_is_refused_by_dense_routines(monkeypatch):
-    monkeypatch.setattr(mor.systems, "DENSIFY_LIMIT", 30)
+    monkeypatch.setattr(mor.systems.lti, "DENSIFY_LIMIT", 30)
     s = _random_sparse(40)
     with pytest.raises(SystemTypeError, match="DENSIFY_LIMIT = 30"):
         mor.hinf_norm(s)

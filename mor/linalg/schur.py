@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ..errors import InvalidArgumentError
 from ._arrays import as_array
-from .errors import InvalidArgumentError
 
 __all__ = ["SchurForm", "complex_schur", "quasi_triangular_eigvals"]
 

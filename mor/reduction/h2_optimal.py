@@ -41,17 +41,18 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._arrays import reverse
-from ._diagonal_form import to_diagonal
-from ._frequency import log_resolvent, resolvent, shifted_backsolve
-from ._guard import guarded
+from .._guard import guarded
+from ..analysis._frequency import log_resolvent, resolvent, shifted_backsolve
+from ..errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
+from ..linalg._arrays import reverse
+from ..linalg.schur import complex_schur
+from ..systems._diagonal_form import to_diagonal
+from ..systems.convert import as_system
+from ..systems.lti import LTI, DiagonalLTI
+from ..systems.stability import check_stable, unstable_mask
+from ..validation import check_choice, check_int, check_real
 from .balanced import balanced_truncation
-from .errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
 from .modal import modal_truncation
-from .schur import complex_schur
-from .stability import check_stable, unstable_mask
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_choice, check_int, check_real
 
 __all__ = ["INITS", "IrkaResult", "irka"]
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import pad_hsv
-from ._guard import guarded
-from ._leading_svd import BidiagonalSVD
-from .gramians import gramians
-from .systems import as_system
+from .._guard import guarded
+from ..linalg._arrays import pad_hsv
+from ..linalg._leading_svd import BidiagonalSVD
+from ..systems.convert import as_system
+from .dense import gramians
 
 __all__ = ["hankel_singular_values", "factor_svd", "leading_factor_svd"]
 

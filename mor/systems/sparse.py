@@ -23,14 +23,14 @@ import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from . import systems
-from ._arrays import as_array
+from ..errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
+from ..linalg._arrays import as_array
+from ..validation import check_real
+from . import lti as systems
 from ._statespace import FrozenStateSpace
-from .errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
-from .systems import LTI
-from .validation import check_real
+from .lti import LTI
 
-__all__ = ["SparseLTI", "is_sparse", "sparse_transfer"]
+__all__ = ["SparseLTI", "as_sparse_system", "is_sparse", "sparse_transfer"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class SparseLTI(FrozenStateSpace):
 
     def __add__(self, other: Any) -> SparseLTI:
         """Parallel connection ``G1 + G2`` (block-diagonal ``A``), kept sparse."""
-        other = _as_sparse_system(other)
+        other = as_sparse_system(other)
         if (self.m, self.p) != (other.m, other.p):
             raise DimensionError(
                 f"systems have different input/output sizes: (m, p) = {(self.m, self.p)} and {(other.m, other.p)}"
@@ -205,22 +205,30 @@ class SparseLTI(FrozenStateSpace):
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> SparseLTI:
-        return self + (-_as_sparse_system(other))
+        return self + (-as_sparse_system(other))
 
     def __rsub__(self, other: Any) -> SparseLTI:
-        return _as_sparse_system(other) + (-self)
+        return as_sparse_system(other) + (-self)
 
 
-def _as_sparse_system(sys: Any) -> SparseLTI:
-    """``sys`` as a :class:`SparseLTI` (dense and diagonal systems are converted, unbatched only)."""
-    from .systems import DiagonalLTI, as_system
+def as_sparse_system(sys: Any) -> SparseLTI:
+    """``sys`` as one :class:`SparseLTI` (dense and unbatched diagonal systems are converted).
 
+    Raises
+    ------
+    InvalidArgumentError
+        For a batch of diagonal systems.
+    SystemTypeError
+        When ``sys`` is no system :func:`mor.as_system` accepts.
+    """
     if isinstance(sys, SparseLTI):
         return sys
-    sys = as_system(sys, keep_sparse=True)
-    if isinstance(sys, SparseLTI):
-        return sys
-    if isinstance(sys, DiagonalLTI):
+    if isinstance(sys, tuple) and 3 <= len(sys) <= 5 and is_sparse(sys[0]):
+        return SparseLTI(*sys)
+    sys = systems.as_dense_system(sys)
+    if isinstance(sys, systems.DiagonalLTI):
+        if sys.batch_shape:
+            raise InvalidArgumentError("a sparse system is one system, not a batch of diagonal systems")
         sys = sys.to_dense()
     return SparseLTI(sps.csr_matrix(sys.A), sys.B, sys.C, sys.D, sys.dt)
 

@@ -53,11 +53,10 @@ import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from ._shifted import ShiftedOperator
-from .errors import AccuracyWarning, ConvergenceError, InvalidArgumentError, NumericalError
-from .sparse import SparseLTI
-from .systems import DiagonalLTI, as_system
-from .validation import check_bool, check_int, check_real
+from ..errors import AccuracyWarning, ConvergenceError, NumericalError
+from ..linalg._shifted import ShiftedOperator
+from ..systems.sparse import SparseLTI, as_sparse_system
+from ..validation import check_bool, check_int, check_real
 
 __all__ = ["LowRankGramians", "low_rank_gramians", "lyapunov_inverse_bound"]
 
@@ -419,18 +418,6 @@ def check_options(sys: SparseLTI, tol: Any, max_steps: Any, max_rank: Any, certi
         max_rank = min(sys.n, max(100, sys.n // 4), 1000)
     max_rank = check_int(max_rank, "max_rank")
     return tol, max_steps, max_rank, check_bool(certify, "certify"), check_bool(compress, "compress")
-
-
-def as_sparse_system(sys: Any) -> SparseLTI:
-    """``sys`` as one :class:`SparseLTI` (dense and unbatched diagonal systems converted)."""
-    sys = as_system(sys, keep_sparse=True)
-    if isinstance(sys, SparseLTI):
-        return sys
-    if isinstance(sys, DiagonalLTI):
-        if sys.batch_shape:
-            raise InvalidArgumentError("low-rank Gramians take one system, not a batch of diagonal systems")
-        sys = sys.to_dense()
-    return SparseLTI(sps.csr_matrix(sys.A), sys.B, sys.C, sys.D, sys.dt)
 
 
 def _compress(Z: np.ndarray) -> np.ndarray:

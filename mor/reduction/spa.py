@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from .errors import AccuracyWarning, NumericalError
+from ..errors import AccuracyWarning, NumericalError
 
 __all__ = ["MAX_CONDITION", "residualize"]
 

@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from . import systems
-from .errors import AccuracyWarning, ConvergenceError, InvalidArgumentError, MethodError
-from .lowrank import ADISolver, LowRankGramians, as_sparse_system, check_options
-from .sparse import SparseLTI
-from .systems import LTI
-from .validation import check_choice, check_real
+from ..errors import AccuracyWarning, ConvergenceError, InvalidArgumentError, MethodError
+from ..gramians.lowrank import ADISolver, LowRankGramians, check_options
+from ..systems import lti as systems
+from ..systems.lti import LTI
+from ..systems.sparse import SparseLTI, as_sparse_system
+from ..validation import check_choice, check_real
 
 __all__ = ["LOW_RANK_MIN_ORDER", "LowRankCertificate", "certify", "choose_route", "project_sparse"]
 

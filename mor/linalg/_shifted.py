@@ -29,7 +29,7 @@ import scipy.linalg as sla
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from .errors import NumericalError
+from ..errors import NumericalError
 
 __all__ = ["ShiftedOperator", "orthonormal"]
 

@@ -27,8 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import lapack
 
-from ._arrays import as_array, reverse
-from .errors import (
+from ..errors import (
     ArgumentTypeError,
     BackendUnavailableError,
     DimensionError,
@@ -36,8 +35,9 @@ from .errors import (
     NumericalError,
     UnstableSystemError,
 )
+from ..validation import check_choice
+from ._arrays import as_array, reverse
 from .schur import SchurForm, complex_schur, quasi_triangular_eigvals
-from .validation import check_choice
 
 __all__ = ["SchurForm", "complex_schur", "solve_lyapunov"]
 

@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from ._guard import guarded
-from .errors import InvalidArgumentError, OrderError
-from .stability import check_stable
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_choice, check_int
+from .._guard import guarded
+from ..errors import InvalidArgumentError, OrderError
+from ..systems.convert import as_system
+from ..systems.lti import LTI, DiagonalLTI
+from ..systems.stability import check_stable
+from ..validation import check_choice, check_int
 
 __all__ = ["ModalTruncationResult", "modal_scores", "modal_truncation"]
 

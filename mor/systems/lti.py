@@ -8,7 +8,7 @@ Conventions (see ``docs/conventions.md``)::
 Both classes are immutable: their arrays are read-only and validated on construction.
 Sparse input (:mod:`scipy.sparse` matrices or arrays) is densified when the system has at most
 :data:`DENSIFY_LIMIT` states; larger sparse systems are :class:`mor.SparseLTI` objects, which
-:func:`as_system` hands only to the routines that keep sparsity (``keep_sparse=True``).
+:func:`mor.as_system` hands only to the routines that keep sparsity (``keep_sparse=True``).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_array
+from ..errors import DimensionError, InvalidArgumentError, SystemTypeError
+from ..linalg._arrays import as_array
+from ..validation import check_real
 from ._statespace import FrozenStateSpace
-from .errors import DimensionError, InvalidArgumentError, SystemTypeError
-from .validation import check_real
 
-__all__ = ["LTI", "DiagonalLTI", "as_system", "DENSIFY_LIMIT"]
+__all__ = ["LTI", "DiagonalLTI", "as_dense_system", "DENSIFY_LIMIT"]
 
 #: Largest state dimension ``n`` of a sparse system that is densified transparently (by
-#: :class:`LTI` and by :func:`as_system` for the routines that work on dense matrices only).
+#: :class:`LTI` and by :func:`mor.as_system` for the routines that work on dense matrices only).
 #: Above it those routines raise :class:`~mor.errors.SystemTypeError` instead of allocating
 #: an ``n x n`` array.
 DENSIFY_LIMIT = 2000
@@ -150,7 +150,7 @@ class LTI(FrozenStateSpace):
             raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
 
     def __add__(self, other: Any) -> LTI:
-        other = as_system(other)
+        other = as_dense_system(other)
         if isinstance(other, DiagonalLTI):
             other = other.to_dense()
         self._check_compatible(other)
@@ -167,7 +167,7 @@ class LTI(FrozenStateSpace):
         return LTI(self.A, self.B, -self.C, -self.D, self.dt)
 
     def __sub__(self, other: Any) -> LTI:
-        return self + (-as_system(other))
+        return self + (-as_dense_system(other))
 
     # -- interop ------------------------------------------------------------
     def to_scipy(self):
@@ -470,7 +470,7 @@ class DiagonalLTI:
         return DiagonalLTI(self.poles, self.B, -self.C, -self.D, self.dt, log_poles=self._log_poles)
 
     def __add__(self, other: Any) -> Any:
-        other = as_system(other)
+        other = as_dense_system(other)
         if isinstance(other, LTI):
             return self.to_dense() + other
         if (self.m, self.p) != (other.m, other.p):
@@ -493,48 +493,40 @@ class DiagonalLTI:
         return DiagonalLTI(poles, B, C, self.D + other.D, self.dt, log_poles=log_poles)
 
     def __sub__(self, other: Any) -> Any:
-        return self + (-as_system(other))
+        return self + (-as_dense_system(other))
 
 
 def _rebuild_diagonal(poles, B, C, D, dt, log_poles):
     return DiagonalLTI(None if log_poles is not None else poles, B, C, D, dt, log_poles=log_poles)
 
 
-def as_system(sys: Any, *, keep_sparse: bool = False) -> Any:
-    """Interpret ``sys`` as an :class:`LTI` or :class:`DiagonalLTI` (or a :class:`mor.SparseLTI`).
+def as_dense_system(sys: Any) -> LTI | DiagonalLTI:
+    """Interpret ``sys`` as an :class:`LTI` or :class:`DiagonalLTI`, densifying a small sparse system.
+
+    The dense half of :func:`mor.as_system` (which also builds a :class:`mor.SparseLTI` from a
+    tuple with a sparse ``A`` first): this module knows the sparse type only through their common
+    base, so that the import arrows run ``sparse -> lti`` and never back.
 
     Parameters
     ----------
     sys : object
-        The system.  Accepted: ``LTI`` and ``DiagonalLTI`` (returned unchanged),
-        :class:`mor.SparseLTI`, :class:`control.StateSpace`, :mod:`scipy.signal`
-        ``StateSpace``/``lti``/``dlti``, and tuples ``(A, B, C)``, ``(A, B, C, D)`` or
-        ``(A, B, C, D, dt)`` whose entries may be :mod:`scipy.sparse` matrices or arrays.
-    keep_sparse : bool
-        ``False`` (for routines that work on dense matrices): a sparse system is densified
-        when ``n <= DENSIFY_LIMIT`` and refused with :class:`~mor.errors.SystemTypeError`
-        above.  ``True`` (for the routines that keep sparsity): a ``SparseLTI`` is returned as
-        it is, and a tuple with a sparse ``A`` becomes a ``SparseLTI`` whatever its size.
+        ``LTI`` or ``DiagonalLTI`` (returned unchanged), :class:`mor.SparseLTI` of at most
+        ``DENSIFY_LIMIT`` states, :class:`control.StateSpace` or ``TransferFunction``,
+        :mod:`scipy.signal` ``StateSpace``/``lti``/``dlti``, or a tuple ``(A, B, C[, D[, dt]])``.
 
     Returns
     -------
-    LTI, DiagonalLTI or SparseLTI
+    LTI or DiagonalLTI
 
     Raises
     ------
     SystemTypeError
         When ``sys`` is none of these, a transfer function that is improper (no state-space
-        realisation), or sparse with ``n > DENSIFY_LIMIT`` and ``keep_sparse`` is false.
+        realisation), or sparse with ``n > DENSIFY_LIMIT``.
     """
     if isinstance(sys, (LTI, DiagonalLTI)):
         return sys
-    from .sparse import SparseLTI, is_sparse  # here: mor.sparse imports this module
-
-    if isinstance(sys, tuple) and 3 <= len(sys) <= 5 and is_sparse(sys[0]):
-        sys = SparseLTI(*sys)
-    if isinstance(sys, SparseLTI):
-        if keep_sparse:
-            return sys
+    if isinstance(sys, FrozenStateSpace):  # the sparse system type (mor.SparseLTI)
         if sys.n > DENSIFY_LIMIT:
             raise SystemTypeError(
                 f"this routine works on dense matrices, and the sparse system has n = {sys.n} > "

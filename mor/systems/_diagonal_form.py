@@ -19,8 +19,8 @@ import warnings
 
 import numpy as np
 
-from .errors import AccuracyWarning
-from .systems import DiagonalLTI
+from ..errors import AccuracyWarning
+from .lti import DiagonalLTI
 
 __all__ = ["MAX_CONDITION", "to_diagonal"]
 

@@ -18,15 +18,16 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._arrays import fro_norm
-from ._exact import accurate_log
+from .._guard import guarded
+from ..errors import AccuracyWarning
+from ..linalg._arrays import fro_norm
+from ..linalg._exact import accurate_log
+from ..linalg.schur import complex_schur
+from ..systems.convert import as_system
+from ..systems.lti import LTI, DiagonalLTI
+from ..systems.stability import check_stable
+from ..validation import check_bool, check_real
 from ._frequency import DenseTransfer, DiagonalTransfer, log_resolvent, resolvent
-from ._guard import guarded
-from .errors import AccuracyWarning
-from .schur import complex_schur
-from .stability import check_stable
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_bool, check_real
 
 __all__ = ["hinf_norm"]
 

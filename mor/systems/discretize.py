@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._expm1 import complex_expm1, expm1_ratio
-from ._guard import check_finite
-from .errors import (
+from .._guard import check_finite
+from ..errors import (
     ArgumentTypeError,
     DimensionError,
     InvalidArgumentError,
@@ -23,8 +22,10 @@ from .errors import (
     NumericalError,
     SystemTypeError,
 )
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_choice, check_real
+from ..linalg._expm1 import complex_expm1, expm1_ratio
+from ..validation import check_choice, check_real
+from .convert import as_system
+from .lti import LTI, DiagonalLTI
 
 __all__ = ["complex_expm1", "discretize", "expm1_ratio"]
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ._exact import one_minus_abs2
-from .errors import UnstableSystemError
-from .systems import LTI, DiagonalLTI, as_system
+from ..errors import UnstableSystemError
+from ..linalg._exact import one_minus_abs2
+from .convert import as_system
+from .lti import LTI, DiagonalLTI
 
 __all__ = ["check_stable", "unstable_mask"]
 

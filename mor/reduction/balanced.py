@@ -32,21 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import fro_norm, pad_hsv
-from ._diagonal_form import to_diagonal
-from ._exact import one_minus_abs2
-from ._frequency import rounding_floor
-from ._guard import guarded
-from .errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
-from .gramians import factors_and_schur
-from .hankel import factor_svd, leading_factor_svd
+from .._guard import guarded
+from ..analysis._frequency import rounding_floor
+from ..errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
+from ..gramians.dense import factors_and_schur
+from ..gramians.hankel import factor_svd, leading_factor_svd
+from ..linalg._arrays import fro_norm, pad_hsv
+from ..linalg._exact import one_minus_abs2
+from ..linalg.schur import complex_schur
+from ..systems._diagonal_form import to_diagonal
+from ..systems.convert import as_system
+from ..systems.lti import LTI, DiagonalLTI
+from ..systems.sparse import SparseLTI
+from ..systems.stability import unstable_mask
+from ..validation import check_bool, check_choice, check_int, check_real
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
-from .schur import complex_schur
 from .spa import residualize
-from .sparse import SparseLTI
-from .stability import unstable_mask
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_bool, check_choice, check_int, check_real
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
 

@@ -33,11 +33,11 @@ import functools
 import numpy as np
 import scipy.linalg as sla
 
-from ._arrays import fro_norm
-from ._exact import accurate_log
-from ._expm1 import complex_expm1
-from .schur import SchurForm, complex_schur
-from .systems import LTI, DiagonalLTI
+from ..linalg._arrays import fro_norm
+from ..linalg._exact import accurate_log
+from ..linalg._expm1 import complex_expm1
+from ..linalg.schur import SchurForm, complex_schur
+from ..systems.lti import LTI, DiagonalLTI
 
 __all__ = [
     "DenseTransfer",

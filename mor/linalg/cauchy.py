@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_int, check_real
 from ._expm1 import expm1_half_angle
-from .validation import check_int, check_real
 
 __all__ = ["cauchy_cholesky", "cauchy_cholesky_pair"]
 

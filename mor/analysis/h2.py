@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NumericalError
-from .gramians import controllability_gramian
-from .systems import as_system
+from ..errors import NumericalError
+from ..gramians.dense import controllability_gramian
+from ..systems.convert import as_system
 
 __all__ = ["h2_norm"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentTypeError, DimensionError, NonFiniteError
+from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
 __all__ = ["as_array", "fro_norm", "pad_hsv", "reverse"]
 

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from .._guard import guarded
+from ..errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTypeError
+from ..systems.convert import as_system
+from ..systems.lti import LTI, DiagonalLTI
+from ..systems.sparse import SparseLTI, sparse_transfer
+from ..validation import check_int, check_real
 from ._frequency import transfer_evaluator
-from ._guard import guarded
-from .errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTypeError
-from .sparse import SparseLTI, sparse_transfer
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_int, check_real
 
 __all__ = ["transfer_function", "frequency_response", "impulse_response"]
 

@@ -20,17 +20,18 @@ from typing import Any
 import numpy as np
 from scipy.linalg.blas import ztrmm
 
-from ._arrays import reverse
-from ._expm1 import complex_expm1
-from ._guard import guarded
-from .cauchy import cauchy_cholesky, cauchy_cholesky_pair
-from .errors import InvalidArgumentError, NumericalError, SystemTypeError
-from .hammarling import triangular_lyapunov_factor
-from .lyapunov import solve_lyapunov
-from .schur import SchurForm, complex_schur
-from .stability import check_stable
-from .systems import LTI, DiagonalLTI, as_system
-from .validation import check_choice, check_int
+from .._guard import guarded
+from ..errors import InvalidArgumentError, NumericalError, SystemTypeError
+from ..linalg._arrays import reverse
+from ..linalg._expm1 import complex_expm1
+from ..linalg.cauchy import cauchy_cholesky, cauchy_cholesky_pair
+from ..linalg.hammarling import triangular_lyapunov_factor
+from ..linalg.lyapunov import solve_lyapunov
+from ..linalg.schur import SchurForm, complex_schur
+from ..systems.convert import as_system
+from ..systems.lti import LTI, DiagonalLTI
+from ..systems.stability import check_stable
+from ..validation import check_choice, check_int
 
 __all__ = ["controllability_gramian", "gramians", "observability_gramian"]
 

@@ -1,0 +1,26 @@
+"""Gramians and Hankel singular values of every system type.
+
+======================  ==============================================================
+``dense``               controllability and observability Gramians (and factors) of dense
+                        and diagonal systems: Bartels-Stewart / Hammarling, closed-form
+                        Cauchy factors, finite horizons
+``lowrank``             low-rank Gramian factors of large sparse systems (ADI)
+``hankel``              Hankel singular values from Gramian factors
+======================  ==============================================================
+"""
+
+from .dense import controllability_gramian, gramians, observability_gramian
+from .hankel import factor_svd, hankel_singular_values, leading_factor_svd
+from .lowrank import LowRankGramians, low_rank_gramians, lyapunov_inverse_bound
+
+__all__ = [
+    "LowRankGramians",
+    "controllability_gramian",
+    "factor_svd",
+    "gramians",
+    "hankel_singular_values",
+    "leading_factor_svd",
+    "low_rank_gramians",
+    "lyapunov_inverse_bound",
+    "observability_gramian",
+]

@@ -1,0 +1,27 @@
+"""Model-order reduction methods (the top floor of :mod:`mor`).
+
+======================  ==============================================================
+``balanced``            balanced truncation (square root, balancing-free), every route
+``lowrank_bt``          the low-rank route of balanced truncation and its certificate
+``spa``                 balanced singular perturbation (residualisation, DC matching)
+``modal``               modal truncation
+``h2_optimal``          H2-optimal reduction (IRKA)
+======================  ==============================================================
+"""
+
+from .balanced import BalancedTruncationResult, balanced_truncation
+from .h2_optimal import IrkaResult, irka
+from .lowrank_bt import LowRankCertificate
+from .modal import ModalTruncationResult, modal_truncation
+from .spa import residualize
+
+__all__ = [
+    "BalancedTruncationResult",
+    "IrkaResult",
+    "LowRankCertificate",
+    "ModalTruncationResult",
+    "balanced_truncation",
+    "irka",
+    "modal_truncation",
+    "residualize",
+]
