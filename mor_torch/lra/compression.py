@@ -24,8 +24,8 @@ Pruning a state (``last``, ``aire``) removes that mode and leaves the others unt
 methods reduce each layer's channels to their allocated orders.  Every point records the states
 kept (padding excluded), the time, the per-layer states and the per-layer sums of the channels'
 error bounds (``bt``, ``bsp``).  :func:`measure_curve` is one seed's curve;
-:func:`summarise_curves` pools seeds (``compression.json``); :func:`plot_curves` draws
-``plots/compression.png`` and :func:`plot_layer_states` ``plots/compression_layers.png``.
+:func:`summarise_curves` pools seeds (``compression.json``); :mod:`mor_torch.lra.plots` draws
+``plots/compression.png`` and ``plots/compression_layers.png``, and :mod:`mor_torch.lra.report` the table.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import copy
 import logging
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,12 +46,10 @@ from ..convert import to_lti
 from ..dss import DSS
 from ..reduce import compress
 from .loaders import make_eval_loader
-from .report import pyplot, save_figure
 from .stats import describe
 from .train import evaluate
 
-__all__ = ["LABELS", "METHODS", "format_compression", "layer_hsv", "measure_curve", "plot_curves",
-           "plot_layer_states", "summarise_curves"]  # fmt: skip
+__all__ = ["LABELS", "METHODS", "layer_hsv", "measure_curve", "summarise_curves"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +99,8 @@ def _point_record(method, fraction, total, report, seconds, messages, val, test)
     return {
         "method": method, "fraction": fraction, "states": report.states, "kept": report.states / total,
         "test_accuracy": test["accuracy"], "val_accuracy": val["accuracy"], "test_loss": test["loss"],
-        "layer_states": [r.states for r in layers], "layer_width": [r.order for r in layers],
+        "layer_states": [r.states for r in layers], "layer_names": list(report.layers),
+        "layer_width": [r.order for r in layers],
         "layer_bound_sum": bounds, "h2_unconverged_channels": unconverged, "reduce_s": seconds,
         "warnings": sorted(set(messages)),
     }  # fmt: skip
@@ -220,92 +218,3 @@ def summarise_curves(curves: dict[int, dict], config: Any) -> dict:
         out["best"].append({"fraction": fraction, "method": top, "gap": {m: accs[m] - accs[top] for m in accs}})
     out["per_seed"] = {str(s): curves[s] for s in seeds}
     return out
-
-
-def format_compression(results: dict) -> str:
-    """The compression curve as fixed-width text: test accuracy per method (rows) and fraction (columns).
-
-    Parameters
-    ----------
-    results : dict
-        ``results.json`` of a compression run (its ``compression`` entry holds
-        :func:`summarise_curves`).
-
-    Returns
-    -------
-    str
-    """
-    comp = results["compression"]
-    head = f"{'method':<34}" + "".join(f"{f:>8.3g}" for f in comp["fractions"])
-    lines = [f"test accuracy without retraining; columns: fraction of the {comp['total_states']} SSM states kept",
-             head, "-" * len(head)]  # fmt: skip
-    for method in comp["methods"]:
-        accs = comp["curves"][method]["accuracy"]
-        lines.append(f"{comp['labels'][method]:<34}" + "".join(f"{a:>8.4f}" for a in accs))
-    pre = comp["pretrained"]
-    lines.append(f"pre-trained model: {pre['accuracy']:.4f} +- {pre['accuracy_std']:.4f}")
-    best = ", ".join(f"{b['fraction']:.3g}: {b['method']}" for b in comp["best"])
-    lines.append(f"best per fraction: {best}")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- plots
-def plot_curves(summary: dict, path: str | Path) -> None:
-    """Test accuracy (mean, +- std over seeds) against the fraction of states kept, one line per method.
-
-    Parameters
-    ----------
-    summary : dict
-        :func:`summarise_curves`.
-    path : str or Path
-        The PNG file.
-    """
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for method in summary["methods"]:
-        c = summary["curves"][method]
-        kept, acc, std = (np.asarray(c[k], dtype=float) for k in ("kept", "accuracy", "accuracy_std"))
-        ax.errorbar(kept, acc, yerr=std, marker="o", ms=3.5, lw=1.2, capsize=2, label=summary["labels"][method])
-    ax.axhline(summary["pretrained"]["accuracy"], color="k", ls="--", lw=0.8, label="pre-trained")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("fraction of SSM states kept (log scale)")
-    ax.set_ylabel("test accuracy, no retraining")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower left")
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def plot_layer_states(summary: dict, path: str | Path, *, seed: str | None = None) -> None:
-    """States kept per layer by BT's, LAST's and AIRE's allocations, one panel per fraction below one.
-
-    Parameters
-    ----------
-    summary : dict
-        :func:`summarise_curves`.
-    path : str or Path
-        The PNG file.
-    seed : str, optional
-        Whose curve (default: the first seed).
-    """
-    plt = pyplot()
-    seed = seed or next(iter(summary["per_seed"]))
-    points = summary["per_seed"][seed]["points"]
-    fractions = [f for f in summary["fractions"] if f < 1]
-    methods = [m for m in ("bt", "last", "aire") if m in summary["methods"]]
-    fig, axes = plt.subplots(1, max(1, len(fractions)), figsize=(3.0 * max(1, len(fractions)), 3.0), squeeze=False)
-    for ax, fraction in zip(axes[0], fractions, strict=False):
-        width = 0.8 / max(1, len(methods))
-        for j, method in enumerate(methods):
-            p = next(p for p in points if p["method"] == method and p["fraction"] == fraction)
-            x = np.arange(1, len(p["layer_states"]) + 1) + (j - (len(methods) - 1) / 2) * width
-            ax.bar(x, p["layer_states"], width=width, label=LABELS[method])
-        ax.set_title(f"{fraction:.3g} of the states")
-        ax.set_xlabel("layer")
-    axes[0][0].set_ylabel("states kept (summed over channels)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, 1.1))
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)

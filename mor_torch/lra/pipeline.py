@@ -66,9 +66,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..dss import DSS
 from ..reduce import compress
 from . import claims as claims_mod
-from . import compression, report
+from . import compression, plots, report
 from . import distributed as dist_utils
 from .config import Config
 from .data import load_task
@@ -399,14 +400,16 @@ def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
     cfg = ctx.config
     atomic_write_json(ctx.run_dir / "results.json", _finite(results))
     atomic_write_json(ctx.run_dir / "claims.json", _finite(results["claims"]))
-    plots = ctx.run_dir / "plots"
-    plots.mkdir(exist_ok=True)
+    folder = ctx.run_dir / "plots"
+    folder.mkdir(exist_ok=True)
     title = f"Hankel singular values (seed {cfg.run.seeds[0]}, {cfg.reduce.gramians} Gramians)"
-    report.plot_hsv(hsv, cfg.reduce.order, plots / "hsv_decay.png", title=title)
-    report.plot_accuracy_vs_compute(list(ctx.metrics.rows.values()), results, plots / "accuracy_vs_compute.png")
-    report.plot_comparison(results, plots / "comparison.png")
+    names = [layer["name"] for layer in results["hsv"]]
+    plots.save_figure(plots.hsv_figure(hsv, cfg.reduce.order, names=names, title=title), folder / "hsv_decay.png")
+    figure = plots.accuracy_vs_compute_figure(list(ctx.metrics.rows.values()), results)
+    plots.save_figure(figure, folder / "accuracy_vs_compute.png")
+    plots.save_figure(plots.comparison_figure(results), folder / "comparison.png")
     if results["claims"]["claim2"]["n_points"]:
-        report.plot_claim2(results["claims"]["claim2"], plots / "claim2.png")
+        plots.save_figure(plots.claim2_figure(results["claims"]["claim2"]), folder / "claim2.png")
 
 
 def _summarise_compression(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dict[str, Any]:
@@ -429,13 +432,15 @@ def _write_compression(ctx: _Context, results: dict, pretrained: SequenceClassif
         return
     atomic_write_json(ctx.run_dir / "results.json", _finite(results))
     atomic_write_json(ctx.run_dir / "compression.json", _finite(results["compression"]))
-    plots = ctx.run_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    compression.plot_curves(results["compression"], plots / "compression.png")
-    compression.plot_layer_states(results["compression"], plots / "compression_layers.png")
+    folder = ctx.run_dir / "plots"
+    folder.mkdir(exist_ok=True)
+    plots.save_figure(plots.compression_figure(results["compression"]), folder / "compression.png")
+    plots.save_figure(plots.compression_layers_figure(results["compression"]), folder / "compression_layers.png")
     hsv = compression.layer_hsv(pretrained, ctx.config.reduce.gramians)
+    names = [name for name, module in pretrained.named_modules() if isinstance(module, DSS)]
     title = f"Hankel singular values of the pre-trained model (seed {ctx.config.run.seeds[0]})"
-    report.plot_hsv(hsv, ctx.config.reduce.order, plots / "hsv_decay.png", title=title)
+    figure = plots.hsv_figure(hsv, ctx.config.reduce.order, names=names, title=title)
+    plots.save_figure(figure, folder / "hsv_decay.png")
 
 
 # --------------------------------------------------------------------------- entry point

@@ -10,28 +10,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .files import atomic_write_bytes, atomic_write_text
+from .files import atomic_write_text
 from .stats import describe, paired_difference
 
 __all__ = [
     "STAGES",
     "MetricsWriter",
     "comparisons",
+    "format_ci",
+    "format_compression",
     "format_table",
-    "plot_accuracy_vs_compute",
-    "plot_claim2",
-    "plot_comparison",
-    "plot_hsv",
     "pool_reduction",
-    "pyplot",
-    "save_figure",
     "reduction_quality",
     "summarise_stage",
 ]
@@ -189,6 +184,7 @@ def reduction_quality(original: torch.nn.Module, reduced: torch.nn.Module, repor
     length = original.hparams["length"]
     rows = []
     layer_reports = list(report.layers.values())
+    names = list(report.layers)
     for i, (K, Kr, rep) in enumerate(zip(_kernels(original, length), _kernels(reduced, length), layer_reports,
                                          strict=True)):  # fmt: skip
         norm = np.linalg.norm(K, axis=-1)
@@ -199,6 +195,7 @@ def reduction_quality(original: torch.nn.Module, reduced: torch.nn.Module, repor
         bt = rep.reducer == "bt"  # the first r HSVs are what balanced truncation keeps, not modal truncation
         row = {
             "layer": i + 1,
+            "name": names[i],
             "n_systems": int(s.shape[0]),
             "hsv_max": float(s.max()),
             "hsv_at_order_median": float(np.median(s[:, order])) if s.shape[1] > order else 0.0,
@@ -240,13 +237,14 @@ def pool_reduction(per_seed: list[dict]) -> dict:
         pooled = {}
         for key, value in rows[0].items():
             vals = [r[key] for r in rows]
-            pooled[key] = None if value is None else (value if key in ("layer", "n_systems") else
+            pooled[key] = None if value is None else (value if key in ("layer", "name", "n_systems") else
                                                       float(np.median(vals)))  # fmt: skip
         layers.append(pooled)
     return {"reducer": per_seed[0]["reducer"], "layers": layers}
 
 
-def _fmt_ci(ci: list[float] | None) -> str:
+def format_ci(ci: list[float] | None) -> str:
+    """A 95% interval as ``[+lo, +hi]`` (``n/a`` where there is none)."""
     return "n/a" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
@@ -263,8 +261,6 @@ def format_table(results: dict[str, Any]) -> str:
     str
     """
     if results.get("experiment") == "compression":  # the compression curve has its own table
-        from .compression import format_compression
-
         return format_compression(results)
     head = f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'tokens':>9} {'test acc':>17}  per seed"
     lines = [head, "-" * len(head)]
@@ -282,7 +278,7 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append("BT init + main training minus ...   (test accuracy, paired over seeds; 95% t interval)")
         for stage, c in comp.items():
             label = STAGES.get(stage, stage)
-            lines.append(f"  {label:<32} {c['mean_diff']:+.4f}  {_fmt_ci(c['ci95'])}  n={c['n_seeds']}")
+            lines.append(f"  {label:<32} {c['mean_diff']:+.4f}  {format_ci(c['ci95'])}  n={c['n_seeds']}")
     claims = results.get("claims")
     if claims:
         c1 = claims["claim1"]
@@ -291,183 +287,34 @@ def format_table(results: dict[str, Any]) -> str:
         c2 = claims["claim2"]
         rho = "n/a" if c2["rho"] is None else f"{c2['rho']:+.3f}"
         lines.append(
-            f"Claim 2 (better original -> better compressed): Spearman rho {rho} {_fmt_ci(c2['ci95'])}, "
+            f"Claim 2 (better original -> better compressed): Spearman rho {rho} {format_ci(c2['ci95'])}, "
             f"{c2['n_points']} points: {c2['verdict']}"
         )
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- plots
-
-
-def _pyplot():
-    # imported here, not at the top: matplotlib is only needed for the plots, and the Agg backend
-    # must be chosen before pyplot loads
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def pyplot():
-    """``matplotlib.pyplot`` with the Agg backend (for the plots of other report modules)."""
-    return _pyplot()
-
-
-def save_figure(fig, path: str | Path) -> None:
-    """Write ``fig`` as a PNG file atomically (as every plot of the run directory is written).
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        The figure.
-    path : str or Path
-        The PNG file.
-    """
-    _save(fig, Path(path))
-
-
-def plot_hsv(hsv: list[np.ndarray], order: int, path: str | Path, *, title: str = "") -> None:
-    """Hankel singular value decay: one panel per layer, one line per channel (log scale).
-
-    ``hsv[l]`` has shape ``(H, N)`` (per-channel structure) or ``(1, N)`` / ``(N,)`` (shared).
-    The reduced order ``r`` is marked with a dashed vertical line.
-    """
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    n_layers = len(hsv)
-    cols = math.ceil(math.sqrt(n_layers))
-    rows = math.ceil(n_layers / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for i, s in enumerate(hsv):
-        ax = axes[i // cols][i % cols]
-        s = np.atleast_2d(np.asarray(s, dtype=np.float64))
-        k = np.arange(1, s.shape[1] + 1)
-        floor = np.finfo(np.float64).tiny
-        for ch in range(s.shape[0]):
-            ax.semilogy(k, np.maximum(s[ch], floor), lw=0.7, alpha=0.6)
-        ax.axvline(order + 0.5, color="k", ls="--", lw=0.8)
-        ax.set_title(f"layer {i + 1} ({s.shape[0]} SSM{'s' if s.shape[0] > 1 else ''})")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("index")
-        ax.set_ylabel("Hankel singular value")
-    for j in range(n_layers, rows * cols):
-        axes[j // cols][j % cols].axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, Path(path))
-    plt.close(fig)
-
-
-def plot_accuracy_vs_compute(rows: list[dict[str, Any]], results: dict[str, Any], path: str | Path) -> None:
-    """Validation accuracy against training compute (tokens since the start of pre-training).
-
-    One line per stage (the mean over seeds at each epoch, a band of one standard deviation): BT's
-    path is the pre-training curve continued by ``bt_init``; the baselines start where their path
-    starts (``skew_hippo`` at 0, ``full_continued`` and ``modal_init`` after pre-training).  The
-    mean final test accuracy of every stage is marked at its path's total compute.
-
-    Parameters
-    ----------
-    rows : list of dict
-        The metric rows (``stage``, ``seed``, ``epoch``, ``val_accuracy``, ``path_tokens``).
-    results : dict
-        The run's results (final test accuracies and tokens).
-    path : str or Path
-        Output PNG.
-    """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    colours = {stage: f"C{i}" for i, stage in enumerate(STAGES)}
-    for stage, label in STAGES.items():
-        pts: dict[int, list] = {}
-        for r in rows:
-            if r["stage"] == stage and r.get("path_tokens") is not None and r.get("val_accuracy") is not None:
-                pts.setdefault(r["epoch"], []).append((r["path_tokens"], r["val_accuracy"]))
-        if not pts:
-            continue
-        epochs = sorted(pts)
-        x = np.array([np.mean([p[0] for p in pts[e]]) for e in epochs]) / 1e6
-        y = np.array([np.mean([p[1] for p in pts[e]]) for e in epochs])
-        sd = np.array([np.std([p[1] for p in pts[e]]) for e in epochs])
-        style = "s" if len(epochs) == 1 else "-o"
-        ax.plot(x, y, style, ms=3, color=colours[stage], label=label)
-        ax.fill_between(x, y - sd, y + sd, color=colours[stage], alpha=0.15, lw=0)
-        if stage in results:
-            ax.plot([results[stage]["train_tokens"] / 1e6], [results[stage]["accuracy"]], "*", ms=10,
-                    color=colours[stage], mec="k", mew=0.5)  # fmt: skip
-    ax.set_xlabel("training compute: tokens since the start of pre-training (millions)")
-    ax.set_ylabel("validation accuracy (stars: final test accuracy)")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _save(fig, Path(path))
-    plt.close(fig)
-
-
-def plot_comparison(results: dict[str, Any], path: str | Path) -> None:
-    """Mean test accuracy of every stage with error bars (one standard deviation over seeds) and seeds.
+def format_compression(results: dict) -> str:
+    """The compression curve as fixed-width text: test accuracy per method (rows) and fraction (columns).
 
     Parameters
     ----------
     results : dict
-        The run's results.
-    path : str or Path
-        Output PNG.
+        ``results.json`` of a compression run (its ``compression`` entry holds
+        :func:`mor_torch.lra.compression.summarise_curves`).
+
+    Returns
+    -------
+    str
     """
-    plt = _pyplot()
-    keys = [k for k in STAGES if k in results]
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    means = [results[k]["accuracy"] for k in keys]
-    stds = [results[k]["accuracy_std"] for k in keys]
-    x = np.arange(len(keys))
-    ax.bar(x, means, yerr=stds, color=[f"C{list(STAGES).index(k)}" for k in keys], alpha=0.8, capsize=4)
-    for i, k in enumerate(keys):
-        vals = [v["test_accuracy"] for v in results[k]["per_seed"].values()]
-        ax.plot([i] * len(vals), vals, "k.", ms=5)
-    ax.set_xticks(x, [f"{STAGES[k]}\n{results[k]['d_state']} states" for k in keys], fontsize=6, rotation=20)
-    ax.set_ylabel(f"test accuracy (mean +- std over {len(results.get('seeds', [0]))} seed(s))")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    _save(fig, Path(path))
-    plt.close(fig)
-
-
-def plot_claim2(claim2: dict[str, Any], path: str | Path) -> None:
-    """Claim 2's points: final test accuracy after BT + main training against the pre-trained one.
-
-    Parameters
-    ----------
-    claim2 : dict
-        ``claims["claim2"]`` with its ``points``.
-    path : str or Path
-        Output PNG.
-    """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    pts = claim2["points"]
-    for i, seed in enumerate(sorted({p["seed"] for p in pts})):
-        mine = [p for p in pts if p["seed"] == seed]
-        ax.plot([p["pretrained_test_accuracy"] for p in mine], [p["final_test_accuracy"] for p in mine], "o-",
-                color=f"C{i}", label=f"seed {seed}", ms=4, lw=0.6)  # fmt: skip
-        for p in mine:
-            ax.annotate(str(p["epoch"]), (p["pretrained_test_accuracy"], p["final_test_accuracy"]), fontsize=6)
-    rho = "n/a" if claim2["rho"] is None else f"{claim2['rho']:+.2f}"
-    ax.set_title(f"Spearman rho {rho}, 95% CI {_fmt_ci(claim2['ci95'])}: {claim2['verdict']}", fontsize=8)
-    ax.set_xlabel("pre-trained test accuracy (label: pre-training epoch)")
-    ax.set_ylabel("test accuracy after BT + main training")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _save(fig, Path(path))
-    plt.close(fig)
+    comp = results["compression"]
+    head = f"{'method':<34}" + "".join(f"{f:>8.3g}" for f in comp["fractions"])
+    lines = [f"test accuracy without retraining; columns: fraction of the {comp['total_states']} SSM states kept",
+             head, "-" * len(head)]  # fmt: skip
+    for method in comp["methods"]:
+        accs = comp["curves"][method]["accuracy"]
+        lines.append(f"{comp['labels'][method]:<34}" + "".join(f"{a:>8.4f}" for a in accs))
+    pre = comp["pretrained"]
+    lines.append(f"pre-trained model: {pre['accuracy']:.4f} +- {pre['accuracy_std']:.4f}")
+    best = ", ".join(f"{b['fraction']:.3g}: {b['method']}" for b in comp["best"])
+    lines.append(f"best per fraction: {best}")
+    return "\n".join(lines)

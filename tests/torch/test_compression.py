@@ -9,8 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mor_torch.lra import ConfigError, resolve_config, run_pipeline  # noqa: E402
-from mor_torch.lra.compression import METHODS, format_compression  # noqa: E402
-from mor_torch.lra.report import format_table  # noqa: E402
+from mor_torch.lra.compression import METHODS  # noqa: E402
+from mor_torch.lra.report import format_compression, format_table  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
