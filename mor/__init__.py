@@ -14,6 +14,7 @@ from .cauchy import cauchy_cholesky
 from .discretize import discretize
 from .errors import (
     AccuracyWarning,
+    ArgumentConflictError,
     ArgumentTypeError,
     BackendUnavailableError,
     ConvergenceError,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LTI",
     "AccuracyWarning",
+    "ArgumentConflictError",
     "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",

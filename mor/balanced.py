@@ -37,7 +37,7 @@ from ._diagonal_form import to_diagonal
 from ._exact import one_minus_abs2
 from ._frequency import rounding_floor
 from ._guard import guarded
-from .errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
+from .errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
 from .gramians import factors_and_schur
 from .hankel import factor_svd, leading_factor_svd
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
@@ -203,10 +203,12 @@ def balanced_truncation(
     ArgumentTypeError
         ``order`` not an integer, ``tol`` or ``rank_tol`` not a real number.
     InvalidArgumentError
-        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
-        ``match_dc`` with ``horizon``.
+        ``tol < 0``, ``rank_tol`` outside ``[0, 1)``.
+    ArgumentConflictError
+        Both ``order`` and ``tol`` given, ``match_dc`` with ``horizon``, ``horizon`` or
+        ``gramian_method`` on the low-rank route.
     MethodError
-        Unknown ``method`` or ``route``; ``horizon`` or ``gramian_method`` on the low-rank route.
+        Unknown ``method`` or ``route``.
     ConvergenceError
         ``route="low-rank"`` (or a sparse system above ``DENSIFY_LIMIT``) whose low-rank
         iteration did not reach its tolerance.
@@ -263,7 +265,7 @@ def balanced_truncation(
     sys = as_system(sys, keep_sparse=True)
     order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
     if check_bool(match_dc, "match_dc") and horizon is not None:
-        raise InvalidArgumentError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
+        raise ArgumentConflictError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
     if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
         return _empty_batch(sys, order, tol, rank_tol, method, horizon)
     route, sys, low, hsv_rtol = choose_route(sys, route, low_rank, horizon, gramian_method, order, tol)
@@ -310,7 +312,7 @@ def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -
     check_choice(method, "method", ("sr", "bfsr"))
     rank_tol = check_real(rank_tol, "rank_tol", minimum=0.0, maximum=1.0, include_max=False)
     if order is not None and tol is not None:
-        raise InvalidArgumentError("give either order or tol, not both")
+        raise ArgumentConflictError("give either order or tol, not both")
     if order is not None:
         order = check_int(order, f"order (n = {n})", minimum=1, maximum=n, error=OrderError)
     if tol is not None:

@@ -24,7 +24,7 @@ from ._arrays import reverse
 from ._expm1 import complex_expm1
 from ._guard import guarded
 from .cauchy import cauchy_cholesky, cauchy_cholesky_pair
-from .errors import InvalidArgumentError, NumericalError, SystemTypeError
+from .errors import ArgumentConflictError, NumericalError, SystemTypeError
 from .hammarling import triangular_lyapunov_factor
 from .lyapunov import solve_lyapunov
 from .schur import SchurForm, complex_schur
@@ -212,7 +212,7 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
     if isinstance(sys, DiagonalLTI):
         if method == "dense":
             if sys.batch_shape:
-                raise InvalidArgumentError("method='dense' is a reference path for unbatched systems only")
+                raise ArgumentConflictError("method='dense' is a reference path for unbatched systems only")
             return _gramian(sys.to_dense(), which, factor, None, horizon)
         return _diag_gramian(sys, which, factor, horizon)
     if sys.n == 0:

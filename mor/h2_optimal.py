@@ -46,7 +46,7 @@ from ._diagonal_form import to_diagonal
 from ._frequency import log_resolvent, resolvent, shifted_backsolve
 from ._guard import guarded
 from .balanced import balanced_truncation
-from .errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
+from .errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
 from .modal import modal_truncation
 from .schur import complex_schur
 from .stability import check_stable, unstable_mask
@@ -138,9 +138,12 @@ def irka(
     UnstableSystemError
         ``sys`` (or the initial model) is unstable.
     OrderError
-        ``order`` outside ``[1, n]`` or an initial model of another order.
+        ``order`` outside ``[1, n]``.
     InvalidArgumentError
-        ``tol`` not positive, ``maxit < 1``, an initial model of the wrong kind or shape.
+        ``tol`` not positive, ``maxit < 1``.
+    ArgumentConflictError
+        An initial model of another order, kind or shape than ``order`` and ``sys`` ask for, or
+        ``init="modal"`` where modal truncation cannot give order ``order`` (conjugate pairs).
 
     Warns
     -----
@@ -223,7 +226,7 @@ def _initial_model(sys: LTI | DiagonalLTI, r: int, init: Any, rank_tol: float) -
         check_choice(init, "init", INITS)
         model = bt.reduced if init == "bt" else modal_truncation(sys, r, score="h2").reduced
         if model.n != r:
-            raise OrderError(
+            raise ArgumentConflictError(
                 f"init='modal': modal truncation of a real system keeps conjugate pairs whole and gives order "
                 f"{model.n}, not {r}; use init='bt' or an initial model"
             )
@@ -238,13 +241,13 @@ def _initial_model(sys: LTI | DiagonalLTI, r: int, init: Any, rank_tol: float) -
 
 def _check_init_model(sys: LTI | DiagonalLTI, init: LTI | DiagonalLTI, r: int) -> LTI | DiagonalLTI:
     if init.n != r:
-        raise OrderError(f"the initial model has order {init.n}, not order = {r}")
+        raise ArgumentConflictError(f"the initial model has order {init.n}, not order = {r}")
     if (init.m, init.p, init.dt) != (sys.m, sys.p, sys.dt):
-        raise InvalidArgumentError(
+        raise ArgumentConflictError(
             f"the initial model {init!r} does not match the system {sys!r} (inputs, outputs, time base)"
         )
     if isinstance(sys, DiagonalLTI) and not (isinstance(init, DiagonalLTI) and init.batch_shape == sys.batch_shape):
-        raise InvalidArgumentError(f"a batch of diagonal systems needs a DiagonalLTI of batch shape {sys.batch_shape}")
+        raise ArgumentConflictError(f"a batch of diagonal systems needs a DiagonalLTI of batch shape {sys.batch_shape}")
     check_stable(init, "the initial model of IRKA")
     return init
 

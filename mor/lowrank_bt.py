@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import systems
-from .errors import AccuracyWarning, ConvergenceError, InvalidArgumentError, MethodError
+from .errors import AccuracyWarning, ArgumentConflictError, ConvergenceError, InvalidArgumentError, MethodError
 from .lowrank import ADISolver, LowRankGramians, as_sparse_system, check_options
 from .sparse import SparseLTI
 from .systems import LTI
@@ -163,7 +163,9 @@ def choose_route(
     if not wants_low_rank:
         return "dense", _dense(sys), None, rtol
     if horizon is not None or gramian_method is not None:
-        raise MethodError("horizon and gramian_method belong to the dense route; the low-rank route takes neither")
+        raise ArgumentConflictError(
+            "horizon and gramian_method belong to the dense route; the low-rank route takes neither"
+        )
     sparse = as_sparse_system(sys)
     adaptive = "tol" not in options
     tol_r, max_steps, max_rank, certify_, _ = check_options(

@@ -26,7 +26,7 @@ import scipy.sparse.linalg as spla
 from . import systems
 from ._arrays import as_array
 from ._statespace import FrozenStateSpace
-from .errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
+from .errors import ArgumentConflictError, DimensionError, NonFiniteError, SystemTypeError
 from .systems import LTI
 from .validation import check_real
 
@@ -196,7 +196,7 @@ class SparseLTI(FrozenStateSpace):
                 f"systems have different input/output sizes: (m, p) = {(self.m, self.p)} and {(other.m, other.p)}"
             )
         if self.dt != other.dt:
-            raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
+            raise ArgumentConflictError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
         A = sps.block_diag([self.A, other.A], format="csr")
         B = np.concatenate([self.B, other.B], axis=0)
         C = np.concatenate([self.C, other.C], axis=1)

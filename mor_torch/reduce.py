@@ -19,7 +19,7 @@ layer's own poles; no error bound) or ``"h2"`` (IRKA: H2-optimal; no a-priori bo
     ``h``); the reduced layer keeps shared poles ``(r,)``.  Needs a shared-pole layer.  Because
     the channels have different steps ``Delta_h``, their discrete systems have different poles:
     ``gramians="discrete"`` and ``"finite"`` are accepted only when all steps are equal
-    (:class:`~mor.errors.MethodError` otherwise); ``"continuous"`` always works.
+    (:class:`~mor.errors.ArgumentConflictError` otherwise); ``"continuous"`` always works.
 
 ``gramians="discrete"`` (default)
     Infinite-horizon Gramians of the zero-order-hold system the layer computes (the reduced
@@ -48,7 +48,13 @@ import numpy as np
 from torch import nn
 
 from mor import DiagonalLTI, check_stable, hankel_singular_values
-from mor.errors import InvalidArgumentError, MethodError, OrderError, SystemTypeError, UnstableSystemError
+from mor.errors import (
+    ArgumentConflictError,
+    MethodError,
+    OrderError,
+    SystemTypeError,
+    UnstableSystemError,
+)
 from mor.modal import modal_scores
 from mor.validation import check_choice, check_int, check_real
 
@@ -56,7 +62,7 @@ from ._tensors import to_numpy
 from .allocate import ALLOCATIONS, allocate_states, normalise_scores
 from .convert import from_lti, to_lti
 from .dss import DSS
-from .errors import LayerUnstableError
+from .errors import LayerUnstableError, UnknownLayerError
 from .reducers import REDUCERS, kernel_system, reduce_channels
 
 __all__ = [
@@ -217,7 +223,7 @@ def _check_layer_stable(layer: DSS, name: str, gramians: str) -> None:
 def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> DiagonalLTI:
     """The layer as one single-input, ``H``-output system (``structure="shared"``)."""
     if not layer.shared_poles:
-        raise MethodError(
+        raise ArgumentConflictError(
             f"layer {name!r}: structure='shared' needs a shared-pole layer (this one has per-channel poles)"
         )
     time = "continuous" if gramians == "continuous" else "discrete"
@@ -226,7 +232,7 @@ def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> 
     if time == "discrete":
         step = to_numpy(layer.step())
         if not np.all(step == step[0]):
-            raise MethodError(
+            raise ArgumentConflictError(
                 f"layer {name!r}: structure='shared' with {gramians!r} Gramians needs one step Delta for "
                 "all channels (different steps give different discrete poles); use gramians='continuous' "
                 "or structure='channel'"
@@ -252,15 +258,15 @@ def _energy_order(hsv: np.ndarray, energy: float) -> int:
 
 def _check_order_request(order, tol, energy, gramians: str, length: int | None, reducer: str) -> None:
     if sum(x is not None for x in (order, tol, energy)) != 1:
-        raise OrderError("give exactly one of order, tol, energy")
+        raise ArgumentConflictError("give exactly one of order, tol, energy")
     if reducer != "bt" and gramians == "finite":
-        raise InvalidArgumentError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
+        raise ArgumentConflictError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
     if tol is not None and reducer not in ("bt", "bsp"):
-        raise InvalidArgumentError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
+        raise ArgumentConflictError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
     if energy is not None:
         check_real(energy, "energy", minimum=0.0, maximum=1.0, include_min=False)
     if gramians == "finite" and length is None:
-        raise InvalidArgumentError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
+        raise ArgumentConflictError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
 
 
 def _reduced_layer(reduced: Any, layer: DSS, length: int | None, name: str, skip: np.ndarray) -> DSS:
@@ -366,7 +372,7 @@ def reduce_layer(
     check_choice(score, "score", SCORES)
     _check_order_request(order, tol, energy, gramians, length, reducer)
     if np.ndim(order) == 1 and structure != "channel":
-        raise MethodError("per-channel orders need structure='channel'")
+        raise ArgumentConflictError("per-channel orders need structure='channel'")
     if gramians != "finite":
         _check_layer_stable(layer, name, gramians)
     horizon = length if gramians == "finite" else None
@@ -404,7 +410,7 @@ def _raw_scores(layer: DSS, name: str, allocation: str, options: dict[str, Any])
     """``(H, N)`` scores of one layer's states for an allocation (see :mod:`mor_torch.allocate`)."""
     gramians, length = options.get("gramians", "discrete"), options.get("length")
     if gramians == "finite":
-        raise MethodError("a budget needs infinite-horizon Gramians (gramians='discrete' or 'continuous')")
+        raise ArgumentConflictError("a budget needs infinite-horizon Gramians (gramians='discrete' or 'continuous')")
     _check_layer_stable(layer, name, gramians)
     sys = _layer_system(layer, gramians, "channel", length, name)
     if allocation == "hsv":
@@ -418,7 +424,7 @@ def _raw_scores(layer: DSS, name: str, allocation: str, options: dict[str, Any])
 def _budget_orders(layers: list[tuple[str, DSS]], budget: Any, allocation: str, options: dict) -> dict[str, np.ndarray]:
     """Per-channel orders of every layer: the ``budget`` states of largest normalised score."""
     if options.get("structure", "channel") != "channel":
-        raise MethodError("a budget allocates per-channel orders: it needs structure='channel'")
+        raise ArgumentConflictError("a budget allocates per-channel orders: it needs structure='channel'")
     scores = [normalise_scores(_raw_scores(layer, name or "<model>", allocation, options), allocation)
               for name, layer in layers]  # fmt: skip
     orders = allocate_states(scores, budget)
@@ -446,7 +452,7 @@ def compress(
         describes the reduced sizes, so saving and loading it needs nothing else.
     order : int or dict {layer name: int or (H,) array}, optional
         One order for all layers, or per layer (an order or per-channel orders; layers missing
-        from the dict stay as they are; unknown names raise :class:`~mor.errors.OrderError`).
+        from the dict stay as they are; unknown names raise :class:`~mor_torch.errors.UnknownLayerError`).
     tol, energy : float, optional
         Choose each layer's order instead (see :func:`reduce_layer`).
     budget : int, optional
@@ -474,7 +480,7 @@ def compress(
         :attr:`CompressionReport.states` the states kept in all.
     """
     if sum(x is not None for x in (order, tol, energy, budget)) != 1:
-        raise OrderError("give exactly one of order, tol, energy, budget")
+        raise ArgumentConflictError("give exactly one of order, tol, energy, budget")
     check_choice(allocation, "allocation", ALLOCATIONS)
     bad = set(options) - set(_OPTIONS)
     if bad:
@@ -483,7 +489,8 @@ def compress(
     if isinstance(order, dict):
         unknown = set(order) - {n for n, _ in layers}
         if unknown:
-            raise OrderError(f"order names unknown DSS layers {sorted(unknown)}; known: {[n for n, _ in layers]}")
+            known = [n for n, _ in layers]
+            raise UnknownLayerError(f"order names unknown DSS layers {sorted(unknown)}; known: {known}")
     if not layers:
         log.warning("compress: the model has no DSS layers; returning a copy")
     report = CompressionReport(options=dict(options, order=order, tol=tol, energy=energy, budget=budget,

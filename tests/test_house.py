@@ -233,3 +233,53 @@ def test_no_import_cycles():
     assert new == [], "import cycles: " + "; ".join(new)
     gone = KNOWN_CYCLES - {frozenset(c) for c in components}
     assert not gone, f"remove from KNOWN_CYCLES (no longer cycles): {sorted(map(sorted, gone))}"
+
+
+# --------------------------------------------------------------------------- raise sites
+RAISE_TABLE = ROOT / "docs" / "guide" / "errors.md"
+_BEGIN, _END = "<!-- raise-sites:begin -->", "<!-- raise-sites:end -->"
+
+
+def raise_sites() -> list[tuple[str, str, str, int]]:
+    """``(module, function, class raised, count)`` for every ``raise`` statement of ``mor`` and
+    ``mor_torch`` (with ``mor_torch.lra``); a bare ``raise`` is ``(re-raise)``, a raised call is
+    named by its callee (``_diverged`` builds a ``TrainingDivergedError``)."""
+    counts: dict[tuple[str, str, str], int] = {}
+
+    def visit(node: ast.AST, module: str, scope: tuple[str, ...]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(child, module, (*scope, child.name))
+                continue
+            if isinstance(child, ast.Raise):
+                exc = child.exc
+                name = "(re-raise)" if exc is None else ast.unparse(exc.func if isinstance(exc, ast.Call) else exc)
+                key = (module, ".".join(scope) or "(module)", name)
+                counts[key] = counts.get(key, 0) + 1
+            visit(child, module, scope)
+
+    for module, path in _module_names().items():
+        visit(ast.parse(path.read_text(), str(path)), module, ())
+    return sorted((*key, n) for key, n in counts.items())
+
+
+def format_raise_table(sites: list[tuple[str, str, str, int]]) -> str:
+    rows = ["| module | function | raises | sites |", "|---|---|---|---|"]
+    rows += [f"| `{m}` | `{f}` | `{c}` | {n} |" for m, f, c, n in sites]
+    return "\n".join(rows)
+
+
+def test_raise_sites_match_the_table_in_the_docs():
+    """Every raise site with its class, as checked in (docs/guide/errors.md): a changed error class
+    is a visible change of that table.  On a mismatch, paste the table this test prints."""
+    text = RAISE_TABLE.read_text()
+    documented = text[text.index(_BEGIN) + len(_BEGIN) : text.index(_END)].strip()
+    table = format_raise_table(raise_sites())
+    assert documented == table, f"update the table of {RAISE_TABLE.relative_to(ROOT)}:\n{table}"
+
+
+def test_raise_sites_see_every_kind_of_raise():
+    sites = {(m, f, c) for m, f, c, _ in raise_sites()}
+    assert ("mor.balanced", "_check_arguments", "ArgumentConflictError") in sites
+    assert any(c == "(re-raise)" for _, _, c in sites)
+    assert ("mor_torch._lazy", "lazy_exports.__getattr__", "AttributeError") in sites  # nested scopes named

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from test_reduce import F64, layer_for  # noqa: E402
 
 from mor import DiagonalLTI, h2_norm, hankel_singular_values, irka  # noqa: E402
-from mor.errors import DimensionError, InvalidArgumentError, MethodError, OrderError  # noqa: E402
+from mor.errors import ArgumentConflictError, DimensionError, InvalidArgumentError, MethodError, OrderError  # noqa: E402
 from mor.modal import modal_scores  # noqa: E402
 from mor_torch import DSS, allocate_states, compress, normalise_scores, reduce_layer, to_lti  # noqa: E402
 from mor_torch.lra.model import SequenceClassifier, load_model, save_model  # noqa: E402
@@ -183,20 +183,20 @@ def test_last_keeps_the_globally_top_scored_modes():
 
 def test_budget_errors():
     model = _classifier()
-    with pytest.raises(OrderError, match="exactly one"):
+    with pytest.raises(ArgumentConflictError, match="exactly one"):
         compress(model, 4, budget=10)
-    with pytest.raises(MethodError, match="structure"):
+    with pytest.raises(ArgumentConflictError, match="structure"):
         compress(model, budget=10, structure="shared")
     with pytest.raises(MethodError):
         compress(model, budget=10, allocation="random")
     with pytest.raises(InvalidArgumentError):
         compress(model, budget=10_000)
     layer = layer_for("exp", H=2, N=4)
-    with pytest.raises(InvalidArgumentError, match="no error bound"):
+    with pytest.raises(ArgumentConflictError, match="no error bound"):
         reduce_layer(layer, tol=1e-3, reducer="h2")
-    with pytest.raises(InvalidArgumentError, match="infinite-horizon"):
+    with pytest.raises(ArgumentConflictError, match="infinite-horizon"):
         reduce_layer(layer, 2, reducer="bsp", gramians="finite", length=64)
-    with pytest.raises(MethodError, match="per-channel"):
+    with pytest.raises(ArgumentConflictError, match="per-channel"):
         reduce_layer(DSS(2, 4, dtype=F64), np.array([1, 2]), structure="shared", gramians="continuous")
 
 
