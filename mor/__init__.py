@@ -32,7 +32,7 @@ from .errors import (
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .h2_optimal import IrkaResult, irka
-from .hankel import hankel_singular_values
+from .hankel import hankel_singular_values, order_for_tolerance, truncation_bound
 from .lowrank import LowRankGramians, low_rank_gramians
 from .lowrank_bt import LowRankCertificate
 from .lyapunov import solve_lyapunov
@@ -90,6 +90,8 @@ __all__ = [
     "modal_truncation",
     "models",
     "observability_gramian",
+    "order_for_tolerance",
     "solve_lyapunov",
     "transfer_function",
+    "truncation_bound",
 ]

@@ -39,7 +39,7 @@ from ._frequency import rounding_floor
 from ._guard import guarded
 from .errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
 from .gramians import factors_and_schur
-from .hankel import factor_svd, leading_factor_svd
+from .hankel import factor_svd, leading_factor_svd, order_for_tolerance, truncation_bound
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
 from .schur import complex_schur
 from .spa import residualize
@@ -297,7 +297,7 @@ def balanced_truncation(
     bound = floor = None
     if horizon is None:
         _warn_unstable(reduced)
-        bound = 2 * hsv[..., r:].sum(axis=-1)
+        bound = truncation_bound(hsv, r)
         floor = None if low is not None else _rounding(sys, schur, bound, hsv)
         bound = float(bound) if bound.ndim == 0 else bound
     cert = None if low is None else certify(low, hsv, r, hsv_rtol, bound)
@@ -331,11 +331,7 @@ def _choose_order(hsv: np.ndarray, nonzero: np.ndarray, order: int | None, tol: 
     if order is not None:
         r = order
     elif tol is not None:
-        batch = hsv.shape[:-1]
-        tails = 2 * np.cumsum(hsv[..., ::-1], axis=-1)[..., ::-1]  # tails[..., r] = 2 sum(hsv[r:])
-        tails = np.concatenate([tails, np.zeros(batch + (1,))], axis=-1)
-        ok = np.all(tails <= tol, axis=tuple(range(len(batch))))  # (n + 1,)
-        r = max(int(np.argmax(ok)), 1)
+        r = order_for_tolerance(hsv, tol)
     else:
         r = max_rank
     if r > max_rank and rank.size:  # (an empty batch has no rank to cap at: the order stands)

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import systems
 from .errors import AccuracyWarning, ArgumentConflictError, ConvergenceError, InvalidArgumentError, MethodError
+from .hankel import order_for_tolerance, truncation_bound
 from .lowrank import ADISolver, LowRankGramians, as_sparse_system, check_options
 from .sparse import SparseLTI
 from .systems import LTI
@@ -215,14 +216,10 @@ def _refine(solver: ADISolver, g: LowRankGramians, order: int | None, tol: float
 
 
 def _target_order(hsv: np.ndarray, order: int | None, tol: float | None) -> int | None:
-    """The order ``balanced_truncation`` will choose (``None``: the numerical rank, no target)."""
+    """``order``, or :func:`mor.hankel.order_for_tolerance` for ``tol`` (``None``: the numerical rank, no target)."""
     if order is not None:
         return order
-    if tol is not None:
-        tails = 2 * np.cumsum(hsv[::-1])[::-1]
-        ok = np.flatnonzero(tails <= tol)
-        return max(int(ok[0]), 1) if ok.size else len(hsv)
-    return None
+    return None if tol is None else order_for_tolerance(hsv, tol)
 
 
 def _uncertainty(g: LowRankGramians, k: int) -> float:
@@ -271,7 +268,7 @@ def certify(g: LowRankGramians, hsv: np.ndarray, order: int, rtol: float, bound:
     unresolved = float(np.sqrt(eta) + e)
     first_cut = float(hsv[order]) if order < k else 0.0
     meaningful = unresolved <= first_cut
-    upper_bound = float(2 * upper[order:].sum())
+    upper_bound = float(truncation_bound(upper, order))
     note = (
         f"{certified} leading Hankel singular values certified to {rtol:g} relative; values beyond the {k} "
         f"computed are <= {unresolved:.2e}; bound {bound:.3e} (at most {upper_bound:.3e} from the residuals)"

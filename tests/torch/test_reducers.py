@@ -214,3 +214,27 @@ def test_kernel_form_back_to_residues_and_its_accuracy_warning():
     tiny = DiagonalLTI.from_log_poles([[-20.0]], [[[1.0]]], [[[1.0]]], [[[0.0]]], dt=1.0)
     with pytest.warns(AccuracyWarning, match="z = 0"):
         _from_kernel_form(tiny)
+
+
+@pytest.mark.parametrize("reducer", ["bt", "bsp"])
+def test_budget_computes_each_layers_hsv_once(reducer, monkeypatch):
+    """The scores, the allocation, the reduction and its bound share one set of HSVs per layer."""
+    import mor.hankel
+
+    calls = []
+    gramians = mor.hankel.gramians
+
+    def counted(sys, **kw):  # every Hankel-singular-value computation goes through here
+        calls.append(sys.batch_shape)
+        return gramians(sys, **kw)
+
+    monkeypatch.setattr(mor.hankel, "gramians", counted)
+    model = _classifier()
+    _, report = compress(model, budget=40, reducer=reducer, structure="channel")
+    assert len(calls) == 2  # two layers
+    for rep in report.layers.values():  # the bound is the truncation bound of the HSVs handed over
+        assert rep.hsv.shape == (6, 10)
+        assert np.allclose(rep.error_bound, [2 * h[k:].sum() for h, k in zip(rep.hsv, rep.orders, strict=True)])
+    calls.clear()
+    compress(model, tol=0.5, reducer=reducer)  # the order choice shares them too
+    assert len(calls) == 2
