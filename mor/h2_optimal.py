@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._arrays import reverse
+from ._arrays import conj_transpose, reverse
 from ._diagonal_form import to_diagonal
 from ._frequency import log_resolvent, resolvent, shifted_backsolve
 from ._guard import guarded
@@ -387,13 +387,9 @@ def _result(op, state: _State, start: _Start, label: str) -> IrkaResult:
 
 
 # --------------------------------------------------------------------------- the two kinds of systems
-def _ct(X: np.ndarray) -> np.ndarray:
-    return np.conj(np.swapaxes(X, -1, -2))
-
-
 def _petrov_galerkin(V: np.ndarray, W: np.ndarray, AV: np.ndarray, B: np.ndarray, C: np.ndarray):
     """``(A_r, B_r, C_r, ok)`` from orthonormalised bases; ``ok`` False where ``W^H V`` is singular."""
-    Wh = _ct(W)
+    Wh = conj_transpose(W)
     E = Wh @ V
     cond = np.linalg.cond(E)
     ok = np.isfinite(cond) & (cond < _MAX_COND)
@@ -419,7 +415,7 @@ class _DiagonalOperator:
         else:
             res = resolvent(s.poles[..., :, None], sigma[..., None, :])
         V = np.linalg.qr((s.B @ R) * res)[0]
-        W = np.linalg.qr(np.conj(res) * (_ct(s.C) @ L))[0]
+        W = np.linalg.qr(np.conj(res) * (conj_transpose(s.C) @ L))[0]
         return _petrov_galerkin(V, W, s.poles[..., :, None] * V, s.B, s.C)
 
     def model(self, A, B, C) -> DiagonalLTI:
@@ -436,8 +432,8 @@ class _DenseOperator:
         self.T, Z = complex_schur(sys.A)
         self.Z = Z
         self.Bt = Z.conj().T @ sys.B  # Z^H B
-        self.Ct = _ct(sys.C @ Z)  # Z^H C^H
-        self.Tr = reverse(_ct(self.T))  # J T^H J, upper triangular
+        self.Ct = conj_transpose(sys.C @ Z)  # Z^H C^H
+        self.Tr = reverse(conj_transpose(self.T))  # J T^H J, upper triangular
 
     def interpolant(self, sigma, log_sigma, R, L):
         s, Z = self.sys, self.Z
