@@ -151,27 +151,32 @@ def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom, 
     return out
 
 
+def _module_imports(module: str, is_package: bool, tree: ast.AST, known) -> set[str]:
+    """The modules of ``known`` that ``tree`` (the source of ``module``) imports anywhere, except under
+    ``if TYPE_CHECKING:``."""
+    typing_only = {
+        id(x)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+        for s in n.body
+        for x in ast.walk(s)
+    }
+    return {
+        t
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in typing_only
+        for t in _imported(module, is_package, n, known)
+    }
+
+
 def import_graph() -> dict[str, set[str]]:
     """``{module: modules it imports}`` over ``mor`` and ``mor_torch`` (with ``mor_torch.lra``): every
     ``import`` statement anywhere in a module (function bodies included), except under ``if TYPE_CHECKING:``."""
     known = _module_names()
-    graph = {}
-    for module, path in known.items():
-        tree = ast.parse(path.read_text(), str(path))
-        typing_only = {
-            id(x)
-            for n in ast.walk(tree)
-            if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
-            for s in n.body
-            for x in ast.walk(s)
-        }
-        graph[module] = {
-            t
-            for n in ast.walk(tree)
-            if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in typing_only
-            for t in _imported(module, path.name == "__init__.py", n, known)
-        }
-    return graph
+    return {
+        module: _module_imports(module, path.name == "__init__.py", ast.parse(path.read_text(), str(path)), known)
+        for module, path in known.items()
+    }
 
 
 def cyclic_components(graph: dict[str, set[str]]) -> list[set[str]]:
@@ -231,9 +236,15 @@ def test_cycle_finder_reports_a_cycle_path():
 
 
 def test_import_graph_sees_imports_in_function_bodies():
-    graph = import_graph()
-    assert "mor.sparse" in graph["mor.systems"]  # `as_system` imports it in its body
-    assert "mor_torch.lra.compression" in graph["mor_torch.lra.pipeline"]  # `from . import compression`
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "from . import c\n"
+        "if TYPE_CHECKING:\n    from .e import T\n"
+        "def f():\n    from .b import x\n    import pkg.d\n    import numpy\n"
+    )
+    known = {"pkg", "pkg.a", "pkg.b", "pkg.c", "pkg.d", "pkg.e"}
+    assert _module_imports("pkg.a", False, ast.parse(source), known) == {"pkg.b", "pkg.c", "pkg.d"}
+    assert "mor_torch.lra.compression" in import_graph()["mor_torch.lra.pipeline"]  # `from . import compression`
 
 
 def test_no_import_cycles():
@@ -290,6 +301,6 @@ def test_raise_sites_match_the_table_in_the_docs():
 
 def test_raise_sites_see_every_kind_of_raise():
     sites = {(m, f, c) for m, f, c, _ in raise_sites()}
-    assert ("mor.balanced", "_check_arguments", "ArgumentConflictError") in sites
+    assert any(m.endswith(".balanced") and (f, c) == ("_check_arguments", "ArgumentConflictError") for m, f, c in sites)
     assert any(c == "(re-raise)" for _, _, c in sites)
     assert ("mor_torch._lazy", "lazy_exports.__getattr__", "AttributeError") in sites  # nested scopes named
