@@ -30,7 +30,7 @@ import argparse
 import numpy as np
 
 from mor import LTI, DiagonalLTI
-from mor.norms import _DenseEvaluator, hinf_norm
+from mor.norms import DenseEvaluator, hinf_norm
 
 try:
     import slycot
@@ -106,7 +106,7 @@ def main():
             note = "-" if failed is None else f"failed   ({type(failed).__name__})"
             print(f"{name:36s} {1e3 * t_ours:10.2f} {note:>12s}")
             continue
-        H = _DenseEvaluator(sys).hamiltonian(np.array([0]), np.array([g * (1 + 1e-10)]))[0]
+        H = DenseEvaluator(sys).hamiltonian(np.array([0]), np.array([g * (1 + 1e-10)]))[0]
         t, ratio, _ = interleaved(
             r, {"ab13dd": lambda s=sys: ab13dd(s), "mor": lambda s=sys: hinf_norm(s),
                 "eig": lambda H=H: np.linalg.eigvals(H)}, inner=inner,

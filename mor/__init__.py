@@ -26,6 +26,7 @@ from ._aliases import register_old_paths
 from .analysis import frequency_response, h2_norm, hinf_norm, impulse_response, transfer_function
 from .errors import (
     AccuracyWarning,
+    ArgumentConflictError,
     ArgumentTypeError,
     BackendUnavailableError,
     ConvergenceError,
@@ -47,6 +48,8 @@ from .gramians import (
     hankel_singular_values,
     low_rank_gramians,
     observability_gramian,
+    order_for_tolerance,
+    truncation_bound,
 )
 from .linalg import cauchy_cholesky, complex_schur, solve_lyapunov
 from .reduction import (
@@ -67,6 +70,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LTI",
     "AccuracyWarning",
+    "ArgumentConflictError",
     "ArgumentTypeError",
     "BalancedTruncationResult",
     "BackendUnavailableError",
@@ -107,6 +111,8 @@ __all__ = [
     "modal_truncation",
     "models",
     "observability_gramian",
+    "order_for_tolerance",
     "solve_lyapunov",
     "transfer_function",
+    "truncation_bound",
 ]

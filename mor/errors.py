@@ -7,6 +7,7 @@ Catch them by meaning::
     │   ├── DimensionError                     array shapes wrong or mutually inconsistent
     │   ├── OrderError                         a reduced order outside 1 .. n (or above the rank)
     │   ├── MethodError                        an unknown method or option name
+    │   ├── ArgumentConflictError              arguments that cannot be given together
     │   ├── NonFiniteError                     NaN or infinite entries in the input
     │   ├── UnstableSystemError                poles outside the stability region
     │   └── ArgumentTypeError (TypeError)      an argument of the wrong type
@@ -31,6 +32,7 @@ __all__ = [
     "DimensionError",
     "OrderError",
     "MethodError",
+    "ArgumentConflictError",
     "NonFiniteError",
     "UnstableSystemError",
     "ArgumentTypeError",
@@ -66,6 +68,12 @@ class OrderError(InvalidArgumentError):
 
 class MethodError(InvalidArgumentError):
     """An unknown method or option name was given (the message lists the valid ones)."""
+
+
+class ArgumentConflictError(InvalidArgumentError):
+    """Arguments that are valid one by one but cannot be given together, or an option the given
+    system does not support: ``order`` and ``tol`` both, ``match_dc`` with a finite ``horizon``,
+    per-channel orders with a shared structure.  The message names both sides."""
 
 
 class NonFiniteError(InvalidArgumentError):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
     from .allocate import allocate_states, normalise_scores
     from .convert import from_lti, to_lti
     from .dss import DSS
-    from .errors import LayerConversionError, LayerUnstableError
+    from .errors import LayerConversionError, LayerUnstableError, UnknownLayerError
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
     from .regularize import hsv_penalty, layer_hsv
@@ -44,6 +44,7 @@ _EXPORTS = {
     "LayerConversionError": "errors",
     "LayerReduction": "reduce",
     "LayerUnstableError": "errors",
+    "UnknownLayerError": "errors",
     "allocate_states": "allocate",
     "compress": "reduce",
     "from_lti": "convert",
@@ -65,6 +66,7 @@ __all__ = [
     "LayerConversionError",
     "LayerReduction",
     "LayerUnstableError",
+    "UnknownLayerError",
     "allocate_states",
     "compress",
     "from_lti",

@@ -1,25 +1,32 @@
 """Errors of the PyTorch adapter.
 
-Both refine a :mod:`mor.errors` class, because they are about layers seen as LTI systems:
+Each refines a :mod:`mor.errors` class, because they are about layers seen as LTI systems:
 
 * :class:`LayerConversionError` (:class:`~mor.errors.InvalidArgumentError`, a ``ValueError``): a
   DSS layer and a system cannot be converted into each other as asked.
 * :class:`LayerUnstableError` (:class:`~mor.errors.UnstableSystemError`): a layer has growing modes
   where infinite-horizon Gramians are needed; it names the layer, channel and mode.
+* :class:`UnknownLayerError` (:class:`~mor.errors.InvalidArgumentError`): a layer name (a key of
+  ``compress(order={...})``) that names no DSS layer of the model.
 
 Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionError``,
-``MethodError``, ``ArgumentTypeError``, ...).
+``MethodError``, ``ArgumentConflictError`` for options that cannot be combined,
+``ArgumentTypeError``, ...).
 """
 
 from __future__ import annotations
 
 from mor.errors import InvalidArgumentError, UnstableSystemError
 
-__all__ = ["LayerConversionError", "LayerUnstableError"]
+__all__ = ["LayerConversionError", "LayerUnstableError", "UnknownLayerError"]
 
 
 class LayerConversionError(InvalidArgumentError):
     """A DSS layer and a system cannot be converted into each other as asked."""
+
+
+class UnknownLayerError(InvalidArgumentError):
+    """A layer name that names no DSS layer of the model; the message lists the known names."""
 
 
 class LayerUnstableError(UnstableSystemError):

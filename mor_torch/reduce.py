@@ -19,7 +19,7 @@ layer's own poles; no error bound) or ``"h2"`` (IRKA: H2-optimal; no a-priori bo
     ``h``); the reduced layer keeps shared poles ``(r,)``.  Needs a shared-pole layer.  Because
     the channels have different steps ``Delta_h``, their discrete systems have different poles:
     ``gramians="discrete"`` and ``"finite"`` are accepted only when all steps are equal
-    (:class:`~mor.errors.MethodError` otherwise); ``"continuous"`` always works.
+    (:class:`~mor.errors.ArgumentConflictError` otherwise); ``"continuous"`` always works.
 
 ``gramians="discrete"`` (default)
     Infinite-horizon Gramians of the zero-order-hold system the layer computes (the reduced
@@ -42,13 +42,20 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from mor import DiagonalLTI, check_stable, hankel_singular_values
-from mor.errors import InvalidArgumentError, MethodError, OrderError, SystemTypeError, UnstableSystemError
+from mor import DiagonalLTI, check_stable, order_for_tolerance
+from mor.errors import (
+    ArgumentConflictError,
+    MethodError,
+    OrderError,
+    SystemTypeError,
+    UnstableSystemError,
+)
 from mor.modal import modal_scores
 from mor.validation import check_choice, check_int, check_real
 
@@ -56,8 +63,8 @@ from ._tensors import to_numpy
 from .allocate import ALLOCATIONS, allocate_states, normalise_scores
 from .convert import from_lti, to_lti
 from .dss import DSS
-from .errors import LayerUnstableError
-from .reducers import REDUCERS, kernel_system, reduce_channels
+from .errors import LayerUnstableError, UnknownLayerError
+from .reducers import REDUCERS, reduce_channels, reduction_hsv
 
 __all__ = [
     "ALLOCATIONS",
@@ -217,7 +224,7 @@ def _check_layer_stable(layer: DSS, name: str, gramians: str) -> None:
 def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> DiagonalLTI:
     """The layer as one single-input, ``H``-output system (``structure="shared"``)."""
     if not layer.shared_poles:
-        raise MethodError(
+        raise ArgumentConflictError(
             f"layer {name!r}: structure='shared' needs a shared-pole layer (this one has per-channel poles)"
         )
     time = "continuous" if gramians == "continuous" else "discrete"
@@ -226,7 +233,7 @@ def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> 
     if time == "discrete":
         step = to_numpy(layer.step())
         if not np.all(step == step[0]):
-            raise MethodError(
+            raise ArgumentConflictError(
                 f"layer {name!r}: structure='shared' with {gramians!r} Gramians needs one step Delta for "
                 "all channels (different steps give different discrete poles); use gramians='continuous' "
                 "or structure='channel'"
@@ -252,15 +259,15 @@ def _energy_order(hsv: np.ndarray, energy: float) -> int:
 
 def _check_order_request(order, tol, energy, gramians: str, length: int | None, reducer: str) -> None:
     if sum(x is not None for x in (order, tol, energy)) != 1:
-        raise OrderError("give exactly one of order, tol, energy")
+        raise ArgumentConflictError("give exactly one of order, tol, energy")
     if reducer != "bt" and gramians == "finite":
-        raise InvalidArgumentError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
+        raise ArgumentConflictError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
     if tol is not None and reducer not in ("bt", "bsp"):
-        raise InvalidArgumentError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
+        raise ArgumentConflictError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
     if energy is not None:
         check_real(energy, "energy", minimum=0.0, maximum=1.0, include_min=False)
     if gramians == "finite" and length is None:
-        raise InvalidArgumentError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
+        raise ArgumentConflictError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
 
 
 def _reduced_layer(reduced: Any, layer: DSS, length: int | None, name: str, skip: np.ndarray) -> DSS:
@@ -287,17 +294,42 @@ def _reduced_layer(reduced: Any, layer: DSS, length: int | None, name: str, skip
     return new.train(layer.training)
 
 
-def _order_choice(sys: DiagonalLTI, reducer: str, horizon: int | None, tol, energy) -> int:
+@dataclass(frozen=True)
+class _LayerTarget:
+    """One layer as the system its reduction works on (see the module docstring); its Hankel singular
+    values (:func:`mor_torch.reducers.reduction_hsv`) are computed once, on first use, and shared by
+    the scores of a budget, the order choice, the reduction and its bound."""
+
+    name: str
+    layer: DSS
+    system: DiagonalLTI
+    reducer: str
+    gramians: str
+    structure: str
+    length: int | None
+
+    @property
+    def horizon(self) -> int | None:
+        return self.length if self.gramians == "finite" else None
+
+    @cached_property
+    def hsv(self) -> np.ndarray:
+        return reduction_hsv(self.system, self.reducer, self.horizon)
+
+
+def _target(layer: DSS, name: str, gramians: str, structure: str, length: int | None, reducer: str) -> _LayerTarget:
+    """The layer's :class:`_LayerTarget` (stability checked for infinite-horizon Gramians)."""
+    if gramians != "finite":
+        _check_layer_stable(layer, name, gramians)
+    system = _layer_system(layer, gramians, structure, length, name)
+    return _LayerTarget(name, layer, system, reducer, gramians, structure, length)
+
+
+def _order_choice(hsv: np.ndarray, tol, energy) -> int:
     """The one order meeting ``tol`` (bound per channel) or ``energy`` (fraction of ``sum(hsv)``)."""
-    target = kernel_system(sys) if reducer == "bsp" and sys.dt is not None else sys
-    hsv = np.atleast_2d(hankel_singular_values(target, horizon=horizon))
     if energy is not None:
         return _energy_order(hsv, float(energy))
-    tails = 2 * np.cumsum(hsv[:, ::-1], axis=-1)[:, ::-1]  # tails[:, r] = 2 sum(hsv[:, r:])
-    tails = np.concatenate([tails, np.zeros((hsv.shape[0], 1))], axis=1)  # order N: no error
-    ok = np.all(tails <= check_real(tol, "tol", minimum=0.0), axis=0)
-    ok[0] = False  # at least one state
-    return int(np.argmax(ok))
+    return order_for_tolerance(hsv, tol)
 
 
 def reduce_layer(
@@ -366,25 +398,29 @@ def reduce_layer(
     check_choice(score, "score", SCORES)
     _check_order_request(order, tol, energy, gramians, length, reducer)
     if np.ndim(order) == 1 and structure != "channel":
-        raise MethodError("per-channel orders need structure='channel'")
-    if gramians != "finite":
-        _check_layer_stable(layer, name, gramians)
-    horizon = length if gramians == "finite" else None
-    sys = _layer_system(layer, gramians, structure, length, name)
+        raise ArgumentConflictError("per-channel orders need structure='channel'")
+    target = _target(layer, name, gramians, structure, length, reducer)
+    return _reduce(target, order, tol, energy, method, score)
+
+
+def _reduce(target: _LayerTarget, order, tol, energy, method: str, score: str) -> tuple[DSS, LayerReduction]:
+    """:func:`reduce_layer` on a validated request."""
+    layer, name = target.layer, target.name
     if order is None:
-        order = _order_choice(sys, reducer, horizon, tol, energy)
+        order = _order_choice(target.hsv, tol, energy)
     elif np.ndim(order) == 0:
         order = check_int(order, f"order (N = {layer.d_state})", minimum=1, maximum=layer.d_state, error=OrderError)
-    red = reduce_channels(sys, order, reducer, method=method, horizon=horizon, score=score)
-    new = _reduced_layer(red.system, layer, length, name, red.skip)
+    red = reduce_channels(target.system, order, target.reducer, method=method, horizon=target.horizon, score=score,
+                          hsv=target.hsv)  # fmt: skip
+    new = _reduced_layer(red.system, layer, target.length, name, red.skip)
     report = LayerReduction(
         name=name, order=new.d_state, original_order=layer.d_state, hsv=red.hsv, error_bound=red.error_bound,
-        gramians=gramians, structure=structure, method=method, mode=layer.mode, length=length,
-        shared_poles=new.shared_poles, reducer=reducer, scores=red.scores, orders=red.states,
-        converged=red.converged, score=score if reducer == "modal" else None,
+        gramians=target.gramians, structure=target.structure, method=method, mode=layer.mode, length=target.length,
+        shared_poles=new.shared_poles, reducer=target.reducer, scores=red.scores, orders=red.states,
+        converged=red.converged, score=score if target.reducer == "modal" else None,
     )  # fmt: skip
-    log.info("reduced %s (%s): N=%d -> r=%d, %d states (%s, %s)", name, reducer, layer.d_state, new.d_state,
-             report.states, gramians, structure)  # fmt: skip
+    log.info("reduced %s (%s): N=%d -> r=%d, %d states (%s, %s)", name, target.reducer, layer.d_state, new.d_state,
+             report.states, target.gramians, target.structure)  # fmt: skip
     return new, report
 
 
@@ -400,29 +436,34 @@ def _replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
 _OPTIONS = ("gramians", "structure", "length", "method", "reducer", "score")
 
 
-def _raw_scores(layer: DSS, name: str, allocation: str, options: dict[str, Any]) -> np.ndarray:
+def _raw_scores(target: _LayerTarget, allocation: str) -> np.ndarray:
     """``(H, N)`` scores of one layer's states for an allocation (see :mod:`mor_torch.allocate`)."""
-    gramians, length = options.get("gramians", "discrete"), options.get("length")
-    if gramians == "finite":
-        raise MethodError("a budget needs infinite-horizon Gramians (gramians='discrete' or 'continuous')")
-    _check_layer_stable(layer, name, gramians)
-    sys = _layer_system(layer, gramians, "channel", length, name)
     if allocation == "hsv":
-        target = kernel_system(sys) if options.get("reducer", "bt") == "bsp" and sys.dt is not None else sys
-        return np.atleast_2d(hankel_singular_values(target))
+        return target.hsv
+    sys = target.system
     discrete = sys.dt is not None
     return modal_scores(sys.poles, sys.B, sys.C, discrete=discrete, score="hinf" if allocation == "last" else "h2",
                         log_poles=sys.log_poles if discrete else None)  # fmt: skip
 
 
-def _budget_orders(layers: list[tuple[str, DSS]], budget: Any, allocation: str, options: dict) -> dict[str, np.ndarray]:
-    """Per-channel orders of every layer: the ``budget`` states of largest normalised score."""
+def _budget_targets(layers: list[tuple[str, DSS]], options: dict[str, Any]) -> list[_LayerTarget]:
+    """Every layer's target for a budget: per-channel systems with infinite-horizon Gramians."""
     if options.get("structure", "channel") != "channel":
-        raise MethodError("a budget allocates per-channel orders: it needs structure='channel'")
-    scores = [normalise_scores(_raw_scores(layer, name or "<model>", allocation, options), allocation)
-              for name, layer in layers]  # fmt: skip
-    orders = allocate_states(scores, budget)
-    return {name: r for (name, _), r in zip(layers, orders, strict=True)}
+        raise ArgumentConflictError("a budget allocates per-channel orders: it needs structure='channel'")
+    gramians = check_choice(options.get("gramians", "discrete"), "gramians", GRAMIANS)
+    if gramians == "finite":
+        raise ArgumentConflictError("a budget needs infinite-horizon Gramians (gramians='discrete' or 'continuous')")
+    reducer = check_choice(options.get("reducer", "bt"), "reducer", REDUCERS)
+    check_choice(options.get("method", DEFAULT_METHOD), "method", METHODS)
+    check_choice(options.get("score", "hinf"), "score", SCORES)
+    length = options.get("length")
+    return [_target(layer, name or "<model>", gramians, "channel", length, reducer) for name, layer in layers]
+
+
+def _budget_orders(targets: list[_LayerTarget], budget: Any, allocation: str) -> list[np.ndarray]:
+    """Per-channel orders of every layer: the ``budget`` states of largest normalised score."""
+    scores = [normalise_scores(_raw_scores(target, allocation), allocation) for target in targets]
+    return allocate_states(scores, budget)
 
 
 def compress(
@@ -446,7 +487,7 @@ def compress(
         describes the reduced sizes, so saving and loading it needs nothing else.
     order : int or dict {layer name: int or (H,) array}, optional
         One order for all layers, or per layer (an order or per-channel orders; layers missing
-        from the dict stay as they are; unknown names raise :class:`~mor.errors.OrderError`).
+        from the dict stay as they are; unknown names raise :class:`~mor_torch.errors.UnknownLayerError`).
     tol, energy : float, optional
         Choose each layer's order instead (see :func:`reduce_layer`).
     budget : int, optional
@@ -474,7 +515,7 @@ def compress(
         :attr:`CompressionReport.states` the states kept in all.
     """
     if sum(x is not None for x in (order, tol, energy, budget)) != 1:
-        raise OrderError("give exactly one of order, tol, energy, budget")
+        raise ArgumentConflictError("give exactly one of order, tol, energy, budget")
     check_choice(allocation, "allocation", ALLOCATIONS)
     bad = set(options) - set(_OPTIONS)
     if bad:
@@ -483,16 +524,22 @@ def compress(
     if isinstance(order, dict):
         unknown = set(order) - {n for n, _ in layers}
         if unknown:
-            raise OrderError(f"order names unknown DSS layers {sorted(unknown)}; known: {[n for n, _ in layers]}")
+            known = [n for n, _ in layers]
+            raise UnknownLayerError(f"order names unknown DSS layers {sorted(unknown)}; known: {known}")
     if not layers:
         log.warning("compress: the model has no DSS layers; returning a copy")
     report = CompressionReport(options=dict(options, order=order, tol=tol, energy=energy, budget=budget,
                                             allocation=allocation if budget is not None else None))  # fmt: skip
-    if budget is not None:
-        order = _budget_orders(layers, budget, allocation, options)
-        if options.get("reducer") == "modal":
-            options = {"score": "h2" if allocation == "aire" else "hinf", **options}
     new_model = copy.deepcopy(model)
+    if budget is not None:
+        targets = _budget_targets(layers, options)
+        score = options.get("score", "h2" if allocation == "aire" else "hinf")  # the allocation's own score
+        method = options.get("method", DEFAULT_METHOD)
+        orders = _budget_orders(targets, budget, allocation)
+        for (name, _), target, r in zip(layers, targets, orders, strict=True):
+            new_layer, report.layers[name] = _reduce(target, r, None, None, method, score)
+            new_model = _replace_module(new_model, name, new_layer)
+        return new_model, report
     for name, layer in layers:
         if isinstance(order, dict) and name not in order:
             continue

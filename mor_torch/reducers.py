@@ -46,12 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from mor import DiagonalLTI, balanced_truncation, hankel_singular_values, irka, modal_truncation
+from mor import DiagonalLTI, balanced_truncation, hankel_singular_values, irka, modal_truncation, truncation_bound
 from mor.discretize import complex_expm1
 from mor.errors import AccuracyWarning, DimensionError, OrderError
 from mor.validation import check_choice
 
-__all__ = ["REDUCERS", "ChannelReduction", "kernel_system", "reduce_channels"]
+__all__ = ["REDUCERS", "ChannelReduction", "kernel_system", "reduce_channels", "reduction_hsv", "reduction_system"]
 
 #: Reduction methods (see the module docstring).
 REDUCERS = ("bt", "bsp", "modal", "h2")
@@ -111,6 +111,46 @@ def kernel_system(sys: DiagonalLTI) -> DiagonalLTI:
     return DiagonalLTI.from_log_poles(sys.log_poles, sys.B, C, sys.C @ sys.B, sys.dt)
 
 
+def reduction_system(sys: DiagonalLTI, reducer: str) -> DiagonalLTI:
+    """The system whose Hankel singular values ``reducer`` truncates (and whose bound it reports).
+
+    :func:`kernel_system` of ``sys`` for ``"bsp"`` in discrete time (see the module docstring),
+    ``sys`` itself otherwise.  The one place this is decided: the reduction, its order choice and
+    the ``"hsv"`` allocation of :func:`mor_torch.compress` all use it.
+
+    Parameters
+    ----------
+    sys : DiagonalLTI
+        A layer's system in the form of the module docstring.
+    reducer : {"bt", "bsp", "modal", "h2"}
+        The method.
+
+    Returns
+    -------
+    DiagonalLTI
+    """
+    return kernel_system(sys) if reducer == "bsp" and sys.dt is not None else sys
+
+
+def reduction_hsv(sys: DiagonalLTI, reducer: str, horizon: int | None = None) -> np.ndarray:
+    """Hankel singular values of :func:`reduction_system`, ``(H, N)`` (``(1, N)`` for shared poles).
+
+    Parameters
+    ----------
+    sys : DiagonalLTI
+        A layer's system in the form of the module docstring.
+    reducer : {"bt", "bsp", "modal", "h2"}
+        The method.
+    horizon : int, optional
+        Time-limited values over that many steps (:func:`mor.hankel_singular_values`).
+
+    Returns
+    -------
+    (H, N) ndarray
+    """
+    return np.atleast_2d(hankel_singular_values(reduction_system(sys, reducer), horizon=horizon))
+
+
 @dataclass
 class _Group:
     """One batched reduction: reduced systems (input form), skip corrections, padding, extras."""
@@ -147,9 +187,8 @@ def _zero_skip(sys: DiagonalLTI) -> np.ndarray:
 
 
 def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
-    discrete = sys.dt is not None
-    res = balanced_truncation(kernel_system(sys) if discrete else sys, k, method=method, match_dc=True)
-    if discrete:
+    res = balanced_truncation(reduction_system(sys, "bsp"), k, method=method, match_dc=True)
+    if sys.dt is not None:
         red, skip = _from_kernel_form(res.reduced)
     else:
         red, skip = res.reduced, np.real(res.reduced.D)[..., :, 0]
@@ -195,17 +234,20 @@ def _check_orders(orders: Any, sys: DiagonalLTI) -> np.ndarray:
     return arr.astype(int)
 
 
+def _check_hsv(hsv: Any, sys: DiagonalLTI) -> np.ndarray:
+    """Given Hankel singular values: ``(H, N)`` for a batch, ``(1, N)`` for one system."""
+    hsv = np.asarray(hsv)
+    shape = ((sys.batch_shape[0] if sys.batch_shape else 1), sys.n)
+    if hsv.shape != shape:
+        raise DimensionError(f"hsv must have shape {shape} (one row per channel), got {hsv.shape}")
+    return hsv
+
+
 def _without_skip(sys: DiagonalLTI) -> DiagonalLTI:
     zero = np.zeros(sys.batch_shape + (sys.p, sys.m))
     if sys.dt is None:
         return DiagonalLTI(sys.poles, sys.B, sys.C, zero)
     return DiagonalLTI.from_log_poles(sys.log_poles, sys.B, sys.C, zero, sys.dt)
-
-
-def _hsv(sys: DiagonalLTI, reducer: str, horizon: int | None) -> np.ndarray:
-    """Hankel singular values of the system the reducer works on, ``(H, N)`` (``(1, N)`` shared)."""
-    target = kernel_system(sys) if reducer == "bsp" and sys.dt is not None else sys
-    return np.atleast_2d(hankel_singular_values(target, horizon=horizon))
 
 
 def _nodes(sys: DiagonalLTI) -> np.ndarray:
@@ -262,7 +304,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
 
 def reduce_channels(
     sys: DiagonalLTI, orders: Any, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
-    score: str = "hinf",
+    score: str = "hinf", hsv: np.ndarray | None = None,
 ) -> ChannelReduction:  # fmt: skip
     """Reduce a layer's system with one method, to one order or one order per channel.
 
@@ -282,6 +324,9 @@ def reduce_channels(
         ``bt`` only: finite-horizon Gramians over that many steps (no bound).
     score : {"hinf", "h2"}
         ``modal`` only: the score that ranks the modes.
+    hsv : (H, N) ndarray, optional
+        :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
+        already (they are computed otherwise).
 
     Returns
     -------
@@ -289,7 +334,7 @@ def reduce_channels(
     """
     check_choice(reducer, "reducer", REDUCERS)
     sys = _without_skip(sys)
-    hsv = _hsv(sys, reducer, horizon)
+    hsv = reduction_hsv(sys, reducer, horizon) if hsv is None else _check_hsv(hsv, sys)
     channels = sys.batch_shape[0] if sys.batch_shape else sys.p
     if np.ndim(orders) == 0:  # one order: one batched call (also for shared poles)
         k = int(orders)
@@ -313,6 +358,5 @@ def reduce_channels(
         )
     bound = None
     if reducer in BOUNDED and horizon is None:
-        cut = np.broadcast_to(orders_arr, hsv.shape[:1])
-        bound = 2 * np.array([h[c:].sum() for h, c in zip(hsv, cut, strict=True)])
+        bound = truncation_bound(hsv, np.broadcast_to(orders_arr, hsv.shape[:1]))
     return ChannelReduction(system, skip, states, hsv, bound, scores, converged)

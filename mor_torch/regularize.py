@@ -37,13 +37,6 @@ __all__ = ["DEFAULT_JITTER", "hsv_penalty", "layer_hsv"]
 DEFAULT_JITTER = 1e-10
 
 
-def _expm1(x: Tensor) -> Tensor:
-    """Complex ``exp(x) - 1`` in real arithmetic, accurate for ``Re x <= 0`` near zero:
-    ``expm1(a) cos b - 2 sin(b / 2)^2 + j exp(a) sin b``."""
-    a, b = x.real, x.imag
-    return torch.complex(torch.expm1(a) * torch.cos(b) - 2 * torch.sin(b / 2) ** 2, torch.exp(a) * torch.sin(b))
-
-
 def _factor(g: Tensor, denominator: Tensor, jitter: float) -> Tensor:
     """Lower Cholesky factor of ``G_ij = g_i conj(g_j) / denominator_ij`` plus relative jitter."""
     G = g[..., :, None] * g.conj()[..., None, :] / denominator
@@ -78,7 +71,7 @@ def layer_hsv(layer: DSS, *, jitter: float = DEFAULT_JITTER, channels: Tensor | 
         step, W = step[channels], W[channels]
         lam = lam if layer.shared_poles else lam[channels]
     mu = lam * step[:, None]  # (H, N), shared poles broadcast
-    bbar = _expm1(mu) / lam
+    bbar = torch.expm1(mu) / lam  # complex expm1, as in mor_torch.kernels: no cancellation for small |mu|
     z = torch.exp(mu)
     den = 1 - z[..., :, None] * z.conj()[..., None, :]  # 1 - z_i conj(z_j)
     LP = _factor(bbar, den, jitter)

@@ -10,7 +10,7 @@
 """
 
 from .dense import controllability_gramian, gramians, observability_gramian
-from .hankel import factor_svd, hankel_singular_values, leading_factor_svd
+from .hankel import factor_svd, hankel_singular_values, leading_factor_svd, order_for_tolerance, truncation_bound
 from .lowrank import LowRankGramians, low_rank_gramians, lyapunov_inverse_bound
 
 __all__ = [
@@ -23,4 +23,6 @@ __all__ = [
     "low_rank_gramians",
     "lyapunov_inverse_bound",
     "observability_gramian",
+    "order_for_tolerance",
+    "truncation_bound",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.linalg.blas import ztrmm
 
 from .._guard import guarded
-from ..errors import InvalidArgumentError, NumericalError, SystemTypeError
+from ..errors import ArgumentConflictError, NumericalError, SystemTypeError
 from ..linalg._arrays import reverse
 from ..linalg._expm1 import complex_expm1
 from ..linalg.cauchy import cauchy_cholesky, cauchy_cholesky_pair
@@ -213,7 +213,7 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
     if isinstance(sys, DiagonalLTI):
         if method == "dense":
             if sys.batch_shape:
-                raise InvalidArgumentError("method='dense' is a reference path for unbatched systems only")
+                raise ArgumentConflictError("method='dense' is a reference path for unbatched systems only")
             return _gramian(sys.to_dense(), which, factor, None, horizon)
         return _diag_gramian(sys, which, factor, horizon)
     if sys.n == 0:

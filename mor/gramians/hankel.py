@@ -7,12 +7,14 @@ from typing import Any
 import numpy as np
 
 from .._guard import guarded
-from ..linalg._arrays import pad_hsv
+from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError
+from ..linalg._arrays import as_array, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
 from ..systems.convert import as_system
+from ..validation import check_real
 from .dense import gramians
 
-__all__ = ["hankel_singular_values", "factor_svd", "leading_factor_svd"]
+__all__ = ["hankel_singular_values", "factor_svd", "leading_factor_svd", "order_for_tolerance", "truncation_bound"]
 
 
 def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
@@ -153,3 +155,105 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     s = factor_svd(R, S, compute_uv=False)
     return pad_hsv(s, sys.n)
 
+
+
+def _checked_hsv(hsv: Any) -> np.ndarray:
+    if np.iscomplexobj(hsv):
+        raise ArgumentTypeError("hsv must be real (Hankel singular values), got a complex array")
+    hsv = as_array(hsv, "hsv", complex_=False, copy=False)
+    if hsv.ndim < 1:
+        raise DimensionError(f"hsv must have at least one dimension (..., n), got shape {hsv.shape}")
+    if np.any(hsv < 0):
+        raise InvalidArgumentError("hsv must be non-negative (Hankel singular values)")
+    return hsv
+
+
+def truncation_bound(hsv: Any, order: Any) -> np.ndarray:
+    """The error bound of balanced truncation (and singular perturbation) to ``order`` states.
+
+    ``2 * sum(hsv[..., order:])``: an upper bound of ``||G - G_r||_inf`` for a stable system ``G``
+    with Hankel singular values ``hsv`` and its balanced truncation ``G_r`` of order ``order``
+    (Glover 1984; Enns 1984).  :func:`mor.balanced_truncation`, :func:`order_for_tolerance` and
+    the adapter's layer reductions (:mod:`mor_torch.reducers`) use this one formula.
+
+    Parameters
+    ----------
+    hsv : (..., n) array_like
+        Hankel singular values, decreasing along the last axis (:func:`hankel_singular_values`).
+    order : int or (...) array_like of int
+        One order in ``0 .. n`` for every member, or one per member (shape ``hsv.shape[:-1]``).
+
+    Returns
+    -------
+    bound : (...) ndarray
+        ``2 * sum(hsv[..., order:])`` per member (a 0-d array for 1-D ``hsv``).
+
+    Raises
+    ------
+    DimensionError
+        ``hsv`` is 0-d, or per-member orders of another shape than ``hsv.shape[:-1]``.
+    OrderError
+        An order outside ``0 .. n``.
+    ArgumentTypeError
+        Complex ``hsv`` or non-integer orders.
+
+    Examples
+    --------
+    >>> from mor import truncation_bound
+    >>> float(truncation_bound([3.0, 1.0, 0.5, 0.25], 2))
+    1.5
+    """
+    hsv = _checked_hsv(hsv)
+    cut = np.asarray(order)
+    if not np.issubdtype(cut.dtype, np.integer):
+        raise ArgumentTypeError(f"order must be an integer or an integer array, got {order!r}")
+    if np.any(cut < 0) or np.any(cut > hsv.shape[-1]):
+        raise OrderError(f"order must lie in 0 .. {hsv.shape[-1]}, got {order!r}")
+    if cut.ndim == 0:
+        return 2 * hsv[..., int(cut) :].sum(axis=-1)
+    if cut.shape != hsv.shape[:-1]:
+        raise DimensionError(f"per-member orders must have shape {hsv.shape[:-1]}, got {cut.shape}")
+    rows, cuts = hsv.reshape(-1, hsv.shape[-1]), cut.ravel()
+    return 2 * np.array([h[c:].sum() for h, c in zip(rows, cuts, strict=True)]).reshape(cut.shape)
+
+
+def order_for_tolerance(hsv: Any, tol: float) -> int:
+    """The smallest order ``r >= 1`` whose truncation bound meets ``tol`` for every member.
+
+    ``min {r >= 1 : 2 * sum(hsv[..., r:]) <= tol}`` over the members of a batch (``r = n`` when
+    only the full order does): the order :func:`mor.balanced_truncation` chooses for ``tol``, on
+    the dense and the low-rank route, and :func:`mor_torch.reduce_layer` for a layer's channels.
+    The tails are cumulative sums from the smallest value up.
+
+    Parameters
+    ----------
+    hsv : (..., n) array_like
+        Hankel singular values, decreasing along the last axis.
+    tol : float
+        Bound on the H-infinity error, ``>= 0``.
+
+    Returns
+    -------
+    int
+        In ``1 .. max(n, 1)``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``tol < 0`` or negative ``hsv``.
+    ArgumentTypeError
+        Complex ``hsv``, or ``tol`` not a real number.
+
+    Examples
+    --------
+    >>> from mor import order_for_tolerance
+    >>> order_for_tolerance([3.0, 1.0, 0.5, 0.25], 1.5)
+    2
+    """
+    hsv = _checked_hsv(hsv)
+    tol = check_real(tol, "tol", minimum=0.0)
+    batch = hsv.shape[:-1]
+    tails = 2 * np.cumsum(hsv[..., ::-1], axis=-1)[..., ::-1]  # tails[..., r] = 2 sum(hsv[..., r:])
+    tails = np.concatenate([tails, np.zeros(batch + (1,))], axis=-1)  # order n: no error
+    ok = np.all(tails <= tol, axis=tuple(range(len(batch))))  # (n + 1,), monotone
+    return max(int(np.argmax(ok)), 1)

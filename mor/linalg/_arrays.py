@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
-__all__ = ["as_array", "fro_norm", "pad_hsv", "reverse"]
+__all__ = ["as_array", "conj_transpose", "fro_norm", "pad_hsv", "reverse"]
 
 
 def as_array(
@@ -76,3 +76,8 @@ def fro_norm(X: np.ndarray) -> np.ndarray:
     big = np.where((big > 0) & np.isfinite(big), big, 1.0)
     Xs = X / big
     return np.sqrt(np.sum(Xs.real**2 + Xs.imag**2, axis=(-2, -1))) * big[..., 0, 0]
+
+
+def conj_transpose(X: np.ndarray) -> np.ndarray:
+    """Conjugate transpose over the last two axes, ``X^H`` of every member of a batch."""
+    return np.conj(np.swapaxes(X, -1, -2))

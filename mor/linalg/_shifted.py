@@ -73,9 +73,7 @@ class ShiftedOperator:
         self._eye = sps.identity(self.n, format="csc")
         self._lu: dict[complex, spla.SuperLU] = {}
         self._plus = None  # LU of A + I (discrete only)
-        self.factor_seconds = 0.0
         self.factor_entries = 0  # nnz(L + U) of the cached shifted factorisations
-        self.solves = 0
 
     # -- factorisations -----------------------------------------------------
     @property
@@ -94,7 +92,6 @@ class ShiftedOperator:
             lu = spla.splu(sps.csc_matrix(M), permc_spec=ORDERING)
         except RuntimeError as exc:  # exactly singular
             raise NumericalError(f"sparse LU of {what} failed ({exc}): the matrix is singular") from exc
-        self.factor_seconds += time.perf_counter() - t0
         logger.debug("splu of %s: %.3f s, nnz(L+U) = %d", what, time.perf_counter() - t0, lu.nnz)
         return lu
 
@@ -116,7 +113,6 @@ class ShiftedOperator:
         return self._plus
 
     def _apply_lu(self, lu: spla.SuperLU, W: np.ndarray, trans: str = "N") -> np.ndarray:
-        self.solves += 1
         if lu.L.dtype.kind != "c" and np.iscomplexobj(W):  # real factors, complex right-hand side
             both = lu.solve(np.ascontiguousarray(np.concatenate([W.real, W.imag], axis=1)), trans=trans)
             k = W.shape[1]

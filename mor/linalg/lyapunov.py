@@ -28,6 +28,7 @@ import scipy.linalg as sla
 from scipy.linalg import lapack
 
 from ..errors import (
+    ArgumentConflictError,
     ArgumentTypeError,
     BackendUnavailableError,
     DimensionError,
@@ -285,12 +286,12 @@ def _solve_scipy(A, Q, *, discrete, adjoint):
 
 def _solve_slycot(A, Q, *, discrete, adjoint, hermitian):
     if np.iscomplexobj(A) or np.iscomplexobj(Q):
-        raise InvalidArgumentError(
+        raise ArgumentConflictError(
             "method='slycot' supports real A and Q only: slycot silently drops imaginary parts; "
             "use method='recursive' or 'scipy' for complex input"
         )
     if not hermitian:
-        raise InvalidArgumentError("method='slycot' (SB03MD) needs a symmetric Q")
+        raise ArgumentConflictError("method='slycot' (SB03MD) needs a symmetric Q")
     try:
         import slycot  # optional dependency
     except ImportError as exc:
@@ -377,9 +378,10 @@ def solve_lyapunov(
     ArgumentTypeError
         ``schur`` is not a pair.
     InvalidArgumentError
-        ``schur`` that is not a triangular Schur form of ``A``, ``schur`` with a method other
-        than ``"recursive"``, or complex input or a non-symmetric ``Q`` with ``method="slycot"``
-        (slycot drops imaginary parts).
+        ``schur`` that is not a triangular Schur form of ``A``.
+    ArgumentConflictError
+        ``schur`` with a method other than ``"recursive"``, or complex input or a non-symmetric
+        ``Q`` with ``method="slycot"`` (slycot drops imaginary parts).
     NumericalError
         The solution overflowed.
     BackendUnavailableError
@@ -401,7 +403,7 @@ def solve_lyapunov(
         raise DimensionError(f"Q must have the shape of A, ({n}, {n}), got {Q.shape}")
     method = check_choice(method, "method", (None, *_METHODS)) or "recursive"
     if schur is not None and method != "recursive":
-        raise InvalidArgumentError(f"schur= is used by method='recursive' only, not method={method!r}")
+        raise ArgumentConflictError(f"schur= is used by method='recursive' only, not method={method!r}")
     real_out = not (np.iscomplexobj(A) or np.iscomplexobj(Q))
     hermitian = _is_hermitian(Q)
     if hermitian:

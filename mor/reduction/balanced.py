@@ -34,10 +34,10 @@ import numpy as np
 
 from .._guard import guarded
 from ..analysis._frequency import rounding_floor
-from ..errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
+from ..errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
 from ..gramians.dense import factors_and_schur
-from ..gramians.hankel import factor_svd, leading_factor_svd
-from ..linalg._arrays import fro_norm, pad_hsv
+from ..gramians.hankel import factor_svd, leading_factor_svd, order_for_tolerance, truncation_bound
+from ..linalg._arrays import conj_transpose, fro_norm, pad_hsv
 from ..linalg._exact import one_minus_abs2
 from ..linalg.schur import complex_schur
 from ..systems._diagonal_form import to_diagonal
@@ -46,7 +46,7 @@ from ..systems.lti import LTI, DiagonalLTI
 from ..systems.sparse import SparseLTI
 from ..systems.stability import unstable_mask
 from ..validation import check_bool, check_choice, check_int, check_real
-from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse
+from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse, route_gramians
 from .spa import residualize
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
@@ -183,7 +183,7 @@ def balanced_truncation(
         certified Hankel singular values, default ``1e-3``).  Without ``tol`` the residual
         tolerance starts at ``1e-10`` and is tightened (to ``1e-12``, ``1e-14``, continuing
         the same iteration) while the certificate does not resolve the first truncated
-        Hankel singular value (:func:`mor.lowrank_bt.choose_route`).
+        Hankel singular value (:func:`mor.lowrank_bt.route_gramians`).
     match_dc : bool
         Balanced singular perturbation instead of truncation: the balanced states ``r+1`` up to
         the numerical rank are residualised (:func:`mor.spa.residualize`), so the DC gain
@@ -204,10 +204,12 @@ def balanced_truncation(
     ArgumentTypeError
         ``order`` not an integer, ``tol`` or ``rank_tol`` not a real number.
     InvalidArgumentError
-        Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
-        ``match_dc`` with ``horizon``.
+        ``tol < 0``, ``rank_tol`` outside ``[0, 1)``.
+    ArgumentConflictError
+        Both ``order`` and ``tol`` given, ``match_dc`` with ``horizon``, ``horizon`` or
+        ``gramian_method`` on the low-rank route.
     MethodError
-        Unknown ``method`` or ``route``; ``horizon`` or ``gramian_method`` on the low-rank route.
+        Unknown ``method`` or ``route``.
     ConvergenceError
         ``route="low-rank"`` (or a sparse system above ``DENSIFY_LIMIT``) whose low-rank
         iteration did not reach its tolerance.
@@ -264,10 +266,11 @@ def balanced_truncation(
     sys = as_system(sys, keep_sparse=True)
     order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
     if check_bool(match_dc, "match_dc") and horizon is not None:
-        raise InvalidArgumentError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
+        raise ArgumentConflictError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
     if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
         return _empty_batch(sys, order, tol, rank_tol, method, horizon)
-    route, sys, low, hsv_rtol = choose_route(sys, route, low_rank, horizon, gramian_method, order, tol)
+    plan = choose_route(sys, route, low_rank, horizon, gramian_method)
+    route, sys, low = route_gramians(plan, sys, order, tol)
     if low is None:
         R, S, schur = factors_and_schur(sys, method=gramian_method, horizon=horizon)
     else:
@@ -288,7 +291,7 @@ def balanced_truncation(
     if match_dc:
         reduced, V, W = _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V, W, method)
     elif isinstance(sys, LTI):
-        reduced = LTI(_ct(W) @ sys.A @ V, _ct(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
+        reduced = LTI(conj_transpose(W) @ sys.A @ V, conj_transpose(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
     elif isinstance(sys, SparseLTI):
         reduced = project_sparse(sys, V, W)
     else:
@@ -296,10 +299,10 @@ def balanced_truncation(
     bound = floor = None
     if horizon is None:
         _warn_unstable(reduced)
-        bound = 2 * hsv[..., r:].sum(axis=-1)
+        bound = truncation_bound(hsv, r)
         floor = None if low is not None else _rounding(sys, schur, bound, hsv)
         bound = float(bound) if bound.ndim == 0 else bound
-    cert = None if low is None else certify(low, hsv, r, hsv_rtol, bound)
+    cert = None if low is None else certify(low, hsv, r, plan.hsv_rtol, bound)
     return BalancedTruncationResult(
         reduced, hsv, bound, r, V, W, method, ~valid, route=route, certificate=cert, rounding=floor,
         match_dc=bool(match_dc),
@@ -311,7 +314,7 @@ def _check_arguments(n: int, order: Any, tol: Any, method: Any, rank_tol: Any) -
     check_choice(method, "method", ("sr", "bfsr"))
     rank_tol = check_real(rank_tol, "rank_tol", minimum=0.0, maximum=1.0, include_max=False)
     if order is not None and tol is not None:
-        raise InvalidArgumentError("give either order or tol, not both")
+        raise ArgumentConflictError("give either order or tol, not both")
     if order is not None:
         order = check_int(order, f"order (n = {n})", minimum=1, maximum=n, error=OrderError)
     if tol is not None:
@@ -330,11 +333,7 @@ def _choose_order(hsv: np.ndarray, nonzero: np.ndarray, order: int | None, tol: 
     if order is not None:
         r = order
     elif tol is not None:
-        batch = hsv.shape[:-1]
-        tails = 2 * np.cumsum(hsv[..., ::-1], axis=-1)[..., ::-1]  # tails[..., r] = 2 sum(hsv[r:])
-        tails = np.concatenate([tails, np.zeros(batch + (1,))], axis=-1)
-        ok = np.all(tails <= tol, axis=tuple(range(len(batch))))  # (n + 1,)
-        r = max(int(np.argmax(ok)), 1)
+        r = order_for_tolerance(hsv, tol)
     else:
         r = max_rank
     if r > max_rank and rank.size:  # (an empty batch has no rank to cap at: the order stands)
@@ -371,11 +370,6 @@ def _empty_batch(sys: DiagonalLTI, order, tol, rank_tol, method: str, horizon) -
     return BalancedTruncationResult(reduced, hsv, none, r, V, V.copy(), method, padded, rounding=none)
 
 
-def _ct(X: np.ndarray) -> np.ndarray:
-    """Conjugate transpose over the last two axes."""
-    return np.conj(np.swapaxes(X, -1, -2))
-
-
 def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np.ndarray]:
     """``V, W`` with ``W^H V = I`` from the SVD ``S^H R = U diag(hsv) V^H``, truncated to ``r``.
 
@@ -385,7 +379,7 @@ def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np
     """
     r = valid.shape[-1]
     Ur = U[..., :, :r]
-    Vr = _ct(Vh)[..., :, :r]
+    Vr = conj_transpose(Vh)[..., :, :r]
     vmask = valid[..., None, :]
     if method == "sr":
         scale = 1.0 / np.sqrt(np.where(valid, hsv_r, 1.0))
@@ -396,12 +390,12 @@ def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np
         return R[..., :, :0], S[..., :, :0]
     if valid.all():  # no padding
         V, W = np.linalg.qr(R @ Vr)[0], np.linalg.qr(S @ Ur)[0]
-        return V, W @ _ct(np.linalg.inv(_ct(W) @ V))
+        return V, W @ conj_transpose(np.linalg.inv(conj_transpose(W) @ V))
     V = np.where(vmask, np.linalg.qr(np.where(vmask, R @ Vr, 0))[0], 0)
     W = np.where(vmask, np.linalg.qr(np.where(vmask, S @ Ur, 0))[0], 0)
     both = valid[..., :, None] & valid[..., None, :]
-    E = np.where(both, _ct(W) @ V, np.eye(r))
-    return V, W @ _ct(np.linalg.inv(E))
+    E = np.where(both, conj_transpose(W) @ V, np.eye(r))
+    return V, W @ conj_transpose(np.linalg.inv(E))
 
 
 def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
@@ -417,7 +411,7 @@ def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
     valid2 = nonzero[..., r:nr]
     V2, W2 = _projections(R, S, U[..., :, r:], Vh[..., r:, :], hsv[..., r:nr], valid2, method)
     V, W = np.concatenate([V1, V2], axis=-1), np.concatenate([W1, W2], axis=-1)
-    Wh = _ct(W)
+    Wh = conj_transpose(W)
     A = (Wh * sys.poles[..., None, :]) @ V if isinstance(sys, DiagonalLTI) else Wh @ (sys.A @ V)
     discrete = sys.dt is not None
     fill = np.where(valid2, 0.0, (1.0 if discrete else 0.0) - 1.0)  # decoupled padding: K = -I there
@@ -430,7 +424,7 @@ def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
     if not isinstance(sys, DiagonalLTI):  # dense, or sparse (the low-rank route): a dense model
         return LTI(Ar, Br, Cr, Dr, sys.dt), V1, W1
     reduced, X = to_diagonal(Ar, Br, Cr, Dr, sys.dt, what="balanced singular perturbation", stacklevel=_USER + 1)
-    return reduced, V1 @ X, W1 @ _ct(np.linalg.inv(X)) if r else W1
+    return reduced, V1 @ X, W1 @ conj_transpose(np.linalg.inv(X)) if r else W1
 
 
 def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.ndarray):
@@ -440,7 +434,7 @@ def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.
     ``A_r = X diag(lambda_r) X^-1`` with ``X`` folded into ``B_r``, ``C_r``, ``V`` and ``W``.
     Discrete systems get ``log_poles = log(lambda_r)`` (``-inf`` for a pole at zero).
     """
-    Wh = _ct(W)
+    Wh = conj_transpose(W)
     Ar = (Wh * sys.poles[..., None, :]) @ V
     Br = Wh @ sys.B
     Cr = sys.C @ V
@@ -451,7 +445,7 @@ def _reduce_diagonal(sys: DiagonalLTI, V: np.ndarray, W: np.ndarray, padded: np.
         Br = np.linalg.solve(X, Br)
         Cr = Cr @ X
         V = V @ X
-        W = W @ _ct(np.linalg.inv(X))
+        W = W @ conj_transpose(np.linalg.inv(X))
     else:
         lam = np.zeros(Ar.shape[:-1], complex)
     # discrete: log_poles = log(lam) on demand (-inf for a reduced pole at z = 0, which fast poles give)

@@ -43,8 +43,8 @@ import scipy.linalg as sla
 
 from .._guard import guarded
 from ..analysis._frequency import log_resolvent, resolvent, shifted_backsolve
-from ..errors import AccuracyWarning, InvalidArgumentError, OrderError, RankWarning
-from ..linalg._arrays import reverse
+from ..errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
+from ..linalg._arrays import conj_transpose, reverse
 from ..linalg.schur import complex_schur
 from ..systems._diagonal_form import to_diagonal
 from ..systems.convert import as_system
@@ -139,9 +139,12 @@ def irka(
     UnstableSystemError
         ``sys`` (or the initial model) is unstable.
     OrderError
-        ``order`` outside ``[1, n]`` or an initial model of another order.
+        ``order`` outside ``[1, n]``.
     InvalidArgumentError
-        ``tol`` not positive, ``maxit < 1``, an initial model of the wrong kind or shape.
+        ``tol`` not positive, ``maxit < 1``.
+    ArgumentConflictError
+        An initial model of another order, kind or shape than ``order`` and ``sys`` ask for, or
+        ``init="modal"`` where modal truncation cannot give order ``order`` (conjugate pairs).
 
     Warns
     -----
@@ -224,7 +227,7 @@ def _initial_model(sys: LTI | DiagonalLTI, r: int, init: Any, rank_tol: float) -
         check_choice(init, "init", INITS)
         model = bt.reduced if init == "bt" else modal_truncation(sys, r, score="h2").reduced
         if model.n != r:
-            raise OrderError(
+            raise ArgumentConflictError(
                 f"init='modal': modal truncation of a real system keeps conjugate pairs whole and gives order "
                 f"{model.n}, not {r}; use init='bt' or an initial model"
             )
@@ -239,13 +242,13 @@ def _initial_model(sys: LTI | DiagonalLTI, r: int, init: Any, rank_tol: float) -
 
 def _check_init_model(sys: LTI | DiagonalLTI, init: LTI | DiagonalLTI, r: int) -> LTI | DiagonalLTI:
     if init.n != r:
-        raise OrderError(f"the initial model has order {init.n}, not order = {r}")
+        raise ArgumentConflictError(f"the initial model has order {init.n}, not order = {r}")
     if (init.m, init.p, init.dt) != (sys.m, sys.p, sys.dt):
-        raise InvalidArgumentError(
+        raise ArgumentConflictError(
             f"the initial model {init!r} does not match the system {sys!r} (inputs, outputs, time base)"
         )
     if isinstance(sys, DiagonalLTI) and not (isinstance(init, DiagonalLTI) and init.batch_shape == sys.batch_shape):
-        raise InvalidArgumentError(f"a batch of diagonal systems needs a DiagonalLTI of batch shape {sys.batch_shape}")
+        raise ArgumentConflictError(f"a batch of diagonal systems needs a DiagonalLTI of batch shape {sys.batch_shape}")
     check_stable(init, "the initial model of IRKA")
     return init
 
@@ -385,13 +388,9 @@ def _result(op, state: _State, start: _Start, label: str) -> IrkaResult:
 
 
 # --------------------------------------------------------------------------- the two kinds of systems
-def _ct(X: np.ndarray) -> np.ndarray:
-    return np.conj(np.swapaxes(X, -1, -2))
-
-
 def _petrov_galerkin(V: np.ndarray, W: np.ndarray, AV: np.ndarray, B: np.ndarray, C: np.ndarray):
     """``(A_r, B_r, C_r, ok)`` from orthonormalised bases; ``ok`` False where ``W^H V`` is singular."""
-    Wh = _ct(W)
+    Wh = conj_transpose(W)
     E = Wh @ V
     cond = np.linalg.cond(E)
     ok = np.isfinite(cond) & (cond < _MAX_COND)
@@ -417,7 +416,7 @@ class _DiagonalOperator:
         else:
             res = resolvent(s.poles[..., :, None], sigma[..., None, :])
         V = np.linalg.qr((s.B @ R) * res)[0]
-        W = np.linalg.qr(np.conj(res) * (_ct(s.C) @ L))[0]
+        W = np.linalg.qr(np.conj(res) * (conj_transpose(s.C) @ L))[0]
         return _petrov_galerkin(V, W, s.poles[..., :, None] * V, s.B, s.C)
 
     def model(self, A, B, C) -> DiagonalLTI:
@@ -434,8 +433,8 @@ class _DenseOperator:
         self.T, Z = complex_schur(sys.A)
         self.Z = Z
         self.Bt = Z.conj().T @ sys.B  # Z^H B
-        self.Ct = _ct(sys.C @ Z)  # Z^H C^H
-        self.Tr = reverse(_ct(self.T))  # J T^H J, upper triangular
+        self.Ct = conj_transpose(sys.C @ Z)  # Z^H C^H
+        self.Tr = reverse(conj_transpose(self.T))  # J T^H J, upper triangular
 
     def interpolant(self, sigma, log_sigma, R, L):
         s, Z = self.sys, self.Z

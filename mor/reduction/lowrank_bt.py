@@ -34,14 +34,23 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AccuracyWarning, ConvergenceError, InvalidArgumentError, MethodError
+from ..errors import AccuracyWarning, ArgumentConflictError, ConvergenceError, InvalidArgumentError, MethodError
+from ..gramians.hankel import order_for_tolerance, truncation_bound
 from ..gramians.lowrank import ADISolver, LowRankGramians, check_options
 from ..systems import lti as systems
 from ..systems.lti import LTI
 from ..systems.sparse import SparseLTI, as_sparse_system
 from ..validation import check_choice, check_real
 
-__all__ = ["LOW_RANK_MIN_ORDER", "LowRankCertificate", "certify", "choose_route", "project_sparse"]
+__all__ = [
+    "LOW_RANK_MIN_ORDER",
+    "LowRankCertificate",
+    "RoutePlan",
+    "certify",
+    "choose_route",
+    "project_sparse",
+    "route_gramians",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +59,7 @@ LOW_RANK_MIN_ORDER = 1000
 #: Relative accuracy to which Hankel singular values are certified by default.
 HSV_RTOL = 1e-3
 #: Residual tolerances of the low-rank route without ``low_rank["tol"]``: the first, then the
-#: refinements while the certificate does not resolve the truncation (see :func:`choose_route`).
+#: refinements while the certificate does not resolve the truncation (see :func:`route_gramians`).
 REFINE_TOLS = (1e-10, 1e-12, 1e-14)
 #: No refinement is tried when the residual it would need is below this (double precision floor).
 RESIDUAL_FLOOR = 1e-15
@@ -118,23 +127,75 @@ def _options(low_rank: Any) -> tuple[dict, float]:
     return options, rtol
 
 
-def choose_route(
-    sys: Any, route: Any, low_rank: Any, horizon: Any, gramian_method: Any, order: int | None, tol: float | None
-) -> tuple[str, Any, LowRankGramians | None, float]:
-    """``(route, system, gramians, hsv_rtol)``: the route taken and what it needs.
+@dataclass(frozen=True)
+class RoutePlan:
+    """The route :func:`mor.balanced_truncation` takes, as :func:`choose_route` decided it.
+
+    Attributes
+    ----------
+    route : {"dense", "low-rank"}
+        The route chosen.
+    requested : {None, "dense", "low-rank"}
+        The route asked for (``None``: automatic; only then may the low-rank route fall back to
+        the dense one).
+    options : dict
+        Options of :func:`mor.low_rank_gramians` (``tol``, ``max_steps``, ``max_rank``,
+        ``certify``) as given.
+    hsv_rtol : float
+        Relative accuracy of the certified Hankel singular values.
+    """
+
+    route: str
+    requested: str | None
+    options: dict
+    hsv_rtol: float
+
+
+def choose_route(sys: Any, route: Any, low_rank: Any, horizon: Any, gramian_method: Any) -> RoutePlan:
+    """The route of :func:`mor.balanced_truncation`: dense, or low-rank Gramians of a large sparse system.
+
+    Only decides (and checks the options of the route chosen); :func:`route_gramians` computes.
 
     Parameters
     ----------
     sys : LTI, DiagonalLTI or SparseLTI
         The system (from ``as_system(..., keep_sparse=True)``).
     route : {None, "dense", "low-rank"}
-        The requested route (``None``: automatic, see the module notes).
+        The requested route; ``None``: low-rank for a :class:`~mor.SparseLTI` of order
+        ``>= LOW_RANK_MIN_ORDER``, dense otherwise.
     low_rank : dict or None
         Options of :func:`mor.low_rank_gramians`, and ``hsv_rtol``.
     horizon, gramian_method : object
         The dense-only options of :func:`mor.balanced_truncation` (refused on the low-rank route).
+
+    Returns
+    -------
+    RoutePlan
+    """
+    check_choice(route, "route", _ROUTES)
+    options, rtol = _options(low_rank)
+    automatic_low_rank = route is None and isinstance(sys, SparseLTI) and sys.n >= LOW_RANK_MIN_ORDER
+    if route != "low-rank" and not automatic_low_rank:
+        return RoutePlan("dense", route, options, rtol)
+    if horizon is not None or gramian_method is not None:
+        raise ArgumentConflictError(
+            "horizon and gramian_method belong to the dense route; the low-rank route takes neither"
+        )
+    return RoutePlan("low-rank", route, options, rtol)
+
+
+def route_gramians(plan: RoutePlan, sys: Any, order: int | None, tol: float | None) -> tuple[str, Any, Any]:
+    """``(route taken, system, low-rank Gramians or None)`` on the route of ``plan``.
+
+    Parameters
+    ----------
+    plan : RoutePlan
+        From :func:`choose_route`.
+    sys : LTI, DiagonalLTI or SparseLTI
+        The system.
     order, tol : int or float or None
-        The requested order or bound tolerance of :func:`mor.balanced_truncation` (validated).
+        The requested order or bound tolerance of :func:`mor.balanced_truncation` (validated):
+        the target of the certificate's refinement.
 
     Returns
     -------
@@ -144,8 +205,12 @@ def choose_route(
         Dense for the dense routes.
     gramians : LowRankGramians or None
         The low-rank factors (low-rank route only).
-    hsv_rtol : float
-        Relative accuracy of the certified Hankel singular values.
+
+    Raises
+    ------
+    ConvergenceError
+        The low-rank iteration did not converge and the route was asked for (or the system is
+        above ``DENSIFY_LIMIT``); otherwise the dense route is taken instead.
 
     Notes
     -----
@@ -155,33 +220,26 @@ def choose_route(
     ``1e-14``, stopping early at the rounding floor of the residual, and not trying at all when the
     residual needed (the uncertainty scales like its square root) is below ``RESIDUAL_FLOOR``.
     """
-    check_choice(route, "route", _ROUTES)
-    options, rtol = _options(low_rank)
-    wants_low_rank = route == "low-rank" or (
-        route is None and isinstance(sys, SparseLTI) and sys.n >= LOW_RANK_MIN_ORDER
-    )
-    if not wants_low_rank:
-        return "dense", _dense(sys), None, rtol
-    if horizon is not None or gramian_method is not None:
-        raise MethodError("horizon and gramian_method belong to the dense route; the low-rank route takes neither")
+    if plan.route == "dense":
+        return "dense", _dense(sys), None
+    options = plan.options
     sparse = as_sparse_system(sys)
-    adaptive = "tol" not in options
     tol_r, max_steps, max_rank, certify_, _ = check_options(
         sparse, options.get("tol", REFINE_TOLS[0]), options.get("max_steps", 500), options.get("max_rank"),
         options.get("certify", True), False,
-    )
+    )  # fmt: skip
     solver = ADISolver(sparse, max_steps, max_rank)
     try:
         solver.run(tol_r)
     except ConvergenceError as exc:
-        if route is not None or sys.n > systems.DENSIFY_LIMIT:
+        if plan.requested is not None or sys.n > systems.DENSIFY_LIMIT:
             raise
         logger.info("low-rank route did not converge (%s); falling back to the dense route", exc)
-        return "dense (low-rank did not converge)", _dense(sys), None, rtol
+        return "dense (low-rank did not converge)", _dense(sys), None
     g = solver.result(tol_r, certify=certify_, compress=False)
-    if adaptive and certify_:
+    if "tol" not in options and certify_:  # adaptive: refine while the certificate does not resolve
         g = _refine(solver, g, order, tol)
-    return "low-rank", sys, g, rtol
+    return "low-rank", sys, g
 
 
 def _refine(solver: ADISolver, g: LowRankGramians, order: int | None, tol: float | None) -> LowRankGramians:
@@ -213,14 +271,10 @@ def _refine(solver: ADISolver, g: LowRankGramians, order: int | None, tol: float
 
 
 def _target_order(hsv: np.ndarray, order: int | None, tol: float | None) -> int | None:
-    """The order ``balanced_truncation`` will choose (``None``: the numerical rank, no target)."""
+    """``order``, or :func:`mor.hankel.order_for_tolerance` for ``tol`` (``None``: the numerical rank, no target)."""
     if order is not None:
         return order
-    if tol is not None:
-        tails = 2 * np.cumsum(hsv[::-1])[::-1]
-        ok = np.flatnonzero(tails <= tol)
-        return max(int(ok[0]), 1) if ok.size else len(hsv)
-    return None
+    return None if tol is None else order_for_tolerance(hsv, tol)
 
 
 def _uncertainty(g: LowRankGramians, k: int) -> float:
@@ -269,7 +323,7 @@ def certify(g: LowRankGramians, hsv: np.ndarray, order: int, rtol: float, bound:
     unresolved = float(np.sqrt(eta) + e)
     first_cut = float(hsv[order]) if order < k else 0.0
     meaningful = unresolved <= first_cut
-    upper_bound = float(2 * upper[order:].sum())
+    upper_bound = float(truncation_bound(upper, order))
     note = (
         f"{certified} leading Hankel singular values certified to {rtol:g} relative; values beyond the {k} "
         f"computed are <= {unresolved:.2e}; bound {bound:.3e} (at most {upper_bound:.3e} from the residuals)"

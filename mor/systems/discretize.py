@@ -15,10 +15,10 @@ import scipy.linalg as sla
 
 from .._guard import check_finite
 from ..errors import (
+    ArgumentConflictError,
     ArgumentTypeError,
     DimensionError,
     InvalidArgumentError,
-    MethodError,
     NumericalError,
     SystemTypeError,
 )
@@ -69,7 +69,9 @@ def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:
     SystemTypeError
         ``sys`` is already discrete.
     MethodError
-        Unknown ``method``, or ``"bilinear"`` for a diagonal system.
+        Unknown ``method``.
+    ArgumentConflictError
+        ``"bilinear"`` for a diagonal system.
     ArgumentTypeError
         ``dt`` is not a (real) number or array of numbers.
     InvalidArgumentError
@@ -87,7 +89,7 @@ def discretize(sys: Any, dt: float, method: str = "zoh") -> LTI | DiagonalLTI:
     steps = _steps(dt)
     if isinstance(sys, DiagonalLTI):
         if method != "zoh":
-            raise MethodError("diagonal systems support method='zoh' only (bilinear breaks diagonality)")
+            raise ArgumentConflictError("diagonal systems support method='zoh' only (bilinear breaks diagonality)")
         return _zoh_diagonal(sys, steps)
     if steps.ndim:
         raise DimensionError("a dense LTI takes a scalar dt")

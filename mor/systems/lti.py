@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DimensionError, InvalidArgumentError, SystemTypeError
+from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, SystemTypeError
 from ..linalg._arrays import as_array
 from ..validation import check_real
 from ._statespace import FrozenStateSpace
@@ -147,7 +147,7 @@ class LTI(FrozenStateSpace):
                 f"and {(other.m, other.p)}"
             )
         if self.dt != other.dt:
-            raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
+            raise ArgumentConflictError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
 
     def __add__(self, other: Any) -> LTI:
         other = as_dense_system(other)
@@ -308,7 +308,7 @@ class DiagonalLTI:
         dt = _check_dt(dt)
         if log_poles is not None:
             if dt is None:
-                raise InvalidArgumentError("log_poles is only meaningful for discrete-time systems (give dt)")
+                raise ArgumentConflictError("log_poles is only meaningful for discrete-time systems (give dt)")
             log_poles = as_array(log_poles, "log_poles", complex_=True)
             if poles is None:
                 poles = np.exp(log_poles)
@@ -350,7 +350,7 @@ class DiagonalLTI:
         if log_poles is not None:
             log_poles = np.ascontiguousarray(np.broadcast_to(log_poles, batch + (n,)))
             if not np.allclose(np.exp(log_poles), poles, rtol=1e-12, atol=0):
-                raise InvalidArgumentError("poles and exp(log_poles) disagree; pass only one of them")
+                raise ArgumentConflictError("poles and exp(log_poles) disagree; pass only one of them")
         _freeze(*(a for a in (poles, B, C, D, log_poles) if a is not None))
         for name, value in zip(self.__slots__, (poles, B, C, D, dt, log_poles), strict=True):
             object.__setattr__(self, name, value)
@@ -476,7 +476,7 @@ class DiagonalLTI:
         if (self.m, self.p) != (other.m, other.p):
             raise DimensionError(f"cannot add {self!r} and {other!r}: input/output sizes differ")
         if self.dt != other.dt:
-            raise InvalidArgumentError(f"cannot add {self!r} and {other!r}: time bases differ")
+            raise ArgumentConflictError(f"cannot add {self!r} and {other!r}: time bases differ")
         batch = np.broadcast_shapes(self.batch_shape, other.batch_shape)
 
         def bc(x, tail):

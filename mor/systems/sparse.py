@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from ..errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
+from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
 from ..linalg._arrays import as_array
 from ..validation import check_real
 from . import lti as systems
@@ -196,7 +196,7 @@ class SparseLTI(FrozenStateSpace):
                 f"systems have different input/output sizes: (m, p) = {(self.m, self.p)} and {(other.m, other.p)}"
             )
         if self.dt != other.dt:
-            raise InvalidArgumentError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
+            raise ArgumentConflictError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
         A = sps.block_diag([self.A, other.A], format="csr")
         B = np.concatenate([self.B, other.B], axis=0)
         C = np.concatenate([self.C, other.C], axis=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .config import Config
 from .stats import paired_difference, spearman, verdict
 
 __all__ = ["CLAIM1_BASELINES", "evaluate_claims"]
@@ -67,7 +68,7 @@ def _claim2(records: dict[int, dict[str, dict]], n_boot: int) -> dict[str, Any]:
     }
 
 
-def evaluate_claims(config: Any, runs_records: dict[int, dict[str, dict]]) -> dict[str, Any]:
+def evaluate_claims(config: Config, runs_records: dict[int, dict[str, dict]]) -> dict[str, Any]:
     """Both claims from the per-seed stage records of a run.
 
     Parameters

@@ -28,7 +28,7 @@ from .errors import LraError, RunDirectoryError
 from .pipeline import run_pipeline
 from .process import keep_freed_memory
 from .report import format_table
-from .rundir import read_saved_config
+from .rundir import CONFIG_JSON, read_saved_config
 
 __all__ = ["build_parser", "main"]
 
@@ -119,7 +119,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def _resume_config(args: argparse.Namespace, out: Path) -> Config:
     """The configuration of ``--resume``: the saved one, or the given settings (checked against it later)."""
-    if not (out / "config.json").is_file():
+    if not (out / CONFIG_JSON).is_file():
         raise RunDirectoryError(f"--resume: {out} holds no run (no config.json); start a run there without --resume")
     plain = args.preset is None and not args.overrides
     plain = plain and all(getattr(args, k) is None for k in _FLAG_KEYS if k not in _VOLATILE_FLAGS)

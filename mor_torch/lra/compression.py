@@ -45,24 +45,16 @@ from mor.errors import AccuracyWarning, RankWarning
 from ..convert import to_lti
 from ..dss import DSS
 from ..reduce import compress
+from .choices import CURVE_METHODS
+from .config import Config
 from .loaders import make_eval_loader
 from .stats import describe
 from .train import evaluate
 
-__all__ = ["LABELS", "METHODS", "layer_hsv", "measure_curve", "summarise_curves"]
+__all__ = ["LABELS", "measure_curve", "model_hsv", "summarise_curves"]
 
 logger = logging.getLogger(__name__)
 
-#: Methods of the curve: ``(reducer, allocation)``; ``allocation=None``: one order for all channels.
-METHODS = {
-    "bt_uniform": ("bt", None),
-    "bt": ("bt", "hsv"),
-    "bsp": ("bsp", "hsv"),
-    "modal": ("modal", "hsv"),
-    "h2": ("h2", "hsv"),
-    "last": ("modal", "last"),
-    "aire": ("modal", "aire"),
-}
 #: Plot and table labels.
 LABELS = {
     "bt_uniform": "BT, one r for all",
@@ -77,7 +69,7 @@ LABELS = {
 
 def _compress_point(model: torch.nn.Module, method: str, fraction: float, gramians: str, length: int | None):
     """``(compressed model, report, warnings)`` of one method at one fraction (model on the CPU)."""
-    reducer, allocation = METHODS[method]
+    reducer, allocation = CURVE_METHODS[method]
     layers = [m for m in model.modules() if isinstance(m, DSS)]
     options = {"reducer": reducer, "gramians": gramians, "length": length, "structure": "channel"}
     with warnings.catch_warnings(record=True) as caught:
@@ -106,7 +98,7 @@ def _point_record(method, fraction, total, report, seconds, messages, val, test)
     }  # fmt: skip
 
 
-def measure_curve(model: torch.nn.Module, data: Any, config: Any, *, device: torch.device | str = "cpu") -> dict:
+def measure_curve(model: torch.nn.Module, data: Any, config: Config, *, device: torch.device | str = "cpu") -> dict:
     """One model's compression curve: every method at every fraction, evaluated without retraining.
 
     Parameters
@@ -153,8 +145,10 @@ def measure_curve(model: torch.nn.Module, data: Any, config: Any, *, device: tor
     }
 
 
-def layer_hsv(model: torch.nn.Module, gramians: str = "discrete") -> list[np.ndarray]:
-    """Hankel singular values ``(H, N)`` of every DSS layer of ``model`` (per channel).
+def model_hsv(model: torch.nn.Module, gramians: str = "discrete") -> list[np.ndarray]:
+    """Hankel singular values ``(H, N)`` of every DSS layer of ``model`` (per channel), in NumPy.
+
+    For the differentiable HSVs of one layer see :func:`mor_torch.regularize.layer_hsv`.
 
     Parameters
     ----------
@@ -173,7 +167,7 @@ def layer_hsv(model: torch.nn.Module, gramians: str = "discrete") -> list[np.nda
             for m in model.modules() if isinstance(m, DSS)]  # fmt: skip
 
 
-def summarise_curves(curves: dict[int, dict], config: Any) -> dict:
+def summarise_curves(curves: dict[int, dict], config: Config) -> dict:
     """Pool the seeds' curves: per method and fraction the mean and std of the test accuracy.
 
     Parameters

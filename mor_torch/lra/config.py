@@ -11,7 +11,8 @@ the run directory's ``config.json`` round-trips.
 Presets live in ``mor_torch/lra/presets/<name>.toml``; every key can be overridden from the command
 line with ``--set section.key=value`` where ``value`` is parsed as a TOML value (``0.002``,
 ``true``, ``[0, 1, 2]``, ``"text"``; bare words fall back to strings).  The allowed values of the
-choice options are defined by the modules that own them (:data:`mor_torch.dss.MODES`,
+choice options of the pipeline are defined in :mod:`mor_torch.lra.choices` (below this module and the
+code it configures), those of the adapter by its modules (:data:`mor_torch.dss.MODES`,
 :data:`mor_torch.init.INITS`, :data:`mor_torch.reduce.GRAMIANS`, ...).
 """
 
@@ -32,10 +33,8 @@ from mor.validation import check_bool, check_choice, check_int, check_real
 from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, MODES
 from ..init import DEFAULT_INIT, INITS
 from ..reduce import GRAMIANS, STRUCTURES
-from .compression import METHODS as COMPRESSION_METHODS
-from .data.registry import TASKS
+from .choices import BASELINE_POLES, CURVE_METHODS, SCHEDULERS, TASKS
 from .errors import ConfigError
-from .train import SCHEDULERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,9 +58,6 @@ __all__ = [
     "parse_override",
     "resolve_config",
 ]
-
-#: Pole layout of the size-``r`` baseline models: like the reduced model (``"match"``), or forced.
-BASELINE_POLES = ("match", "shared", "channel")
 
 
 # --------------------------------------------------------------------------- field checks
@@ -130,7 +126,7 @@ class TaskConfig:
     Attributes
     ----------
     name : str
-        A task of :data:`mor_torch.lra.data.TASKS`.
+        A task of :data:`mor_torch.lra.choices.TASKS`.
     data_dir : str
         Data root; empty: ``$MOR_DATA_DIR`` or ``./data``.
     options : mapping
@@ -215,7 +211,7 @@ class TrainConfig:
     ssm_lr, ssm_weight_decay : float
         The same for the SSM parameters (poles, ``W``, ``log_step``).
     scheduler : str
-        One of :data:`mor_torch.lra.train.SCHEDULERS`.
+        One of :data:`mor_torch.lra.choices.SCHEDULERS`.
     warmup_steps : int
         Linear warm-up steps (not with ``plateau``).
     plateau_patience, plateau_factor, min_lr
@@ -326,7 +322,7 @@ def _fractions(value: Any, where: str) -> tuple[float, ...]:
 def _methods(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"{where} must be a non-empty list of methods, got {value!r}")
-    methods = tuple(_choice(tuple(COMPRESSION_METHODS))(m, f"{where} entry") for m in value)
+    methods = tuple(_choice(tuple(CURVE_METHODS))(m, f"{where} entry") for m in value)
     if len(set(methods)) != len(methods):
         raise ConfigError(f"{where} has duplicates: {list(methods)}")
     return methods
@@ -344,14 +340,14 @@ class CompressionConfig:
     fractions : tuple of float
         Fractions of the SSM states kept, in ``(0, 1]`` (sorted, largest first).
     methods : tuple of str
-        Methods of :data:`mor_torch.lra.compression.METHODS`.
+        Methods of :data:`mor_torch.lra.choices.CURVE_METHODS`.
     """
 
     enabled: bool = _spec(False, BOOL, "run the compression experiment instead of the pipeline stages")
     fractions: tuple[float, ...] = _spec(
         (1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0625), _fractions, "fractions of the SSM states kept"
     )
-    methods: tuple[str, ...] = _spec(tuple(COMPRESSION_METHODS), _methods, "methods of the curve")
+    methods: tuple[str, ...] = _spec(tuple(CURVE_METHODS), _methods, "methods of the curve")
 
 
 _SECTIONS: dict[str, type] = {

@@ -71,22 +71,31 @@ from ..reduce import compress
 from . import claims as claims_mod
 from . import compression, plots, report
 from . import distributed as dist_utils
-from .config import Config
+from .config import Config, TrainConfig
 from .data import load_task
 from .errors import CheckpointError
 from .files import atomic_write_bytes, atomic_write_json
 from .loaders import make_eval_loader
 from .model import SequenceClassifier, build_model, count_parameters, load_model, save_model
-from .process import set_threads
-from .rundir import prepare_run_dir, stage_result, write_stage_result
-from .train import configure_determinism, derive_seed, evaluate, fit, resolve_device, seed_everything
+from .process import derive_seed, seed_everything, set_up_run
+from .rundir import (
+    CLAIMS_NAME,
+    COMPRESSION_NAME,
+    HSV_NAME,
+    MODEL_NAME,
+    PLOTS_DIR,
+    RESULTS_NAME,
+    prepare_run_dir,
+    snapshot_path,
+    stage_path,
+    stage_result,
+    write_stage_result,
+)
+from .train import evaluate, fit
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["load_data", "run_pipeline"]
-
-#: File of a reduce stage holding the Hankel singular values per layer.
-_HSV_NAME = "hsv.npz"
 
 
 def load_data(config: Config):
@@ -167,7 +176,7 @@ def _evaluate(ctx: _Context, model: SequenceClassifier) -> tuple[dict, dict]:
 
 
 def _train_stage(
-    ctx: _Context, stage: str, model: SequenceClassifier, recipe: Any, seed: int, *, offset: int = 0,
+    ctx: _Context, stage: str, model: SequenceClassifier, recipe: TrainConfig, seed: int, *, offset: int = 0,
     epoch_hook=None, extra: dict | None = None,
 ) -> tuple[SequenceClassifier, dict]:  # fmt: skip
     """Train ``model`` as stage ``stage`` of ``seed`` (or load its finished result).
@@ -175,11 +184,11 @@ def _train_stage(
     ``offset`` is the training compute (tokens) of the stage's path before it starts; every history
     row gets ``path_tokens = offset + train_tokens`` and the record ``train_tokens`` its path's total.
     """
-    stage_dir = ctx.run_dir / f"seed{seed}" / stage
+    stage_dir = stage_path(ctx.run_dir, seed, stage)
     try:
         done = _finished(ctx, stage_dir, stage, seed)
         if done is not None:
-            return load_model(stage_dir / "model.pt", ctx.device), done
+            return load_model(stage_dir / MODEL_NAME, ctx.device), done
     except CheckpointError as exc:
         raise CheckpointError(f"{exc}; delete {stage_dir} to train the stage again", path=exc.path) from None
     if dist_utils.is_main_process():
@@ -198,7 +207,7 @@ def _train_stage(
         history=res.history, **(extra or {}),
     )  # fmt: skip
     if dist_utils.is_main_process():
-        save_model(stage_dir / "model.pt", model)
+        save_model(stage_dir / MODEL_NAME, model)
     write_stage_result(stage_dir, record)
     return model, record
 
@@ -216,11 +225,11 @@ def _reduce_stage(
     ctx: _Context, stage: str, pretrained: SequenceClassifier, seed: int, reducer: str
 ) -> tuple[SequenceClassifier, dict, list]:
     """Reduce the pre-trained model with ``reducer`` and evaluate it as is (or load the finished stage)."""
-    stage_dir = ctx.run_dir / f"seed{seed}" / stage
+    stage_dir = stage_path(ctx.run_dir, seed, stage)
     try:
         done = _finished(ctx, stage_dir, stage, seed)
         if done is not None:
-            return load_model(stage_dir / "model.pt", ctx.device), done, _read_hsv(stage_dir / _HSV_NAME)
+            return load_model(stage_dir / MODEL_NAME, ctx.device), done, _read_hsv(stage_dir / HSV_NAME)
     except CheckpointError as exc:  # the stage is deterministic and cheap: compute it again
         logger.warning("[seed %d] stage %s: %s; computing the stage again", seed, stage, exc)
     t0 = time.perf_counter()
@@ -238,8 +247,8 @@ def _reduce_stage(
     if dist_utils.is_main_process():
         buf = io.BytesIO()
         np.savez(buf, **{f"layer{i}": s for i, s in enumerate(hsv)})
-        atomic_write_bytes(stage_dir / _HSV_NAME, buf.getvalue())
-        save_model(stage_dir / "model.pt", reduced)
+        atomic_write_bytes(stage_dir / HSV_NAME, buf.getvalue())
+        save_model(stage_dir / MODEL_NAME, reduced)
     write_stage_result(stage_dir, record)
     logger.info(
         "[seed %d] %s: order %d in %.2fs, val acc %.4f, test acc %.4f",
@@ -259,7 +268,7 @@ def _read_hsv(path: Path) -> list[np.ndarray]:
 
 def pretrained_tokens(ctx: _Context, seed: int) -> int:
     """Tokens of the finished pre-training of ``seed`` (from its result file)."""
-    return int(stage_result(ctx.run_dir / f"seed{seed}" / "pretrained")["train_tokens"])
+    return int(stage_result(stage_path(ctx.run_dir, seed, "pretrained"))["train_tokens"])
 
 
 def _pretrain_hook(ctx: _Context, seed: int):
@@ -272,7 +281,7 @@ def _pretrain_hook(ctx: _Context, seed: int):
 
     def hook(model: SequenceClassifier, row: dict) -> dict:
         if row["epoch"] in snapshots and dist_utils.is_main_process():
-            save_model(ctx.run_dir / f"seed{seed}" / "pretrained" / f"epoch{row['epoch']}.pt", model)
+            save_model(snapshot_path(ctx.run_dir, seed, row["epoch"]), model)
         if not cfg.reduce.track_epochs:
             return {}
         small, _ = _compress(cfg, model)
@@ -323,7 +332,7 @@ def _claim2_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
     """For each ``claims.checkpoints`` epoch: evaluate those weights, reduce them, main-train."""
     for epoch in ctx.config.claims.checkpoints:
         stage = f"claim2_epoch{epoch}"
-        snapshot = load_model(ctx.run_dir / f"seed{seed}" / "pretrained" / f"epoch{epoch}.pt", ctx.device)
+        snapshot = load_model(snapshot_path(ctx.run_dir, seed, epoch), ctx.device)
         _, pre_test = _evaluate(ctx, snapshot)
         tokens = out.records["pretrained"]["history"][epoch - 1]["train_tokens"]
         small, _ = _compress(ctx.config, snapshot)
@@ -335,7 +344,7 @@ def _claim2_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
 
 def _compression_stage(ctx: _Context, model: SequenceClassifier, seed: int) -> dict:
     """The compression curve of the pre-trained model (or the finished stage's record)."""
-    stage_dir = ctx.run_dir / f"seed{seed}" / "compression"
+    stage_dir = stage_path(ctx.run_dir, seed, "compression")
     done = _finished(ctx, stage_dir, "compression", seed)
     if done is not None:
         return done
@@ -398,9 +407,9 @@ def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
     if not dist_utils.is_main_process():
         return
     cfg = ctx.config
-    atomic_write_json(ctx.run_dir / "results.json", _finite(results))
-    atomic_write_json(ctx.run_dir / "claims.json", _finite(results["claims"]))
-    folder = ctx.run_dir / "plots"
+    atomic_write_json(ctx.run_dir / RESULTS_NAME, _finite(results))
+    atomic_write_json(ctx.run_dir / CLAIMS_NAME, _finite(results["claims"]))
+    folder = ctx.run_dir / PLOTS_DIR
     folder.mkdir(exist_ok=True)
     title = f"Hankel singular values (seed {cfg.run.seeds[0]}, {cfg.reduce.gramians} Gramians)"
     names = [layer["name"] for layer in results["hsv"]]
@@ -430,13 +439,13 @@ def _write_compression(ctx: _Context, results: dict, pretrained: SequenceClassif
     """``results.json``, ``compression.json`` and the plots of the compression experiment (rank 0)."""
     if not dist_utils.is_main_process():
         return
-    atomic_write_json(ctx.run_dir / "results.json", _finite(results))
-    atomic_write_json(ctx.run_dir / "compression.json", _finite(results["compression"]))
-    folder = ctx.run_dir / "plots"
+    atomic_write_json(ctx.run_dir / RESULTS_NAME, _finite(results))
+    atomic_write_json(ctx.run_dir / COMPRESSION_NAME, _finite(results["compression"]))
+    folder = ctx.run_dir / PLOTS_DIR
     folder.mkdir(exist_ok=True)
     plots.save_figure(plots.compression_figure(results["compression"]), folder / "compression.png")
     plots.save_figure(plots.compression_layers_figure(results["compression"]), folder / "compression_layers.png")
-    hsv = compression.layer_hsv(pretrained, ctx.config.reduce.gramians)
+    hsv = compression.model_hsv(pretrained, ctx.config.reduce.gramians)
     names = [name for name, module in pretrained.named_modules() if isinstance(module, DSS)]
     title = f"Hankel singular values of the pre-trained model (seed {ctx.config.run.seeds[0]})"
     figure = plots.hsv_figure(hsv, ctx.config.reduce.order, names=names, title=title)
@@ -446,10 +455,7 @@ def _write_compression(ctx: _Context, results: dict, pretrained: SequenceClassif
 # --------------------------------------------------------------------------- entry point
 def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict[str, Any]:
     t_start = time.perf_counter()
-    dist_utils.init_from_env(config.run.device)
-    set_threads(config.run.threads)
-    configure_determinism(config.run.deterministic, fill_uninitialized_memory=config.run.fill_uninitialized_memory)
-    device = resolve_device(config.run.device)
+    device = set_up_run(config.run)
     prepare_run_dir(run_dir, config, resume=resume)
     data = load_data(config)
     metrics = report.MetricsWriter(run_dir, enabled=dist_utils.is_main_process())

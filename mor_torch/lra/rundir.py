@@ -1,11 +1,16 @@
-"""The run directory: its saved configuration and the per-stage result files.
+"""The run directory: the names of its files, its saved configuration and the per-stage result files.
 
-Layout (rank 0 writes; every file atomically)::
+Layout (rank 0 writes; every file atomically); this module owns the names::
 
     config.toml, config.json        the resolved configuration
     seed<k>/<stage>/checkpoint.pt   per-epoch checkpoint of the running stage
     seed<k>/<stage>/model.pt        final weights + shape (:func:`mor_torch.lra.model.save_model`)
     seed<k>/<stage>/result.json     stage result; its presence marks the stage finished
+    seed<k>/<stage>/hsv.npz         Hankel singular values per layer (reduce stages)
+    seed<k>/pretrained/epoch<e>.pt  pre-training weights after epoch e (claims.checkpoints)
+    results.json, claims.json       the summary and the claims' verdicts
+    compression.json                the compression curve (compression runs)
+    plots/                          the figures
 """
 
 from __future__ import annotations
@@ -19,20 +24,78 @@ from . import distributed as dist_utils
 from .config import Config, dumps_toml
 from .errors import CheckpointError, ConfigError, RunDirectoryError
 from .files import atomic_write_json, atomic_write_text
-from .train import CHECKPOINT_NAME
 
 __all__ = [
+    "CHECKPOINT_NAME",
+    "CLAIMS_NAME",
+    "COMPRESSION_NAME",
+    "CONFIG_JSON",
+    "CONFIG_TOML",
+    "HSV_NAME",
+    "MODEL_NAME",
+    "PLOTS_DIR",
+    "RESULTS_NAME",
+    "RESULT_NAME",
     "prepare_run_dir",
     "read_json",
     "read_saved_config",
     "remove_stale_temporaries",
+    "snapshot_path",
+    "stage_path",
     "stage_result",
     "write_stage_result",
 ]
 
+#: The resolved configuration (read back on resume) and its TOML rendering.
+CONFIG_JSON, CONFIG_TOML = "config.json", "config.toml"
+#: Per stage: the per-epoch checkpoint, the final weights, the result (marks the stage finished).
+CHECKPOINT_NAME, MODEL_NAME, RESULT_NAME = "checkpoint.pt", "model.pt", "result.json"
+#: Per reduce stage: the Hankel singular values of every layer.
+HSV_NAME = "hsv.npz"
+#: The run's summary, the claims' verdicts, the compression curve, the figures.
+RESULTS_NAME, CLAIMS_NAME, COMPRESSION_NAME, PLOTS_DIR = "results.json", "claims.json", "compression.json", "plots"
+
 logger = logging.getLogger(__name__)
 
 _VOLATILE_RUN_KEYS = ("device", "threads")
+
+
+def stage_path(run_dir: Path, seed: int, stage: str) -> Path:
+    """The directory of stage ``stage`` of seed ``seed``: ``run_dir/seed<seed>/<stage>``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run directory.
+    seed : int
+        A seed of ``run.seeds``.
+    stage : str
+        A stage name (``pretrained``, ``reduced``, ...).
+
+    Returns
+    -------
+    Path
+    """
+    return Path(run_dir) / f"seed{seed}" / stage
+
+
+def snapshot_path(run_dir: Path, seed: int, epoch: int) -> Path:
+    """The pre-training weights of seed ``seed`` after epoch ``epoch`` (``claims.checkpoints``).
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run directory.
+    seed : int
+        A seed of ``run.seeds``.
+    epoch : int
+        One-based pre-training epoch.
+
+    Returns
+    -------
+    Path
+    """
+    return stage_path(run_dir, seed, "pretrained") / f"epoch{epoch}.pt"
 
 
 def read_json(path: Path) -> Any:
@@ -75,7 +138,7 @@ def read_saved_config(run_dir: Path) -> Config:
     CheckpointError
         ``config.json`` is unreadable or not a valid configuration.
     """
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG_JSON
     try:
         return Config.from_dict(read_json(path))
     except ConfigError as exc:
@@ -111,7 +174,7 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
         ``run_dir`` already holds a run and ``resume`` is false, or it holds a different
         configuration, or it cannot be created or written.
     """
-    cfg_json = run_dir / "config.json"
+    cfg_json = run_dir / CONFIG_JSON
     data = config.to_dict()
     if cfg_json.exists():
         if not resume:
@@ -127,7 +190,7 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
             if resume:
                 remove_stale_temporaries(run_dir)
             atomic_write_json(cfg_json, data)
-            atomic_write_text(run_dir / "config.toml", dumps_toml(data))
+            atomic_write_text(run_dir / CONFIG_TOML, dumps_toml(data))
         except OSError as exc:
             raise RunDirectoryError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}") from None
     dist_utils.barrier()
@@ -167,7 +230,7 @@ def stage_result(stage_dir: Path) -> dict | None:
     -------
     dict or None
     """
-    path = stage_dir / "result.json"
+    path = stage_dir / RESULT_NAME
     return read_json(path) if path.is_file() else None
 
 
@@ -182,5 +245,5 @@ def write_stage_result(stage_dir: Path, record: dict) -> None:
         JSON-serialisable stage result.
     """
     if dist_utils.is_main_process():
-        atomic_write_json(stage_dir / "result.json", record)
+        atomic_write_json(stage_dir / RESULT_NAME, record)
         (stage_dir / CHECKPOINT_NAME).unlink(missing_ok=True)

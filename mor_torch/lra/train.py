@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -38,30 +35,17 @@ from mor.validation import check_choice
 from ..regularize import hsv_penalty
 from . import distributed as dist_utils
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from .errors import CheckpointError, DeviceError, TrainingDivergedError
+from .choices import SCHEDULERS
+from .config import TrainConfig
+from .errors import CheckpointError, TrainingDivergedError
 from .loaders import make_eval_loader, make_train_loader
 from .model import ssm_parameters
+from .process import derive_seed, resolve_device
+from .rundir import CHECKPOINT_NAME
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "CHECKPOINT_NAME",
-    "SCHEDULERS",
-    "FitResult",
-    "configure_determinism",
-    "derive_seed",
-    "evaluate",
-    "fit",
-    "make_optimizer",
-    "make_scheduler",
-    "resolve_device",
-    "seed_everything",
-]
-
-#: The learning-rate schedules of :func:`make_scheduler`.
-SCHEDULERS = ("plateau", "cosine", "linear", "constant")
-#: File name of the per-epoch checkpoint inside a stage's run directory.
-CHECKPOINT_NAME = "checkpoint.pt"
+__all__ = ["FitResult", "evaluate", "fit", "make_optimizer", "make_scheduler"]
 
 
 @dataclass
@@ -97,105 +81,7 @@ class FitResult:
     train_tokens: int = 0
 
 
-# --------------------------------------------------------------------------- set-up helpers
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """The torch device named by ``spec``.
-
-    Parameters
-    ----------
-    spec : str
-        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:<k>"``.  Under
-        torchrun a plain ``"cuda"`` (also from ``"auto"``) becomes ``cuda:<LOCAL_RANK>``.
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    DeviceError
-        ``spec`` names no device torch knows, or a CUDA device that is not available.
-    """
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cuda" and dist_utils.is_distributed():
-        spec = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError) as exc:
-        raise DeviceError(f"unknown device {spec!r} ({exc}); use auto, cpu, cuda or cuda:<k>") from None
-    if device.type not in ("cpu", "cuda"):
-        raise DeviceError(f"device {spec!r} is not supported; use auto, cpu, cuda or cuda:<k>")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {spec!r} requested but CUDA is not available")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise DeviceError(f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return device
-
-
-def derive_seed(*parts: int | str) -> int:
-    """A 63-bit seed from a tuple of ints/strings (stable across runs and platforms).
-
-    64-bit FNV-1a hash of the bytes of ``str(part)`` for each part, each followed by a NUL byte,
-    with the top bit cleared.
-
-    Parameters
-    ----------
-    *parts : int or str
-        The components, for example ``(seed, stage, "data")``.
-
-    Returns
-    -------
-    int
-        In ``[0, 2**63)``.
-    """
-    h = np.uint64(0xCBF29CE484222325)
-    with np.errstate(over="ignore"):
-        for part in parts:
-            for byte in str(part).encode() + b"\x00":
-                h = (h ^ np.uint64(byte)) * np.uint64(0x100000001B3)
-    return int(h) & ((1 << 63) - 1)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators.
-
-    Parameters
-    ----------
-    seed : int
-        The seed; NumPy's legacy generator gets ``seed % 2**32``.
-    """
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))  # noqa: NPY002 - seeds the legacy global generator
-    torch.manual_seed(seed)
-
-
-def configure_determinism(enabled: bool = True, *, fill_uninitialized_memory: bool = False) -> None:
-    """Ask torch for deterministic kernels (CPU: exact; CUDA: cuBLAS workspace set, warn-only).
-
-    Parameters
-    ----------
-    enabled : bool
-        ``True``: deterministic algorithms on (``CUBLAS_WORKSPACE_CONFIG`` set unless already set,
-        cuDNN benchmarking off); ``False``: deterministic algorithms off.
-    fill_uninitialized_memory : bool
-        Deterministic mode normally also fills every freshly allocated tensor with NaN (so code
-        that reads uninitialised memory is caught).  Nothing here reads uninitialised memory and
-        the fill costs several percent of a training step, so it is off unless asked for.
-    """
-    torch.utils.deterministic.fill_uninitialized_memory = bool(enabled and fill_uninitialized_memory)
-    if not enabled:
-        torch.use_deterministic_algorithms(False)
-        return
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
-    if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.benchmark = False
-
-
-def make_optimizer(model: nn.Module, recipe: Any) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, recipe: TrainConfig) -> torch.optim.AdamW:
     """AdamW with two groups: SSM parameters (``ssm_lr``, ``ssm_weight_decay``) and the rest (``lr``,
     ``weight_decay``).  Group 0 is the SSM group.
 
@@ -222,7 +108,7 @@ def make_optimizer(model: nn.Module, recipe: Any) -> torch.optim.AdamW:
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Any, total_steps: int):
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: TrainConfig, total_steps: int):
     """The learning-rate scheduler named by ``recipe.scheduler``.
 
     ``plateau``: ReduceLROnPlateau on validation accuracy (mode max, ``plateau_factor``,
@@ -331,7 +217,11 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: torch.device | str |
     loss = sums[0].item() / n
     if not math.isfinite(loss):
         raise TrainingDivergedError(
-            f"non-finite evaluation loss {loss} over {n} examples", stage="evaluate", epoch=-1, step=-1, loss=loss,
+            f"non-finite evaluation loss {loss} over {n} examples",
+            stage="evaluate",
+            epoch=-1,
+            step=-1,
+            loss=loss,
             checkpoint=None,
         )
     return {"loss": loss, "accuracy": sums[1].item() / n, "n": n}
@@ -362,7 +252,7 @@ class _Setup:
     steps_per_epoch: int
     device: torch.device
     ckpt_path: Path | None
-    recipe: Any
+    recipe: TrainConfig
     stage: str
     seed: int
     progress: bool
@@ -463,7 +353,7 @@ def _hsv_term(run: _Setup, generator: torch.Generator | None) -> torch.Tensor | 
 
     The channels it samples come from ``generator``, seeded per epoch and equal on every rank.
     """
-    weight = getattr(run.recipe, "hsv_reg", 0.0)
+    weight = run.recipe.hsv_reg
     if not weight:
         return 0.0
     channels = run.recipe.hsv_reg_channels or None
@@ -558,7 +448,7 @@ def _save(run: _Setup, state: _State, epoch: int) -> None:
 def fit(
     model: nn.Module,
     data: Any,
-    recipe: Any,
+    recipe: TrainConfig,
     *,
     run_dir: str | Path | None,
     seed: int = 0,

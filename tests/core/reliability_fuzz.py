@@ -30,7 +30,7 @@ from oracles import (
 
 import mor
 from mor.errors import AccuracyWarning, MorError, RankWarning
-from mor.norms import _DenseEvaluator  # the estimate behind hinf_norm's warning
+from mor.norms import DenseEvaluator  # the estimate behind hinf_norm's warning
 
 try:  # optional peer
     import slycot
@@ -116,7 +116,7 @@ def hinf_vs_oracle(seeds) -> Tally:
 
 def _estimated_rounding(sys: mor.LTI, w: float) -> float:
     """The absolute rounding bound ``hinf_norm`` estimates for ``sigma_max`` at ``w`` (its warning's basis)."""
-    ev = _DenseEvaluator(sys)
+    ev = DenseEvaluator(sys)
     if not np.isfinite(w) or sys.n == 0 or not hasattr(ev, "rounding"):  # (older versions: no estimate)
         return 0.0
     x = np.array([w * sys.dt if sys.dt is not None else w])

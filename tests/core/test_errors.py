@@ -9,6 +9,7 @@ from helpers import random_dense, random_diagonal
 import mor
 from mor import LTI, DiagonalLTI
 from mor.errors import (
+    ArgumentConflictError,
     ArgumentTypeError,
     DimensionError,
     InvalidArgumentError,
@@ -31,23 +32,11 @@ CASES = {
     "gramian horizon 0": (lambda: mor.controllability_gramian(DISC, horizon=0), InvalidArgumentError),
     "bt tol < 0": (lambda: mor.balanced_truncation(CONT, tol=-1.0), InvalidArgumentError),
     "bt rank_tol 1": (lambda: mor.balanced_truncation(CONT, rank_tol=1.0), InvalidArgumentError),
-    "bt order and tol": (lambda: mor.balanced_truncation(CONT, 1, tol=1.0), InvalidArgumentError),
     "hinf tol 0": (lambda: mor.hinf_norm(CONT, tol=0.0), InvalidArgumentError),
     "schur not of A": (
         lambda: mor.solve_lyapunov(CONT.A, np.eye(4), schur=mor.complex_schur(DISC.A)),
         InvalidArgumentError,
     ),
-    "schur with scipy": (
-        lambda: mor.solve_lyapunov(CONT.A, np.eye(4), schur=mor.complex_schur(CONT.A), method="scipy"),
-        InvalidArgumentError,
-    ),
-    "log_poles without dt": (lambda: DiagonalLTI(None, [[1.0]], [[1.0]], log_poles=[-1.0]), InvalidArgumentError),
-    "poles vs log_poles": (
-        lambda: DiagonalLTI([0.5], [[1.0]], [[1.0]], dt=1.0, log_poles=[-1.0]),
-        InvalidArgumentError,
-    ),
-    "different dt": (lambda: CONT - DISC, InvalidArgumentError),
-    "dense method for batch": (lambda: mor.controllability_gramian(DIAG, method="dense"), InvalidArgumentError),
     # wrong types
     "hinf return_peak 1": (lambda: mor.hinf_norm(CONT, return_peak=1), ArgumentTypeError),
     "bt order 1.5": (lambda: mor.balanced_truncation(CONT, 1.5), ArgumentTypeError),
@@ -56,6 +45,28 @@ CASES = {
     "complex omega": (lambda: mor.frequency_response(CONT, [1j]), ArgumentTypeError),
     "schur not a pair": (lambda: mor.solve_lyapunov(CONT.A, np.eye(4), schur=(CONT.A,)), ArgumentTypeError),
     "non-numeric matrix": (lambda: mor.solve_lyapunov([["a"]], [[1.0]]), ArgumentTypeError),
+    # arguments that cannot be given together: ArgumentConflictError
+    "bt order and tol": (lambda: mor.balanced_truncation(CONT, 1, tol=1.0), ArgumentConflictError),
+    "schur with scipy": (
+        lambda: mor.solve_lyapunov(CONT.A, np.eye(4), schur=mor.complex_schur(CONT.A), method="scipy"),
+        ArgumentConflictError,
+    ),
+    "log_poles without dt": (lambda: DiagonalLTI(None, [[1.0]], [[1.0]], log_poles=[-1.0]), ArgumentConflictError),
+    "poles vs log_poles": (
+        lambda: DiagonalLTI([0.5], [[1.0]], [[1.0]], dt=1.0, log_poles=[-1.0]),
+        ArgumentConflictError,
+    ),
+    "different dt": (lambda: CONT - DISC, ArgumentConflictError),
+    "dense method for batch": (lambda: mor.controllability_gramian(DIAG, method="dense"), ArgumentConflictError),
+    "bt match_dc with horizon": (
+        lambda: mor.balanced_truncation(DISC, 1, match_dc=True, horizon=5),
+        ArgumentConflictError,
+    ),
+    "bilinear of a diagonal system": (lambda: mor.discretize(DIAG, 0.1, method="bilinear"), ArgumentConflictError),
+    "horizon on the low-rank route": (
+        lambda: mor.balanced_truncation(CONT, 1, route="low-rank", horizon=5),
+        ArgumentConflictError,
+    ),
     # the precise subclasses keep their meaning
     "order 0": (lambda: mor.balanced_truncation(CONT, 0), OrderError),
     "unknown method": (lambda: mor.balanced_truncation(CONT, 1, method="magic"), MethodError),

@@ -10,7 +10,7 @@ import scipy.sparse as sps
 
 import mor
 from mor import AccuracyWarning, ConvergenceError, RankWarning, SparseLTI, balanced_truncation
-from mor.errors import InvalidArgumentError, MethodError
+from mor.errors import ArgumentConflictError, InvalidArgumentError, MethodError
 from mor.models import convection_diffusion_2d, heat_1d, iss_like, spring_chain
 
 W_GRID = np.concatenate([[0.0], np.logspace(-1, 4.5, 60)])
@@ -178,8 +178,8 @@ def test_dense_input_forced_onto_the_low_rank_route():
         ({"route": "low-rank", "low_rank": {"tolerance": 1e-8}}, MethodError, "unknown low_rank option"),
         ({"route": "low-rank", "low_rank": 1e-8}, InvalidArgumentError, "dict"),
         ({"route": "low-rank", "low_rank": {"hsv_rtol": 2.0}}, InvalidArgumentError, "hsv_rtol"),
-        ({"route": "low-rank", "gramian_method": "scipy"}, MethodError, "dense route"),
-        ({"route": "low-rank", "horizon": 10}, MethodError, "dense route"),
+        ({"route": "low-rank", "gramian_method": "scipy"}, ArgumentConflictError, "dense route"),
+        ({"route": "low-rank", "horizon": 10}, ArgumentConflictError, "dense route"),
     ],
 )
 def test_option_checks(kwargs, err, text):

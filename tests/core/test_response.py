@@ -8,6 +8,7 @@ from helpers import random_dense, random_diagonal
 from mor import LTI, DiagonalLTI, discretize, frequency_response, impulse_response, transfer_function
 from mor.discretize import complex_expm1, expm1_ratio
 from mor.errors import (
+    ArgumentConflictError,
     ArgumentTypeError,
     DimensionError,
     InvalidArgumentError,
@@ -123,7 +124,7 @@ def test_discretize_errors():
         discretize(random_dense(2, discrete=True), 0.1)
     with pytest.raises(MethodError):
         discretize(random_dense(2), 0.1, method="tustin2")
-    with pytest.raises(MethodError):
+    with pytest.raises(ArgumentConflictError, match="zoh"):
         discretize(random_diagonal(2, 2), 0.1, method="bilinear")
     with pytest.raises(InvalidArgumentError, match="dt must satisfy"):
         discretize(random_dense(2), -1.0)

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mor_torch.lra import ConfigError, resolve_config, run_pipeline  # noqa: E402
-from mor_torch.lra.compression import METHODS  # noqa: E402
+from mor_torch.lra.choices import CURVE_METHODS  # noqa: E402
 from mor_torch.lra.report import format_compression, format_table  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -35,11 +35,11 @@ def test_compression_smoke_outputs(curve):
     pre = comp["pretrained"]["accuracy"]
     assert pre == results["pretrained"]["accuracy"]
     points = comp["per_seed"]["0"]["points"]
-    assert len(points) == len(cfg.compression.fractions) * len(METHODS)
+    assert len(points) == len(cfg.compression.fractions) * len(CURVE_METHODS)
     for p in points:
         if p["fraction"] == 1.0:  # everything kept: the pre-trained model itself, for every method
             assert p["test_accuracy"] == pre and p["states"] == total
-        elif METHODS[p["method"]][1] is None:  # one order for every channel
+        elif CURVE_METHODS[p["method"]][1] is None:  # one order for every channel
             r = round(p["fraction"] * cfg.model.d_state)
             assert p["states"] == total // cfg.model.d_state * r
         else:  # a budget: exactly that many states, padding not counted
@@ -67,7 +67,7 @@ def test_compression_resume_skips_the_finished_curve(curve):
 def test_compression_configuration():
     cfg = resolve_config("compression")
     assert cfg.compression.enabled and cfg.task.name == "smnist"
-    assert set(cfg.compression.methods) == set(METHODS)
+    assert set(cfg.compression.methods) == set(CURVE_METHODS)
     assert not resolve_config("smnist").compression.enabled  # the pipeline is the default
     fractions = resolve_config("compression-smoke", ["compression.fractions=[0.25, 1.0, 0.5]"]).compression.fractions
     assert fractions == (1.0, 0.5, 0.25)

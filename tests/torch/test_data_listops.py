@@ -17,7 +17,9 @@ from mor_torch.lra.data import (  # noqa: E402
     collate,
     generate_listops,
     load_task,
+    registry,
     sample_listops,
+    task_options,
 )
 from mor_torch.lra.data import text as text_mod  # noqa: E402
 from mor_torch.lra.data.listops import sample_listops_tree  # noqa: E402
@@ -322,6 +324,7 @@ def test_listops_mini_data_dir_must_be_a_writable_folder(tmp_path):
     with pytest.raises(DataOptionError, match="cannot write the generated ListOps-mini data"):
         load_task("listops-mini", tmp_path / "afile" / "below", **MINI)
 
+
 MINI = dict(n_train=40, n_val=6, n_test=8, min_length=8, max_length=64, seed=5)
 
 
@@ -402,6 +405,8 @@ def test_data_dir_from_environment(tmp_path, monkeypatch):
 
 def test_registry_errors(tmp_path):
     assert TASKS == ("smnist", "listops", "listops-mini", "imdb", "aan", "cifar", "pathfinder")
+    assert all(isinstance(task_options(t), dict) for t in TASKS)  # every name of the choices has its loader
+    assert tuple(registry._LOADERS) == TASKS  # and every loader its name
     with pytest.raises(DataOptionError, match="unknown task 'listopz'"):
         load_task("listopz", tmp_path)
     with pytest.raises(DataOptionError, match="max_len"):

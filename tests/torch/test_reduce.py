@@ -9,12 +9,13 @@ torch = pytest.importorskip("torch")
 
 import mor_torch.reducers  # noqa: E402
 from mor import hankel_singular_values  # noqa: E402
-from mor.errors import InvalidArgumentError, MethodError, OrderError, UnstableSystemError  # noqa: E402
+from mor.errors import ArgumentConflictError, InvalidArgumentError, MethodError, OrderError, UnstableSystemError  # noqa: E402
 from mor.response import frequency_response  # noqa: E402
 from mor_torch import (  # noqa: E402
     DSS,
     CompressionReport,
     LayerUnstableError,
+    UnknownLayerError,
     compress,
     reduce_layer,
     to_lti,
@@ -96,9 +97,9 @@ def test_shared_structure_discrete_needs_equal_steps():
     assert new.shared_poles and new.poles().shape == (8,) and rep.hsv.shape == (1, 24)
     err = np.linalg.norm(kernel(layer) - kernel(new), axis=-1)
     assert np.all(err <= rep.error_bound[0] * SLACK)
-    with pytest.raises(MethodError, match="one step"):
+    with pytest.raises(ArgumentConflictError, match="one step"):
         reduce_layer(layer_for("exp", seed=5), 8, structure="shared")
-    with pytest.raises(MethodError, match="shared-pole"):
+    with pytest.raises(ArgumentConflictError, match="shared-pole"):
         reduce_layer(layer_for("exp", seed=5, shared=False), 8, structure="shared", gramians="continuous")
 
 
@@ -171,7 +172,7 @@ def test_compress_model_copies_everything_else():
     assert small[1].W.dtype == torch.float32
     assert "1" in report.summary()
     # a dict naming an unknown layer is an error; missing layers stay as they are
-    with pytest.raises(OrderError, match="unknown"):
+    with pytest.raises(UnknownLayerError, match="unknown"):
         compress(model, {"5": 3})
     partial, rep = compress(model, {"3": 4})
     assert partial[1].d_state == 16 and partial[3].d_state == 4 and list(rep.layers) == ["3"]
@@ -223,9 +224,9 @@ def test_reduced_layer_trains_and_keeps_dtype():
 
 def test_option_errors():
     layer = layer_for("exp", H=2, N=4)
-    with pytest.raises(OrderError):
+    with pytest.raises(ArgumentConflictError, match="exactly one"):
         reduce_layer(layer)
-    with pytest.raises(OrderError):
+    with pytest.raises(ArgumentConflictError, match="exactly one"):
         reduce_layer(layer, 2, tol=1e-3)
     with pytest.raises(InvalidArgumentError, match="energy"):
         reduce_layer(layer, energy=1.5)

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from test_reduce import F64, layer_for  # noqa: E402
 
 from mor import DiagonalLTI, h2_norm, hankel_singular_values, irka  # noqa: E402
-from mor.errors import DimensionError, InvalidArgumentError, MethodError, OrderError  # noqa: E402
+from mor.errors import ArgumentConflictError, DimensionError, InvalidArgumentError, MethodError, OrderError  # noqa: E402
 from mor.modal import modal_scores  # noqa: E402
 from mor_torch import DSS, allocate_states, compress, normalise_scores, reduce_layer, to_lti  # noqa: E402
 from mor_torch.lra.model import SequenceClassifier, load_model, save_model  # noqa: E402
@@ -183,20 +183,20 @@ def test_last_keeps_the_globally_top_scored_modes():
 
 def test_budget_errors():
     model = _classifier()
-    with pytest.raises(OrderError, match="exactly one"):
+    with pytest.raises(ArgumentConflictError, match="exactly one"):
         compress(model, 4, budget=10)
-    with pytest.raises(MethodError, match="structure"):
+    with pytest.raises(ArgumentConflictError, match="structure"):
         compress(model, budget=10, structure="shared")
     with pytest.raises(MethodError):
         compress(model, budget=10, allocation="random")
     with pytest.raises(InvalidArgumentError):
         compress(model, budget=10_000)
     layer = layer_for("exp", H=2, N=4)
-    with pytest.raises(InvalidArgumentError, match="no error bound"):
+    with pytest.raises(ArgumentConflictError, match="no error bound"):
         reduce_layer(layer, tol=1e-3, reducer="h2")
-    with pytest.raises(InvalidArgumentError, match="infinite-horizon"):
+    with pytest.raises(ArgumentConflictError, match="infinite-horizon"):
         reduce_layer(layer, 2, reducer="bsp", gramians="finite", length=64)
-    with pytest.raises(MethodError, match="per-channel"):
+    with pytest.raises(ArgumentConflictError, match="per-channel"):
         reduce_layer(DSS(2, 4, dtype=F64), np.array([1, 2]), structure="shared", gramians="continuous")
 
 
@@ -214,3 +214,27 @@ def test_kernel_form_back_to_residues_and_its_accuracy_warning():
     tiny = DiagonalLTI.from_log_poles([[-20.0]], [[[1.0]]], [[[1.0]]], [[[0.0]]], dt=1.0)
     with pytest.warns(AccuracyWarning, match="z = 0"):
         _from_kernel_form(tiny)
+
+
+@pytest.mark.parametrize("reducer", ["bt", "bsp"])
+def test_budget_computes_each_layers_hsv_once(reducer, monkeypatch):
+    """The scores, the allocation, the reduction and its bound share one set of HSVs per layer."""
+    import mor.hankel
+
+    calls = []
+    gramians = mor.hankel.gramians
+
+    def counted(sys, **kw):  # every Hankel-singular-value computation goes through here
+        calls.append(sys.batch_shape)
+        return gramians(sys, **kw)
+
+    monkeypatch.setattr(mor.hankel, "gramians", counted)
+    model = _classifier()
+    _, report = compress(model, budget=40, reducer=reducer, structure="channel")
+    assert len(calls) == 2  # two layers
+    for rep in report.layers.values():  # the bound is the truncation bound of the HSVs handed over
+        assert rep.hsv.shape == (6, 10)
+        assert np.allclose(rep.error_bound, [2 * h[k:].sum() for h, k in zip(rep.hsv, rep.orders, strict=True)])
+    calls.clear()
+    compress(model, tol=0.5, reducer=reducer)  # the order choice shares them too
+    assert len(calls) == 2

@@ -24,7 +24,8 @@ from mor_torch.lra.errors import CheckpointError, DeviceError, LraError, Trainin
 from mor_torch.lra.files import atomic_write_json  # noqa: E402
 from mor_torch.lra.loaders import EpochBatchSampler, make_eval_loader  # noqa: E402
 from mor_torch.lra.model import SequenceClassifier, build_model, ssm_parameters  # noqa: E402
-from mor_torch.lra.train import evaluate, fit, make_optimizer, make_scheduler, resolve_device  # noqa: E402
+from mor_torch.lra.process import resolve_device  # noqa: E402
+from mor_torch.lra.train import evaluate, fit, make_optimizer, make_scheduler  # noqa: E402
 
 RECIPE = TrainConfig(
     epochs=2,
@@ -161,7 +162,7 @@ def test_eval_loader_orders_each_shard_by_length(task):
 
 
 def test_determinism_does_not_fill_fresh_memory_unless_asked():
-    from mor_torch.lra.train import configure_determinism
+    from mor_torch.lra.process import configure_determinism
 
     before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
     try:

@@ -33,7 +33,7 @@ class TaskData:
     Attributes
     ----------
     name : str
-        Task name (one of :data:`mor_torch.data.TASKS`).
+        Task name (one of :data:`mor_torch.lra.choices.TASKS`).
     train, val, test : torch.utils.data.Dataset
         The splits.  Items are ``(x, y)`` (``(x1, x2, y)`` when ``dual``).
     n_classes : int

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 
+from ..choices import TASKS
 from ..errors import DataOptionError
 from .datasets import TaskData
 from .image import load_cifar, load_pathfinder
@@ -27,9 +28,6 @@ _LOADERS: dict[str, Callable[..., TaskData]] = {
     "cifar": load_cifar,
     "pathfinder": load_pathfinder,
 }
-
-#: The task names :func:`load_task` knows.
-TASKS: tuple[str, ...] = tuple(_LOADERS)
 
 
 def task_options(name: str) -> dict[str, object]:

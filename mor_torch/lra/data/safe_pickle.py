@@ -4,7 +4,7 @@
 execute code.  :class:`RestrictedUnpickler` resolves only the globals needed to
 rebuild numpy arrays (and the latin-1 bytes shim of protocol-2 pickles written
 by Python 3); every other global, ``os.system`` included, raises
-:class:`~mor_torch.data.errors.DatasetFormatError` before anything is called.
+:class:`~mor_torch.lra.errors.DatasetFormatError` before anything is called.
 """
 
 from __future__ import annotations
