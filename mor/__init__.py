@@ -36,11 +36,13 @@ from .lowrank import LowRankGramians, low_rank_gramians
 from .lowrank_bt import LowRankCertificate
 from .lyapunov import solve_lyapunov
 from .modal import ModalTruncationResult, modal_truncation
+from .modred import modred
 from .norms import hinf_norm
 from .response import frequency_response, impulse_response, transfer_function
 from .schur import complex_schur
 from .sparse import SparseLTI
 from .stability import check_stable
+from .stable_split import StableSplit, stable_split
 from .systems import LTI, DiagonalLTI, as_system
 
 __version__ = "0.1.0"
@@ -66,6 +68,7 @@ __all__ = [
     "OrderError",
     "RankWarning",
     "SparseLTI",
+    "StableSplit",
     "SystemTypeError",
     "UnstableSystemError",
     "__version__",
@@ -86,8 +89,10 @@ __all__ = [
     "irka",
     "low_rank_gramians",
     "modal_truncation",
+    "modred",
     "models",
     "observability_gramian",
     "solve_lyapunov",
+    "stable_split",
     "transfer_function",
 ]
