@@ -119,7 +119,8 @@ class BalancedTruncationResult:
         (:mod:`mor.unstable_bt`); ``rounding`` is that of the stable part.
     frequency_band : (float, float) or None
         The band of frequency-limited balanced truncation: ``hsv`` are then the singular values of
-        the frequency-limited Gramian factors, and ``error_bound`` and ``rounding`` are ``None``.
+        the frequency-limited Gramian factors (``"modified"``: of the modified ones), ``rounding``
+        is ``None`` and ``error_bound`` is ``None`` (``"plain"``) or the modified variant's bound.
     """
 
     reduced: LTI | DiagonalLTI
@@ -161,6 +162,7 @@ def balanced_truncation(
     match_dc: bool = False,
     stability_margin: float | None = None,
     frequency_band: tuple[float, float] | None = None,
+    frequency_variant: str = "plain",
 ) -> BalancedTruncationResult | list[BalancedTruncationResult]:
     """Reduce a system by square-root balanced truncation (or singular perturbation).
 
@@ -234,8 +236,12 @@ def balanced_truncation(
         ``(w1, w2)``, rad per time unit (discrete: up to the Nyquist frequency ``pi / dt``):
         frequency-limited balanced truncation (Gawronski-Juang) on the Gramians of the band
         (:mod:`mor.frequency_limited`; real systems: the band and its mirror ``[-w2, -w1]``, so
-        ``0 <= w1``).  No a-priori bound holds (``error_bound`` is ``None``) and the reduced model
-        need not be stable (warned).  Dense systems only.
+        ``0 <= w1``).  Dense systems only.
+    frequency_variant : {"plain", "modified"}
+        With ``frequency_band``: ``"plain"`` (Gawronski-Juang; the smaller error in the band, but
+        no a-priori bound, ``error_bound`` is ``None``, and the reduced model need not be stable:
+        warned) or ``"modified"`` (Gugercin-Antoulas; stable, with the loose global bound
+        ``error_bound = 2 ||K|| ||L|| sum(hsv[r:])``).  See :mod:`mor.frequency_limited`.
 
     Returns
     -------
@@ -256,10 +262,10 @@ def balanced_truncation(
         Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
         ``match_dc`` with ``horizon``, ``stability_margin < 0`` or with ``horizon``, a band with
         ``w1 >= w2`` (real systems: ``w1 < 0``; discrete: beyond ``pi / dt``) or with ``horizon`` or
-        ``match_dc``.
+        ``match_dc``; ``frequency_variant="modified"`` without a band.
     MethodError
         Unknown ``method`` or ``route``; ``horizon`` or ``gramian_method`` on the low-rank route;
-        ``frequency_band`` with ``route="low-rank"``.
+        ``frequency_band`` with ``route="low-rank"``; an unknown ``frequency_variant``.
     SystemTypeError
         ``frequency_band`` for a diagonal system (use ``to_dense()``).
     ConvergenceError
@@ -331,7 +337,7 @@ def balanced_truncation(
     orders = [c[0] for c in checked]
     if check_bool(match_dc, "match_dc") and horizon is not None:
         raise InvalidArgumentError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
-    band = check_band(frequency_band, sys, horizon=horizon, match_dc=match_dc, route=route)
+    band = check_band(frequency_band, sys, horizon=horizon, match_dc=match_dc, route=route, variant=frequency_variant)
     if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
         results = [_empty_batch(sys, o, tol, rank_tol, method, horizon) for o in orders]
         return results if isinstance(order, list) else results[0]
@@ -339,7 +345,9 @@ def balanced_truncation(
     route, sys, low, hsv_rtol = choose_route(
         sys, route, low_rank, horizon, gramian_method, max(given) if given else None, tol
     )
-    steps = _Steps(tol, method, horizon, rank_tol, gramian_method, bool(match_dc), band, route, low, hsv_rtol)
+    steps = _Steps(
+        tol, method, horizon, rank_tol, gramian_method, bool(match_dc), band, frequency_variant, route, low, hsv_rtol
+    )
     if stability_margin is not None:
         results = _reduce_with_split(sys, orders, steps, stability_margin, horizon)
     else:
@@ -362,9 +370,11 @@ class _Steps(NamedTuple):
     gramian_method: str | None
     match_dc: bool
     band: tuple[float, float] | None
+    variant: str
     route: str
     low: Any
     hsv_rtol: float
+    band_scale: float | None = None  # frequency_variant="modified": ||K|| ||L|| of the bound
 
 
 def _order_list(order: Any) -> list:
@@ -399,7 +409,8 @@ def _reduce_with_split(sys: Any, orders: list, steps: _Steps, margin: float, hor
 def _reduce(sys: Any, orders: list, steps: _Steps) -> list[BalancedTruncationResult]:
     """One set of Gramian factors and one SVD, then one reduced model per order."""
     if steps.band is not None:
-        R, S, schur = (*frequency_limited_factors(sys, steps.band), None)
+        R, S, scale = frequency_limited_factors(sys, steps.band, steps.variant)
+        schur, steps = None, steps._replace(band_scale=scale)
     elif steps.low is None:
         R, S, schur = factors_and_schur(sys, method=steps.gramian_method, horizon=steps.horizon)
     else:
@@ -433,7 +444,9 @@ def _truncate(sys, factors, svd, leading, order, steps: _Steps) -> BalancedTrunc
         reduced, V, W = _reduce_diagonal(sys, V, W, ~valid)
     bound = floor = None
     if steps.horizon is None:
-        _warn_unstable(reduced)
+        _warn_unstable(reduced, steps.band)
+    if steps.band is not None and steps.band_scale is not None:  # modified frequency-limited BT
+        bound = 2 * steps.band_scale * float(hsv[r:].sum())
     if steps.horizon is None and steps.band is None:
         bound = 2 * hsv[..., r:].sum(axis=-1)
         floor = None if low is not None else _rounding(sys, schur, bound, hsv)
@@ -664,16 +677,16 @@ def _conditioning(sys: LTI | DiagonalLTI, schur) -> str:
     )
 
 
-def _warn_unstable(reduced: LTI | DiagonalLTI) -> None:
+def _warn_unstable(reduced: LTI | DiagonalLTI, band: tuple | None = None) -> None:
     """``RankWarning`` when a reduced pole left the stability region (the same test as
     :func:`mor.check_stable`)."""
     bad = unstable_mask(reduced)
     if np.any(bad):
-        warnings.warn(
-            RankWarning(
-                f"{int(bad.sum())} reduced pole(s) lie outside the stability region: the "
-                "truncation went below the accuracy of the Hankel singular values; lower the order "
-                "or raise rank_tol"
-            ),
-            stacklevel=_USER,
+        why = (
+            "the truncation went below the accuracy of the Hankel singular values; lower the order or raise rank_tol"
+            if band is None
+            else "frequency-limited balanced truncation (variant 'plain') does not preserve stability; "
+            "frequency_variant='modified' does"
         )
+        warnings.warn(RankWarning(f"{int(bad.sum())} reduced pole(s) lie outside the stability region: {why}"),
+                      stacklevel=_USER)  # fmt: skip

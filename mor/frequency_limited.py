@@ -21,16 +21,28 @@ so no branch correction is needed.  Real systems are reduced on the symmetric ba
 ``[-w2, -w1] U [w1, w2]`` (``S -> 2 Re S``: the transfer function is conjugate-symmetric);
 complex systems on ``[w1, w2]`` only.
 
-What holds and what does not.  Frequency-limited balanced truncation projects on the dominant
-subspaces of ``P_Omega`` and ``Q_Omega`` exactly as balanced truncation does on ``P`` and ``Q``.
-The Gramians are semi-definite, but the Lyapunov equations they satisfy,
-``A P_Omega + P_Omega A^H + (S B B^H + B B^H S^H) = 0``, have an indefinite right-hand side, so:
-the reduced model need not be stable (a :class:`~mor.errors.RankWarning` says so when it is not),
-and there is no a-priori bound on the error, neither in the band nor outside it
-(``error_bound`` is ``None``).  The error outside the band is typically larger than that of
-plain balanced truncation; inside the band it is typically much smaller (measured in the user
-guide).  The modified variant of Gugercin and Antoulas (2004), which restores stability and a
-bound by replacing the indefinite right-hand sides by semi-definite ones, is not implemented.
+What holds and what does not.  The Gramians are semi-definite, but the Lyapunov (Stein)
+equations they satisfy have indefinite right-hand sides (``S`` commutes with ``A``)::
+
+    A P_Omega + P_Omega A^H + B_Omega = 0,     B_Omega = S B B^H + B B^H S^H
+    A^H Q_Omega + Q_Omega A + C_Omega = 0,     C_Omega = S^H C^H C + C^H C S
+    (discrete: A P_Omega A^H - P_Omega + B_Omega = 0, and likewise)
+
+``variant="plain"`` (Gawronski-Juang) projects on the dominant subspaces of ``P_Omega``,
+``Q_Omega``: the reduced model need not be stable (a :class:`~mor.errors.RankWarning` says so
+when it is not) and no a-priori bound holds, neither in the band nor outside it
+(``error_bound`` is ``None``).  ``variant="modified"`` (Gugercin & Antoulas 2004) replaces
+``B_Omega``, ``C_Omega`` by their absolute values ``|B_Omega| = B~ B~^H``,
+``|C_Omega| = C~^H C~`` (eigenvalues replaced by their moduli) and balances the system
+``(A, B~, C~)`` instead: the reduced model is stable (it is a balanced truncation of that system)
+and, with ``B = B~ K`` and ``C = L C~`` (least squares; ``B``, ``C`` lie in those ranges when the
+residuals vanish, checked to ``1e-10``), ``G - G_r = L (G~ - G~_r) K`` gives the global bound::
+
+    ||G - G_r||_inf <= 2 ||K||_2 ||L||_2 (sigma~_{r+1} + ... + sigma~_n)
+
+which is typically loose (it bounds the error on the whole axis).  Measured (user guide), the
+plain variant has much the smaller error inside the band; the modified one trades that for
+stability and the bound.
 """
 
 from __future__ import annotations
@@ -42,14 +54,16 @@ import numpy as np
 import scipy.linalg as sla
 
 from .errors import AccuracyWarning, ArgumentTypeError, InvalidArgumentError, MethodError, SystemTypeError
-from .gramians import gramians, psd_factor
+from .gramians import factors_and_schur, gramians, psd_factor
 from .systems import LTI
-from .validation import check_real
+from .validation import check_choice, check_real
 
 __all__ = ["band_operator", "check_band", "frequency_limited_factors", "frequency_limited_gramians"]
 
 
-def check_band(band: Any, sys: Any, *, horizon: Any = None, match_dc: Any = False, route: Any = None):
+def check_band(
+    band: Any, sys: Any, *, horizon: Any = None, match_dc: Any = False, route: Any = None, variant: Any = "plain"
+):
     """The validated band ``(w1, w2)`` of :func:`mor.balanced_truncation` (``None`` when not given).
 
     Parameters
@@ -60,6 +74,8 @@ def check_band(band: Any, sys: Any, *, horizon: Any = None, match_dc: Any = Fals
         The system (its time base and dtype set the admissible range).
     horizon, match_dc, route : object
         Options of :func:`mor.balanced_truncation` that do not combine with a band.
+    variant : {"plain", "modified"}
+        The variant (:func:`frequency_limited_factors`); other than ``"plain"`` only with a band.
 
     Returns
     -------
@@ -71,11 +87,14 @@ def check_band(band: Any, sys: Any, *, horizon: Any = None, match_dc: Any = Fals
         ``band`` is not a pair of real numbers.
     InvalidArgumentError
         ``w1 >= w2``; a real system with ``w1 < 0``; a discrete band beyond ``+-pi / dt``;
-        ``horizon`` or ``match_dc`` given with a band.
+        ``horizon`` or ``match_dc`` given with a band; ``variant="modified"`` without a band.
     MethodError
-        ``route="low-rank"`` (frequency-limited Gramians are dense only).
+        ``route="low-rank"`` (frequency-limited Gramians are dense only); an unknown ``variant``.
     """
+    check_choice(variant, "frequency_variant", ("plain", "modified"))
     if band is None:
+        if variant != "plain":
+            raise InvalidArgumentError(f"frequency_variant={variant!r} needs a frequency_band")
         return None
     if not isinstance(band, (tuple, list)) or len(band) != 2:
         raise ArgumentTypeError(f"frequency_band must be a pair (w1, w2), got {band!r}")
@@ -170,11 +189,7 @@ def frequency_limited_gramians(sys: Any, band: tuple[float, float]) -> tuple[np.
     >>> bool(np.isclose(P_band[0, 0], 0.25))
     True
     """
-    if not isinstance(sys, LTI):
-        raise SystemTypeError(
-            f"frequency-limited balanced truncation works on dense systems, got {type(sys).__name__} "
-            "(use to_dense(), or route='dense' for a sparse system)"
-        )
+    _check_dense(sys)
     band = check_band(band, sys)
     P, Q = gramians(sys)
     S = band_operator(sys, band)
@@ -183,8 +198,8 @@ def frequency_limited_gramians(sys: Any, band: tuple[float, float]) -> tuple[np.
     return SP + SP.conj().T, QS + QS.conj().T
 
 
-def frequency_limited_factors(sys: Any, band: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Factors ``(R, S)`` with ``P_Omega = R R^H``, ``Q_Omega = S S^H`` (:func:`frequency_limited_gramians`).
+def frequency_limited_factors(sys: Any, band: tuple[float, float], variant: str = "plain") -> tuple:
+    """Gramian factors for frequency-limited balanced truncation, and the scale of its bound.
 
     Parameters
     ----------
@@ -192,12 +207,54 @@ def frequency_limited_factors(sys: Any, band: tuple[float, float]) -> tuple[np.n
         Stable and dense.
     band : (w1, w2)
         The band (see :func:`check_band`).
+    variant : {"plain", "modified"}
+        ``"plain"``: factors of ``P_Omega``, ``Q_Omega`` (:func:`frequency_limited_gramians`) from
+        their eigendecompositions, eigenvalues at rounding level (negative ones included) set to
+        zero (:func:`mor.gramians.psd_factor`).  ``"modified"``: the Hammarling factors of the
+        Gramians of ``(A, B~, C~)`` (module description).
 
     Returns
     -------
     R, S : (n, k) ndarray
-        From the eigendecompositions of the Gramians; eigenvalues at rounding level, negative
-        ones included, are set to zero (:func:`mor.gramians.psd_factor`).
+        ``P = R R^H``, ``Q = S S^H``.
+    scale : float or None
+        ``"modified"``: ``||K||_2 ||L||_2`` of the bound ``2 scale sum(sigma~[r:])``; ``None`` for
+        ``"plain"`` or where ``B``, ``C`` are not in the ranges of ``B~``, ``C~^H``.
     """
-    P, Q = frequency_limited_gramians(sys, band)
-    return psd_factor(P), psd_factor(Q)
+    _check_dense(sys)
+    if variant == "plain":
+        P, Q = frequency_limited_gramians(sys, band)
+        return psd_factor(P), psd_factor(Q), None
+    S = band_operator(sys, check_band(band, sys))
+    BB, CC = sys.B @ sys.B.conj().T, sys.C.conj().T @ sys.C
+    Bt = _abs_factor(S @ BB + BB @ S.conj().T)
+    Ct = _abs_factor(S.conj().T @ CC + CC @ S).conj().T
+    R, Sf = factors_and_schur(LTI(sys.A, Bt, Ct, None, sys.dt))[:2]
+    K = _range_coefficients(Bt, sys.B)
+    L = _range_coefficients(Ct.conj().T, sys.C.conj().T)
+    scale = None if K is None or L is None else float(np.linalg.norm(K, 2) * np.linalg.norm(L, 2))
+    return R, Sf, scale
+
+
+def _check_dense(sys: Any) -> None:
+    if not isinstance(sys, LTI):
+        raise SystemTypeError(
+            f"frequency-limited balanced truncation works on dense systems, got {type(sys).__name__} "
+            "(use to_dense(), or route='dense' for a sparse system)"
+        )
+
+
+def _abs_factor(X: np.ndarray) -> np.ndarray:
+    """``F`` with ``F F^H = |X|`` (the eigenvalues of the Hermitian ``X`` replaced by their moduli)."""
+    w, U = np.linalg.eigh((X + X.conj().T) / 2)
+    keep = np.abs(w) > X.shape[0] * np.finfo(float).eps * max(np.abs(w).max(initial=0.0), np.finfo(float).tiny)
+    F = U[:, keep] * np.sqrt(np.abs(w[keep]))
+    return F if np.iscomplexobj(X) else F.real
+
+
+def _range_coefficients(F: np.ndarray, B: np.ndarray) -> np.ndarray | None:
+    """``K`` with ``B = F K`` (least squares), or ``None`` when ``B`` is not in the range of ``F``."""
+    if F.shape[1] == 0:
+        return None if np.any(B) else np.zeros((0, B.shape[1]))
+    K = np.linalg.lstsq(F, B, rcond=None)[0]
+    return K if np.linalg.norm(F @ K - B) <= 1e-10 * max(np.linalg.norm(B), np.finfo(float).tiny) else None
