@@ -327,7 +327,7 @@ def balanced_truncation(
 
     >>> sys = LTI(np.diag([1.0, -2.0, -3.0]), [[1.0], [1.0], [1.0]], [[1.0, 1.0, 1.0]])
     >>> res = balanced_truncation(sys, order=2)
-    >>> res.n_unstable, res.hsv[0], res.reduced.n
+    >>> res.n_unstable, float(res.hsv[0]), res.reduced.n
     (1, inf, 2)
     """
     sys = as_system(sys, keep_sparse=True)

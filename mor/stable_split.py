@@ -130,8 +130,8 @@ def stable_split(sys: Any, stability_margin: float = DEFAULT_MARGIN) -> StableSp
     >>> from mor.stable_split import stable_split
     >>> sys = LTI([[1.0, 1.0], [0.0, -2.0]], [[1.0], [1.0]], [[1.0, 1.0]])
     >>> parts = stable_split(sys)
-    >>> parts.unstable.poles(), parts.stable.poles()
-    (array([1.+0.j]), array([-2.+0.j]))
+    >>> parts.unstable.poles().real, parts.stable.poles().real
+    (array([1.]), array([-2.]))
     """
     sys = as_system(sys)
     if not isinstance(sys, LTI):
