@@ -260,7 +260,8 @@ def balanced_truncation(
         not a real number, ``frequency_band`` not a pair.
     InvalidArgumentError
         Both ``order`` and ``tol`` given, ``tol < 0``, ``rank_tol`` outside ``[0, 1)``,
-        ``match_dc`` with ``horizon``, ``stability_margin < 0`` or with ``horizon``, a band with
+        ``match_dc`` with ``horizon``, ``stability_margin < 0``, with ``horizon`` or for a system
+        that is not dense, a band with
         ``w1 >= w2`` (real systems: ``w1 < 0``; discrete: beyond ``pi / dt``) or with ``horizon`` or
         ``match_dc``; ``frequency_variant="modified"`` without a band.
     MethodError
@@ -392,6 +393,8 @@ def _reduce_with_split(sys: Any, orders: list, steps: _Steps, margin: float, hor
     """Keep the poles outside the margin exactly and reduce the stable part (:mod:`mor.unstable_bt`)."""
     if horizon is not None:
         raise InvalidArgumentError("stability_margin (keeping the unstable part) needs infinite-horizon Gramians")
+    if not isinstance(sys, LTI) and cause is None:
+        raise InvalidArgumentError(f"stability_margin applies to dense systems (LTI), got {type(sys).__name__}")
     if not isinstance(sys, LTI):
         raise UnstableSystemError(
             f"balanced truncation keeps the unstable part of dense systems only, got {type(sys).__name__} "

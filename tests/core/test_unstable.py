@@ -172,6 +172,8 @@ def test_diagonal_and_sparse_systems_are_refused_with_the_reason():
     assert info.value.poles is not None
     with pytest.raises(SystemTypeError, match="selection of its modes"):
         stable_split(sys)
+    with pytest.raises(InvalidArgumentError, match="dense systems"):
+        balanced_truncation(DiagonalLTI([-0.5, -1.0], np.ones((2, 1)), np.ones((1, 2))), 1, stability_margin=0.1)
 
 
 def test_gramian_functions_point_to_the_unstable_route():
