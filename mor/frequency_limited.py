@@ -55,6 +55,7 @@ import scipy.linalg as sla
 
 from .errors import AccuracyWarning, ArgumentTypeError, InvalidArgumentError, MethodError, SystemTypeError
 from .gramians import factors_and_schur, gramians, psd_factor
+from .sparse import SparseLTI
 from .systems import LTI
 from .validation import check_choice, check_real
 
@@ -89,7 +90,8 @@ def check_band(
         ``w1 >= w2``; a real system with ``w1 < 0``; a discrete band beyond ``+-pi / dt``;
         ``horizon`` or ``match_dc`` given with a band; ``variant="modified"`` without a band.
     MethodError
-        ``route="low-rank"`` (frequency-limited Gramians are dense only); an unknown ``variant``.
+        ``route="low-rank"``, or a sparse system without ``route="dense"`` (frequency-limited
+        Gramians are dense only); an unknown ``variant``.
     """
     check_choice(variant, "frequency_variant", ("plain", "modified"))
     if band is None:
@@ -110,8 +112,11 @@ def check_band(
         )
     if horizon is not None or match_dc:
         raise InvalidArgumentError("frequency_band does not combine with horizon or match_dc")
-    if route == "low-rank":
-        raise MethodError("frequency_band needs the dense route (the frequency-limited Gramians are dense)")
+    if route == "low-rank" or (isinstance(sys, SparseLTI) and route != "dense"):
+        raise MethodError(
+            "frequency_band needs the dense route (the frequency-limited Gramians are dense): pass route='dense' "
+            "for a sparse system (densified up to DENSIFY_LIMIT states)"
+        )
     return (w1, w2)
 
 

@@ -19,6 +19,7 @@ from mor.errors import (
     SystemTypeError,
 )
 from mor.frequency_limited import frequency_limited_gramians
+from mor.models import spring_chain
 
 
 def band_error(sys, red, band, k=2001):
@@ -162,3 +163,9 @@ def test_bad_bands_discrete_and_diagonal():
     diag = DiagonalLTI([-1.0, -2.0], np.ones((2, 1)), np.ones((1, 2)))
     with pytest.raises(SystemTypeError, match="to_dense"):
         balanced_truncation(diag, 1, frequency_band=(0.0, 1.0))
+    sparse = spring_chain(20)
+    with pytest.raises(MethodError, match="route='dense'"):
+        balanced_truncation(sparse, 4, frequency_band=(0.5, 1.0))
+    dense = balanced_truncation(sparse.to_dense(), 4, frequency_band=(0.5, 1.0))
+    via_route = balanced_truncation(sparse, 4, frequency_band=(0.5, 1.0), route="dense")
+    assert np.allclose(dense.hsv, via_route.hsv, rtol=1e-10)
