@@ -60,8 +60,9 @@ from .reduction import (
     balanced_truncation,
     irka,
     modal_truncation,
+    modred,
 )
-from .systems import LTI, DiagonalLTI, SparseLTI, as_system, check_stable, discretize
+from .systems import LTI, DiagonalLTI, SparseLTI, StableSplit, as_system, check_stable, discretize, stable_split
 
 register_old_paths()
 
@@ -89,6 +90,7 @@ __all__ = [
     "OrderError",
     "RankWarning",
     "SparseLTI",
+    "StableSplit",
     "SystemTypeError",
     "UnstableSystemError",
     "__version__",
@@ -109,10 +111,12 @@ __all__ = [
     "irka",
     "low_rank_gramians",
     "modal_truncation",
+    "modred",
     "models",
     "observability_gramian",
     "order_for_tolerance",
     "solve_lyapunov",
+    "stable_split",
     "transfer_function",
     "truncation_bound",
 ]

@@ -6,6 +6,7 @@
                         Cauchy factors, finite horizons
 ``lowrank``             low-rank Gramian factors of large sparse systems (ADI)
 ``hankel``              Hankel singular values from Gramian factors
+``frequency_limited``   Gramians of a frequency band (Gawronski-Juang, Gugercin-Antoulas)
 ======================  ==============================================================
 """
 

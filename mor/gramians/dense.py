@@ -36,6 +36,12 @@ from ..validation import check_choice, check_int
 __all__ = ["controllability_gramian", "gramians", "observability_gramian"]
 
 _DENSE_METHODS = (None, "recursive", "scipy", "slycot")
+#: Appended to the UnstableSystemError of the infinite-horizon Gramians (issue 22).
+UNSTABLE_HINT = (
+    "for an unstable or marginally stable system, mor.balanced_truncation(sys, order) keeps the unstable part "
+    "exactly and reduces the stable part (its hsv are inf for the unstable states, MATLAB's hsvd convention), "
+    "and mor.stable_split(sys).stable is the stable part, whose Gramians and Hankel singular values exist"
+)
 _DIAG_METHODS = (None, "cauchy", "dense")
 
 
@@ -182,7 +188,7 @@ def factors_and_schur(sys: LTI | DiagonalLTI, *, method: str | None = None, hori
         schur = _stable_schur(sys)
         return _dense_factor(sys, "c", schur), _dense_factor(sys, "o", schur), schur
     if isinstance(sys, DiagonalLTI) and horizon is None and method is None:
-        check_stable(sys, "the infinite-horizon Gramians")
+        check_stable(sys, "the infinite-horizon Gramians", hint=UNSTABLE_HINT)
         return (*_diag_factor_pair(sys), None)
     return _gramian(sys, "c", True, method, horizon), _gramian(sys, "o", True, method, horizon), None
 
@@ -209,7 +215,7 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
         if isinstance(sys, LTI) and method in (None, "recursive") and sys.n:
             schur = _stable_schur(sys)
         else:
-            check_stable(sys, "the infinite-horizon Gramians")
+            check_stable(sys, "the infinite-horizon Gramians", hint=UNSTABLE_HINT)
     if isinstance(sys, DiagonalLTI):
         if method == "dense":
             if sys.batch_shape:
@@ -224,13 +230,13 @@ def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.n
         return _dense_factor(sys, which, schur)
     else:
         X = _dense_infinite(sys, which, method, schur)
-    return _psd_factor(X) if factor else X
+    return psd_factor(X) if factor else X
 
 
 def _stable_schur(sys: LTI):
     """Complex Schur form of ``A``, after checking stability on its diagonal."""
     schur = complex_schur(sys.A)
-    check_stable(sys, "the infinite-horizon Gramians", poles=schur.eigenvalues)
+    check_stable(sys, "the infinite-horizon Gramians", poles=schur.eigenvalues, hint=UNSTABLE_HINT)
     return schur
 
 
@@ -313,7 +319,7 @@ def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:
     return (total + total.conj().T) / 2
 
 
-def _psd_factor(X: np.ndarray) -> np.ndarray:
+def psd_factor(X: np.ndarray) -> np.ndarray:
     """Factor ``R`` with ``X ~= R R^H`` of a Hermitian positive semi-definite ``X``.
 
     Eigenvalues at rounding level (``<= n eps lambda_max``, negative ones
@@ -321,7 +327,17 @@ def _psd_factor(X: np.ndarray) -> np.ndarray:
     as ``sqrt(n eps lambda_max)``-sized columns would put spurious values of
     order ``sqrt(eps)`` into the Hankel singular values.  Columns that are zero
     in every batch member are dropped; the rest are ordered by decreasing
-    eigenvalue.
+    eigenvalue.  Shared with :mod:`mor.gramians.frequency_limited` (internal, not exported).
+
+    Parameters
+    ----------
+    X : (..., n, n) ndarray
+        Hermitian, positive semi-definite up to rounding.
+
+    Returns
+    -------
+    R : (..., n, k) ndarray
+        ``X ~= R R^H``, ``k <= n`` columns.
     """
     w, V = np.linalg.eigh(X)
     w = w[..., ::-1]
@@ -362,7 +378,7 @@ def _diag_gramian(sys: DiagonalLTI, which: str, factor: bool, horizon: int | Non
             + (f" over horizon {horizon} (poles far outside the unit circle)" if horizon else "")
         )
     X = (X + np.conj(np.swapaxes(X, -1, -2))) / 2
-    return _psd_factor(X) if factor else X
+    return psd_factor(X) if factor else X
 
 
 def _geometric_sum(s: np.ndarray, L: int) -> np.ndarray:

@@ -126,7 +126,10 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     Raises
     ------
     UnstableSystemError
-        For unstable systems (infinite horizon).
+        For unstable systems (infinite horizon).  The Hankel singular values of an unstable
+        system are not defined; the message points to :func:`mor.balanced_truncation`, which
+        keeps the unstable part and reports ``inf`` for each unstable state followed by the values
+        of the stable part (MATLAB's ``hsvd`` convention), and to :func:`mor.stable_split`.
 
     Notes
     -----

@@ -5,6 +5,8 @@
 ``lowrank_bt``          the low-rank route of balanced truncation and its certificate
 ``spa``                 balanced singular perturbation (residualisation, DC matching)
 ``modal``               modal truncation
+``modred``              elimination of chosen states (truncation or DC matching)
+``unstable_bt``         balanced truncation that keeps the unstable part
 ``h2_optimal``          H2-optimal reduction (IRKA)
 ======================  ==============================================================
 """
@@ -13,6 +15,7 @@ from .balanced import BalancedTruncationResult, balanced_truncation
 from .h2_optimal import IrkaResult, irka
 from .lowrank_bt import LowRankCertificate
 from .modal import ModalTruncationResult, modal_truncation
+from .modred import modred
 from .spa import residualize
 
 __all__ = [
@@ -23,5 +26,6 @@ __all__ = [
     "balanced_truncation",
     "irka",
     "modal_truncation",
+    "modred",
     "residualize",
 ]

@@ -28,14 +28,22 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._guard import guarded
 from ..analysis._frequency import rounding_floor
-from ..errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
+from ..errors import (
+    AccuracyWarning,
+    ArgumentConflictError,
+    ArgumentTypeError,
+    OrderError,
+    RankWarning,
+    UnstableSystemError,
+)
 from ..gramians.dense import factors_and_schur
+from ..gramians.frequency_limited import check_band, frequency_limited_factors
 from ..gramians.hankel import factor_svd, leading_factor_svd, order_for_tolerance, truncation_bound
 from ..linalg._arrays import conj_transpose, fro_norm, pad_hsv
 from ..linalg._exact import one_minus_abs2
@@ -45,13 +53,15 @@ from ..systems.convert import as_system
 from ..systems.lti import LTI, DiagonalLTI
 from ..systems.sparse import SparseLTI
 from ..systems.stability import unstable_mask
+from ..systems.stable_split import DEFAULT_MARGIN, stable_split
 from ..validation import check_bool, check_choice, check_int, check_real
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse, route_gramians
 from .spa import residualize
+from .unstable_bt import reduce_unstable
 
 __all__ = ["BalancedTruncationResult", "balanced_truncation"]
 
-_USER = 4  # warnings point at the caller: helper -> balanced_truncation -> guard wrapper -> caller
+_USER = 6  # warnings point at the caller: helper -> _truncate -> _reduce -> balanced_truncation -> guard -> caller
 #: AccuracyWarning when the rounding floor of G exceeds this share of the error bound ...
 BOUND_SHARE = 0.05
 #: ... and this fraction of sigma_1 (rounding-level bounds, e.g. order = n, stay quiet).
@@ -70,7 +80,8 @@ class BalancedTruncationResult:
         :class:`DiagonalLTI` a diagonal model of the same batch shape
         (re-diagonalised; discrete ones keep ``log_poles``).
     hsv : (..., n) ndarray
-        Hankel singular values of the original system(s), decreasing.  Low-rank route:
+        Hankel singular values of the original system(s), decreasing (``inf`` for kept unstable
+        poles, see ``n_unstable``).  Low-rank route:
         the ``k`` values the factors resolve, shape ``(k,)`` (see ``certificate``).
     error_bound : float or (...,) ndarray or None
         ``2 * sum(hsv[..., order:])``, an upper bound of ``||G - G_r||_inf``
@@ -102,6 +113,15 @@ class BalancedTruncationResult:
     match_dc : bool
         ``True``: balanced singular perturbation (the reduced model is the residualisation, not
         ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
+    n_unstable : int
+        Number of kept unstable (and marginal) poles, ``nu`` (0 for a stable system).  They lead the
+        reduced model, ``A_r = diag(T11, A_s,r)`` with ``T11`` in (real) Schur form, ``hsv[:nu]`` is
+        ``inf`` and ``error_bound`` bounds the error of the stable part, which is the whole error
+        (:mod:`mor.reduction.unstable_bt`); ``rounding`` is that of the stable part.
+    frequency_band : (float, float) or None
+        The band of frequency-limited balanced truncation: ``hsv`` are then the singular values of
+        the frequency-limited Gramian factors (``"modified"``: of the modified ones), ``rounding``
+        is ``None`` and ``error_bound`` is ``None`` (``"plain"``) or the modified variant's bound.
     """
 
     reduced: LTI | DiagonalLTI
@@ -116,9 +136,19 @@ class BalancedTruncationResult:
     certificate: LowRankCertificate | None = None
     rounding: float | np.ndarray | None = None
     match_dc: bool = False
+    n_unstable: int = 0
+    frequency_band: tuple[float, float] | None = None
 
 
-@guarded("balanced_truncation", select=lambda res: dataclasses.replace(res, rounding=None))
+def _finite_part(res: Any) -> Any:
+    """What must be finite in a result (or a list of results): not ``rounding``, not the ``inf``
+    Hankel singular values that stand for kept unstable poles."""
+    if isinstance(res, list):
+        return [_finite_part(x) for x in res]
+    return dataclasses.replace(res, rounding=None, hsv=res.hsv[..., res.n_unstable :])
+
+
+@guarded("balanced_truncation", select=_finite_part)
 def balanced_truncation(
     sys: Any,
     order: int | None = None,
@@ -131,16 +161,22 @@ def balanced_truncation(
     route: str | None = None,
     low_rank: dict | None = None,
     match_dc: bool = False,
-) -> BalancedTruncationResult:
-    """Reduce a stable system by square-root balanced truncation (or singular perturbation).
+    stability_margin: float | None = None,
+    frequency_band: tuple[float, float] | None = None,
+    frequency_variant: str = "plain",
+) -> BalancedTruncationResult | list[BalancedTruncationResult]:
+    """Reduce a system by square-root balanced truncation (or singular perturbation).
 
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
-        A stable system; a batched :class:`DiagonalLTI` is reduced member-wise
-        in one vectorised call.
-    order : int, optional
-        Reduced order ``r`` with ``1 <= r <= n``.
+        A system; a batched :class:`DiagonalLTI` is reduced member-wise in one vectorised call.
+        A dense system that is not asymptotically stable keeps its unstable part exactly (see
+        ``stability_margin``).
+    order : int or list of int, optional
+        Reduced order ``r`` with ``1 <= r <= n`` (with kept unstable poles: ``n_unstable <= r``;
+        the order counts them, as in SLICOT and MATLAB).  A list of orders returns a list of
+        results, one per order, from one set of Gramian factors and one SVD.
     tol : float, optional
         Instead of ``order``: the smallest order whose bound
         ``2 * sum(hsv[r:])`` is ``<= tol`` (for a batch: for every member).
@@ -190,26 +226,51 @@ def balanced_truncation(
         (``s = 0``; discrete ``z = 1``) is matched exactly and ``D_r != D`` in general; the
         bound ``2 * sum(hsv[r:])`` is the same.  A diagonal batch is re-diagonalised (its
         ``D`` becomes per member and complex).  Infinite horizon only.
+    stability_margin : float, optional
+        ``delta >= 0``: keep every pole with ``Re(lambda) >= -delta`` (discrete ``|z| >= 1 - delta``)
+        exactly and reduce the rest (:func:`mor.stable_split`, :mod:`mor.reduction.unstable_bt`); SLICOT
+        AB09MD's ``ALPHA = -delta`` (discrete ``1 - delta``), MATLAB ``balred``'s ``Offset``.
+        ``None`` (default): a dense system that is not asymptotically stable is split with
+        ``delta = mor.systems.stable_split.DEFAULT_MARGIN = 1e-8``; a stable one is reduced as a whole.
+        Dense systems, infinite horizon only.
+    frequency_band : (float, float), optional
+        ``(w1, w2)``, rad per time unit (discrete: up to the Nyquist frequency ``pi / dt``):
+        frequency-limited balanced truncation (Gawronski-Juang) on the Gramians of the band
+        (:mod:`mor.gramians.frequency_limited`; real systems: the band and its mirror ``[-w2, -w1]``, so
+        ``0 <= w1``).  Dense systems only.
+    frequency_variant : {"plain", "modified"}
+        With ``frequency_band``: ``"plain"`` (Gawronski-Juang; the smaller error in the band, but
+        no a-priori bound, ``error_bound`` is ``None``, and the reduced model need not be stable:
+        warned) or ``"modified"`` (Gugercin-Antoulas; stable, with the loose global bound
+        ``error_bound = 2 ||K|| ||L|| sum(hsv[r:])``).  See :mod:`mor.gramians.frequency_limited`.
 
     Returns
     -------
-    BalancedTruncationResult
+    BalancedTruncationResult or list of BalancedTruncationResult
+        A list when ``order`` is a list.
 
     Raises
     ------
     UnstableSystemError
-        For unstable systems (infinite horizon).
+        An unstable diagonal or sparse system (infinite horizon): only dense systems keep their
+        unstable part; a frequency band on an unstable system's stable part is fine.
     OrderError
-        ``order`` outside ``[1, n]``.
+        ``order`` outside ``[1, n]``, below the number of kept unstable poles, or an empty list.
     ArgumentTypeError
-        ``order`` not an integer, ``tol`` or ``rank_tol`` not a real number.
+        ``order`` not an integer (or a tuple or array instead of a list), ``tol`` or ``rank_tol``
+        not a real number, ``frequency_band`` not a pair.
     InvalidArgumentError
-        ``tol < 0``, ``rank_tol`` outside ``[0, 1)``.
+        ``tol < 0``, ``rank_tol`` outside ``[0, 1)``, ``stability_margin < 0``, a band with
+        ``w1 >= w2`` (real systems: ``w1 < 0``; discrete: beyond ``pi / dt``).
     ArgumentConflictError
-        Both ``order`` and ``tol`` given, ``match_dc`` with ``horizon``, ``horizon`` or
+        Both ``order`` and ``tol`` given; ``match_dc`` with ``horizon``; ``stability_margin`` with
+        ``horizon`` or for a system that is not dense; a band with ``horizon``, ``match_dc`` or
+        ``route="low-rank"``; ``frequency_variant="modified"`` without a band; ``horizon`` or
         ``gramian_method`` on the low-rank route.
     MethodError
-        Unknown ``method`` or ``route``.
+        Unknown ``method``, ``route`` or ``frequency_variant``.
+    SystemTypeError
+        ``frequency_band`` for a diagonal system (use ``to_dense()``).
     ConvergenceError
         ``route="low-rank"`` (or a sparse system above ``DENSIFY_LIMIT``) whose low-rank
         iteration did not reach its tolerance.
@@ -262,33 +323,123 @@ def balanced_truncation(
 
     The bound can be attained (``order = n - 1`` of a SISO system, or systems with
     ``A = A^T``, ``B = C^T``), so floating-point comparisons with it need a rounding margin.
+
+    Unstable and marginal systems keep their unstable part; ``hsv`` lists ``inf`` for each kept
+    state (MATLAB's ``hsvd`` convention), so the bound still reads ``2 sum(hsv[order:])``, now of
+    the error ``G - G_r = G_s - G_s,r`` of the stable part:
+
+    >>> sys = LTI(np.diag([1.0, -2.0, -3.0]), [[1.0], [1.0], [1.0]], [[1.0, 1.0, 1.0]])
+    >>> res = balanced_truncation(sys, order=2)
+    >>> res.n_unstable, float(res.hsv[0]), res.reduced.n
+    (1, inf, 2)
     """
     sys = as_system(sys, keep_sparse=True)
-    order, tol, rank_tol = _check_arguments(sys.n, order, tol, method, rank_tol)
+    orders = _order_list(order)
+    checked = [_check_arguments(sys.n, o, tol, method, rank_tol) for o in orders]
+    tol, rank_tol = checked[0][1:]
+    orders = [c[0] for c in checked]
     if check_bool(match_dc, "match_dc") and horizon is not None:
         raise ArgumentConflictError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
+    band = check_band(frequency_band, sys, horizon=horizon, match_dc=match_dc, route=route, variant=frequency_variant)
     if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
-        return _empty_batch(sys, order, tol, rank_tol, method, horizon)
+        results = [_empty_batch(sys, o, tol, rank_tol, method, horizon) for o in orders]
+        return results if isinstance(order, list) else results[0]
+    given = [o for o in orders if o is not None]
     plan = choose_route(sys, route, low_rank, horizon, gramian_method)
-    route, sys, low = route_gramians(plan, sys, order, tol)
-    if low is None:
-        R, S, schur = factors_and_schur(sys, method=gramian_method, horizon=horizon)
+    route, sys, low = route_gramians(plan, sys, max(given) if given else None, tol)
+    steps = _Steps(
+        tol, method, horizon, rank_tol, gramian_method, bool(match_dc), band, frequency_variant, route, low,
+        plan.hsv_rtol,
+    )  # fmt: skip
+    if stability_margin is not None:
+        results = _reduce_with_split(sys, orders, steps, stability_margin, horizon)
     else:
-        R, S, schur = low.Z, low.Y, None
+        try:
+            results = _reduce(sys, orders, steps)
+        except UnstableSystemError as exc:  # not asymptotically stable: keep the unstable part
+            if horizon is not None:
+                raise
+            results = _reduce_with_split(sys, orders, steps, DEFAULT_MARGIN, horizon, exc)
+    return results if isinstance(order, list) else results[0]
+
+
+class _Steps(NamedTuple):
+    """The options of one :func:`balanced_truncation` call, shared by every order of a list."""
+
+    tol: float | None
+    method: str
+    horizon: int | None
+    rank_tol: float
+    gramian_method: str | None
+    match_dc: bool
+    band: tuple[float, float] | None
+    variant: str
+    route: str
+    low: Any
+    hsv_rtol: float
+    band_scale: float | None = None  # frequency_variant="modified": ||K|| ||L|| of the bound
+
+
+def _order_list(order: Any) -> list:
+    """``order`` as a list of orders: a list as given (each checked later), anything else as ``[order]``."""
+    if isinstance(order, (tuple, np.ndarray)):
+        raise ArgumentTypeError(f"several orders are given as a list, got {type(order).__name__}")
+    if isinstance(order, list):
+        if not order:
+            raise OrderError("order=[] asks for no reduced model; give at least one order")
+        return order
+    return [order]
+
+
+def _reduce_with_split(sys: Any, orders: list, steps: _Steps, margin: float, horizon: Any, cause=None) -> list:
+    """Keep the poles outside the margin exactly and reduce the stable part (:mod:`mor.reduction.unstable_bt`)."""
+    if horizon is not None:
+        raise ArgumentConflictError("stability_margin (keeping the unstable part) needs infinite-horizon Gramians")
+    if not isinstance(sys, LTI) and cause is None:
+        raise ArgumentConflictError(f"stability_margin applies to dense systems (LTI), got {type(sys).__name__}")
+    if not isinstance(sys, LTI):
+        raise UnstableSystemError(
+            f"balanced truncation keeps the unstable part of dense systems only, got {type(sys).__name__} "
+            "(a diagonal system's split is a selection of modes: reduce its stable modes, or use to_dense() "
+            f"member by member){'' if cause is None else f'; {cause}'}",
+            poles=getattr(cause, "poles", None),
+            index=getattr(cause, "index", None),
+        ) from cause
+    split = stable_split(sys, margin)
+    if split.unstable.n == 0:
+        return _reduce(sys, orders, steps)
+    return reduce_unstable(split, orders, steps.tol, lambda stable, r: _reduce(stable, r, steps))
+
+
+def _reduce(sys: Any, orders: list, steps: _Steps) -> list[BalancedTruncationResult]:
+    """One set of Gramian factors and one SVD, then one reduced model per order."""
+    if steps.band is not None:
+        R, S, scale = frequency_limited_factors(sys, steps.band, steps.variant)
+        schur, steps = None, steps._replace(band_scale=scale)
+    elif steps.low is None:
+        R, S, schur = factors_and_schur(sys, method=steps.gramian_method, horizon=steps.horizon)
+    else:
+        R, S, schur = steps.low.Z, steps.low.Y, None
     # a diagonal batch (truncation) needs the leading r singular vectors only
-    leading = leading_factor_svd(R, S) if isinstance(sys, DiagonalLTI) and not match_dc else None
+    leading = leading_factor_svd(R, S) if isinstance(sys, DiagonalLTI) and not steps.match_dc else None
     if leading is None:
         U, s, Vh = factor_svd(R, S)
     else:
-        s = leading.s
-    hsv = pad_hsv(s, sys.n) if low is None else s
-    nonzero = (hsv > rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
-    r = _choose_order(hsv, nonzero, order, tol, rank_tol)
+        s, U, Vh = leading.s, None, None
+    hsv = pad_hsv(s, sys.n) if steps.low is None else s
+    return [_truncate(sys, (R, S, schur), (U, hsv, Vh), leading, order, steps) for order in orders]
+
+
+def _truncate(sys, factors, svd, leading, order, steps: _Steps) -> BalancedTruncationResult:
+    """The reduced model of one order from the Gramian factors and their SVD."""
+    (R, S, schur), (U, hsv, Vh), method, low = factors, svd, steps.method, steps.low
+    nonzero = (hsv > steps.rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
+    r = _choose_order(hsv, nonzero, order, steps.tol, steps.rank_tol)
     if leading is not None:  # bfsr orthonormalises S U_r: only the span of U_r matters
         U, Vh = leading.leading(r, left="span" if method == "bfsr" else "vectors")
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r
     V, W = _projections(R, S, U, Vh, hsv[..., :r], valid, method)
-    if match_dc:
+    if steps.match_dc:
         reduced, V, W = _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V, W, method)
     elif isinstance(sys, LTI):
         reduced = LTI(conj_transpose(W) @ sys.A @ V, conj_transpose(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
@@ -297,15 +448,18 @@ def balanced_truncation(
     else:
         reduced, V, W = _reduce_diagonal(sys, V, W, ~valid)
     bound = floor = None
-    if horizon is None:
-        _warn_unstable(reduced)
+    if steps.horizon is None:
+        _warn_unstable(reduced, steps.band)
+    if steps.band is not None and steps.band_scale is not None:  # modified frequency-limited BT
+        bound = 2 * steps.band_scale * float(hsv[r:].sum())
+    if steps.horizon is None and steps.band is None:
         bound = truncation_bound(hsv, r)
         floor = None if low is not None else _rounding(sys, schur, bound, hsv)
         bound = float(bound) if bound.ndim == 0 else bound
-    cert = None if low is None else certify(low, hsv, r, plan.hsv_rtol, bound)
+    cert = None if low is None else certify(low, hsv, r, steps.hsv_rtol, bound)
     return BalancedTruncationResult(
-        reduced, hsv, bound, r, V, W, method, ~valid, route=route, certificate=cert, rounding=floor,
-        match_dc=bool(match_dc),
+        reduced, hsv, bound, r, V, W, method, ~valid, route=steps.route, certificate=cert, rounding=floor,
+        match_dc=steps.match_dc, frequency_band=steps.band,
     )  # fmt: skip
 
 
@@ -483,7 +637,7 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
         schur = complex_schur(sys.A)
     floor = rounding_floor(sys, schur).reshape(bound.shape)
     size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
-    bad = (floor > BOUND_SHARE * bound) & (floor > FLOOR_RTOL * size)
+    bad = (floor > BOUND_SHARE * bound) & (floor > FLOOR_RTOL * size) & (size > 0)  # G = 0: nothing to lose
     if np.any(bad):
         worst = np.argmax(np.where(bad, floor / np.maximum(bound, np.finfo(float).tiny), -np.inf))
         f, b, s1 = (float(np.ravel(x)[worst]) for x in (floor, bound, size))
@@ -519,16 +673,16 @@ def _conditioning(sys: LTI | DiagonalLTI, schur) -> str:
     )
 
 
-def _warn_unstable(reduced: LTI | DiagonalLTI) -> None:
+def _warn_unstable(reduced: LTI | DiagonalLTI, band: tuple | None = None) -> None:
     """``RankWarning`` when a reduced pole left the stability region (the same test as
     :func:`mor.check_stable`)."""
     bad = unstable_mask(reduced)
     if np.any(bad):
-        warnings.warn(
-            RankWarning(
-                f"{int(bad.sum())} reduced pole(s) lie outside the stability region: the "
-                "truncation went below the accuracy of the Hankel singular values; lower the order "
-                "or raise rank_tol"
-            ),
-            stacklevel=_USER,
+        why = (
+            "the truncation went below the accuracy of the Hankel singular values; lower the order or raise rank_tol"
+            if band is None
+            else "frequency-limited balanced truncation (variant 'plain') does not preserve stability; "
+            "frequency_variant='modified' does"
         )
+        warnings.warn(RankWarning(f"{int(bad.sum())} reduced pole(s) lie outside the stability region: {why}"),
+                      stacklevel=_USER)  # fmt: skip

@@ -53,7 +53,7 @@ def unstable_mask(sys: LTI | DiagonalLTI, poles: np.ndarray | None = None) -> np
     return poles.real >= 0 if sys.dt is None else one_minus_abs2(poles) <= 0
 
 
-def check_stable(sys: Any, what: str = "this computation", poles: np.ndarray | None = None) -> None:
+def check_stable(sys: Any, what: str = "this computation", poles: np.ndarray | None = None, hint: str = "") -> None:
     """Raise :class:`~mor.errors.UnstableSystemError` unless every pole is strictly stable.
 
     Continuous time needs ``Re(lambda) < 0``; discrete time ``|z| < 1`` (for a
@@ -67,6 +67,9 @@ def check_stable(sys: Any, what: str = "this computation", poles: np.ndarray | N
         What needs stability, for the message (``"the H-infinity norm"``).
     poles : (n,) ndarray, optional
         Dense systems: the eigenvalues of ``A`` when already known, to avoid recomputing them.
+    hint : str
+        A way out, appended to the message (the Gramian functions point to
+        :func:`mor.balanced_truncation`, which keeps the unstable part).
 
     Raises
     ------
@@ -101,7 +104,7 @@ def check_stable(sys: Any, what: str = "this computation", poles: np.ndarray | N
     more = f" (and {len(idx) - _SHOWN} more)" if len(idx) > _SHOWN else ""
     raise UnstableSystemError(
         f"{what} needs an asymptotically stable system ({region}); {len(idx)} unstable "
-        f"pole(s) at index: value {shown}{more}",
+        f"pole(s) at index: value {shown}{more}{'; ' + hint if hint else ''}",
         poles=vals,
         index=idx,
     )

@@ -152,6 +152,8 @@ def bt_nonnormal(seeds) -> Tally:
                 warnings.simplefilter("always")
                 res = mor.balanced_truncation(sys, r)
             warned = any(issubclass(w.category, AccuracyWarning) for w in caught)
+            if res.n_unstable:  # stable in exact arithmetic, not as rounded (kappa eps moves the poles):
+                return "unstable part kept", ""  # the stored A is unstable; SLICOT's AB09AD refuses it
             hsv = res.hsv
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AccuracyWarning)  # the oracle's own evaluation, below

@@ -241,9 +241,11 @@ def test_bad_arguments(kwargs, err, text):
         balanced_truncation(random_dense(6), **kwargs)
 
 
-def test_unstable_system_refused():
-    with pytest.raises(UnstableSystemError):
-        balanced_truncation(LTI(np.diag([-1.0, 1.0]), np.ones((2, 1)), np.ones((1, 2))), 1)
+def test_unstable_dense_system_keeps_its_unstable_part_diagonal_refused():
+    res = balanced_truncation(LTI(np.diag([-1.0, 1.0]), np.ones((2, 1)), np.ones((1, 2))), 1)
+    assert res.n_unstable == 1 and np.allclose(res.reduced.poles(), [1.0])  # (tests/core/test_unstable.py)
+    with pytest.raises(UnstableSystemError, match="dense systems only"):
+        balanced_truncation(DiagonalLTI([-1.0, 1.0], np.ones((2, 1)), np.ones((1, 2))), 1)
 
 
 def test_finite_horizon_reduction_of_unstable_diagonal():

@@ -166,7 +166,8 @@ def make_batch(seed: int, size: int = BATCH):
 def _finite(x) -> bool:
     if isinstance(x, mor.BalancedTruncationResult):
         red = x.reduced
-        parts = [x.hsv, x.V, x.W, np.asarray(x.error_bound, float)]
+        # hsv is documented as inf for the kept unstable states (MATLAB's convention), finite after them
+        parts = [x.hsv[..., x.n_unstable :], x.V, x.W, np.asarray(x.error_bound, float)]
         parts += [red.B, red.C, red.D] + ([red.A] if isinstance(red, LTI) else [red.poles])
         return all(np.all(np.isfinite(a)) for a in parts)
     if isinstance(x, tuple):

@@ -8,7 +8,7 @@ from helpers import random_dense
 
 import mor
 from mor import DiagonalLTI, gramians, hankel_singular_values
-from mor.gramians.dense import _psd_factor
+from mor.gramians.dense import psd_factor
 from mor.hammarling import triangular_lyapunov_factor
 from mor.lyapunov import solve_lyapunov
 
@@ -98,7 +98,7 @@ def test_dense_hsvs_are_accurate_to_eps_sigma1():
     assert np.max(abs_err[mid] / truth[mid]) < 1e-8
     # the eigendecomposition-based factor (still used for finite horizons and other solvers)
     P, Q = gramians(dense)
-    old = np.linalg.svd(_psd_factor(Q).conj().T @ _psd_factor(P), compute_uv=False)
+    old = np.linalg.svd(psd_factor(Q).conj().T @ psd_factor(P), compute_uv=False)
     old = np.concatenate([old, np.zeros(64 - old.size)])
     assert np.max(np.abs(old[mid] - truth[mid]) / truth[mid]) > 1e-4  # what the new path fixes
 
