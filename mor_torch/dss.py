@@ -286,9 +286,9 @@ class DSS(nn.Module):
         (Inference tensors, made under ``torch.inference_mode``, keep no version counter: a layer
         whose parameters were created there and then changed in place is not noticed.)
         """
-        params = [*self.ssm_parameters(), self.D]
-        versions = (None if p.is_inference() else p._version for p in params)
-        return (length, self.eps, *((id(p), v, p.dtype, p.device) for p, v in zip(params, versions, strict=True)))
+        params = tuple(self._parameters.values())  # the pole parameters, W, log_step, D (no __getattr__: cheap)
+        versions = tuple(None if p.is_inference() else p._version for p in params)
+        return (length, self.eps, params[0].dtype, params[0].device, *map(id, params), *versions)
 
     def recurrent(self, length: int | None = None) -> DSSRecurrence:
         """The layer's recurrent form (:class:`mor_torch.streaming.DSSRecurrence`), cached.

@@ -145,8 +145,9 @@ class DSSBlock(nn.Module):
         -------
         BlockStream
         """
-        ssm = self.dss.recurrent(self.length)
-        key = (id(ssm), id(self.norm), id(self.dropout), id(self.output_linear), self.prenorm)
+        modules = self._modules  # the dict itself: nn.Module.__getattr__ is slow, and this runs every step
+        ssm = modules["dss"].recurrent(self.length)
+        key = (id(ssm), *map(id, modules.values()), self.prenorm)
         cached = getattr(self, "_stream", None)
         if cached is None or cached[0] != key:
             cached = self._stream = (key, BlockStream(self, ssm))
@@ -337,8 +338,9 @@ class SequenceClassifier(nn.Module):
         LayerConversionError
             A DSS_SOFTMAX model without a kernel ``length``.
         """
-        blocks = [block.recurrent() for block in self.blocks]
-        key = (*map(id, blocks), id(self.encoder), id(self.final_norm), id(self.decoder))
+        modules = self._modules  # the dict itself: nn.Module.__getattr__ is slow, and this runs every step
+        blocks = [block.recurrent() for block in modules["blocks"]]
+        key = (*map(id, blocks), *map(id, modules.values()))
         cached = getattr(self, "_stream", None)
         if cached is None or cached[0] != key:
             cached = self._stream = (key, ClassifierStream(self, blocks))

@@ -294,16 +294,15 @@ def _example_tokens(stream: ClassifierStream, n: int, vocab_size: int | None) ->
     return list(torch.randn(n, 1, stream.d_input, generator=gen, dtype=stream.dtype))
 
 
-def measure_latency(
-    models: dict[str, Any], *, tokens: int = 256, warmup: int = 32, rounds: int = 8
-) -> dict[str, float]:
+def measure_latency(models: dict[str, Any], *, tokens: int = 256, warmup: int = 32) -> dict[str, float]:
     """Median seconds per streamed token of each model: batch 1, CPU, one thread, interleaved.
 
     Each model is copied to the CPU, put in evaluation mode and streamed through its recurrent
     form (:meth:`~mor_torch.lra.SequenceClassifier.recurrent`) under :func:`torch.inference_mode`.
-    After ``warmup`` tokens each, the models take turns over ``rounds`` rounds of
-    ``tokens / rounds`` tokens, so a change of machine load hits them alike; every token is timed
-    on its own and the median is reported.  The thread count is restored on return.
+    After ``warmup`` tokens each, the models take turns token by token, so a change of machine
+    load hits them alike (on a shared machine, rounds of even a few milliseconds per model gave
+    ratios off by 30% between copies of one model); every token is timed on its own and the
+    median is reported.  The thread count is restored on return.
 
     Parameters
     ----------
@@ -313,8 +312,6 @@ def measure_latency(
         Timed tokens per model.
     warmup : int
         Untimed tokens per model first.
-    rounds : int
-        Rounds of the interleaving.
 
     Returns
     -------
@@ -322,29 +319,24 @@ def measure_latency(
         ``{name: median seconds per token}``.
     """
     tokens = check_int(tokens, "tokens")
-    rounds = min(check_int(rounds, "rounds"), tokens)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        streams = {}
+        streams, inputs, states = {}, {}, {}
         for name, model in models.items():
-            stream = copy.deepcopy(model).to("cpu").eval().recurrent()
-            inputs = _example_tokens(stream, warmup + tokens, model.hparams["vocab_size"])
-            state = stream.initial_state(1)
-            with torch.inference_mode():
-                for x in inputs[:warmup]:
-                    _, state = stream(x, state)
-            streams[name] = (stream, iter(inputs[warmup:]), state, [])
+            streams[name] = copy.deepcopy(model).to("cpu").eval().recurrent()
+            inputs[name] = _example_tokens(streams[name], warmup + tokens, model.hparams["vocab_size"])
+            states[name] = streams[name].initial_state(1)
+        times: dict[str, list[float]] = {name: [] for name in models}
         with torch.inference_mode():
-            for r in range(rounds):
-                per_round = tokens // rounds + (r < tokens % rounds)
-                for name, (stream, inputs, state, times) in streams.items():
-                    for _ in range(per_round):
-                        x = next(inputs)
-                        t0 = time.perf_counter()
-                        _, state = stream(x, state)
-                        times.append(time.perf_counter() - t0)
-                    streams[name] = (stream, inputs, state, times)
+            for name, stream in streams.items():
+                for x in inputs[name][:warmup]:
+                    _, states[name] = stream(x, states[name])
+            for t in range(warmup, warmup + tokens):
+                for name, stream in streams.items():
+                    t0 = time.perf_counter()
+                    _, states[name] = stream(inputs[name][t], states[name])
+                    times[name].append(time.perf_counter() - t0)
     finally:
         torch.set_num_threads(threads)
-    return {name: statistics.median(entry[3]) for name, entry in streams.items()}
+    return {name: statistics.median(ts) for name, ts in times.items()}

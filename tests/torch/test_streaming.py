@@ -265,7 +265,7 @@ def test_measure_latency_times_every_model_and_restores_threads():
     torch.manual_seed(11)
     models = {n: SequenceClassifier(n_classes=2, vocab_size=5, d_model=8, n_layers=1, d_state=n) for n in (8, 2)}
     threads = torch.get_num_threads()
-    lat = measure_latency(models, tokens=20, warmup=2, rounds=3)
+    lat = measure_latency(models, tokens=20, warmup=2)
     assert set(lat) == {8, 2} and all(0 < v < 1 for v in lat.values())
     assert torch.get_num_threads() == threads
     assert all(m.training for m in models.values())  # the models themselves were not touched
