@@ -20,9 +20,9 @@ real multiply-adds** per layer and token, plus ``H`` for ``D u``.  The state is 
 layer's parameters and rounded to the layer's dtype (:meth:`mor_torch.DSS.recurrent` caches it and
 builds it again when a parameter changes); a step is one complex multiply-add, a sum and a skip.
 The state is stored as real pairs, ``(batch, H, N, 2)`` (``torch.view_as_real`` of the complex
-state), and the arithmetic runs on its complex view: on one CPU thread at ``H = N = 64`` this is
-about 1.7x faster than the same recurrence written out on the real and imaginary parts (fewer
-operations: a step is dispatch-bound at batch 1).
+state), and the arithmetic runs on its complex view: on one CPU thread at ``H = N = 64`` this was
+1.7x faster than the same recurrence written out on the real and imaginary parts at batch 1 (fewer
+operations: a step is dispatch-bound there) and 3-4x faster at batch 64.
 
 :func:`export_streaming` exports any streaming module (a :class:`DSSRecurrence`, a layer or model
 with a ``recurrent()`` method) with :func:`torch.export.export` for a batch-1 CPU deployment: the

@@ -116,8 +116,11 @@ class BlockStream(nn.Module):
         """
         z = self.norm(x) if self.prenorm else x
         z, state = self.ssm(z, state)
-        z = self.dropout(nn.functional.gelu(z))
-        z = self.dropout(self.output_linear(z))
+        z = nn.functional.gelu(z)
+        drop = self.dropout.training  # in evaluation mode dropout is the identity: skip its two calls
+        z = self.dropout(z) if drop else z
+        z = self.output_linear(z)
+        z = self.dropout(z) if drop else z
         x = x + z
         return (x if self.prenorm else self.norm(x)), state
 
