@@ -7,6 +7,8 @@
   singular perturbation, modal truncation or IRKA; batched ``mor`` calls) or of every DSS layer of
   a model, to one order, per-channel orders or a model-wide budget of states
   (:func:`allocate_states`, :func:`normalise_scores`).
+* :meth:`DSS.step` / :func:`export_streaming` - streaming (recurrent) inference, token by token, and
+  its export with ``torch.export`` (:mod:`mor_torch.streaming`).
 * :func:`layer_hsv` / :func:`hsv_penalty` - differentiable Hankel singular values of a layer and
   the tail penalty that trains compressible models.
 
@@ -37,9 +39,11 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
     from .regularize import hsv_penalty, layer_hsv
+    from .streaming import DSSRecurrence, export_streaming
 
 _EXPORTS = {
     "DSS": "dss",
+    "DSSRecurrence": "streaming",
     "CompressionReport": "reduce",
     "LayerConversionError": "errors",
     "LayerReduction": "reduce",
@@ -47,6 +51,7 @@ _EXPORTS = {
     "UnknownLayerError": "errors",
     "allocate_states": "allocate",
     "compress": "reduce",
+    "export_streaming": "streaming",
     "from_lti": "convert",
     "hsv_penalty": "regularize",
     "init_poles": "init",
@@ -62,6 +67,7 @@ _EXPORTS = {
 
 __all__ = [
     "DSS",
+    "DSSRecurrence",
     "CompressionReport",
     "LayerConversionError",
     "LayerReduction",
@@ -69,6 +75,7 @@ __all__ = [
     "UnknownLayerError",
     "allocate_states",
     "compress",
+    "export_streaming",
     "from_lti",
     "hsv_penalty",
     "init_poles",

@@ -107,7 +107,7 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
     -------
     DiagonalLTI
         Batch shape ``(H,)``, ``n = N``, ``m = p = 1``; ``D`` holds the layer's skip ``D``.
-        For ``time="continuous"``, ``mor.discretize(sys, layer.step())`` reproduces the
+        For ``time="continuous"``, ``mor.discretize(sys, layer.delta())`` reproduces the
         discrete one.
 
     Raises
@@ -123,7 +123,7 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
     H, N = layer.d_model, layer.d_state
     lam = np.broadcast_to(to_numpy(layer.poles()).astype(np.complex128), (H, N))
     W = to_numpy(layer.weights()).astype(np.complex128)
-    step = to_numpy(layer.step()).astype(np.float64)
+    step = to_numpy(layer.delta()).astype(np.float64)
     D = to_numpy(layer.D).astype(np.float64)
     mu = lam * step[:, None]
     if layer.mode == "exp":

@@ -19,23 +19,29 @@ Parameters (complex values stored as real pairs)::
 
 The pole parameters, ``W`` and ``log_step`` are the SSM parameters (:meth:`DSS.ssm_parameters`),
 which the optimiser trains in their own group.
+
+Streaming: :meth:`DSS.initial_state` and :meth:`DSS.step` run the layer one token at a time by its
+recurrence (:mod:`mor_torch.streaming`); over a sequence they give the convolution's output.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mor.errors import DimensionError, NonFiniteError, UnstableSystemError
+from mor.errors import AccuracyWarning, DimensionError, NonFiniteError, UnstableSystemError
 from mor.validation import check_choice, check_int, check_real
 
 from . import kernels
 from ._tensors import to_numpy
+from .errors import LayerConversionError
 from .init import DEFAULT_INIT, INITS, init_poles
+from .streaming import DSSRecurrence
 
 __all__ = ["DEFAULT_MODE", "DEFAULT_STEP_RANGE", "DSS", "MODES"]
 
@@ -136,6 +142,7 @@ class DSS(nn.Module):
         self.d_model, self.d_state, self.mode = H, N, mode
         self.shared_poles = poles.ndim == 1
         self.eps = eps
+        self._recurrence: tuple[Any, DSSRecurrence] | None = None  # (key, recurrent form); see recurrent()
 
         def param(x: np.ndarray) -> nn.Parameter:
             return nn.Parameter(torch.tensor(np.ascontiguousarray(x), dtype=dtype, device=device))
@@ -206,7 +213,7 @@ class DSS(nn.Module):
         """``W``, complex ``(H, N)``."""
         return torch.view_as_complex(self.W)
 
-    def step(self) -> Tensor:
+    def delta(self) -> Tensor:
         """Steps ``Delta = exp(log_step)``, real ``(H,)``."""
         return torch.exp(self.log_step)
 
@@ -233,7 +240,7 @@ class DSS(nn.Module):
         """
         length = check_int(length, "length")
         check_choice(method, "method", ("fast", "naive"))
-        p, W, step = self.poles(), self.weights(), self.step()
+        p, W, step = self.poles(), self.weights(), self.delta()
         if self.mode == "exp":
             fn = kernels.kernel_exp if method == "fast" else kernels.kernel_exp_naive
             return fn(p, W, step, length)
@@ -271,6 +278,122 @@ class DSS(nn.Module):
             raise DimensionError(f"input length {L} exceeds the kernel length {length}")
         K = self.kernel(L if length is None or self.mode == "exp" else length)[:, :L]
         return kernels.causal_conv(u, K.to(u.dtype)) + u * self.D.to(u.dtype)
+
+    # -- streaming -------------------------------------------------------------------------
+    def _recurrence_key(self, length: int | None) -> tuple:
+        """What the recurrent form depends on: the length, ``eps`` and every parameter's identity and version.
+
+        (Inference tensors, made under ``torch.inference_mode``, keep no version counter: a layer
+        whose parameters were created there and then changed in place is not noticed.)
+        """
+        params = tuple(self._parameters.values())  # the pole parameters, W, log_step, D (no __getattr__: cheap)
+        versions = tuple(None if p.is_inference() else p._version for p in params)
+        return (length, self.eps, params[0].dtype, params[0].device, *map(id, params), *versions)
+
+    def recurrent(self, length: int | None = None) -> DSSRecurrence:
+        """The layer's recurrent form (:class:`mor_torch.streaming.DSSRecurrence`), cached.
+
+        ``z = exp(lambda Delta)`` and ``c`` (:func:`mor_torch.kernels.recurrence_coefficients`) are
+        computed once, in float64, and rounded to the layer's dtype; the same object is returned
+        until a parameter changes (an optimiser step, ``load_state_dict``, ``.to()``) or another
+        ``length`` is asked for.  The form is a snapshot: no gradient flows through it.
+
+        Parameters
+        ----------
+        length : int, optional
+            Kernel length ``L``; required for DSS_SOFTMAX, whose coefficients
+            ``c = W s(lambda) / G(lambda Delta)`` are normalised over ``L``: streamed tokens
+            ``0..L-1`` then equal ``forward(u, length=L)``.  Ignored by DSS_EXP.
+
+        Returns
+        -------
+        DSSRecurrence
+
+        Raises
+        ------
+        LayerConversionError
+            DSS_SOFTMAX without ``length``.
+
+        Warns
+        -----
+        AccuracyWarning
+            A growing softmax mode's coefficient ``c`` underflows in the layer's dtype (``Re(lambda
+            Delta) (L - 1)`` beyond its exponent range): its late taps are lost; use a float64 layer.
+        """
+        if self.mode == "exp":
+            length = None
+        elif length is None:
+            raise LayerConversionError(
+                "the recurrence of a DSS_SOFTMAX layer depends on the kernel length: pass length=L "
+                "(c = W s(lambda) / sum_{j<L} exp(lambda Delta j))"
+            )
+        else:
+            length = check_int(length, "length")
+        key = self._recurrence_key(length)
+        cached = getattr(self, "_recurrence", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with torch.no_grad():
+            poles, W = self.poles().to(torch.complex128), self.weights().to(torch.complex128)
+            z, c = kernels.recurrence_coefficients(poles, W, self.delta().double(), self.mode, length, self.eps)
+            complex_dtype = torch.complex64 if self.W.dtype == torch.float32 else torch.complex128
+            low = c.to(complex_dtype)
+            lost = (c != 0) & (low.abs() < torch.finfo(self.W.dtype).tiny)
+            if bool(lost.any()):
+                h, n = (int(i) for i in torch.nonzero(lost)[0])
+                warnings.warn(
+                    f"DSS recurrence: channel {h}, mode {n}: the coefficient of a growing softmax mode "
+                    f"({complex(c[h, n]):.3g}) underflows in {self.W.dtype}; its late kernel taps are lost "
+                    "(use a float64 layer)",
+                    AccuracyWarning,
+                    stacklevel=2,
+                )
+            form = DSSRecurrence(z.to(complex_dtype), low, self.D.detach())
+        self._recurrence = (key, form)
+        return form
+
+    def initial_state(self, batch_size: int) -> Tensor:
+        """The zero state of :meth:`step`, real ``(batch_size, H, N, 2)`` (real and imaginary parts).
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of sequences streamed side by side.
+
+        Returns
+        -------
+        (batch_size, H, N, 2) Tensor
+            Zeros in the layer's dtype and device.
+        """
+        B = check_int(batch_size, "batch_size")
+        return torch.zeros(B, self.d_model, self.d_state, 2, dtype=self.W.dtype, device=self.W.device)
+
+    def step(self, u_t: Tensor, state: Tensor, *, length: int | None = None) -> tuple[Tensor, Tensor]:
+        """One token of the layer: ``x <- z x + c u_t``, ``y_t = Re(sum_n x_n) + D u_t``.
+
+        Streaming ``u[:, 0], u[:, 1], ...`` from :meth:`initial_state` gives ``forward(u)`` token by
+        token (for DSS_SOFTMAX: ``forward(u, length=length)``).  Inference only: the recurrent
+        form is a snapshot of the parameters (:meth:`recurrent`), and ``step`` follows the
+        module's ``training`` flag in nothing (the layer has no dropout).
+
+        The discretisation steps ``Delta`` are :meth:`delta` (one name, one meaning: ``step`` is the
+        recurrence).
+
+        Parameters
+        ----------
+        u_t : (batch, H) Tensor
+            The token, in the layer's dtype.
+        state : (batch, H, N, 2) Tensor
+            The state after the previous tokens.
+        length : int, optional
+            Kernel length ``L`` (required for DSS_SOFTMAX; see :meth:`recurrent`).
+
+        Returns
+        -------
+        y_t : (batch, H) Tensor
+        new_state : (batch, H, N, 2) Tensor
+        """
+        return self.recurrent(length)(u_t, state)
 
     def extra_repr(self) -> str:
         return (

@@ -34,6 +34,9 @@ import math
 import torch
 from torch import Tensor
 
+from mor.errors import InvalidArgumentError
+from mor.validation import check_choice, check_int
+
 __all__ = [
     "causal_conv",
     "fft_length",
@@ -43,6 +46,7 @@ __all__ = [
     "kernel_softmax",
     "kernel_softmax_naive",
     "power_sum",
+    "recurrence_coefficients",
     "safe_reciprocal",
 ]
 
@@ -181,6 +185,52 @@ def kernel_softmax(
     if bool(grow.any()):
         out = out + power_sum(torch.where(grow, coef, zero), nu, length, chunk).flip(-1)
     return out
+
+
+def recurrence_coefficients(
+    poles: Tensor, W: Tensor, step: Tensor, mode: str, length: int | None = None, eps: float = DEFAULT_EPS
+) -> tuple[Tensor, Tensor]:
+    """Modal form ``K_k = Re( sum_n c_n z_n^k )`` of a kernel: the coefficients of its recurrence.
+
+    ``z = exp(mu)`` with ``mu = lambda Delta``, and
+
+    * DSS_EXP: ``c = W expm1(mu) / lambda``;
+    * DSS_SOFTMAX (decaying mode, ``Re mu <= 0``): ``c = W s(lambda) / G(mu)``;
+    * DSS_SOFTMAX (growing mode, ``Re mu > 0``): ``c = W s(lambda) exp(-mu (L-1)) / G(-mu)``,
+
+    with ``G(nu) = sum_{j<L} exp(nu j)`` (:func:`geometric_sum`) and ``s`` the safe reciprocal.  The
+    two softmax forms are equal (``G(mu) = exp(mu (L-1)) G(-mu)``); the second never overflows and
+    is the kernel of :func:`kernel_softmax` read forwards in time.  A streaming layer runs
+    ``x[k+1] = z x[k] + c u[k]``, ``y[k] = Re(sum_n x_n[k+1]) + D u[k]``.
+
+    Parameters
+    ----------
+    poles : (N,) or (H, N) complex Tensor
+        ``lambda``.
+    W : (H, N) complex Tensor
+    step : (H,) real Tensor
+        ``Delta``.
+    mode : {"exp", "softmax"}
+        The kernel parametrisation.
+    length : int, optional
+        Kernel length ``L``; required for ``"softmax"`` (the softmax normalises over it).
+    eps : float
+        ``eps`` of the safe reciprocal (softmax).
+
+    Returns
+    -------
+    z, c : (H, N) complex Tensors
+    """
+    mu = _mu(poles, step)
+    if check_choice(mode, "mode", ("exp", "softmax")) == "exp":
+        return torch.exp(mu), _exp_coefficients(poles, W, mu)
+    if length is None:
+        raise InvalidArgumentError("DSS_SOFTMAX coefficients depend on the kernel length; pass length=L")
+    length = check_int(length, "length")
+    grow = mu.real > 0
+    nu = torch.where(grow, -mu, mu)
+    coef = W * safe_reciprocal(poles, eps) / geometric_sum(nu, length)
+    return torch.exp(mu), torch.where(grow, coef * torch.exp(nu * (length - 1)), coef)
 
 
 def fft_length(length: int) -> int:

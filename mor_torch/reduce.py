@@ -231,7 +231,7 @@ def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> 
     sys = to_lti(layer, time=time, length=length)
     H = layer.d_model
     if time == "discrete":
-        step = to_numpy(layer.step())
+        step = to_numpy(layer.delta())
         if not np.all(step == step[0]):
             raise ArgumentConflictError(
                 f"layer {name!r}: structure='shared' with {gramians!r} Gramians needs one step Delta for "

@@ -65,7 +65,7 @@ def layer_hsv(layer: DSS, *, jitter: float = DEFAULT_JITTER, channels: Tensor | 
     """
     jitter = check_real(jitter, "jitter", minimum=0.0)
     lam = layer.poles().to(torch.complex128)
-    step = layer.step().to(torch.float64)
+    step = layer.delta().to(torch.float64)
     W = layer.weights().to(torch.complex128)
     if channels is not None:
         step, W = step[channels], W[channels]

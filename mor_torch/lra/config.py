@@ -274,6 +274,11 @@ class RunConfig:
         Deterministic torch kernels.
     fill_uninitialized_memory : bool
         With ``deterministic``: also fill fresh tensors with NaN (a debugging aid; slower).
+    latency_tokens : int
+        Tokens streamed per stage to time the per-token latency of its recurrent form (batch 1,
+        one thread; :func:`mor_torch.lra.streaming.measure_latency`), written to the ``timing``
+        block of ``results.json``; 0 = not timed.  Like ``device`` and ``threads`` it changes no
+        result, so a resumed run may change it.
     """
 
     seeds: tuple[int, ...] = _spec((0,), _seeds, "seeds")
@@ -281,6 +286,7 @@ class RunConfig:
     threads: int = _spec(0, _checked(check_int, minimum=0, maximum=MAX_THREADS), "threads (0 = auto)")
     deterministic: bool = _spec(True, BOOL, "deterministic kernels")
     fill_uninitialized_memory: bool = _spec(False, BOOL, "NaN-fill fresh tensors (debugging)")
+    latency_tokens: int = _spec(256, NONNEGATIVE_INT, "tokens timed per stage for the streaming latency (0 = off)")
 
 
 def _epochs(value: Any, where: str) -> tuple[int, ...]:

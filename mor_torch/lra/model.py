@@ -22,6 +22,11 @@ depend on the batch it is padded in, and the layer is exactly the LTI system tha
 :func:`mor_torch.compress` reduces with ``length=length``.  For dual-input (retrieval) tasks both
 sequences go through the same encoder and the decoder sees ``[u, v, u*v, u-v]``.
 
+Streaming: :meth:`SequenceClassifier.initial_state` and :meth:`SequenceClassifier.step` read one token
+at a time and return the logits of the prefix read so far (:mod:`mor_torch.lra.streaming`);
+:meth:`SequenceClassifier.recurrent` is the streaming module itself, which
+:func:`mor_torch.streaming.export_streaming` exports.
+
 A classifier describes itself from its layers: :attr:`SequenceClassifier.hparams` reads the
 state sizes and pole layouts of the DSS layers it holds, so after :func:`mor_torch.compress`
 (which replaces the layers) :func:`save_model` and :func:`load_model` round-trip the reduced
@@ -45,6 +50,7 @@ from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, DSS
 from ..init import DEFAULT_INIT
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError
+from .streaming import BlockStream, ClassifierStream
 
 __all__ = [
     "DSSBlock",
@@ -127,6 +133,56 @@ class DSSBlock(nn.Module):
         z = self.dropout(self.output_linear(z))
         x = x + z
         return x if self.prenorm else self.norm(x)
+
+    # -- streaming -------------------------------------------------------------------------
+    def recurrent(self) -> BlockStream:
+        """The block at one position (:class:`mor_torch.lra.streaming.BlockStream`), cached.
+
+        Built on the DSS layer's recurrent form at the block's ``length``
+        (:meth:`mor_torch.DSS.recurrent`); the same object comes back until that form changes.
+
+        Returns
+        -------
+        BlockStream
+        """
+        modules = self._modules  # the dict itself: nn.Module.__getattr__ is slow, and this runs every step
+        ssm = modules["dss"].recurrent(self.length)
+        key = (id(ssm), *map(id, modules.values()), self.prenorm)
+        cached = getattr(self, "_stream", None)
+        if cached is None or cached[0] != key:
+            cached = self._stream = (key, BlockStream(self, ssm))
+        return cached[1]
+
+    def initial_state(self, batch_size: int) -> Tensor:
+        """The zero state of :meth:`step`: the DSS layer's, ``(batch_size, H, N, 2)``.
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of sequences streamed side by side.
+
+        Returns
+        -------
+        (batch_size, H, N, 2) Tensor
+        """
+        return self.dss.initial_state(batch_size)
+
+    def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """The block on one position: ``forward`` of a sequence, token by token.
+
+        Parameters
+        ----------
+        x_t : (batch, d_model) Tensor
+            The block's input at this position.
+        state : (batch, d_model, d_state, 2) Tensor
+            The DSS state after the previous positions.
+
+        Returns
+        -------
+        x_out : (batch, d_model) Tensor
+        new_state : (batch, d_model, d_state, 2) Tensor
+        """
+        return self.recurrent()(x_t, state)
 
 
 def _per_layer(value: Any, n_layers: int, name: str) -> list:
@@ -261,6 +317,68 @@ class SequenceClassifier(nn.Module):
             "d_state": _uniform([m.d_state for m in layers]),
             "shared_poles": _uniform([m.shared_poles for m in layers]),
         }
+
+    # -- streaming -------------------------------------------------------------------------
+    def recurrent(self) -> ClassifierStream:
+        """The classifier token by token (:class:`mor_torch.lra.streaming.ClassifierStream`), cached.
+
+        The module maps ``(x_t, state)`` to ``(logits, new_state)``; it shares this model's encoder,
+        norms, linears and decoder, and holds the DSS layers' recurrent forms (snapshots of their
+        parameters).  The same object comes back until a layer's form changes; take it once for a
+        long loop or for :func:`mor_torch.streaming.export_streaming`.
+
+        Returns
+        -------
+        ClassifierStream
+
+        Raises
+        ------
+        MethodError
+            A dual-input model.
+        LayerConversionError
+            A DSS_SOFTMAX model without a kernel ``length``.
+        """
+        modules = self._modules  # the dict itself: nn.Module.__getattr__ is slow, and this runs every step
+        blocks = [block.recurrent() for block in modules["blocks"]]
+        key = (*map(id, blocks), *map(id, modules.values()))
+        cached = getattr(self, "_stream", None)
+        if cached is None or cached[0] != key:
+            cached = self._stream = (key, ClassifierStream(self, blocks))
+        return cached[1]
+
+    def initial_state(self, batch_size: int) -> Tensor:
+        """The zero state of :meth:`step`, ``(batch_size, state_size)`` (layout in :mod:`mor_torch.lra.streaming`).
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of sequences streamed side by side.
+
+        Returns
+        -------
+        (batch_size, state_size) Tensor
+        """
+        return self.recurrent().initial_state(batch_size)
+
+    def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One token: the class logits of the prefix read so far, and the new state.
+
+        After ``t`` tokens the logits equal ``self(x[:, :t], lengths=t)`` (evaluation mode: dropout
+        is the identity).  Single-input models only.
+
+        Parameters
+        ----------
+        x_t : (batch,) int64 Tensor or (batch, d_input) Tensor
+            Token ids (token models) or real-valued inputs at this position.
+        state : (batch, state_size) Tensor
+            The state after the previous tokens (:meth:`initial_state` before the first).
+
+        Returns
+        -------
+        logits : (batch, n_classes) Tensor
+        new_state : (batch, state_size) Tensor
+        """
+        return self.recurrent()(x_t, state)
 
     def dss_layers(self) -> list[DSS]:
         """The DSS layers, in depth order."""

@@ -91,6 +91,7 @@ from .rundir import (
     stage_result,
     write_stage_result,
 )
+from .streaming import measure_latency, streaming_cost
 from .train import evaluate, fit
 
 logger = logging.getLogger(__name__)
@@ -379,9 +380,10 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
     first = runs[seeds[0]]
     records = {stage: {s: runs[s].records[stage] for s in seeds} for stage in report.STAGES}
     results: dict[str, Any] = {"preset": config.preset, "task": config.task.name}
-    for stage in report.STAGES:
-        model = first.models.get(stage) or first.models["reduced"]
+    models = {stage: first.models.get(stage) or first.models["reduced"] for stage in report.STAGES}
+    for stage, model in models.items():
         results[stage] = report.summarise_stage(records[stage], count_parameters(model), model.hparams["d_state"])
+        results[stage]["inference"] = streaming_cost(model)
     results["comparisons"] = report.comparisons(records, "bt_init")
     results["claims"] = claims_mod.evaluate_claims(config, runs_records={s: runs[s].records for s in seeds})
     results["reduction"] = {
@@ -398,8 +400,29 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
         },
         "world_size": dist_utils.world_size(),
         "threads": torch.get_num_threads(),
+        "stream_latency": _stream_latency(config, models),
     }
     return results
+
+
+def _stream_latency(config: Config, models: dict[str, SequenceClassifier]) -> dict[str, Any] | None:
+    """Per-token streaming latency of every stage's model (seed 0) and its ratio to the pre-trained one.
+
+    ``None`` when ``run.latency_tokens`` is 0, on ranks other than 0, and for dual-input models
+    (which do not stream).  Models shared by several stages are timed once.
+    """
+    tokens = config.run.latency_tokens
+    if not tokens or not dist_utils.is_main_process() or models["pretrained"].dual:
+        return None
+    distinct = {id(m): m for m in models.values()}
+    seconds = measure_latency(distinct, tokens=tokens)
+    per_stage = {stage: seconds[id(m)] for stage, m in models.items()}
+    base = per_stage["pretrained"]
+    return {
+        "tokens": tokens,
+        "us_per_token": {stage: t * 1e6 for stage, t in per_stage.items()},
+        "ratio_to_pretrained": {stage: t / base for stage, t in per_stage.items()},
+    }
 
 
 def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
@@ -428,7 +451,8 @@ def _summarise_compression(config: Config, runs: dict[int, _SeedRun], t_start: f
     records = {s: runs[s].records["pretrained"] for s in seeds}
     return {
         "preset": config.preset, "task": config.task.name, "experiment": "compression",
-        "pretrained": report.summarise_stage(records, count_parameters(pre), pre.hparams["d_state"]),
+        "pretrained": {**report.summarise_stage(records, count_parameters(pre), pre.hparams["d_state"]),
+                       "inference": streaming_cost(pre)},
         "compression": compression.summarise_curves({s: runs[s].records["compression"] for s in seeds}, config),
         "gramians": config.reduce.gramians, "seeds": list(seeds),
         "timing": {"wall_s_this_invocation": time.perf_counter() - t_start, "threads": torch.get_num_threads()},
@@ -482,13 +506,17 @@ def run_pipeline(
       ``bt_init``, ``modal_init``, ``full_continued``, ``skew_hippo``, ``skew_hippo_matched``):
       ``accuracy`` (mean test accuracy over seeds, on the best-validation epoch's weights),
       ``accuracy_std``, ``val_accuracy``, ``val_accuracy_std``, ``train_tokens``, ``per_seed``,
-      ``d_state``, ``ssm_params``, ``params``;
+      ``d_state``, ``ssm_params``, ``params`` and ``inference`` (the streaming cost per token, counted:
+      ``state_size``, ``ssm_macs_per_token``, ``macs_per_token``; :mod:`mor_torch.lra.streaming`);
     * ``comparisons``: ``bt_init`` minus each other stage, paired over seeds (``mean_diff``,
       ``ci95``, ``n_seeds``);
     * ``claims``: the two claims of Ezoe & Sato with their verdicts (also in ``claims.json``);
     * ``reduction``: per layer, the Hankel-singular-value energy kept, the error bounds and the
       measured relative kernel errors of the balanced and modal truncations; ``hsv`` (seed 0);
-    * ``order``, ``gramians``, ``structure``, ``seeds``, ``timing``.
+    * ``order``, ``gramians``, ``structure``, ``seeds``, ``timing``: wall times and, in
+      ``timing["stream_latency"]``, the measured per-token streaming latency of each stage's model
+      (seed 0; ``us_per_token`` and ``ratio_to_pretrained``; ``run.latency_tokens`` tokens each,
+      ``None`` when 0): a measurement, kept with the wall times; the counts are in the stages.
 
     Under torchrun the process group is initialised from the environment and only rank 0 writes.
     The thread count and torch's determinism settings are restored on return.
@@ -501,7 +529,8 @@ def run_pipeline(
         Output directory (layout in the module doc); it must not hold a run unless ``resume``.
     resume : bool
         Skip finished stages and continue the running one from its last checkpoint; the
-        configuration must equal the saved one (``run.device`` and ``run.threads`` may differ).
+        configuration must equal the saved one (``run.device``, ``run.threads`` and ``run.latency_tokens``
+        may differ).
     progress : bool
         Show tqdm progress bars (rank 0 only).
 

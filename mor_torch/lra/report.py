@@ -262,8 +262,10 @@ def format_table(results: dict[str, Any]) -> str:
     """
     if results.get("experiment") == "compression":  # the compression curve has its own table
         return format_compression(results)
-    head = f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'tokens':>9} {'test acc':>17}  per seed"
+    head = (f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'state':>7} {'MACs/tok':>8} {'latency':>7} "
+            f"{'tokens':>9} {'test acc':>17}  per seed")  # fmt: skip
     lines = [head, "-" * len(head)]
+    latency = ((results.get("timing") or {}).get("stream_latency") or {}).get("ratio_to_pretrained", {})
     for key, label in STAGES.items():
         st = results.get(key)
         if st is None:
@@ -271,7 +273,17 @@ def format_table(results: dict[str, Any]) -> str:
         seeds = " ".join(f"{v['test_accuracy']:.4f}" for v in st["per_seed"].values())
         acc = f"{st['accuracy']:.4f} +- {st['accuracy_std']:.4f}"
         tokens = f"{st['train_tokens'] / 1e6:.2f}M"
-        lines.append(f"{label:<32} {st['d_state']!s:>4} {st['ssm_params']:>10} {tokens:>9} {acc:>17}  {seeds}")
+        cost = st.get("inference") or {}
+        state, macs = cost.get("state_size", "-"), cost.get("macs_per_token", "-")
+        lat = f"{latency[key]:.2f}x" if latency.get(key) is not None else "-"
+        lines.append(
+            f"{label:<32} {st['d_state']!s:>4} {st['ssm_params']:>10} {state:>7} {macs:>8} {lat:>7} {tokens:>9} "
+            f"{acc:>17}  {seeds}"
+        )
+    lines.append(
+        "state: reals of the SSM states; MACs/tok: multiply-adds per streamed token (counted); latency: "
+        "measured per-token time relative to the pre-trained model (batch 1, one thread)"
+    )
     comp = results.get("comparisons", {})
     if comp:
         lines.append("")

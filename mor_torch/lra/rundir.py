@@ -57,7 +57,7 @@ RESULTS_NAME, CLAIMS_NAME, COMPRESSION_NAME, PLOTS_DIR = "results.json", "claims
 
 logger = logging.getLogger(__name__)
 
-_VOLATILE_RUN_KEYS = ("device", "threads")
+_VOLATILE_RUN_KEYS = ("device", "threads", "latency_tokens")
 
 
 def stage_path(run_dir: Path, seed: int, stage: str) -> Path:
@@ -165,7 +165,7 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
         The resolved configuration.
     resume : bool
         Allow an existing run whose saved configuration equals ``config`` (apart from
-        ``run.device`` and ``run.threads``); temporary files a killed run left behind are
+        ``run.device``, ``run.threads`` and ``run.latency_tokens``); temporary files a killed run left behind are
         removed (:func:`remove_stale_temporaries`).
 
     Raises
@@ -182,7 +182,7 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
         if _comparable(read_saved_config(run_dir).to_dict()) != _comparable(data):
             raise RunDirectoryError(
                 f"{run_dir} holds a run with a different configuration; resume it without changing "
-                "settings (run.device and run.threads may change) or choose another --out"
+                "settings (run.device, run.threads and run.latency_tokens may change) or choose another --out"
             )
     if dist_utils.is_main_process():
         try:

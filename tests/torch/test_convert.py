@@ -61,7 +61,7 @@ def test_kernel_is_impulse_response_continuous(mode, shared):
     if mode == "exp":
         np.testing.assert_array_equal(sys.C[:, 0, :], layer.weights().detach().numpy())
     # the zero-order hold of the continuous system with each channel's step is the layer
-    sysd = discretize(sys, layer.step().detach().numpy())
+    sysd = discretize(sys, layer.delta().detach().numpy())
     h = impulse_response(sysd, L + 1)[:, 1:, 0, 0]
     assert rel(h.real, kernel(layer)) < 1e-10
 
@@ -134,7 +134,7 @@ def test_from_dense_diagonalisable_system():
     C = rng.standard_normal((3, 6)) + 1j * rng.standard_normal((3, 6))
     layer = from_lti(LTI(A, B, C), log_step=np.log([0.1, 0.2, 0.05]))
     assert layer.shared_poles and layer.d_model == 3
-    dt = layer.step().detach().numpy()
+    dt = layer.delta().detach().numpy()
     for h in range(3):
         sysd = discretize(LTI(A, B, C[h : h + 1]), float(dt[h]))
         ref = impulse_response(sysd, 101)[1:, 0, 0].real

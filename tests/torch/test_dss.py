@@ -80,7 +80,7 @@ def test_layer_parameters(mode, shared, init):
     shape = (N,) if shared else (H, N)
     assert layer.poles().shape == shape and layer.weights().shape == (H, N)
     assert layer.W.dtype == torch.float32 and layer.poles().dtype == torch.complex64
-    dt = layer.step().detach()
+    dt = layer.delta().detach()
     assert torch.all((dt >= 1e-3 * (1 - 1e-6)) & (dt <= 1e-1 * (1 + 1e-6)))
     expect = inits.init_poles(init, N, 0) if init != "random" else layer.poles().detach().numpy()
     np.testing.assert_allclose(np.broadcast_to(layer.poles().detach().numpy(), shape), np.broadcast_to(
