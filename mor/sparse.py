@@ -53,6 +53,13 @@ def is_sparse(x: Any) -> bool:
     return sps.issparse(x)
 
 
+def _is_complex(x: Any) -> bool:
+    """Whether ``x`` holds complex numbers (any sparse format: DOK has no ``.data`` array, so ask the dtype)."""
+    if sps.issparse(x):
+        return np.issubdtype(x.dtype, np.complexfloating)
+    return np.iscomplexobj(np.asarray(x))
+
+
 def _sparse_matrix(A: Any, dtype: type) -> sps.csr_matrix:
     """``A`` (sparse or dense) as a canonical CSR matrix of ``dtype`` with finite, read-only data."""
     try:
@@ -131,7 +138,7 @@ class SparseLTI(FrozenStateSpace):
 
     def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
         parts = [A, B, C] + ([] if D is None else [D])
-        is_complex = any(np.iscomplexobj(x.data if sps.issparse(x) else np.asarray(x)) for x in parts)
+        is_complex = any(_is_complex(x) for x in parts)
         A = _sparse_matrix(A, np.complex128 if is_complex else np.float64)
         n = A.shape[0]
         B = _thin(B, "B", is_complex, n, None)
