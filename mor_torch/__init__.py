@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
     from .allocate import allocate_states, normalise_scores
     from .convert import from_lti, to_lti
     from .dss import DSS
-    from .errors import LayerConversionError, LayerUnstableError
+    from .errors import DeviceUnavailableError, LayerConversionError, LayerUnstableError
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
     from .regularize import hsv_penalty, layer_hsv
@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
 _EXPORTS = {
     "DSS": "dss",
     "CompressionReport": "reduce",
+    "DeviceUnavailableError": "errors",
     "LayerConversionError": "errors",
     "LayerReduction": "reduce",
     "LayerUnstableError": "errors",
@@ -62,6 +63,7 @@ _EXPORTS = {
 __all__ = [
     "DSS",
     "CompressionReport",
+    "DeviceUnavailableError",
     "LayerConversionError",
     "LayerReduction",
     "LayerUnstableError",

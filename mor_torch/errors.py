@@ -6,6 +6,8 @@ Both refine a :mod:`mor.errors` class, because they are about layers seen as LTI
   DSS layer and a system cannot be converted into each other as asked.
 * :class:`LayerUnstableError` (:class:`~mor.errors.UnstableSystemError`): a layer has growing modes
   where infinite-horizon Gramians are needed; it names the layer, channel and mode.
+* :class:`DeviceUnavailableError` (:class:`~mor.errors.MorError`, a ``RuntimeError``): a layer was
+  asked for on a device this machine does not have (``device="cuda"`` without CUDA).
 
 Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionError``,
 ``MethodError``, ``ArgumentTypeError``, ...).
@@ -13,13 +15,17 @@ Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionErro
 
 from __future__ import annotations
 
-from mor.errors import InvalidArgumentError, UnstableSystemError
+from mor.errors import InvalidArgumentError, MorError, UnstableSystemError
 
-__all__ = ["LayerConversionError", "LayerUnstableError"]
+__all__ = ["DeviceUnavailableError", "LayerConversionError", "LayerUnstableError"]
 
 
 class LayerConversionError(InvalidArgumentError):
     """A DSS layer and a system cannot be converted into each other as asked."""
+
+
+class DeviceUnavailableError(MorError, RuntimeError):
+    """A layer was asked for on a device that this machine does not have (or torch was built without)."""
 
 
 class LayerUnstableError(UnstableSystemError):
