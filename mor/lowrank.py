@@ -589,8 +589,9 @@ class ADISolver:
         errors = None
         if kappa is not None:
             errors = tuple(float(kappa * r * eq.gnorm2 + d) for r, eq, d in zip(residuals, eqs, dropped, strict=True))
-            errors = (errors[0] * sc.p_factor**2, errors[1] * sc.q_factor**2)
+            errors = (_times_square(errors[0], sc.p_factor), _times_square(errors[1], sc.q_factor))
             kappa, note = kappa / sc.time, note + sc.note(kappa / sc.time)
+        norms = (_times_square(_norm2(Z), sc.p_factor), _times_square(_norm2(Y), sc.q_factor))  # inf beyond range
         Z, Y = Z * sc.p_factor, Y * sc.q_factor
         seconds = time.perf_counter() - self.t0
         steps = max(eq.degree for eq in eqs)
@@ -602,8 +603,14 @@ class ADISolver:
         shifts = np.asarray(self.applied, complex) * sc.shift_factor
         return LowRankGramians(
             Z, Y, residuals, history, shifts, self.op.factorizations, steps,
-            sys.dt is not None, errors, kappa, note, (_norm2(Z), _norm2(Y)), seconds,
+            sys.dt is not None, errors, kappa, note, norms, seconds,
         )
+
+
+def _times_square(x: float, factor: float) -> float:
+    """``x factor^2`` of the scaled problem's Gramian quantities; ``inf`` when the true value overflows."""
+    with np.errstate(over="ignore"):
+        return float(np.float64(x) * np.float64(factor) * np.float64(factor))
 
 
 @dataclass(frozen=True)
@@ -629,7 +636,7 @@ class _Scaling:
             big = float(np.max(np.abs(values))) if values.size else 0.0
             return int(np.frexp(big)[1]) if big > 0 else 0
 
-        k = 0 if sys.dt is not None else exponent(sys.A.data) // 2
+        k = 0 if sys.dt is not None else int(np.clip(exponent(sys.A.data) // 2, -511, 511))  # 4^k finite
         return _Scaling(k, exponent(sys.B), exponent(sys.C))
 
     def apply(self, sys: SparseLTI) -> tuple[sps.csr_matrix, np.ndarray, np.ndarray]:
@@ -668,7 +675,7 @@ def _warn_residuals(residuals: tuple[float, float], tol: float) -> None:
     if worst > 10 * tol:
         warnings.warn(
             AccuracyWarning(
-                f"the certified Gramian residual {worst:.2e} exceeds 10 x tol = {10 * tol:.1e} although the ADI "
+                f"the certified Gramian residual {worst:.2e} exceeds 10 times tol ({10 * tol:.1e}) although the ADI "
                 "residual estimate reached tol: rounding errors of the sparse solves dominate (ill-conditioned "
                 "shifted matrices); the Gramian factors are less accurate than asked"
             ),

@@ -66,6 +66,11 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
         Batch dimensions first; the ``k`` axis is dropped when ``s`` is a scalar.
         Points that coincide with a pole give ``inf``/``nan`` entries.
 
+    Raises
+    ------
+    MemoryLimitError
+        The result (``16 k p m`` bytes per member) does not fit in the memory available.
+
     Notes
     -----
     Dense systems are reduced once to complex Schur form ``A = Z T Z^H``
@@ -127,6 +132,11 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
 
 def _evaluate(sys: LTI | DiagonalLTI, pts: np.ndarray, log_pts: np.ndarray | None) -> np.ndarray:
     """``G`` at the points ``pts`` (``s`` or ``z``; discrete: ``log z`` too when known): ``(..., k, p, m)``."""
+    members = float(np.prod(sys.batch_shape)) if isinstance(sys, DiagonalLTI) else 1.0
+    check_memory(
+        16.0 * members * pts.size * sys.p * sys.m, f"the transfer function at {pts.size} points",
+        "evaluate fewer points at a time",
+    )  # fmt: skip
     if isinstance(sys, SparseLTI):
         return sparse_transfer(sys, pts)
     ev = transfer_evaluator(sys)

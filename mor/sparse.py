@@ -28,7 +28,7 @@ from ._arrays import as_array
 from ._statespace import FrozenStateSpace
 from .errors import DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
 from .systems import LTI
-from .validation import check_real
+from .validation import check_memory, check_real
 
 __all__ = ["SparseLTI", "is_sparse", "sparse_transfer"]
 
@@ -183,6 +183,8 @@ class SparseLTI(FrozenStateSpace):
         ------
         SystemTypeError
             ``n > DENSIFY_LIMIT`` without ``force=True``.
+        MemoryLimitError
+            The ``n x n`` array does not fit in the memory available (checked before allocating).
         """
         limit = systems.DENSIFY_LIMIT
         if self.n > limit and not force:
@@ -190,6 +192,11 @@ class SparseLTI(FrozenStateSpace):
                 f"to_dense() of a sparse system with n = {self.n} > DENSIFY_LIMIT = {limit} states "
                 f"needs force=True (it allocates {self.n}^2 entries)"
             )
+        check_memory(
+            float(self.A.dtype.itemsize) * self.n * self.n, f"to_dense() of a sparse system with n = {self.n} states",
+            "keep the system sparse (balanced_truncation, low_rank_gramians, transfer_function and "
+            "frequency_response work on it)",
+        )  # fmt: skip
         return LTI(np.asarray(self.A.toarray()), self.B, self.C, self.D, self.dt)
 
     def __neg__(self) -> SparseLTI:

@@ -37,6 +37,9 @@ Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
     seed<k>/reduced/hsv.npz         Hankel singular values per layer, (H, N) or (1, N)
     metrics.jsonl, metrics.csv      one row per stage, seed and epoch
     results.json, claims.json       the summary (:func:`run_pipeline`) and the claims' verdicts
+    timing.json                     wall times, world size and threads of the last invocation
+                                    (apart, so that results.json of a resumed run is byte-identical
+                                    to that of an uninterrupted one and can be compared by hash)
     plots/*.png                     accuracy against training compute, comparison, HSVs, claim 2
 
 ``resume=True`` skips finished stages (their ``result.json`` exists) and continues the
@@ -392,12 +395,18 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
     return results
 
 
+def _write_results(run_dir: Path, results: dict) -> None:
+    """``results.json`` (everything but the timing: the same bytes for a resumed run) and ``timing.json``."""
+    atomic_write_json(run_dir / "results.json", _finite({k: v for k, v in results.items() if k != "timing"}))
+    atomic_write_json(run_dir / "timing.json", _finite(results["timing"]))
+
+
 def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
     """``results.json``, ``claims.json`` and the plots (rank 0)."""
     if not dist_utils.is_main_process():
         return
     cfg = ctx.config
-    atomic_write_json(ctx.run_dir / "results.json", _finite(results))
+    _write_results(ctx.run_dir, results)
     atomic_write_json(ctx.run_dir / "claims.json", _finite(results["claims"]))
     plots = ctx.run_dir / "plots"
     plots.mkdir(exist_ok=True)
@@ -427,7 +436,7 @@ def _write_compression(ctx: _Context, results: dict, pretrained: SequenceClassif
     """``results.json``, ``compression.json`` and the plots of the compression experiment (rank 0)."""
     if not dist_utils.is_main_process():
         return
-    atomic_write_json(ctx.run_dir / "results.json", _finite(results))
+    _write_results(ctx.run_dir, results)
     atomic_write_json(ctx.run_dir / "compression.json", _finite(results["compression"]))
     plots = ctx.run_dir / "plots"
     plots.mkdir(exist_ok=True)
@@ -477,7 +486,10 @@ def run_pipeline(
     * ``claims``: the two claims of Ezoe & Sato with their verdicts (also in ``claims.json``);
     * ``reduction``: per layer, the Hankel-singular-value energy kept, the error bounds and the
       measured relative kernel errors of the balanced and modal truncations; ``hsv`` (seed 0);
-    * ``order``, ``gramians``, ``structure``, ``seeds``, ``timing``.
+    * ``order``, ``gramians``, ``structure``, ``seeds``;
+    * ``timing`` (wall times of this invocation, world size, threads), which is written to
+      ``timing.json`` instead: ``results.json`` holds everything else, so a run resumed after a
+      kill writes the same bytes as an uninterrupted one.
 
     Under torchrun the process group is initialised from the environment and only rank 0 writes.
     The thread count and torch's determinism settings are restored on return.

@@ -8,6 +8,7 @@ answer) come from the issue's 50-digit oracle (``tests/data/regressions/modal_de
 from __future__ import annotations
 
 import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -188,3 +189,14 @@ def test_frequency_response_of_an_omega_that_requires_grad_is_typed():
         mor.frequency_response(sys, omega)
     with pytest.raises(mor.ArgumentTypeError):
         mor.transfer_function(sys, 1j * omega)
+
+
+# --------------------------------------------------------------------------- item 6: warnings read as sentences
+def test_the_hinf_accuracy_warning_reads_as_a_sentence():
+    rng = np.random.default_rng(4)
+    G = LTI(*_system(rng, m=1, p=1))
+    with pytest.warns(mor.AccuracyWarning) as record:
+        mor.hinf_norm(G - G)  # zero up to rounding: the estimate is far above the computed norm
+    text = str(record[0].message)
+    assert re.search(r"the estimated rounding error is up to \S+, which is \S+ times the norm", text)
+    assert not re.search(r"\d = \d", text)  # was "rounding error up to 1.6e-14 = 4.8 of the norm"
