@@ -200,3 +200,36 @@ def test_the_hinf_accuracy_warning_reads_as_a_sentence():
     text = str(record[0].message)
     assert re.search(r"the estimated rounding error is up to \S+, which is \S+ times the norm", text)
     assert not re.search(r"\d = \d", text)  # was "rounding error up to 1.6e-14 = 4.8 of the norm"
+
+
+# --------------------------------------------------------------------------- item 7: the new fuzz families
+def _fuzz_report(tally) -> str:
+    lines = "\n".join(f"seed {s}: {d}"[:400] for s, d in tally.failures[:20])
+    return f"{tally.outcomes}; worst {tally.worst}\n{lines}"
+
+
+@pytest.fixture(scope="module")
+def rf():
+    import reliability_fuzz
+
+    return reliability_fuzz
+
+
+def test_fuzz_defective_and_near_defective_systems_for_every_method(rf):
+    tally = rf.defective(range(7000, 7024))  # modal, BT, BSP, IRKA in turn
+    assert tally.total == 24 and not tally.failures, _fuzz_report(tally)
+
+
+def test_fuzz_every_sparse_format_as_A_of_every_routine(rf):
+    tally = rf.sparse_formats(range(8000, 8000 + 14 * 12))  # each (format, routine) pair once
+    assert tally.total == 168 and not tally.failures, _fuzz_report(tally)
+
+
+def test_fuzz_scaled_systems_on_the_low_rank_route(rf):
+    tally = rf.scaled_low_rank(range(9000, 9020))
+    assert tally.outcomes == {"correct": 20}, _fuzz_report(tally)
+
+
+def test_fuzz_memory_hungry_sizes_are_refused_before_allocating(rf):
+    tally = rf.memory_hungry(range(9500, 9508))
+    assert tally.outcomes == {"MemoryLimitError": 8}, _fuzz_report(tally)
