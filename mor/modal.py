@@ -150,7 +150,8 @@ def modal_truncation(sys: Any, order: int, *, score: str = "hinf") -> ModalTrunc
         A pole outside the stability region.
     OrderError
         ``order`` outside ``[1, n]``, or ``order = 1`` for a real dense system without a real pole
-        (conjugate pairs are kept whole).
+        (conjugate pairs are kept whole), or an order below the size of every block of a dense
+        system whose near-defective (or strongly non-normal) eigenvalues form clusters.
     InvalidArgumentError
         A dense ``A`` whose block basis is numerically singular (condition number above 1e12)
         even with its near-defective clusters grouped: modal coordinates do not exist in
@@ -289,8 +290,9 @@ def _modal_blocks(sys: LTI, order: int, score: str, sb: SpectralBlocks) -> Modal
         smallest = min(g.size for g in sb.groups)
         raise OrderError(
             f"order {order} cannot hold a block of this system: its smallest block has {smallest} states, because "
-            "A is not diagonalisable in floating point there (a near-defective eigenvalue cluster, kept whole like "
-            "a complex pair); ask for a larger order or use balanced_truncation"
+            "A is not diagonalisable in floating point there (near-defective or strongly non-normal: no smaller "
+            "group of its eigenvalues has a spectral projector of norm <= 1e3, and keeping part of one would "
+            "inflate the model); ask for a larger order or use balanced_truncation"
         )
     A = sla.block_diag(*(blocks[g][0] for g in chosen))
     reduced = LTI(A, np.vstack([blocks[g][1] for g in chosen]), np.hstack([blocks[g][2] for g in chosen]),

@@ -183,9 +183,11 @@ def check_bool(value: Any, name: str) -> bool:
 
 
 def available_memory() -> int:
-    """Bytes of memory the process can still allocate: ``MemAvailable`` of ``/proc/meminfo``.
+    """Bytes of memory the process can still allocate.
 
-    Elsewhere (no ``/proc``) the physical memory from ``os.sysconf``; ``0`` if neither is known.
+    ``MemAvailable`` of ``/proc/meminfo``, lowered to what a cgroup (v2) memory limit leaves
+    (``memory.max - memory.current``, as in a container); elsewhere (no ``/proc``) the physical
+    memory from ``os.sysconf``; ``0`` if nothing is known.
 
     Returns
     -------
@@ -193,15 +195,20 @@ def available_memory() -> int:
     """
     try:
         with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+            available = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (OSError, ValueError, AttributeError):
+            return 0
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (OSError, ValueError, AttributeError):
-        return 0
+        with open("/sys/fs/cgroup/memory.max") as fh_max, open("/sys/fs/cgroup/memory.current") as fh_cur:
+            limit = fh_max.read().strip()
+            if limit != "max":
+                available = min(available, max(int(limit) - int(fh_cur.read().strip()), 1))
+    except (OSError, ValueError):
+        pass
+    return available
 
 
 def _size(nbytes: float) -> str:

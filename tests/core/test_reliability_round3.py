@@ -93,6 +93,15 @@ def test_modal_truncation_of_a_complex_near_defective_system():
     assert mor.hinf_norm(G - res.reduced) <= res.error_bound * (1 + 1e-8)
 
 
+def test_modal_truncation_of_a_strongly_non_normal_system_is_refused_not_inflated():
+    from mor.models import convection_diffusion_2d
+
+    sys = convection_diffusion_2d(10).to_dense()  # eigenvector conditions up to 2.8e6
+    with pytest.raises(OrderError, match="spectral projector"):  # was ||G_r|| = 674 for ||G|| = 0.043
+        mor.modal_truncation(sys, 10)
+    assert mor.modal_truncation(sys, sys.n).order == sys.n
+
+
 def test_modal_truncation_of_a_well_conditioned_system_has_no_clusters():
     rng = np.random.default_rng(8)
     res = mor.modal_truncation(LTI(*_system(rng)), 3)
@@ -108,6 +117,25 @@ def test_impulse_response_of_an_impossible_length_is_refused_before_allocating()
         mor.impulse_response(Gd, 10**12)
     assert isinstance(MemoryLimitError("x"), MemoryError) and issubclass(MemoryLimitError, MorError)
     assert mor.impulse_response(Gd, 5).shape == (5, 2, 2)
+
+
+def test_check_memory_refuses_only_what_cannot_fit():
+    from mor.validation import available_memory, check_memory
+
+    assert available_memory() > 2**20
+    check_memory(1e6, "a megabyte", "nothing to change")
+    with pytest.raises(MemoryLimitError, match=r"a yottabyte needs about .* more than the .* available; use less"):
+        check_memory(1e24, "a yottabyte", "use less")
+
+
+def test_to_dense_and_wide_frequency_responses_check_memory_first():
+    n = 10**6
+    big = SparseLTI(sps.diags(-np.ones(n)), np.ones((n, 1)), np.ones((1, n)))
+    with pytest.raises(MemoryLimitError, match="to_dense"):  # was numpy's MemoryError (7.28 TiB)
+        big.to_dense(force=True)
+    batch = DiagonalLTI(-np.ones((10**4, 2)), np.ones((1, 2, 1)), np.ones((1, 1, 2)))
+    with pytest.raises(MemoryLimitError, match="points"):  # was evaluated piece by piece, growing without bound
+        mor.frequency_response(batch, np.linspace(0.0, 1.0, 10**7))
 
 
 # --------------------------------------------------------------------------- item 5: untyped or NaN
