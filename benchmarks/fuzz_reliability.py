@@ -5,7 +5,8 @@ more seeds) and the public-API fuzz of ``tests/core/test_fuzz.py``, and prints o
 input class: how many cases, and what happened (correct answers, warnings, typed errors, quietly
 wrong answers, untyped exceptions).
 
-Run:  python benchmarks/fuzz_reliability.py [--scale 1.0] [--only hinf nonnormal scaled fast api]
+Run:  python benchmarks/fuzz_reliability.py [--scale 1.0] [--only hinf nonnormal scaled fast defective sparse
+      lowrank memory torch_memory tied api] [--seed-offset K]
 (one BLAS thread; about 15 minutes on a loaded 2-core machine at scale 1).  To count the failures
 of another version of ``mor``, put it first on ``PYTHONPATH`` and run from outside the repository.
 """
@@ -22,6 +23,8 @@ from _common import median_time  # noqa: F401 - pins one BLAS thread: must prece
 import argparse
 import time
 
+import numpy as np
+
 _sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "core"))
 import reliability_fuzz as rf
 import test_fuzz
@@ -31,7 +34,70 @@ RUNS = {
     "nonnormal": ("BT of non-normal dense systems (cond(V) up to 1e12), bound vs oracle", rf.bt_nonnormal, 400, 1000),
     "scaled": ("HSVs, BT bound, `hinf_norm` of time-scaled systems (a = 1e-250 .. 1e250)", rf.time_scaled, 400, 2000),
     "fast": ("HSVs (vs mpmath) and BT of discrete diagonal systems with fast poles", rf.fast_poles, 400, 3000),
+    "defective": ("modal, BT, BSP and IRKA of defective and near-defective A (gap 0 .. 1e-3)", rf.defective, 400, 7000),
+    "sparse": ("every scipy.sparse format (14) as A of 12 routines, vs the dense answer", rf.sparse_formats, 336, 8000),
+    "lowrank": ("low-rank Gramians and HSVs of scaled systems (a = 1e-300 .. 1e300)", rf.scaled_low_rank, 200, 9000),
+    "memory": ("sizes that cannot fit in memory (impulse, frequency response, to_dense)", rf.memory_hungry, 40, 9500),
+    "torch_memory": ("DSS layers whose skew-HiPPO matrix cannot fit (N = 1e5 .. 1e6)", None, 8, 9600),
+    "tied": ("`compress` of weight-tied models (one DSS module used twice; shared parameters)", None, 40, 9700),
 }
+
+
+def torch_memory(seeds) -> rf.Tally:
+    """``DSS(H, N)`` with a skew-HiPPO matrix of terabytes: a typed error (before allocating) is the contract."""
+    from mor_torch import DSS
+
+    tally = rf.Tally()
+    for seed in seeds:
+
+        def case(seed=seed):
+            DSS(4, [100001, 10**6][seed % 2])
+            return "quietly wrong", "an impossible layer was built"
+
+        rf._run(tally, seed, case)
+    return tally
+
+
+def weight_tied(seeds) -> rf.Tally:
+    """``compress`` of weight-tied models: ``Sequential(l, l)`` with a budget, and two layers sharing ``W``.
+
+    The contract (issue 19, item 3): a shared module is reduced once and stays shared (the two
+    positions of the result hold one module), and its states fit the budget counted once per use or
+    once in all; parameters shared between different modules are refused with a typed error.
+    Wrong: a result that holds an unreduced copy, two different modules where one was shared, or
+    more live states than the budget even counted once in all.
+    """
+    import torch
+    from torch import nn
+
+    from mor_torch import DSS, compress
+
+    tally = rf.Tally()
+    for seed in seeds:
+
+        def case(seed=seed):
+            torch.manual_seed(seed)
+            layer = DSS(4, 10, dtype=torch.float64)
+            budget = int(np.random.default_rng(seed).integers(4, 20))
+            if seed % 2:
+                other = DSS(4, 10, dtype=torch.float64)
+                other.W = layer.W  # parameter tying across modules
+                out, _ = compress(nn.Sequential(layer, other), budget=budget)
+                return "quietly wrong", "parameters shared between two modules were not refused"
+            out, _ = compress(nn.Sequential(layer, layer), budget=budget)
+            unique = {id(m): m for m in out if isinstance(m, DSS)}
+            states = sum(m.d_model * m.d_state for m in unique.values())
+            if len(unique) != 1:
+                return "quietly wrong", f"the shared module became {len(unique)} modules (states {states})"
+            if states > budget:
+                return "quietly wrong", f"{states} live states for a budget of {budget}"
+            return "correct", ""
+
+        rf._run(tally, seed, case)
+    return tally
+
+
+TORCH_RUNNERS = {"torch_memory": torch_memory, "tied": weight_tied}
 
 
 def _row(what: str, tally: rf.Tally, seconds: float) -> str:
@@ -49,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every count by this")
     ap.add_argument("--only", nargs="+", choices=[*RUNS, "api"], default=[*RUNS, "api"])
+    ap.add_argument("--seed-offset", type=int, default=0, help="add this to every family's first seed (fresh seeds)")
     args = ap.parse_args(argv)
     print("| input class | cases | correct | warned | typed error | quietly wrong | untyped | worst seen | time |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -65,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{time.perf_counter() - t0:.0f} s |")
             continue
         what, runner, count, offset = RUNS[key]
+        runner = runner or TORCH_RUNNERS[key]
         n = max(1, int(count * args.scale))
-        tally = runner(range(offset, offset + n))
+        start = offset + args.seed_offset
+        tally = runner(range(start, start + n))
         print(_row(what, tally, time.perf_counter() - t0), flush=True)
         for seed, detail in tally.failures[:5]:
             print(f"    seed {seed}: {detail[:300]}", file=_sys.stderr)

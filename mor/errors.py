@@ -14,13 +14,14 @@ Catch them by meaning::
     │       └── SystemTypeError                an object that is not an LTI system
     ├── NumericalError (ArithmeticError)       a computation on valid input failed or overflowed
     │   └── ConvergenceError                   an iteration stopped before reaching its tolerance
-    └── BackendUnavailableError (ImportError)  an optional backend (slycot) is not installed
+    ├── BackendUnavailableError (ImportError)  an optional backend (slycot) is not installed
+    └── MemoryLimitError (MemoryError)         a size whose arrays would not fit in memory (checked first)
 
     RankWarning (UserWarning)                  an order was capped at the numerical rank
     AccuracyWarning (UserWarning)              a result may be inaccurate; the message says why
 
 Every class subclasses a builtin, so callers that already catch ``ValueError``,
-``TypeError``, ``ArithmeticError`` or ``ImportError`` keep working.  Messages name the
+``TypeError``, ``ArithmeticError``, ``ImportError`` or ``MemoryError`` keep working.  Messages name the
 offending argument and its value.
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "NumericalError",
     "ConvergenceError",
     "BackendUnavailableError",
+    "MemoryLimitError",
     "RankWarning",
     "AccuracyWarning",
 ]
@@ -136,6 +138,13 @@ class ConvergenceError(NumericalError):
 
 class BackendUnavailableError(MorError, ImportError):
     """An optional backend (for example slycot) was requested but is not installed."""
+
+
+class MemoryLimitError(MorError, MemoryError):
+    """An argument asks for arrays larger than the memory available, refused before allocating.
+
+    The message names the estimated size, the memory available and the argument to change.
+    """
 
 
 class RankWarning(UserWarning):

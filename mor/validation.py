@@ -12,6 +12,7 @@ function          accepts                                               raises
                                                                         ``error`` (range)
 ``check_choice``  one of ``choices``                                    ``MethodError``
 ``check_bool``    ``True``/``False`` (numpy bools too)                  ``ArgumentTypeError``
+``check_memory``  an allocation estimate below the available memory     ``MemoryLimitError``
 ================  ====================================================  ==========================
 
 >>> from mor.validation import check_int, check_real
@@ -25,14 +26,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentTypeError, InvalidArgumentError, MethodError
+from .errors import ArgumentTypeError, InvalidArgumentError, MemoryLimitError, MethodError
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_real"]
+__all__ = ["available_memory", "check_bool", "check_choice", "check_int", "check_memory", "check_real"]
 
 
 def check_int(
@@ -178,6 +180,69 @@ def check_bool(value: Any, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
+
+
+def available_memory() -> int:
+    """Bytes of memory the process can still allocate.
+
+    ``MemAvailable`` of ``/proc/meminfo``, lowered to what a cgroup (v2) memory limit leaves
+    (``memory.max - memory.current``, as in a container); elsewhere (no ``/proc``) the physical
+    memory from ``os.sysconf``; ``0`` if nothing is known.
+
+    Returns
+    -------
+    int
+    """
+    try:
+        with open("/proc/meminfo") as fh:
+            available = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (OSError, ValueError, AttributeError):
+            return 0
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh_max, open("/sys/fs/cgroup/memory.current") as fh_cur:
+            limit = fh_max.read().strip()
+            if limit != "max":
+                available = min(available, max(int(limit) - int(fh_cur.read().strip()), 1))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("TiB", 2.0**40), ("GiB", 2.0**30), ("MiB", 2.0**20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+def check_memory(nbytes: float, what: str, advice: str) -> None:
+    """Refuse an allocation of about ``nbytes`` bytes that the memory available cannot hold.
+
+    Called *before* the arrays are allocated, so an impossible size ends in one typed error
+    instead of a ``MemoryError`` (or the kernel's OOM killer) part-way through.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated peak size of the arrays (a float: the product may exceed any integer type).
+    what : str
+        What needs them, for the message (``"impulse_response with length = 10^12"``).
+    advice : str
+        Which argument to change, for the message.
+
+    Raises
+    ------
+    MemoryLimitError
+        When ``nbytes`` exceeds :func:`available_memory` (unknown memory: never).
+    """
+    available = available_memory()
+    if available and nbytes > available:
+        raise MemoryLimitError(
+            f"{what} needs about {_size(nbytes)} of memory, more than the {_size(available)} available; {advice}"
+        )
 
 
 def _interval(lo: Any, hi: Any, include_lo: bool, include_hi: bool) -> str:

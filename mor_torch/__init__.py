@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
     from .allocate import allocate_states, normalise_scores
     from .convert import from_lti, to_lti
     from .dss import DSS
-    from .errors import LayerConversionError, LayerUnstableError, UnknownLayerError
+    from .errors import DeviceUnavailableError, LayerConversionError, LayerUnstableError, UnknownLayerError
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
     from .regularize import hsv_penalty, layer_hsv
@@ -45,6 +45,7 @@ _EXPORTS = {
     "DSS": "dss",
     "DSSRecurrence": "streaming",
     "CompressionReport": "reduce",
+    "DeviceUnavailableError": "errors",
     "LayerConversionError": "errors",
     "LayerReduction": "reduce",
     "LayerUnstableError": "errors",
@@ -69,6 +70,7 @@ __all__ = [
     "DSS",
     "DSSRecurrence",
     "CompressionReport",
+    "DeviceUnavailableError",
     "LayerConversionError",
     "LayerReduction",
     "LayerUnstableError",

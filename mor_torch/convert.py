@@ -182,8 +182,13 @@ class _SystemParts:
 
 def _system_parts(system: Any) -> _SystemParts:
     """Split ``system`` (see :func:`from_lti`) into poles and residues per channel."""
-    if isinstance(system, Sequence) and not isinstance(system, tuple):
+    if isinstance(system, Sequence) and not isinstance(system, (tuple, str, bytes)):
         return _channel_list_parts(system)
+    return _one_system_parts(system)
+
+
+def _one_system_parts(system: Any) -> _SystemParts:
+    """Poles and residues of one system (a string is refused here: it is a sequence of strings)."""
     system = as_system(system)
     if isinstance(system, DiagonalLTI):
         nodes, res, shared = _diag_residues(system)
@@ -198,7 +203,7 @@ def _system_parts(system: Any) -> _SystemParts:
 
 def _channel_list_parts(systems: Sequence[Any]) -> _SystemParts:
     """A list of ``H`` SISO systems of equal order, one per channel."""
-    parts = [_system_parts(s) for s in systems]
+    parts = [_one_system_parts(s) for s in systems]
     if not parts:
         raise DimensionError("from_lti got an empty sequence of systems")
     if any(p.residues.shape[0] != 1 for p in parts):

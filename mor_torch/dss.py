@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mor.errors import AccuracyWarning, DimensionError, NonFiniteError, UnstableSystemError
+from mor.errors import AccuracyWarning, ArgumentTypeError, DimensionError, NonFiniteError, UnstableSystemError
 from mor.validation import check_choice, check_int, check_real
 
 from . import kernels
 from ._tensors import to_numpy
-from .errors import LayerConversionError
+from .errors import DeviceUnavailableError, LayerConversionError
 from .init import DEFAULT_INIT, INITS, init_poles
 from .streaming import DSSRecurrence
 
@@ -54,6 +54,31 @@ MODES = ("exp", "softmax")
 DEFAULT_MODE = "exp"
 #: Default range ``(step_min, step_max)`` of the initial steps ``Delta`` (log-uniform), as in DSS.
 DEFAULT_STEP_RANGE = (1e-3, 1e-1)
+
+
+def _check_device(device: Any) -> torch.device | None:
+    """``device`` as a ``torch.device``, refused with a typed error when this machine lacks it."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ArgumentTypeError(f"device must be a torch device or its name, got {device!r}: {exc}") from exc
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise DeviceUnavailableError(f"device {str(dev)!r} was asked for, but this machine has {count} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceUnavailableError(f"device {str(dev)!r} was asked for, but MPS is not available on this machine")
+    return dev
+
+
+def _compute_dtype(x: Tensor) -> Tensor:
+    """Half-precision parameters (after ``.half()`` / ``.bfloat16()``) in float32 for the kernel.
+
+    torch has no complex half arithmetic on most devices, and a kernel of exponentials in 11-bit
+    precision would be worthless anyway; the result is cast back to the input's dtype.
+    """
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _check_dtype(dtype: torch.dtype | None) -> torch.dtype:
@@ -108,6 +133,7 @@ class DSS(nn.Module):
         N = check_int(d_state, "d_state")
         mode = check_choice(mode, "mode", MODES)
         dtype = _check_dtype(dtype)
+        device = _check_device(device)
         check_choice(init, "init", tuple(INITS))
         step_min = check_real(step_min, "step_min", minimum=0.0, include_min=False)
         step_max = check_real(step_max, "step_max", minimum=step_min)
@@ -194,6 +220,7 @@ class DSS(nn.Module):
         """
         mode = check_choice(mode, "mode", MODES)
         dtype = _check_dtype(dtype)
+        device = _check_device(device)
         W = to_numpy(W)
         if W.ndim != 2:
             raise DimensionError(f"W must have shape (d_model, d_state), got {W.shape}")
@@ -206,16 +233,16 @@ class DSS(nn.Module):
     # -- parameter views -------------------------------------------------------------
     def poles(self) -> Tensor:
         """``lambda``, complex ``(N,)`` (shared) or ``(H, N)``."""
-        re = -torch.exp(self.lambda_re_log) if self.mode == "exp" else self.lambda_re
-        return torch.complex(re, self.lambda_im)
+        re = -torch.exp(_compute_dtype(self.lambda_re_log)) if self.mode == "exp" else _compute_dtype(self.lambda_re)
+        return torch.complex(re, _compute_dtype(self.lambda_im))
 
     def weights(self) -> Tensor:
-        """``W``, complex ``(H, N)``."""
-        return torch.view_as_complex(self.W)
+        """``W``, complex ``(H, N)`` (complex64 for half-precision parameters)."""
+        return torch.view_as_complex(_compute_dtype(self.W))
 
     def delta(self) -> Tensor:
         """Steps ``Delta = exp(log_step)``, real ``(H,)``."""
-        return torch.exp(self.log_step)
+        return torch.exp(_compute_dtype(self.log_step))
 
     def ssm_parameters(self) -> list[nn.Parameter]:
         """Pole parameters, ``W`` and ``log_step`` (optimised with lr 1e-3, no weight decay)."""
@@ -277,6 +304,9 @@ class DSS(nn.Module):
         if length is not None and length < L:
             raise DimensionError(f"input length {L} exceeds the kernel length {length}")
         K = self.kernel(L if length is None or self.mode == "exp" else length)[:, :L]
+        if u.dtype in (torch.float16, torch.bfloat16):  # no half-precision FFT on the CPU: convolve in float32
+            y = kernels.causal_conv(u.float(), K.float()) + u.float() * self.D.float()
+            return y.to(u.dtype)
         return kernels.causal_conv(u, K.to(u.dtype)) + u * self.D.to(u.dtype)
 
     # -- streaming -------------------------------------------------------------------------

@@ -8,6 +8,8 @@ Each refines a :mod:`mor.errors` class, because they are about layers seen as LT
   where infinite-horizon Gramians are needed; it names the layer, channel and mode.
 * :class:`UnknownLayerError` (:class:`~mor.errors.InvalidArgumentError`): a layer name (a key of
   ``compress(order={...})``) that names no DSS layer of the model.
+* :class:`DeviceUnavailableError` (:class:`~mor.errors.MorError`, a ``RuntimeError``): a layer was
+  asked for on a device this machine does not have (``device="cuda"`` without CUDA).
 
 Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionError``,
 ``MethodError``, ``ArgumentConflictError`` for options that cannot be combined,
@@ -16,9 +18,9 @@ Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionErro
 
 from __future__ import annotations
 
-from mor.errors import InvalidArgumentError, UnstableSystemError
+from mor.errors import InvalidArgumentError, MorError, UnstableSystemError
 
-__all__ = ["LayerConversionError", "LayerUnstableError", "UnknownLayerError"]
+__all__ = ["DeviceUnavailableError", "LayerConversionError", "LayerUnstableError", "UnknownLayerError"]
 
 
 class LayerConversionError(InvalidArgumentError):
@@ -27,6 +29,10 @@ class LayerConversionError(InvalidArgumentError):
 
 class UnknownLayerError(InvalidArgumentError):
     """A layer name that names no DSS layer of the model; the message lists the known names."""
+
+
+class DeviceUnavailableError(MorError, RuntimeError):
+    """A layer was asked for on a device that this machine does not have (or torch was built without)."""
 
 
 class LayerUnstableError(UnstableSystemError):

@@ -353,7 +353,10 @@ def reduce_channels(
         system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score)
     if converged is not None and not converged.all():
         warnings.warn(
-            AccuracyWarning(f"h2 (IRKA) did not converge for {int((~converged).sum())} of {converged.size} channels"),
+            AccuracyWarning(
+                f"h2 (IRKA) did not converge for {int((~converged).sum())} of {converged.size} channels; "
+                "those channels use IRKA's last, unconverged model"
+            ),
             stacklevel=3,
         )
     bound = None

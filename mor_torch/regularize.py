@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mor.errors import NonFiniteError, NumericalError
 from mor.validation import check_int, check_real
 
 from .dss import DSS
@@ -62,8 +63,26 @@ def layer_hsv(layer: DSS, *, jitter: float = DEFAULT_JITTER, channels: Tensor | 
     -------
     (H, N) or (k, N) Tensor, float64
         Decreasing along the last axis; differentiable with respect to the layer's parameters.
+
+    Raises
+    ------
+    NonFiniteError
+        A parameter of the layer holds NaN or infinity (as :func:`~mor_torch.to_lti` raises).
+    NumericalError
+        A Gramian could not be factorised although the parameters are finite.
     """
     jitter = check_real(jitter, "jitter", minimum=0.0)
+    try:
+        return _layer_hsv(layer, jitter, channels)
+    except torch.linalg.LinAlgError as exc:  # checked only on failure: no device sync in the normal path
+        for name, param in layer.named_parameters():
+            if not bool(torch.isfinite(param).all()):
+                raise NonFiniteError(f"DSS parameter {name} contains non-finite values") from exc
+        raise NumericalError(f"the Gramians of the layer could not be factorised ({exc})") from exc
+
+
+def _layer_hsv(layer: DSS, jitter: float, channels: Tensor | None) -> Tensor:
+    """The arithmetic of :func:`layer_hsv` (arguments checked)."""
     lam = layer.poles().to(torch.complex128)
     step = layer.delta().to(torch.float64)
     W = layer.weights().to(torch.complex128)

@@ -498,8 +498,9 @@ def _warn_inaccurate(ev: _Evaluator, norm: np.ndarray, peak: np.ndarray, tol: fl
         warnings.warn(
             AccuracyWarning(
                 f"hinf_norm: sigma_max(G) cannot be evaluated to the requested accuracy at the peak of "
-                f"{int(bad.sum())} system(s): estimated rounding error up to {bound[j]:.2g} = {rel[j]:.2g} of "
-                f"the norm {norm[idx][j]:.6g} ({cause}); the norm and the peak frequency may be wrong by that much"
+                f"{int(bad.sum())} system(s): there the estimated rounding error is up to {bound[j]:.2g}, which is "
+                f"{rel[j]:.2g} times the norm {norm[idx][j]:.6g} ({cause}); the norm and the peak frequency may be "
+                "wrong by that much"
             ),
             stacklevel=4,
         )

@@ -19,15 +19,23 @@ from ..errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTy
 from ..systems.convert import as_system
 from ..systems.lti import LTI, DiagonalLTI
 from ..systems.sparse import SparseLTI, sparse_transfer
-from ..validation import check_int, check_real
+from ..validation import check_int, check_memory, check_real
 from ._frequency import transfer_evaluator
 
 __all__ = ["transfer_function", "frequency_response", "impulse_response"]
 
 
+def _asarray(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)``, with a typed error for objects numpy cannot read (a tensor that requires grad)."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ArgumentTypeError(f"{name} could not be converted to an array: {exc}") from exc
+
+
 def _points(s: Any, name: str) -> tuple[np.ndarray, bool]:
     """``s`` as a 1-D complex128 array of finite points, and whether it was a scalar."""
-    arr = np.asarray(s)
+    arr = _asarray(s, name)
     scalar = arr.ndim == 0
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ArgumentTypeError(f"{name} must be a number or an array of numbers, got dtype {arr.dtype}")
@@ -58,6 +66,11 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     G : (..., k, p, m) ndarray, complex
         Batch dimensions first; the ``k`` axis is dropped when ``s`` is a scalar.
         Points that coincide with a pole give ``inf``/``nan`` entries.
+
+    Raises
+    ------
+    MemoryLimitError
+        The result (``16 k p m`` bytes per member) does not fit in the memory available.
 
     Notes
     -----
@@ -105,7 +118,7 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
         Batch dimensions first; the ``k`` axis is dropped when ``omega`` is a scalar.
     """
     sys = as_system(sys, keep_sparse=True)
-    w = np.asarray(omega)
+    w = _asarray(omega, "omega")
     if np.iscomplexobj(w):
         raise ArgumentTypeError("omega must be real (angular frequency); use transfer_function for complex s")
     w, scalar = _points(w, "omega")
@@ -120,6 +133,11 @@ def frequency_response(sys: Any, omega: Any) -> np.ndarray:
 
 def _evaluate(sys: LTI | DiagonalLTI, pts: np.ndarray, log_pts: np.ndarray | None) -> np.ndarray:
     """``G`` at the points ``pts`` (``s`` or ``z``; discrete: ``log z`` too when known): ``(..., k, p, m)``."""
+    members = float(np.prod(sys.batch_shape)) if isinstance(sys, DiagonalLTI) else 1.0
+    check_memory(
+        16.0 * members * pts.size * sys.p * sys.m, f"the transfer function at {pts.size} points",
+        "evaluate fewer points at a time",
+    )  # fmt: skip
     if isinstance(sys, SparseLTI):
         return sparse_transfer(sys, pts)
     ev = transfer_evaluator(sys)
@@ -167,6 +185,9 @@ def impulse_response(sys: Any, length: int, *, dt: float | None = None) -> np.nd
         ``length < 1`` or ``dt`` not positive and finite.
     SystemTypeError
         ``dt`` given for a discrete system, or missing for a continuous one.
+    MemoryLimitError
+        The response (``16 length (p m + n)`` bytes per member, with its workspace) would not fit
+        in the memory available; checked before allocating.
     """
     sys = as_system(sys)
     length = check_int(length, "length (number of samples)")
@@ -176,6 +197,11 @@ def impulse_response(sys: Any, length: int, *, dt: float | None = None) -> np.nd
         if dt is None:
             raise SystemTypeError("continuous systems need dt= (the sampling step of the response)")
         dt = check_real(dt, "dt", minimum=0.0, include_min=False)
+    members = float(np.prod(sys.batch_shape)) if isinstance(sys, DiagonalLTI) else 1.0
+    check_memory(
+        16.0 * members * length * (sys.p * sys.m + sys.n), f"impulse_response with length = {length}",
+        "ask for fewer samples (or compute the response in pieces)",
+    )  # fmt: skip
     if isinstance(sys, DiagonalLTI):
         return _diag_impulse(sys, length, dt)
     return _dense_impulse(sys, length, dt)

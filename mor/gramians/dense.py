@@ -199,6 +199,9 @@ def _diag_factor_pair(sys: DiagonalLTI) -> tuple[np.ndarray, np.ndarray]:
     nodes, Gc = _diag_nodes(sys, "c")
     Go = _diag_nodes(sys, "o")[1]
     batch, n = sys.batch_shape, sys.n
+    if n == 0:  # nothing to factor (and reshape cannot infer a width from zero entries)
+        empty = np.zeros((*batch, 0, 0), dtype=complex)
+        return empty, empty.copy()
     size = int(np.prod(batch, dtype=int))
     flat = np.broadcast_to(nodes, (*batch, n)).reshape(size, n)
     Gc = np.broadcast_to(Gc, (*batch, n, Gc.shape[-1])).reshape(size, n, -1)

@@ -11,6 +11,7 @@ from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, Or
 from ..linalg._arrays import as_array, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
 from ..systems.convert import as_system
+from ..systems.lti import LTI
 from ..validation import check_real
 from .dense import gramians
 
@@ -153,10 +154,31 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     >>> hankel_singular_values(sys)
     array([0.5])
     """
-    sys = as_system(sys)
+    sys, exponent = _unit_scaled(as_system(sys))
     R, S = gramians(sys, factor=True, method=method, horizon=horizon)
     s = factor_svd(R, S, compute_uv=False)
-    return pad_hsv(s, sys.n)
+    return pad_hsv(np.ldexp(s, exponent), sys.n)
+
+
+def _unit_scaled(sys: Any) -> tuple[Any, int]:
+    """A dense ``sys`` scaled by powers of two to entries near 1, and the exponent ``e`` with ``hsv = 2^e hsv'``.
+
+    ``A' = A / 2^a`` (continuous time only), ``B' = B / 2^b``, ``C' = C / 2^c`` has Gramians
+    ``P = 2^(2b - a) P'`` and ``Q = 2^(2c - a) Q'``, so ``sigma = 2^(b + c - a) sigma'`` exactly: a
+    system like ``(1e300 A, 1e300 B, C)``, whose ``B B^H`` overflows, has the values of ``(A, B, C)``.
+    Diagonal systems keep their own (already scale-free) route.
+    """
+    if not isinstance(sys, LTI) or sys.n == 0:
+        return sys, 0
+
+    def exponent(M: np.ndarray) -> int:
+        big = float(np.max(np.abs(M))) if M.size else 0.0
+        return int(np.frexp(big)[1]) if big > 0 else 0
+
+    a = 0 if sys.dt is not None else exponent(sys.A)
+    b, c = exponent(sys.B), exponent(sys.C)
+    scaled = LTI(sys.A * np.ldexp(1.0, -a), sys.B * np.ldexp(1.0, -b), sys.C * np.ldexp(1.0, -c), sys.D, sys.dt)
+    return scaled, b + c - a
 
 
 

@@ -351,8 +351,16 @@ def _ldl_if_positive(M: sps.spmatrix) -> spla.SuperLU | None:
 _PD_ORDERING = "MMD_AT_PLUS_A"
 
 
-def _smallest_eigenvalue(lu: spla.SuperLU, n: int, dtype: type) -> float | None:
-    """Estimate of ``lambda_min`` of a positive definite ``M`` from its factorisation: Lanczos on ``M^-1``."""
+_DENSE_EIGVAL_MAX_N = 64  # up to this size lambda_min is computed densely (ARPACK needs k < n - 1)
+
+
+def _smallest_eigenvalue(M: sps.spmatrix, lu: spla.SuperLU, n: int, dtype: type) -> float | None:
+    """Estimate of ``lambda_min`` of a positive definite ``M`` from its factorisation: Lanczos on ``M^-1``.
+
+    Small ``M`` (``n <= 64``) is solved densely instead: ARPACK cannot run Lanczos with ``k >= n - 1``.
+    """
+    if n <= _DENSE_EIGVAL_MAX_N:
+        return float(np.linalg.eigvalsh(M.toarray())[0])
     op = spla.LinearOperator((n, n), matvec=lambda x: lu.solve(np.asarray(x, dtype=dtype)), dtype=dtype)
     try:
         mu = spla.eigsh(op, k=1, which="LA", tol=1e-8, maxiter=2000, return_eigenvectors=False)[0]
@@ -396,7 +404,7 @@ def lyapunov_inverse_bound(A: sps.spmatrix, discrete: bool) -> tuple[float | Non
     lu = _ldl_if_positive(M)
     if lu is None:
         return None, f"not certified: {what} is not positive definite, so no residual-to-error bound is available"
-    estimate = _smallest_eigenvalue(lu, A.shape[0], np.complex128 if np.iscomplexobj(M.data) else np.float64)
+    estimate = _smallest_eigenvalue(M, lu, A.shape[0], np.complex128 if np.iscomplexobj(M.data) else np.float64)
     if estimate is None or estimate <= 0:
         return None, f"not certified: the smallest eigenvalue of {what} could not be estimated (Lanczos)"
     omega = (1 - 1e-3) * estimate
@@ -518,9 +526,11 @@ class ADISolver:
     def __init__(self, sys: SparseLTI, max_steps: int, max_rank: int):
         self.t0 = time.perf_counter()
         self.sys, self.max_steps, self.max_rank = sys, max_steps, max_rank
-        self.op = ShiftedOperator(sys.A, sys.dt is not None, sys.is_complex)
+        self.scaling = _Scaling.of(sys)
+        A, B, C = self.scaling.apply(sys)
+        self.op = ShiftedOperator(A, sys.dt is not None, sys.is_complex)
         scale = self.op.plus_norm_bound() ** 2 / 2 if sys.dt is not None else 1.0
-        self.eqs = [_Equation(self.op, sys.B, False, scale), _Equation(self.op, sys.C.conj().T, True, scale)]
+        self.eqs = [_Equation(self.op, B, False, scale), _Equation(self.op, C.conj().T, True, scale)]
         self.ritz: np.ndarray | None = None
         self.applied: list[complex] = []
         self._kappa: tuple[float | None, str] | None = None
@@ -552,7 +562,7 @@ class ADISolver:
         -------
         LowRankGramians
         """
-        sys, eqs = self.sys, self.eqs
+        sys, eqs, sc = self.sys, self.eqs, self.scaling
         Z, Y = (eq.factor(sys.n, sys.dtype) for eq in eqs)
         residuals = (float(eqs[0].certified_residual(Z)), float(eqs[1].certified_residual(Y)))
         _warn_residuals(residuals, tol)
@@ -561,11 +571,15 @@ class ADISolver:
             dropped = tuple((X.shape[1] * _EPS) ** 2 * _norm2(X) for X in (Z, Y))
             Z, Y = _compress(Z), _compress(Y)
         if certify and self._kappa is None:
-            self._kappa = lyapunov_inverse_bound(sys.A, sys.dt is not None)
+            self._kappa = lyapunov_inverse_bound(self.op.A, sys.dt is not None)
         kappa, note = self._kappa if certify else (None, "not requested")
         errors = None
         if kappa is not None:
             errors = tuple(float(kappa * r * eq.gnorm2 + d) for r, eq, d in zip(residuals, eqs, dropped, strict=True))
+            errors = (_times_square(errors[0], sc.p_factor), _times_square(errors[1], sc.q_factor))
+            kappa, note = kappa / sc.time, note + sc.note(kappa / sc.time)
+        norms = (_times_square(_norm2(Z), sc.p_factor), _times_square(_norm2(Y), sc.q_factor))  # inf beyond range
+        Z, Y = Z * sc.p_factor, Y * sc.q_factor
         seconds = time.perf_counter() - self.t0
         steps = max(eq.degree for eq in eqs)
         logger.info(
@@ -573,10 +587,74 @@ class ADISolver:
             sys.n, steps, self.op.factorizations, Z.shape[1], Y.shape[1], *residuals, seconds,
         )
         history = tuple(np.asarray(eq.history) for eq in eqs)
+        shifts = np.asarray(self.applied, complex) * sc.shift_factor
         return LowRankGramians(
-            Z, Y, residuals, history, np.asarray(self.applied, complex), self.op.factorizations, steps,
-            sys.dt is not None, errors, kappa, note, (_norm2(Z), _norm2(Y)), seconds,
+            Z, Y, residuals, history, shifts, self.op.factorizations, steps,
+            sys.dt is not None, errors, kappa, note, norms, seconds,
         )
+
+
+def _times_square(x: float, factor: float) -> float:
+    """``x factor^2`` of the scaled problem's Gramian quantities; ``inf`` when the true value overflows."""
+    with np.errstate(over="ignore"):
+        return float(np.float64(x) * np.float64(factor) * np.float64(factor))
+
+
+@dataclass(frozen=True)
+class _Scaling:
+    """Powers of two that bring ``A``, ``B``, ``C`` near unit size before the iteration.
+
+    Continuous time: ``A' = A / 4^k``, ``B' = B / 2^i``, ``C' = C / 2^j`` has Gramians
+    ``P = (2^i / 2^k)^2 P'`` and ``Q = (2^j / 2^k)^2 Q'`` (divide the Lyapunov equation by ``4^k``),
+    so ``Z = 2^(i-k) Z'`` and ``Y = 2^(j-k) Y'`` exactly, and the shifts are ``4^k`` times those of
+    ``A'``.  Discrete time: ``A`` stays (``k = 0``).  Powers of two make the rescaling exact, and
+    systems such as ``(1e300 A, 1e300 B, C)`` (finite Gramians, overflowing ``B B^H``) solvable.
+    """
+
+    k: int
+    i: int
+    j: int
+
+    @staticmethod
+    def of(sys: SparseLTI) -> _Scaling:
+        """The scaling of ``sys`` (exponents of the largest entries of ``A``, ``B``, ``C``)."""
+
+        def exponent(values: np.ndarray) -> int:
+            big = float(np.max(np.abs(values))) if values.size else 0.0
+            return int(np.frexp(big)[1]) if big > 0 else 0
+
+        k = 0 if sys.dt is not None else int(np.clip(exponent(sys.A.data) // 2, -511, 511))  # 4^k finite
+        return _Scaling(k, exponent(sys.B), exponent(sys.C))
+
+    def apply(self, sys: SparseLTI) -> tuple[sps.csr_matrix, np.ndarray, np.ndarray]:
+        """``(A', B', C')``."""
+        return sys.A * np.ldexp(1.0, -2 * self.k), sys.B * np.ldexp(1.0, -self.i), sys.C * np.ldexp(1.0, -self.j)
+
+    @property
+    def time(self) -> float:
+        """``4^k``: the factor between ``A`` and ``A'``."""
+        return float(np.ldexp(1.0, 2 * self.k))
+
+    @property
+    def shift_factor(self) -> float:
+        """Factor from the shifts of ``A'`` to those of ``A`` (discrete: Cayley shifts, unchanged)."""
+        return self.time
+
+    @property
+    def p_factor(self) -> float:
+        """``Z = p_factor Z'``."""
+        return float(np.ldexp(1.0, self.i - self.k))
+
+    @property
+    def q_factor(self) -> float:
+        """``Y = q_factor Y'``."""
+        return float(np.ldexp(1.0, self.j - self.k))
+
+    def note(self, kappa: float) -> str:
+        """What the certificate refers to when ``A`` was scaled (``kappa``: the bound for ``A`` itself)."""
+        if self.k == 0:
+            return ""
+        return f", for A / 4^{self.k} (the scaled matrix the iteration ran on); for A itself kappa = {kappa:.6g}"
 
 
 def _warn_residuals(residuals: tuple[float, float], tol: float) -> None:
@@ -584,7 +662,7 @@ def _warn_residuals(residuals: tuple[float, float], tol: float) -> None:
     if worst > 10 * tol:
         warnings.warn(
             AccuracyWarning(
-                f"the certified Gramian residual {worst:.2e} exceeds 10 x tol = {10 * tol:.1e} although the ADI "
+                f"the certified Gramian residual {worst:.2e} exceeds 10 times tol ({10 * tol:.1e}) although the ADI "
                 "residual estimate reached tol: rounding errors of the sparse solves dominate (ill-conditioned "
                 "shifted matrices); the Gramian factors are less accurate than asked"
             ),

@@ -7,6 +7,7 @@ Nothing here knows a system type: the modules take and return arrays.
 ``lyapunov``            Bartels-Stewart solver of (dense) Lyapunov equations
 ``hammarling``          Hammarling's recurrence: a Cholesky factor of a Lyapunov solution
 ``cauchy``              pivoted Cholesky of Cauchy-like (diagonal-system) Gramians
+``_spectral_blocks``    block-diagonal Schur form with condition-aware clusters of eigenvalues
 ``_leading_svd``        leading singular triplets of a factor product (bidiagonal SVD)
 ``_shifted``            shifted sparse solves ``(A - p I)^-1 B`` for ADI iterations
 ``_arrays``             input conversion with typed errors, padding, stable norms

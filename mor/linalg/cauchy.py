@@ -21,8 +21,11 @@ close to one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from ..errors import DimensionError, InvalidArgumentError, NonFiniteError
 from ..validation import check_int, check_real
 from ._expm1 import expm1_half_angle
 
@@ -76,8 +79,7 @@ def cauchy_cholesky(
     rtol = check_real(rtol, "rtol", minimum=0.0)
     if max_rank is not None:
         max_rank = check_int(max_rank, "max_rank", minimum=0)
-    nodes = np.asarray(nodes, dtype=np.complex128)
-    G = np.asarray(G, dtype=np.complex128)
+    nodes, (G,) = _checked(nodes, [G], ["G"], discrete)
     batch = np.broadcast_shapes(nodes.shape[:-1], G.shape[:-2])
     n, k = G.shape[-2], G.shape[-1]
     size = int(np.prod(batch, dtype=int))
@@ -110,10 +112,40 @@ def cauchy_cholesky_pair(
     R : (b, n, rc) ndarray, S : (b, n, ro) ndarray
         As :func:`cauchy_cholesky` returns them.
     """
-    nodes = np.asarray(nodes, dtype=np.complex128)
-    Gc, Go = np.asarray(Gc, dtype=np.complex128), np.asarray(Go, dtype=np.complex128)
+    nodes, (Gc, Go) = _checked(nodes, [Gc, Go], ["Gc", "Go"], discrete)
     n = nodes.shape[-1]
     return _factors(nodes, [Gc, Go], discrete, 0.0, n)
+
+
+def _checked(nodes: Any, Gs: list[Any], names: list[str], discrete: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Nodes and generators as complex arrays, refused unless the Cauchy-like matrix is positive definite.
+
+    Continuous time needs ``Re x > 0``, discrete time ``Re mu < 0``: otherwise a denominator
+    ``x_i + conj(x_i)`` (``1 - |z_i|^2``) is zero or negative, and the factor would hold NaN.
+    """
+    try:
+        nodes = np.asarray(nodes, dtype=np.complex128)
+        Gs = [np.asarray(G, dtype=np.complex128) for G in Gs]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"nodes and generators must be numeric arrays: {exc}") from exc
+    zero_pole = discrete & (nodes.real == -np.inf) & np.isfinite(nodes.imag)  # mu = log 0: a valid pole z = 0
+    finite = [("nodes", np.isfinite(nodes) | zero_pole)] + [(n, np.isfinite(G)) for n, G in zip(names, Gs, strict=True)]
+    for name, ok in finite:
+        if not np.all(ok):
+            raise NonFiniteError(f"{name} has {int(np.sum(~ok))} non-finite entries")
+    for name, G in zip(names, Gs, strict=True):
+        if nodes.ndim < 1 or G.ndim < 2 or G.shape[-2] != nodes.shape[-1]:
+            raise DimensionError(
+                f"{name} must have shape (..., n, k) with n = {nodes.shape[-1:]} the length of nodes; got {G.shape}"
+            )
+    bad = nodes.real >= 0 if discrete else nodes.real <= 0
+    if np.any(bad):
+        need = "Re mu < 0 (|z| < 1)" if discrete else "Re x > 0 (x = -lambda of a stable pole)"
+        raise InvalidArgumentError(
+            f"{int(np.sum(bad))} node(s) violate {need}, for example {nodes[bad].ravel()[0]:.6g}: the Cauchy-like "
+            "matrix is then not positive definite and has no Cholesky factor"
+        )
+    return nodes, Gs
 
 
 #: Up to this many complex entries (``b n^2``, per chunk of batch members) the pairwise factors

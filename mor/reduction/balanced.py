@@ -645,8 +645,9 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
         share = f / max(s1, 1e-300)
         warnings.warn(
             AccuracyWarning(
-                f"balanced_truncation: the error bound may not hold ({where}bound {b:.3g}, but rounding "
-                f"errors of the transfer function itself are estimated up to {f:.3g} = {share:.2g} (sigma_1 + ||D||)). "
+                f"balanced_truncation: the error bound may not hold ({where}the bound is {b:.3g}, but the rounding "
+                f"errors of the transfer function itself are estimated at up to {f:.3g}, which is {share:.2g} times "
+                "sigma_1 + ||D||). "
                 f"{_conditioning(sys, schur)} No floating-point method reduces such a system to the bound's "
                 "accuracy; ||G - G_r|| <= error_bound + rounding (BalancedTruncationResult.rounding)"
             ),

@@ -11,7 +11,17 @@ norms of the single-mode subsystems ``c_i b_i / (s - lambda_i)``::
     score="h2"     continuous  ||c_i|| ||b_i|| / sqrt(2 |Re lambda_i|)
                    discrete    ||c_i|| ||b_i|| / sqrt(1 - |z_i|^2)     (= sqrt(-expm1(2 Re mu)))
 
-(``||c_i b_i||_2 = ||c_i|| ||b_i||`` for the rank-one residue.)  The H-infinity score is the
+(``||c_i b_i||_2 = ||c_i|| ||b_i||`` for the rank-one residue.)
+
+Near-defective clusters.  A dense ``A`` whose eigenvalue has a spectral projector of norm above
+``1e3`` (a Jordan block split by rounding, or eigenvalues nearly so) has residues that are that much
+too large and cancel only within their cluster: such clusters are found and kept or dropped whole
+(:mod:`mor._spectral_blocks`: a block-diagonal Schur form with condition-aware clustering).  Then
+``G(s) = D + sum_g G_g(s)`` over the blocks ``(A_g, B_g, C_g)``, and the score of a block of more
+than one state is the H-infinity (H2) norm of ``G_g`` itself; every mode of a block carries the
+block's score, and :attr:`ModalTruncationResult.clusters` lists the clusters.
+
+The H-infinity score is the
 state score of layer-adaptive state pruning (LAST, Gwak et al. 2024); the H2 score is the energy
 of the mode's impulse response.  Unlike balanced truncation there is no a-priori error bound:
 ``||G - G_r||_inf <= sum`` of the dropped H-infinity scores holds (triangle inequality), and that
@@ -24,9 +34,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg as sla
 
 from .._guard import guarded
+from ..analysis.h2 import h2_norm
+from ..analysis.norms import hinf_norm
 from ..errors import InvalidArgumentError, OrderError
+from ..linalg._spectral_blocks import (
+    CLUSTER_CONDITION,
+    SpectralBlocks,
+    conjugate_partners,
+    eigen_conditions,
+    spectral_blocks,
+)
 from ..systems.convert import as_system
 from ..systems.lti import LTI, DiagonalLTI
 from ..systems.stability import check_stable
@@ -58,8 +78,11 @@ class ModalTruncationResult:
     score : str
         ``"hinf"`` or ``"h2"``.
     error_bound : float or (...,) ndarray or None
-        ``score="hinf"``: the sum of the dropped scores, an upper bound of ``||G - G_r||_inf``;
-        ``None`` for ``"h2"``.
+        ``score="hinf"``: the sum of the dropped scores (a dropped block counted once), an upper
+        bound of ``||G - G_r||_inf``; ``None`` for ``"h2"``.
+    clusters : tuple of ndarray
+        Dense systems: the near-defective eigenvalue clusters (indices into ``scores``) that were
+        kept or dropped as one block (see the module docstring); empty when there are none.
     """
 
     reduced: LTI | DiagonalLTI
@@ -68,6 +91,7 @@ class ModalTruncationResult:
     order: int
     score: str
     error_bound: float | np.ndarray | None
+    clusters: tuple[np.ndarray, ...] = ()
 
 
 def _decay(poles: np.ndarray, log_poles: np.ndarray | None, discrete: bool, score: str) -> np.ndarray:
@@ -133,10 +157,12 @@ def modal_truncation(sys: Any, order: int, *, score: str = "hinf") -> ModalTrunc
         A pole outside the stability region.
     OrderError
         ``order`` outside ``[1, n]``, or ``order = 1`` for a real dense system without a real pole
-        (conjugate pairs are kept whole).
+        (conjugate pairs are kept whole), or an order below the size of every block of a dense
+        system whose near-defective (or strongly non-normal) eigenvalues form clusters.
     InvalidArgumentError
-        A dense ``A`` whose eigenvectors are numerically dependent (condition number above
-        1e12): modal coordinates do not exist in floating point.
+        A dense ``A`` whose block basis is numerically singular (condition number above 1e12)
+        even with its near-defective clusters grouped: modal coordinates do not exist in
+        floating point.
 
     Examples
     --------
@@ -177,8 +203,7 @@ def _modal_diagonal(sys: DiagonalLTI, order: int, score: str) -> ModalTruncation
     return ModalTruncationResult(reduced, scores, kept, order, score, _bound(scores, kept, score))
 
 
-def _modal_coordinates(sys: LTI) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lam, V = np.linalg.eig(sys.A)
+def _modal_coordinates(sys: LTI, lam: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cond = np.linalg.cond(V)
     if not np.isfinite(cond) or cond > _MAX_EIGVEC_COND:
         raise InvalidArgumentError(
@@ -186,17 +211,6 @@ def _modal_coordinates(sys: LTI) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"(> {_MAX_EIGVEC_COND:.0e}); use balanced_truncation"
         )
     return lam, np.linalg.solve(V, sys.B), sys.C @ V
-
-
-def _conjugate_partners(lam: np.ndarray) -> np.ndarray:
-    """For a real matrix: the index of each eigenvalue's conjugate (itself for real ones).
-
-    LAPACK returns a complex pair consecutively, positive imaginary part first.
-    """
-    partner = np.arange(lam.size)
-    complex_ = np.flatnonzero(lam.imag > 0)
-    partner[complex_], partner[complex_ + 1] = complex_ + 1, complex_
-    return partner
 
 
 def _select_real(scores: np.ndarray, partner: np.ndarray, order: int) -> np.ndarray:
@@ -237,14 +251,18 @@ def _real_modal_form(lam, b, c, kept, partner) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _modal_dense(sys: LTI, order: int, score: str) -> ModalTruncationResult:
-    lam, b, c = _modal_coordinates(sys)
+    lam, V = np.linalg.eig(sys.A)
+    kappa = eigen_conditions(V)
+    if np.any(kappa > CLUSTER_CONDITION):
+        return _modal_blocks(sys, order, score, spectral_blocks(sys.A, lam, V, kappa))
+    lam, b, c = _modal_coordinates(sys, lam, V)
     discrete = sys.dt is not None
     scores = modal_scores(lam, b, c, discrete=discrete, score=score)
     if sys.is_complex:
         kept = np.argsort(-scores, kind="stable")[:order]
         reduced = LTI(np.diag(lam[kept]), b[kept], c[:, kept], sys.D, sys.dt)
     else:
-        partner = _conjugate_partners(lam)
+        partner = conjugate_partners(lam)
         kept = _select_real(scores, partner, order)
         if kept.size == 0:
             raise OrderError(
@@ -254,3 +272,42 @@ def _modal_dense(sys: LTI, order: int, score: str) -> ModalTruncationResult:
         A, B, C = _real_modal_form(lam, b, c, kept, partner)
         reduced = LTI(A, B, C, sys.D, sys.dt)
     return ModalTruncationResult(reduced, scores, kept, reduced.n, score, _bound(scores, kept, score))
+
+
+def _block_score(sys: LTI, lam: np.ndarray, group: np.ndarray, block, score: str) -> float:
+    """Score of one block: the single-mode formula for one state, else the norm of ``(A_g, B_g, C_g)``."""
+    A_g, B_g, C_g = block
+    discrete = sys.dt is not None
+    if group.size == 1:
+        return float(modal_scores(lam[group], B_g, C_g, discrete=discrete, score=score)[0])
+    part = LTI(A_g, B_g, C_g, None, sys.dt)
+    return float(hinf_norm(part) if score == "hinf" else h2_norm(part))
+
+
+def _modal_blocks(sys: LTI, order: int, score: str, sb: SpectralBlocks) -> ModalTruncationResult:
+    """Modal truncation over the blocks of ``sb``: whole blocks by decreasing score, as many as fit."""
+    blocks = sb.blocks(sys.A, sys.B, sys.C)
+    group_scores = np.array([_block_score(sys, sb.lam, g, b, score) for g, b in zip(sb.groups, blocks, strict=True)])
+    chosen, size = [], 0
+    for g in np.argsort(-group_scores, kind="stable"):
+        if size + sb.groups[g].size <= order:
+            chosen.append(int(g))
+            size += sb.groups[g].size
+    if not chosen:
+        smallest = min(g.size for g in sb.groups)
+        raise OrderError(
+            f"order {order} cannot hold a block of this system: its smallest block has {smallest} states, because "
+            "A is not diagonalisable in floating point there (near-defective or strongly non-normal: no smaller "
+            "group of its eigenvalues has a spectral projector of norm <= 1e3, and keeping part of one would "
+            "inflate the model); ask for a larger order or use balanced_truncation"
+        )
+    A = sla.block_diag(*(blocks[g][0] for g in chosen))
+    reduced = LTI(A, np.vstack([blocks[g][1] for g in chosen]), np.hstack([blocks[g][2] for g in chosen]),
+                  sys.D, sys.dt)  # fmt: skip
+    scores = np.empty(sb.lam.size)
+    for g, val in zip(sb.groups, group_scores, strict=True):
+        scores[g] = val
+    kept = np.concatenate([sb.groups[g] for g in chosen])
+    bound = float(group_scores.sum() - group_scores[chosen].sum()) if score == "hinf" else None
+    return ModalTruncationResult(reduced, scores, kept, reduced.n, score,
+                                 None if bound is None else max(bound, 0.0), tuple(sb.clusters))  # fmt: skip

@@ -98,8 +98,8 @@ def residualize(
     if ratio > MAX_CONDITION:
         warnings.warn(
             AccuracyWarning(
-                f"singular perturbation: ||A|| / sigma_min(A22 - zeta I) = {ratio:.3g}; the DC-matched model may be "
-                "inaccurate (a residualised state is nearly a pole at DC)"
+                f"singular perturbation: ||A|| / sigma_min(A22 - zeta I) is {ratio:.3g}, so the DC-matched model may "
+                "be inaccurate (a residualised state is nearly a pole at DC)"
             ),
             stacklevel=stacklevel,
         )

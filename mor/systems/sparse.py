@@ -25,7 +25,7 @@ import scipy.sparse.linalg as spla
 
 from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
 from ..linalg._arrays import as_array
-from ..validation import check_real
+from ..validation import check_memory, check_real
 from . import lti as systems
 from ._statespace import FrozenStateSpace
 from .lti import LTI
@@ -51,6 +51,13 @@ def is_sparse(x: Any) -> bool:
     bool
     """
     return sps.issparse(x)
+
+
+def _is_complex(x: Any) -> bool:
+    """Whether ``x`` holds complex numbers (any sparse format: DOK has no ``.data`` array, so ask the dtype)."""
+    if sps.issparse(x):
+        return np.issubdtype(x.dtype, np.complexfloating)
+    return np.iscomplexobj(np.asarray(x))
 
 
 def _sparse_matrix(A: Any, dtype: type) -> sps.csr_matrix:
@@ -131,7 +138,7 @@ class SparseLTI(FrozenStateSpace):
 
     def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
         parts = [A, B, C] + ([] if D is None else [D])
-        is_complex = any(np.iscomplexobj(x.data if sps.issparse(x) else np.asarray(x)) for x in parts)
+        is_complex = any(_is_complex(x) for x in parts)
         A = _sparse_matrix(A, np.complex128 if is_complex else np.float64)
         n = A.shape[0]
         B = _thin(B, "B", is_complex, n, None)
@@ -176,6 +183,8 @@ class SparseLTI(FrozenStateSpace):
         ------
         SystemTypeError
             ``n > DENSIFY_LIMIT`` without ``force=True``.
+        MemoryLimitError
+            The ``n x n`` array does not fit in the memory available (checked before allocating).
         """
         limit = systems.DENSIFY_LIMIT
         if self.n > limit and not force:
@@ -183,6 +192,11 @@ class SparseLTI(FrozenStateSpace):
                 f"to_dense() of a sparse system with n = {self.n} > DENSIFY_LIMIT = {limit} states "
                 f"needs force=True (it allocates {self.n}^2 entries)"
             )
+        check_memory(
+            float(self.A.dtype.itemsize) * self.n * self.n, f"to_dense() of a sparse system with n = {self.n} states",
+            "keep the system sparse (balanced_truncation, low_rank_gramians, transfer_function and "
+            "frequency_response work on it)",
+        )  # fmt: skip
         return LTI(np.asarray(self.A.toarray()), self.B, self.C, self.D, self.dt)
 
     def __neg__(self) -> SparseLTI:

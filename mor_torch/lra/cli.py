@@ -102,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out: finished stages are skipped, the running one continues from its last "
         "checkpoint",
     )  # fmt: skip
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-progress", action="store_true",
+        help="no progress bars (there are none anyway when standard error is not a terminal)",
+    )  # fmt: skip
     p.add_argument("-v", "--verbose", action="count", default=0, help="debug log output")
     return p
 
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     finished = False
     try:
         config, out = _resolve(args)
-        results = run_pipeline(config, out, resume=args.resume, progress=not args.no_progress)
+        progress = not args.no_progress and sys.stderr.isatty()  # no \r bars in a redirected log
+        results = run_pipeline(config, out, resume=args.resume, progress=progress)
         main_rank = dist_utils.is_main_process()
         finished = True
     except (LraError, MorError) as exc:
@@ -184,6 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     if main_rank:
         print()
         print(format_table(results))
-        print(f"\nrun directory: {out}  (results.json, metrics.csv, plots/)")
+        print(f"\nrun directory: {out}  (results.json, timing.json, metrics.csv, plots/)")
         print(f"wall time: {results['timing']['wall_s_this_invocation']:.1f} s")
     return 0

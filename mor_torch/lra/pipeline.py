@@ -37,6 +37,9 @@ Run directory layout (rank 0 writes; see also :mod:`mor_torch.lra.rundir`)::
     seed<k>/reduced/hsv.npz         Hankel singular values per layer, (H, N) or (1, N)
     metrics.jsonl, metrics.csv      one row per stage, seed and epoch
     results.json, claims.json       the summary (:func:`run_pipeline`) and the claims' verdicts
+    timing.json                     wall times, world size and threads of the last invocation
+                                    (apart, so that results.json of a resumed run is byte-identical
+                                    to that of an uninterrupted one and can be compared by hash)
     plots/*.png                     accuracy against training compute, comparison, HSVs, claim 2
 
 ``resume=True`` skips finished stages (their ``result.json`` exists) and continues the
@@ -85,6 +88,7 @@ from .rundir import (
     MODEL_NAME,
     PLOTS_DIR,
     RESULTS_NAME,
+    TIMING_NAME,
     prepare_run_dir,
     snapshot_path,
     stage_path,
@@ -425,12 +429,18 @@ def _stream_latency(config: Config, models: dict[str, SequenceClassifier]) -> di
     }
 
 
+def _write_results(run_dir: Path, results: dict) -> None:
+    """``results.json`` (everything but the timing: the same bytes for a resumed run) and ``timing.json``."""
+    atomic_write_json(run_dir / RESULTS_NAME, _finite({k: v for k, v in results.items() if k != "timing"}))
+    atomic_write_json(run_dir / TIMING_NAME, _finite(results["timing"]))
+
+
 def _write_outputs(ctx: _Context, results: dict, hsv: list[np.ndarray]) -> None:
     """``results.json``, ``claims.json`` and the plots (rank 0)."""
     if not dist_utils.is_main_process():
         return
     cfg = ctx.config
-    atomic_write_json(ctx.run_dir / RESULTS_NAME, _finite(results))
+    _write_results(ctx.run_dir, results)
     atomic_write_json(ctx.run_dir / CLAIMS_NAME, _finite(results["claims"]))
     folder = ctx.run_dir / PLOTS_DIR
     folder.mkdir(exist_ok=True)
@@ -463,7 +473,7 @@ def _write_compression(ctx: _Context, results: dict, pretrained: SequenceClassif
     """``results.json``, ``compression.json`` and the plots of the compression experiment (rank 0)."""
     if not dist_utils.is_main_process():
         return
-    atomic_write_json(ctx.run_dir / RESULTS_NAME, _finite(results))
+    _write_results(ctx.run_dir, results)
     atomic_write_json(ctx.run_dir / COMPRESSION_NAME, _finite(results["compression"]))
     folder = ctx.run_dir / PLOTS_DIR
     folder.mkdir(exist_ok=True)
@@ -513,10 +523,13 @@ def run_pipeline(
     * ``claims``: the two claims of Ezoe & Sato with their verdicts (also in ``claims.json``);
     * ``reduction``: per layer, the Hankel-singular-value energy kept, the error bounds and the
       measured relative kernel errors of the balanced and modal truncations; ``hsv`` (seed 0);
-    * ``order``, ``gramians``, ``structure``, ``seeds``, ``timing``: wall times and, in
-      ``timing["stream_latency"]``, the measured per-token streaming latency of each stage's model
-      (seed 0; ``us_per_token`` and ``ratio_to_pretrained``; ``run.latency_tokens`` tokens each,
-      ``None`` when 0): a measurement, kept with the wall times; the counts are in the stages.
+    * ``order``, ``gramians``, ``structure``, ``seeds``;
+    * ``timing`` (wall times of this invocation, world size, threads and, in
+      ``timing["stream_latency"]``, the measured per-token streaming latency of each stage's model:
+      seed 0, ``us_per_token`` and ``ratio_to_pretrained``, ``run.latency_tokens`` tokens each,
+      ``None`` when 0), which is written to ``timing.json`` instead: ``results.json`` holds
+      everything else (the streaming counts are in the stages), so a run resumed after a kill
+      writes the same bytes as an uninterrupted one.
 
     Under torchrun the process group is initialised from the environment and only rank 0 writes.
     The thread count and torch's determinism settings are restored on return.

@@ -36,6 +36,7 @@ __all__ = [
     "PLOTS_DIR",
     "RESULTS_NAME",
     "RESULT_NAME",
+    "TIMING_NAME",
     "prepare_run_dir",
     "read_json",
     "read_saved_config",
@@ -54,6 +55,8 @@ CHECKPOINT_NAME, MODEL_NAME, RESULT_NAME = "checkpoint.pt", "model.pt", "result.
 HSV_NAME = "hsv.npz"
 #: The run's summary, the claims' verdicts, the compression curve, the figures.
 RESULTS_NAME, CLAIMS_NAME, COMPRESSION_NAME, PLOTS_DIR = "results.json", "claims.json", "compression.json", "plots"
+#: The wall times of the last invocation (apart from ``results.json``, which a resumed run writes byte for byte).
+TIMING_NAME = "timing.json"
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ import dataclasses
 import warnings
 
 import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sps
 from oracles import (
     bt_error_system,
     fast_pole_system,
@@ -238,6 +240,233 @@ def fast_poles(seeds) -> Tally:
             if err > res.error_bound * (1 + 1e-7) + 1e-12 * hsv[0]:
                 return "quietly wrong", f"BT error {err:.4g} > bound {res.error_bound:.4g} (r={r}, hsv={hsv})"
             return "correct", ""
+
+        _run(tally, seed, case)
+    return tally
+
+
+# --------------------------------------------------------------------------- round three (issue 19)
+def defective_system(seed: int) -> tuple[mor.LTI, dict]:
+    """A random similarity of a matrix with a Jordan-like block whose eigenvalues are ``delta`` apart.
+
+    ``delta`` in ``{0, 1e-12, 1e-9, 1e-6, 1e-3}``; the block is 2 x 2 or 3 x 3 on a real eigenvalue,
+    or a real 4 x 4 on a complex pair; continuous or discrete (``expm`` of the continuous matrix:
+    the same Jordan structure), real or complex, ``n = 4 .. 10``.
+    """
+    rng = np.random.default_rng(seed)
+    delta = float(rng.choice([0.0, 1e-12, 1e-9, 1e-6, 1e-3]))
+    kind = str(rng.choice(["real2", "real3", "pair"]))
+    lam = -rng.uniform(0.1, 3.0)
+    if kind == "pair":
+        w = rng.uniform(0.5, 5.0)
+        R = np.array([[lam, w], [-w, lam]])
+        J = np.block([[R, np.eye(2)], [np.zeros((2, 2)), R + delta * np.eye(2)]])
+    else:
+        k = 2 if kind == "real2" else 3
+        J = lam * np.eye(k) + np.eye(k, k=1) + np.diag(delta * np.arange(k))
+    n = int(rng.integers(J.shape[0] + 1, 11))
+    rest = np.diag(-rng.uniform(0.1, 3.0, n - J.shape[0]))
+    M = np.block([[J, np.zeros((J.shape[0], n - J.shape[0]))], [np.zeros((n - J.shape[0], J.shape[0])), rest]])
+    X = rng.standard_normal((n, n))
+    A = np.linalg.solve(X, M @ X)
+    discrete = bool(rng.integers(2))
+    if discrete:
+        A = sla.expm(0.5 * A)
+    m, p = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    B, C = rng.standard_normal((n, m)), rng.standard_normal((p, n))
+    if rng.integers(4) == 0:  # a complex system
+        A = A + 0.5j * np.eye(n) if not discrete else A * np.exp(0.3j)  # real parts (moduli) unchanged
+        B = B + 1j * rng.standard_normal((n, m))
+    sys = mor.LTI(A, B, C, dt=1.0 if discrete else None)
+    return sys, {"delta": delta, "kind": kind, "n": n, "discrete": discrete, "complex": sys.is_complex}
+
+
+DEFECTIVE_METHODS = ("modal", "bt", "bsp", "irka")
+
+
+def defective(seeds) -> Tally:
+    """Modal truncation, BT, balanced singular perturbation (BSP) and IRKA of defective and near-defective A.
+
+    The method is chosen by ``seed % 4``.  Wrong, unwarned: modal truncation with
+    ``||G - G_r|| > error_bound`` or ``||G_r|| > 100 ||G||`` (a kept half of a split cluster);
+    BT or BSP with ``||G - G_r|| > (bound + rounding)(1 + 1e-7) + 1e-12 sigma_1``; IRKA with a
+    non-finite or unstable reduced model.  Norms by :func:`oracles.hinf_oracle`.
+    """
+    tally = Tally()
+    for seed in seeds:
+
+        def case(seed=seed):
+            sys, info = defective_system(seed)
+            method = DEFECTIVE_METHODS[seed % 4]
+            r = int(np.random.default_rng(seed + 11).integers(1, sys.n))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AccuracyWarning)  # the oracle evaluating G - G_r near zero
+                norm, _ = hinf_oracle(sys)
+            if method == "modal":
+                res = mor.modal_truncation(sys, r)
+                reduced, bound = res.reduced, res.error_bound
+            elif method == "irka":
+                res = mor.irka(sys, r)
+                reduced, bound = res.reduced, None
+                lam = np.linalg.eigvals(reduced.A) if reduced.n else np.zeros(0)
+                stable = np.all(np.abs(lam) < 1) if sys.dt is not None else np.all(lam.real < 0)
+                if not (np.all(np.isfinite(reduced.A)) and stable):
+                    return "quietly wrong", f"IRKA model non-finite or unstable, poles {lam} ({info}, r={r})"
+            else:
+                res = mor.balanced_truncation(sys, r, match_dc=method == "bsp")
+                reduced, bound = res.reduced, res.error_bound + getattr(res, "rounding", 0.0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AccuracyWarning)
+                err, _ = hinf_oracle(sys - reduced)
+                size_r, _ = hinf_oracle(reduced)
+            tally.note(f"{method}: error / ||G||", err / norm)
+            if bound is not None and err > bound * (1 + 1e-7) + 1e-9 * norm:
+                return "quietly wrong", f"{method}: error {err:.4g} > bound {bound:.4g} ({info}, r={r})"
+            if method == "modal" and size_r > 100 * norm:
+                return "quietly wrong", f"modal: ||G_r|| = {size_r:.4g} for ||G|| = {norm:.4g} ({info}, r={r})"
+            return "correct", ""
+
+        _run(tally, seed, case)
+    return tally
+
+
+_FORMATS = ("bsr", "coo", "csc", "csr", "dia", "dok", "lil")
+SPARSE_FORMATS = tuple(f"{f}_{k}" for f in _FORMATS for k in ("matrix", "array"))
+SPARSE_ROUTINES = (
+    "hankel_singular_values", "controllability_gramian", "balanced_truncation", "h2_norm", "hinf_norm",
+    "low_rank_gramians", "frequency_response", "transfer_function", "modal_truncation", "irka",
+    "impulse_response", "SparseLTI",
+)  # fmt: skip
+
+
+def _sparse_call(name: str, system, r: int):
+    """The comparable numbers of routine ``name`` on ``system`` (a tuple or a :class:`mor.LTI`)."""
+    if name == "balanced_truncation":
+        return mor.balanced_truncation(system, r).hsv
+    if name == "modal_truncation":
+        return np.sort(mor.modal_truncation(system, r).scores)
+    if name == "irka":
+        return np.array([mor.h2_norm(mor.irka(system, r).reduced)])
+    if name == "low_rank_gramians":
+        g = mor.low_rank_gramians(system, max_rank=200)
+        return g.Z @ g.Z.conj().T
+    if name == "frequency_response":
+        return mor.frequency_response(system, [0.0, 0.7, 3.0])
+    if name == "transfer_function":
+        return mor.transfer_function(system, [0.5 + 1j])
+    if name == "impulse_response":
+        return mor.impulse_response(system, 8, dt=0.1)
+    if name == "SparseLTI":
+        sys = system if isinstance(system, mor.LTI) else mor.SparseLTI(*system).to_dense()
+        return sys.A
+    return np.atleast_1d(getattr(mor, name)(system))
+
+
+def sparse_formats(seeds) -> Tally:
+    """Every scipy.sparse format (matrix and array flavour) as ``A`` of every routine, against the dense answer.
+
+    Per seed one format (``seed % 14``) and one routine (``seed // 14 % 12``); wrong: a result that
+    differs from the dense system's by more than ``1e-8`` relative.
+    """
+    tally = Tally()
+    for seed in seeds:
+
+        def case(seed=seed):
+            rng = np.random.default_rng(seed)
+            n = int(rng.integers(3, 9))
+            A = rng.standard_normal((n, n)) / np.sqrt(n)
+            A[np.abs(A) < 0.3] = 0.0  # genuinely sparse
+            A -= (np.max(np.linalg.eigvals(A).real) + rng.uniform(0.2, 2)) * np.eye(n)  # stable
+            B, C = rng.standard_normal((n, 1)), rng.standard_normal((1, n))
+            fmt, name = SPARSE_FORMATS[seed % 14], SPARSE_ROUTINES[seed // 14 % 12]
+            r = max(1, n // 2)
+            ref = _sparse_call(name, mor.LTI(A, B, C), r)
+            got = _sparse_call(name, (getattr(sps, fmt)(A), B, C), r)
+            scale = max(float(np.max(np.abs(ref))), 1e-300)
+            diff = float(np.max(np.abs(np.asarray(got) - ref))) / scale
+            tally.note("difference from dense (relative)", diff)
+            if diff > 1e-8:
+                return "quietly wrong", f"{name} with {fmt}: {diff:.3g} from the dense answer"
+            return "correct", ""
+
+        _run(tally, seed, case)
+    return tally
+
+
+def scaled_low_rank(seeds) -> Tally:
+    """The low-rank route on scaled systems: ``(a A, a B, C)`` (continuous; Gramians ``a P``, ``Q / a``)
+    or ``(A, b B, C / b)`` (discrete, Gramians ``b^2 P``, ``Q / b^2``), ``a = 10^U(-300, 300)``,
+    ``b = 10^U(-150, 150)`` (representable Gramians).
+
+    Wrong: ``Z Z^H`` or ``Y Y^H`` (rescaled) off the dense Gramians of the unscaled system by more
+    than ``1e-7`` of their norm, or Hankel singular values (dense and low-rank BT routes) off by more
+    than ``1e-8 sigma_1``.
+    """
+    tally = Tally()
+    for seed in seeds:
+
+        def case(seed=seed):
+            rng = np.random.default_rng(seed)
+            n = int(rng.integers(4, 30))
+            A = sps.diags([rng.uniform(0.1, 1, n - 1), -rng.uniform(1, 3, n), rng.uniform(-1, 0.1, n - 1)], [-1, 0, 1])
+            A = A.toarray()
+            discrete = bool(rng.integers(2))
+            if discrete:
+                A = A / (1.2 * np.max(np.abs(np.linalg.eigvals(A))))
+            B, C = rng.standard_normal((n, 1)), rng.standard_normal((1, n))
+            a = 10.0 ** rng.uniform(-150, 150) if discrete else 10.0 ** rng.uniform(-300, 300)  # P = a^2 P_ref
+            ref = mor.LTI(A, B, C, dt=1.0 if discrete else None)
+            scaled = mor.LTI(A, a * B, C / a, dt=1.0) if discrete else mor.LTI(a * A, a * B, C)
+            P, Q = mor.controllability_gramian(ref), mor.observability_gramian(ref)
+            g = mor.low_rank_gramians((sps.csr_matrix(scaled.A), scaled.B, scaled.C, None, scaled.dt), max_rank=400)
+            zs, ys = (a, 1 / a) if discrete else (np.sqrt(a), 1 / np.sqrt(a))  # Z = zs Z_ref, Y = ys Y_ref
+            Pz, Qy = (g.Z / zs) @ (g.Z / zs).conj().T, (g.Y / ys) @ (g.Y / ys).conj().T
+            dP = np.max(np.abs(Pz - P)) / np.max(np.abs(P))
+            dQ = np.max(np.abs(Qy - Q)) / np.max(np.abs(Q))
+            tally.note("low-rank Gramian error (relative)", max(dP, dQ))
+            if not dP <= 1e-7 or not dQ <= 1e-7:
+                return "quietly wrong", f"Gramians at a = {a:.3g}: relative errors {dP:.3g}, {dQ:.3g}"
+            h0, h1 = mor.hankel_singular_values(ref), mor.hankel_singular_values(scaled)
+            tally.note("HSV change (/ sigma_1)", np.max(np.abs(h1 - h0)) / h0[0])
+            if np.max(np.abs(h1 - h0)) > 1e-8 * h0[0]:
+                return "quietly wrong", f"HSVs at a = {a:.3g}: {h1[:3]} vs {h0[:3]}"
+            return "correct", ""
+
+        _run(tally, seed, case)
+    return tally
+
+
+def memory_hungry(seeds) -> Tally:
+    """Sizes whose arrays cannot fit in memory (terabytes: numpy fails at once, nothing is touched).
+
+    Accepted: a typed error (``MemoryLimitError``, or another :class:`~mor.errors.MorError` saying
+    why); a failure: numpy's ``MemoryError`` or any other untyped exception, or an answer.
+    Caution: a version without the memory check evaluates the frequency-response case
+    (``seed % 4 == 3``) piece by piece and grows without bound (11 GiB after a minute, measured on
+    571791e): leave those seeds out there.
+    """
+    tally = Tally()
+    for seed in seeds:
+
+        def case(seed=seed):
+            rng = np.random.default_rng(seed)
+            which = seed % 4
+            n = int(rng.integers(2, 6))
+            A = np.diag(rng.uniform(0.1, 0.9, n))
+            if which == 0:
+                length = 10 ** int(rng.integers(12, 16))
+                mor.impulse_response(mor.LTI(A, np.ones((n, 1)), np.ones((1, n)), dt=1.0), length)
+            elif which == 1:
+                poles = -rng.uniform(0.1, 1, (10**4, n))
+                mor.impulse_response(mor.DiagonalLTI(poles, np.ones((1, n, 1)), np.ones((1, 1, n))), 10**9, dt=0.1)
+            elif which == 2:
+                big = 10 ** int(rng.integers(6, 8))
+                mor.SparseLTI(sps.diags(-np.ones(big)), np.ones((big, 1)), np.ones((1, big))).to_dense(force=True)
+            else:
+                poles = -rng.uniform(0.1, 1, (10**4, n))
+                mor.frequency_response(mor.DiagonalLTI(poles, np.ones((1, n, 1)), np.ones((1, 1, n))),
+                                       np.linspace(0.0, 1.0, 10**7))  # fmt: skip
+            return "quietly wrong", "an impossible size returned an answer"
 
         _run(tally, seed, case)
     return tally

