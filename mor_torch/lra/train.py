@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ __all__ = [
 SCHEDULERS = ("plateau", "cosine", "linear", "constant")
 #: File name of the per-epoch checkpoint inside a stage's run directory.
 CHECKPOINT_NAME = "checkpoint.pt"
+#: Test hook of the kill-and-resume test: with this environment variable set to ``STAGE:EPOCH`` (e.g.
+#: ``bt_init:1``) the process kills itself with SIGKILL right after that stage's checkpoint of that
+#: epoch is written, an abrupt end at a point the test chooses instead of one a timer happens to hit.
+KILL_AFTER_CHECKPOINT_ENV = "MOR_LRA_KILL_AFTER_CHECKPOINT"
 
 
 @dataclass
@@ -555,6 +560,13 @@ def _save(run: _Setup, state: _State, epoch: int) -> None:
     )
 
 
+def _kill_point(stage: str, epoch: int) -> None:
+    """SIGKILL this process if :data:`KILL_AFTER_CHECKPOINT_ENV` names this stage and epoch (tests only)."""
+    if os.environ.get(KILL_AFTER_CHECKPOINT_ENV) == f"{stage}:{epoch}":
+        logger.warning("%s=%s: killing the process (SIGKILL)", KILL_AFTER_CHECKPOINT_ENV, f"{stage}:{epoch}")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def fit(
     model: nn.Module,
     data: Any,
@@ -639,6 +651,7 @@ def fit(
             row["val_accuracy"], row["epoch_time_s"],
         )  # fmt: skip
         _save(run, state, epoch)
+        _kill_point(stage, epoch + 1)
         if on_epoch_end is not None:
             on_epoch_end(row)
     if state.best_state is not None:
