@@ -28,7 +28,8 @@ def test_route_is_chosen_by_size_and_sparsity(monkeypatch):
     big = heat_1d(1200)
     res = balanced_truncation(big, 4)
     assert res.route == "low-rank" and res.certificate is not None and type(res.reduced) is mor.LTI
-    assert res.hsv.shape == (res.certificate.gramians.Z.shape[1],) or res.hsv.size < big.n
+    # the low-rank route computes as many HSVs as its Gramian factors have columns, far fewer than n
+    assert res.hsv.size <= res.certificate.gramians.Z.shape[1] < big.n
     assert res.certificate.meaningful
     small = balanced_truncation(heat_1d(300), 4)
     assert small.route == "dense" and small.certificate is None and small.hsv.shape == (300,)
