@@ -233,6 +233,7 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path):
     pytest.importorskip("nbclient")
@@ -255,6 +256,7 @@ def _python_blocks(page: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("page", _PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_examples_run(page, tmp_path, monkeypatch):
     blocks = _python_blocks(page)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,6 +48,11 @@ from .rundir import CHECKPOINT_NAME
 logger = logging.getLogger(__name__)
 
 __all__ = ["FitResult", "evaluate", "fit", "make_optimizer", "make_scheduler"]
+
+#: Test hook of the kill-and-resume test: with this environment variable set to ``STAGE:EPOCH`` (e.g.
+#: ``bt_init:1``) the process kills itself with SIGKILL right after that stage's checkpoint of that
+#: epoch is written, an abrupt end at a point the test chooses instead of one a timer happens to hit.
+KILL_AFTER_CHECKPOINT_ENV = "MOR_LRA_KILL_AFTER_CHECKPOINT"
 
 
 @dataclass
@@ -445,6 +452,13 @@ def _save(run: _Setup, state: _State, epoch: int) -> None:
     )
 
 
+def _kill_point(stage: str, epoch: int) -> None:
+    """SIGKILL this process if :data:`KILL_AFTER_CHECKPOINT_ENV` names this stage and epoch (tests only)."""
+    if os.environ.get(KILL_AFTER_CHECKPOINT_ENV) == f"{stage}:{epoch}":
+        logger.warning("%s=%s: killing the process (SIGKILL)", KILL_AFTER_CHECKPOINT_ENV, f"{stage}:{epoch}")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def fit(
     model: nn.Module,
     data: Any,
@@ -529,6 +543,7 @@ def fit(
             row["val_accuracy"], row["epoch_time_s"],
         )  # fmt: skip
         _save(run, state, epoch)
+        _kill_point(stage, epoch + 1)
         if on_epoch_end is not None:
             on_epoch_end(row)
     if state.best_state is not None:

@@ -22,19 +22,19 @@ def test_stein_factors_match_mpmath():
     pivots = mu[rng.integers(0, mu.size, 6)]
     z = np.tile(np.exp(mu), (6, 1))
     den, num = _stein_factors(np.tile(mu.real, (6, 1)), np.tile(mu.imag, (6, 1)), pivots, z, np.exp(pivots))
-    mpmath.mp.dps = 40
     worst = 0.0
-    for a, mp_ in enumerate(pivots):
-        zp = mpmath.exp(mpmath.mpc(mp_.real, mp_.imag))
-        for i, mi in enumerate(mu):
-            zi = mpmath.exp(mpmath.mpc(mi.real, mi.imag))
-            ref_den = 1 - zi * mpmath.conj(zp)
-            ref_num = zi - zp
-            worst = max(worst, float(abs(den[a, i] - complex(ref_den)) / abs(ref_den)))
-            if ref_num != 0:
-                worst = max(worst, float(abs(num[a, i] - complex(ref_num)) / abs(ref_num)))
-            else:
-                assert num[a, i] == 0
+    with mpmath.workdps(40):
+        for a, mp_ in enumerate(pivots):
+            zp = mpmath.exp(mpmath.mpc(mp_.real, mp_.imag))
+            for i, mi in enumerate(mu):
+                zi = mpmath.exp(mpmath.mpc(mi.real, mi.imag))
+                ref_den = 1 - zi * mpmath.conj(zp)
+                ref_num = zi - zp
+                worst = max(worst, float(abs(den[a, i] - complex(ref_den)) / abs(ref_den)))
+                if ref_num != 0:
+                    worst = max(worst, float(abs(num[a, i] - complex(ref_num)) / abs(ref_num)))
+                else:
+                    assert num[a, i] == 0
     assert worst < 1e-14
 
 

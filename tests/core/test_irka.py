@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import random_dense, random_diagonal
+from reliability_fuzz import _estimated_rounding
 
 from mor import LTI, DiagonalLTI, balanced_truncation, h2_norm, hinf_norm, irka, modal_truncation
 from mor.errors import (
@@ -81,7 +82,9 @@ def test_diagonal_batch_interpolation_conditions_and_members(discrete, io):
     for i in range(3):
         assert interpolation_residual(sys[i], res.reduced[i]) < 1e-8
         one = irka(sys[i], 4, tol=1e-12, maxit=400)  # the batch runs each member on its own schedule
-        assert one.iterations == res.iterations[i]
+        # the same iteration from the same start, but batched linear algebra rounds differently: where
+        # the shift change contracts slowly, the step at which it crosses tol may move by a few
+        assert one.converged and abs(one.iterations - res.iterations[i]) <= 2 + 0.1 * res.iterations[i]
         assert h2_norm(one.reduced - res.reduced[i]) <= 1e-8 * h2_norm(sys[i])
 
 
@@ -103,10 +106,15 @@ def test_agrees_with_pymor_on_a_siso_system():
     with np.load(DATA / "irka_pymor_siso.npz") as z:
         ref = LTI(z["A"], z["B"], z["C"], sys.D)
     res = irka(sys, 5, tol=1e-12, maxit=100)
-    assert res.converged and res.iterations == 9  # pyMOR: 9 iterations as well
-    with pytest.warns(AccuracyWarning, match="cannot be evaluated"):  # a rounding-level difference, by design
-        diff = hinf_norm(res.reduced - ref)
-    assert diff <= 1e-10 * hinf_norm(sys)
+    # pyMOR: 9 iterations.  The shift change contracts by ~25x per step (2.9e-12 at step 8, then a
+    # rounding floor of ~1.6e-13), so the step that crosses tol = 1e-12 may move by one on another CPU
+    assert res.converged and 8 <= res.iterations <= 10
+    # a rounding-level difference: hinf_norm warns or not depending on how small rounding leaves it;
+    # what holds either way is the value plus the rounding it estimates there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        diff, w = hinf_norm(res.reduced - ref, return_peak=True)
+    assert diff + _estimated_rounding(res.reduced - ref, w) <= 1e-10 * hinf_norm(sys)
 
 
 def test_initial_models():
@@ -137,12 +145,14 @@ def test_non_convergence_is_reported():
 
 def test_an_iteration_that_leaves_the_stable_set_returns_the_initial_model():
     # channel 24 of the first layer of an smnist model pre-trained with train.hsv_reg=1.0 (N = 64),
-    # reduced to the order its budget allocation gave it: IRKA's iterates turn unstable
+    # reduced to the order its budget allocation gave it.  The first projection from balanced
+    # truncation already has a pole at |z| = 1.0027: unstable by a margin ~1e13 times the rounding of
+    # one step, whereas after 100 iterations (|z| = 1 + 3.5e-5) the path depends on rounding
     with np.load(DATA / "irka_unstable_channel.npz") as z:
         sys = DiagonalLTI.from_log_poles(z["mu"], z["B"][:, None], z["C"][None, :], dt=1.0)
         order = int(z["order"])
     with pytest.warns(AccuracyWarning) as record:
-        res = irka(sys, order)
+        res = irka(sys, order, maxit=1)
     assert any("unstable" in str(w.message) for w in record)
     assert res.fallback and not res.converged
     assert np.all(np.abs(res.reduced.poles) < 1)

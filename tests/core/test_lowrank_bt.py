@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.optimize as so
 import scipy.sparse as sps
 
 import mor
@@ -24,11 +25,32 @@ def _sampled_error(full, reduced, w=W_GRID):
     return float(_gain(mor.frequency_response(full, w) - mor.frequency_response(reduced, w)).max())
 
 
+def _refined_error(full, reduced, w, peaks=3):
+    """``||G - G_r||`` sampled on ``w`` (sorted, >= 0), then the largest local maxima refined by a bounded
+    scalar search between their neighbours (in log frequency): the oracle of ``oracles.hinf_oracle``
+    for systems too large for a dense solve.  A value that is attained: a lower bound of the H-inf norm."""
+
+    def gain(x):
+        x = np.atleast_1d(x)
+        return _gain(mor.frequency_response(full, x) - mor.frequency_response(reduced, x))
+
+    v = gain(w)
+    best = float(v.max())
+    inner = np.flatnonzero((v[1:-1] >= v[:-2]) & (v[1:-1] >= v[2:])) + 1
+    for k in inner[np.argsort(-v[inner])][:peaks]:
+        lo, hi = np.log(max(w[k - 1], 1e-12)), np.log(w[k + 1])
+        res = so.minimize_scalar(lambda t: -gain(np.exp(t))[0], bounds=(lo, hi), method="bounded",
+                                 options={"xatol": 1e-10})  # fmt: skip
+        best = max(best, float(-res.fun))
+    return best
+
+
 def test_route_is_chosen_by_size_and_sparsity(monkeypatch):
     big = heat_1d(1200)
     res = balanced_truncation(big, 4)
     assert res.route == "low-rank" and res.certificate is not None and type(res.reduced) is mor.LTI
-    assert res.hsv.shape == (res.certificate.gramians.Z.shape[1],) or res.hsv.size < big.n
+    # the low-rank route computes as many HSVs as its Gramian factors have columns, far fewer than n
+    assert res.hsv.size <= res.certificate.gramians.Z.shape[1] < big.n
     assert res.certificate.meaningful
     small = balanced_truncation(heat_1d(300), 4)
     assert small.route == "dense" and small.certificate is None and small.hsv.shape == (300,)
@@ -192,6 +214,7 @@ def test_option_checks(kwargs, err, text):
 
 # --------------------------------------------------------------------------- slow: large models
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("order", [8, 20])
 def test_ten_thousand_states_error_within_bound(order):
     sys = convection_diffusion_2d(100)
@@ -200,7 +223,9 @@ def test_ten_thousand_states_error_within_bound(order):
         res = balanced_truncation(sys, order)
     assert res.route == "low-rank" and isinstance(res.reduced, mor.LTI) and res.reduced.n == order
     assert np.all(res.reduced.poles().real < 0)
-    err = _sampled_error(sys, res.reduced, np.concatenate([[0.0], np.logspace(0, 4, 30)]))
+    # the error at 0 (where the real system's peak often is) and on 80 points, its maxima refined: a grid
+    # alone can miss a peak between its points and pass a violated bound
+    err = _refined_error(sys, res.reduced, np.concatenate([[0.0], np.logspace(-2, 5, 80)]))
     assert err <= res.error_bound
     assert res.certificate.certified >= 6 and res.certificate.meaningful == (order == 8)
 
@@ -216,6 +241,7 @@ def _slycot_bt(sys, order):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.slycot
 @pytest.mark.parametrize(
     "make, order, rtol",

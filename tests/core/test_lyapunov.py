@@ -346,7 +346,7 @@ def test_unknown_method_raises():
 
 
 def test_non_numeric_input_raises():
-    with pytest.raises(TypeError):
+    with pytest.raises(ArgumentTypeError, match="A must be numeric"):
         solve_lyapunov([["a", "b"], ["c", "d"]], np.eye(2))
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
+from reliability_fuzz import _estimated_rounding
 from strategies import SystemSpec, build, direct_sum, pole_separation, poles_of, system_specs
 
 import mor
@@ -433,8 +434,15 @@ def test_dense_hsv_noise_floor():
     # sqrt(eps)-sized columns, so a system with G == D got Hankel singular values ~1e-8 instead of ~1e-16.
     sys = _transfer_function_is_constant(207819684)
     G_minus_D = sys - LTI(np.zeros((0, 0)), np.zeros((0, 1)), np.zeros((3, 0)), sys.D)
-    with pytest.warns(AccuracyWarning, match="small difference"):  # G - D is pure rounding, and says so
-        assert mor.hinf_norm(G_minus_D) <= 1e2 * EPS * gramian_scale(sys)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g, w = mor.hinf_norm(G_minus_D, return_peak=True)
+    assert g <= 1e2 * EPS * gramian_scale(sys)[0]  # G - D is pure rounding
+    # a warning exactly where the documented estimate demands it (rounding above 1e-4 of the norm at
+    # the peak); whether the rounding leaves G - D exactly 0 (no peak to judge) depends on the CPU
+    demanded = g > 0 and np.isfinite(w) and _estimated_rounding(G_minus_D, w) > 1e-4 * g
+    said = [str(x.message) for x in caught if issubclass(x.category, AccuracyWarning)]
+    assert bool(said) == demanded and all("small difference" in m for m in said), said
     hsv = mor.hankel_singular_values(sys)
     scale = gramian_scale(sys)[0]
     assert hsv[0] <= 1e3 * sys.n * EPS * scale, hsv / scale

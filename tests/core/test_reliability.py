@@ -9,15 +9,18 @@ guards; the time-scaled systems of item 1 are tested in ``test_scaling.py``.
 from __future__ import annotations
 
 import pathlib
+import re
 import warnings
 
 import mpmath
 import numpy as np
 import pytest
 from oracles import mp_hsv
+from reliability_fuzz import _estimated_rounding
 
 import mor
 from mor import LTI, DiagonalLTI, balanced_truncation, hankel_singular_values, hinf_norm
+from mor.balanced import BOUND_SHARE, FLOOR_RTOL
 from mor.errors import AccuracyWarning, ArgumentTypeError, NumericalError, SystemTypeError
 
 REGRESSIONS = pathlib.Path(__file__).resolve().parent.parent / "data" / "regressions"
@@ -52,9 +55,12 @@ def test_fast_discrete_poles_hsv(mu):
     big = ref > 1e-12 * ref[0]
     np.testing.assert_allclose(hsv[big], ref[big], rtol=1e-12)
     assert np.all(hsv[~big] <= 1e-12 * ref[0])
-    # the same systems batched (the issue: "gramians overflowed ... rescale the system")
+    # the same systems batched (the issue: "gramians overflowed ... rescale the system"); the batched
+    # path may round differently from the single one, so each member is held to the same accuracy
     batched = DiagonalLTI.from_log_poles(np.tile(mu, (3, 1)), np.tile(b[:, None], (3, 1, 1)), np.tile(c, (3, 1, 1)))
-    np.testing.assert_array_equal(hankel_singular_values(batched), np.tile(hsv, (3, 1)))
+    for member in hankel_singular_values(batched):
+        np.testing.assert_allclose(member[big], ref[big], rtol=1e-12)
+        assert np.all(member[~big] <= 1e-12 * ref[0])
 
 
 def test_fast_discrete_poles_reproducer_values_and_bound():
@@ -98,17 +104,22 @@ def test_hinf_discrete_mimo_regressions(name):
 
 
 def test_hinf_untrustworthy_answer_warns():
+    """The warning is raised, and the value is within the rounding error hinf_norm estimates (the
+    number its warning reports) of a 50-digit evaluation at the returned peak.  How far off the
+    double-precision value lands inside that error depends on the CPU's rounding (39% on one
+    machine, 1.1% on another): not asserted."""
     d = load("hinf_large_norm_attained")
     sys = dense(d)
     with pytest.warns(AccuracyWarning, match=r"cannot be evaluated to the requested accuracy.*non-normal"):
         g, w = hinf_norm(sys, return_peak=True)
-    # a 50-digit evaluation at the returned peak: the value is far from attained there
     with mpmath.workdps(50):
         A = mpmath.matrix(sys.A.tolist())
         M = mpmath.mpc(0, w) * mpmath.eye(sys.n) - A
         x = mpmath.lu_solve(M, mpmath.matrix(sys.B.tolist()))
-        exact = abs((mpmath.matrix(sys.C.tolist()) * x)[0] + sys.D[0, 0])
-    assert abs(g - float(exact)) > 0.1 * g  # the warning is justified
+        exact = float(abs((mpmath.matrix(sys.C.tolist()) * x)[0] + sys.D[0, 0]))
+    reported = _estimated_rounding(sys, w)  # the estimate behind the warning's "rounding error up to ..."
+    assert reported > 1e-4 * g  # the documented threshold of the warning: it is demanded here
+    assert abs(g - exact) <= reported
 
 
 def test_hinf_well_conditioned_does_not_warn():
@@ -124,12 +135,19 @@ def test_hinf_well_conditioned_does_not_warn():
 def test_bt_nonnormal_warns_naming_the_conditioning():
     d = load("bt_nonnormal_bound")
     sys = dense(d)
-    with pytest.warns(AccuracyWarning, match=r"error bound may not hold.*condition number \d\.\de\+1[34]"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         res = balanced_truncation(sys, int(d["order"]))
     assert res.error_bound == pytest.approx(float(d["bound"]), rel=1e-2)
-    # the true error, 40 digits at omega = 0 where it is largest: SLICOT's own model (error 2.4e7 there,
-    # 1.63e6 when measured in double precision as in the issue) violates the bound as well; what holds
-    # is error <= bound + rounding
+    # the documented rule: a warning where the estimated rounding floor exceeds BOUND_SHARE of the
+    # bound and FLOOR_RTOL of sigma_1 + ||D|| (here it is ~3,000 times the bound, on any CPU)
+    size = res.hsv[0] + np.linalg.norm(sys.D)
+    assert res.rounding > BOUND_SHARE * res.error_bound and res.rounding > FLOOR_RTOL * size
+    (w,) = [w for w in caught if issubclass(w.category, AccuracyWarning)]
+    kappa = re.search(r"error bound may not hold.*condition number (\S+) \(non-normality\)", str(w.message))
+    assert kappa and float(kappa.group(1)) > 1e10  # ~1e13-1e14: its digits are rounding, its size is not
+    # the true error, 40 digits at omega = 0 (SLICOT's own model: error 2.4e7 there, above the bound
+    # too): what holds is error <= bound + rounding, whichever side of the bound rounding lands on
     with mpmath.workdps(40):
 
         def G(s: LTI):
@@ -137,8 +155,7 @@ def test_bt_nonnormal_warns_naming_the_conditioning():
             return (mpmath.matrix(s.C.tolist()) * mpmath.lu_solve(M, mpmath.matrix(s.B.tolist())))[0] + s.D[0, 0]
 
         err0 = float(abs(G(sys) - G(res.reduced)))
-    assert err0 > res.error_bound  # no method can meet the bound here ...
-    assert err0 <= res.error_bound + res.rounding  # ... and the estimate says how far it can be off
+    assert err0 <= res.error_bound + res.rounding
 
 
 # -- item 5: untyped crashes and spurious failures ---------------------------------------------------

@@ -82,9 +82,20 @@ def test_layer_parameters(mode, shared, init):
     assert layer.W.dtype == torch.float32 and layer.poles().dtype == torch.complex64
     dt = layer.delta().detach()
     assert torch.all((dt >= 1e-3 * (1 - 1e-6)) & (dt <= 1e-1 * (1 + 1e-6)))
-    expect = inits.init_poles(init, N, 0) if init != "random" else layer.poles().detach().numpy()
-    np.testing.assert_allclose(np.broadcast_to(layer.poles().detach().numpy(), shape), np.broadcast_to(
-        expect, shape), rtol=1e-6)
+    poles = np.broadcast_to(layer.poles().detach().numpy(), shape)
+    if init != "random":
+        np.testing.assert_allclose(poles, np.broadcast_to(inits.init_poles(init, N, 0), shape), rtol=1e-6)
+    else:  # the documented distribution -U(0.1, 1) + i pi U(0, N), sorted by imaginary part ...
+        assert np.all((poles.real >= -1 - 1e-6) & (poles.real <= -0.1 + 1e-6))
+        assert np.all((poles.imag >= 0) & (poles.imag <= np.pi * N * (1 + 1e-6)))
+        assert np.all(np.diff(poles.imag, axis=-1) >= 0)
+        # ... drawn from torch's generator: the same seed gives the same poles, another seed others
+        torch.manual_seed(0)
+        again = DSS(H, N, mode=mode, init=init, shared_poles=shared, step_min=1e-3, step_max=1e-1)
+        torch.manual_seed(1)
+        other = DSS(H, N, mode=mode, init=init, shared_poles=shared, step_min=1e-3, step_max=1e-1)
+        torch.testing.assert_close(again.poles(), layer.poles(), rtol=0, atol=0)
+        assert not torch.allclose(other.poles(), layer.poles())
     ssm = layer.ssm_parameters()
     assert len(ssm) == 4 and ssm[-1] is layer.log_step and ssm[2] is layer.W
     assert {id(p) for p in layer.parameters()} == {id(p) for p in ssm} | {id(layer.D)}

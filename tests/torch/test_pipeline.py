@@ -2,11 +2,11 @@
 
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -24,6 +24,7 @@ from mor_torch.lra.config import (  # noqa: E402
     tomllib,
 )
 from mor_torch.lra.report import STAGES, format_table  # noqa: E402
+from mor_torch.lra.train import KILL_AFTER_CHECKPOINT_ENV  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -111,13 +112,95 @@ def test_config_is_typed_and_rejects_unknown_keys_listing_the_valid_ones():
         Config.from_dict({"nosection": {}})
 
 
-def test_cli_help_and_flag_overrides(capsys):
+def test_cli_help_and_a_bad_setting(capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(["--help"])
     assert info.value.code == 0
     assert "--resume" in capsys.readouterr().out
     assert main(["--preset", "smoke", "--set", "train.nope=1", "--out", "/nonexistent/x"]) == 2
     assert "ConfigError" in capsys.readouterr().err
+
+
+class _Captured(Exception):
+    """Raised by the stand-in pipeline: what ``main`` would have run."""
+
+
+def _run_cli(monkeypatch, argv):
+    """``(config, out, resume, progress, log level)`` that ``main(argv)`` hands to the pipeline."""
+    import mor_torch.lra.cli as cli
+
+    seen = {}
+
+    def fake_pipeline(config, out, *, resume, progress):
+        raise _Captured(config, out, resume, progress)
+
+    monkeypatch.setattr(cli, "run_pipeline", fake_pipeline)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)  # as on a terminal: bars unless --no-progress
+    with pytest.raises(_Captured) as info:
+        main(argv)
+    return (*info.value.args, seen["level"])
+
+
+# Each flag of `python -m mor_torch.lra --help` and the configuration key(s) its help names, with a
+# value other than the smoke preset's: (argv, {dotted key: expected value}).
+FLAG_TABLE = [
+    (["--order", "3"], {"reduce.order": 3}),
+    (["--gramians", "continuous"], {"reduce.gramians": "continuous"}),
+    (["--structure", "shared"], {"reduce.structure": "shared"}),
+    (["--mode", "exp"], {"model.mode": "exp"}),
+    (["--seeds", "3", "4"], {"run.seeds": (3, 4)}),
+    (["--epochs", "2"], {"train.epochs": 2, "pretrain.epochs": 2, "main.epochs": 2}),  # three keys
+    (["--data-dir", "/some/data"], {"task.data_dir": "/some/data"}),
+    (["--device", "cpu"], {"run.device": "cpu"}),
+    (["--threads", "2"], {"run.threads": 2}),
+    (["--set", "train.lr=0.002"], {"train.lr": 0.002}),
+    (["--set", "model.n_layers=2", "--set", "task.options.n_train=100"],
+     {"model.n_layers": 2, "task.options.n_train": 100}),
+    (["--order", "3", "--set", "reduce.order=2"], {"reduce.order": 3}),  # a flag wins over --set
+]
+
+
+def _key(cfg, dotted):
+    """A configuration value by its dotted key; ``pretrain.epochs`` / ``main.epochs`` as the stage recipes see them."""
+    section, *rest = dotted.split(".")
+    if section in ("pretrain", "main") and rest == ["epochs"]:
+        return cfg.recipe(section).epochs
+    value = cfg.to_dict()[section]
+    for part in rest:
+        value = value[part]
+    return tuple(value) if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("argv, keys", FLAG_TABLE, ids=[" ".join(a) for a, _ in FLAG_TABLE])
+def test_cli_flags_set_their_configuration_keys(monkeypatch, tmp_path, argv, keys):
+    common = ["--preset", "smoke", "--out", str(tmp_path / "run")]
+    base = _run_cli(monkeypatch, common)[0]
+    cfg, out, resume, progress, level = _run_cli(monkeypatch, [*common, *argv])
+    assert cfg.preset == "smoke" and out == tmp_path / "run" and not resume and progress and level == logging.INFO
+    changed = {}
+    for dotted, want in keys.items():
+        assert _key(base, dotted) != want  # the preset's own value differs: the flag made the change
+        assert _key(cfg, dotted) == want, dotted
+        changed[dotted] = want
+    # nothing else changed
+    assert {k: v for k, v in cfg.to_dict().items() if k not in {d.split(".")[0] for d in changed}} == {
+        k: v for k, v in base.to_dict().items() if k not in {d.split(".")[0] for d in changed}
+    }
+
+
+def test_cli_run_flags(monkeypatch, tmp_path):
+    cfg, out, resume, progress, level = _run_cli(monkeypatch, ["--preset", "listops-mini", "--out", str(tmp_path / "a"),
+                                                               "--no-progress", "-v"])  # fmt: skip
+    assert cfg.preset == "listops-mini" and out == tmp_path / "a" and not progress and level == logging.DEBUG
+    # --resume with no settings: the configuration saved in the run directory, device and threads changeable
+    run = tmp_path / "b"
+    run.mkdir()
+    saved = resolve_config("smoke", ["run.seeds=[5]"])
+    (run / "config.json").write_text(json.dumps(saved.to_dict()))
+    cfg, out, resume, _, _ = _run_cli(monkeypatch, ["--out", str(run), "--resume", "--threads", "2"])
+    assert resume and out == run and cfg.run.seeds == (5,) and cfg.run.threads == 2
+    assert dataclasses.replace(cfg, run=saved.run) == saved
 
 
 # --------------------------------------------------------------------------- the smoke pipeline
@@ -239,22 +322,24 @@ def _cli(out, data, *extra):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_sigkill_mid_stage_then_resume_gives_identical_results(tmp_path):
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    env.pop(KILL_AFTER_CHECKPOINT_ENV, None)
     data = tmp_path / "data"
     ref = subprocess.run(_cli(tmp_path / "ref", data), env=env, capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
+    # SIGKILL right after the first of bt_init's three checkpoints (the test hook of train.fit): the
+    # same point on every run, however loaded the machine (polling for the checkpoint could miss it)
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(out, data), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill = {**env, KILL_AFTER_CHECKPOINT_ENV: "bt_init:1"}
+    killed = subprocess.run(_cli(out, data), env=kill, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     ckpt = out / "seed0" / "bt_init" / "checkpoint.pt"
-    deadline = time.monotonic() + 240
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
     assert ckpt.exists() and not (out / "results.json").exists()  # killed inside the bt_init stage
     assert (out / "seed0" / "pretrained" / "result.json").exists()
+    assert not (out / "seed0" / "bt_init" / "result.json").exists()
 
     resumed = subprocess.run(_cli(out, data, "--resume"), env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

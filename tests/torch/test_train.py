@@ -280,6 +280,7 @@ DDP_MAIN = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_distributed_two_gloo_processes(task, tmp_path):
     root = tmp_path / "data"
     load_task("listops-mini", root, n_train=64, n_val=21, n_test=19, min_length=8, max_length=32)
