@@ -47,7 +47,7 @@ from ._tensors import to_numpy
 from .dss import DEFAULT_MODE, DSS, MODES
 from .errors import LayerConversionError
 
-__all__ = ["TIMES", "from_lti", "to_lti"]
+__all__ = ["TIMES", "dss_to_lti", "from_lti", "to_lti"]
 
 #: The two readings of a layer as a system (see the module docstring).
 TIMES = ("continuous", "discrete")
@@ -90,7 +90,42 @@ def _length(length: Any, mode: str, what: str) -> int | None:
     return check_int(length, "length")
 
 
-def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -> DiagonalLTI:
+def to_lti(layer: Any, *, time: str | None = None, length: int | None = None) -> DiagonalLTI:
+    """A layer of any supported family as a :class:`mor.DiagonalLTI` (exact).
+
+    Parameters
+    ----------
+    layer : nn.Module
+        A :class:`DSS` layer or a module of another family (S4D, LRU, S5; see
+        :mod:`mor_torch.families`), recognised by its parameter names.
+    time : {"continuous", "discrete"}, optional
+        The reading of the layer; default ``"continuous"`` for DSS (see :func:`dss_to_lti`) and S4D,
+        ``"discrete"`` for LRU and S5 (which have no continuous reading).
+    length : int, optional
+        Kernel length ``L``; required for DSS_SOFTMAX.
+
+    Returns
+    -------
+    DiagonalLTI
+        Channel families (DSS, S4D): batch ``(H,)`` of SISO systems; MIMO families (LRU, S5): one
+        system with ``H`` inputs and outputs.  The layer outputs the real part; a discrete system's
+        Markov parameters are the kernel shifted by one sample, ``K_j = Re(h[j+1])``, and ``D``
+        holds the skip (see :mod:`mor_torch.families.base`).
+
+    Raises
+    ------
+    SystemTypeError
+        ``layer`` belongs to no family (the message names its type and any near miss).
+    """
+    from .families import family_of
+
+    family = family_of(layer, "to_lti")
+    if time is None:
+        time = "continuous" if "continuous" in family.gramians else "discrete"
+    return family.to_lti(layer, time=family.check_time(time), length=length)
+
+
+def dss_to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -> DiagonalLTI:
     """The channels of a DSS layer as one batched SISO :class:`mor.DiagonalLTI`.
 
     Parameters
@@ -116,7 +151,7 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
         Softmax mode without ``length``, or a growing softmax mode whose LTI form overflows.
     """
     if not isinstance(layer, DSS):
-        raise SystemTypeError(f"to_lti expects a mor_torch.DSS layer, got {type(layer).__name__}")
+        raise SystemTypeError(f"dss_to_lti expects a mor_torch.DSS layer, got {type(layer).__name__}")
     time = check_choice(time, "time", TIMES)
     what = f"to_lti({layer.mode} layer)"
     length = _length(length, layer.mode, what)
@@ -146,9 +181,7 @@ def _eig_residues(sys: LTI) -> tuple[np.ndarray, np.ndarray]:
     lam, V = np.linalg.eig(sys.A)
     cond = np.linalg.cond(V)
     if not np.isfinite(cond) or cond > 1e12:
-        raise LayerConversionError(
-            f"A is not (numerically) diagonalisable: eigenvector condition number {cond:.3g}"
-        )
+        raise LayerConversionError(f"A is not (numerically) diagonalisable: eigenvector condition number {cond:.3g}")
     b = np.linalg.solve(V, sys.B)[:, 0]  # V^-1 B
     CV = sys.C @ V
     return lam.astype(np.complex128), CV * b[None, :]
