@@ -64,11 +64,36 @@ class DiagonalRecurrence(nn.Module):
         self.state_shape = (2, *z.shape)
 
     def initial_state(self, batch_size: int) -> Tensor:
-        """Zero state, ``(batch, 2, H, N)`` (channel layout) or ``(batch, 2, N)`` (MIMO): real, imaginary."""
+        """Zero state, ``(batch, 2, H, N)`` (channel layout) or ``(batch, 2, N)`` (MIMO): real, imaginary.
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of sequences streamed together.
+
+        Returns
+        -------
+        Tensor
+            Of the recurrence's dtype and device.
+        """
         return torch.zeros((batch_size, *self.state_shape), dtype=self.d.dtype, device=self.d.device)
 
     def step(self, u: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        """One token: ``u (batch, H_in) -> y (batch, H_out)`` and the new state."""
+        """One token: ``x <- z x + Bbar u``, ``y = Re(C x) + D u``.
+
+        Parameters
+        ----------
+        u : (batch, H_in) Tensor
+            The token.
+        state : Tensor
+            From :meth:`initial_state` or the previous step.
+
+        Returns
+        -------
+        y : (batch, H_out) Tensor
+        state : Tensor
+            The new state.
+        """
         xr, xi = state[:, 0], state[:, 1]
         if self.channels:
             bu = u[..., None]
@@ -82,7 +107,20 @@ class DiagonalRecurrence(nn.Module):
         return y, torch.stack((nr, ni), dim=1)
 
     def forward(self, u: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """A whole sequence ``u (batch, L, H)`` step by step; ``(y (batch, L, H), final state)``."""
+        """A whole sequence, step by step.
+
+        Parameters
+        ----------
+        u : (batch, L, H_in) Tensor
+        state : Tensor, optional
+            Initial state; zero by default.
+
+        Returns
+        -------
+        y : (batch, L, H_out) Tensor
+        state : Tensor
+            The state after the last token.
+        """
         state = self.initial_state(u.shape[0]) if state is None else state
         ys = []
         for t in range(u.shape[1]):

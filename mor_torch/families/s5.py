@@ -83,7 +83,9 @@ def _poles(module: nn.Module) -> np.ndarray:
     shape = tuple(params["Lambda"].shape)
     if shape[:1] != shape or not params["Lambda"].is_complex():
         if not (len(shape) == 2 and shape[1] == 2 and not params["Lambda"].is_complex()):
-            raise LayerConversionError(f"S5 Lambda must be complex (P,) or real pairs (P, 2) (a diagonal A), got {shape}")
+            raise LayerConversionError(
+                f"S5 Lambda must be complex (P,) or real pairs (P, 2) (a diagonal A), got {shape}"
+            )
     return complex_parameter(module, "Lambda", 1)
 
 

@@ -20,8 +20,12 @@ class S4DKernel(nn.Module):
         self.log_dt = nn.Parameter(math.log(1e-3) + torch.rand(H, dtype=dtype) * math.log(100.0))
         C = torch.randn(H, N // 2, dtype=torch.complex128) * 0.5
         self.C = nn.Parameter(C.to(dtype.to_complex()) if complex_C else torch.view_as_real(C).to(dtype))
-        self.log_A_real = nn.Parameter(torch.log(0.5 * torch.ones(H, N // 2, dtype=dtype)) + 0.3 * torch.randn(H, N // 2, dtype=dtype))
-        self.A_imag = nn.Parameter(math.pi * torch.arange(N // 2, dtype=dtype).repeat(H, 1) + torch.rand(H, N // 2, dtype=dtype))
+        self.log_A_real = nn.Parameter(
+            torch.log(0.5 * torch.ones(H, N // 2, dtype=dtype)) + 0.3 * torch.randn(H, N // 2, dtype=dtype)
+        )
+        self.A_imag = nn.Parameter(
+            math.pi * torch.arange(N // 2, dtype=dtype).repeat(H, 1) + torch.rand(H, N // 2, dtype=dtype)
+        )
 
     def forward(self, L):
         dt = torch.exp(self.log_dt)
@@ -101,7 +105,8 @@ def discretize_zoh(Lambda, B, step):
 
 
 class S5(nn.Module):
-    """S5 (Smith et al. 2023): one MIMO diagonal system, ``x_k = Lbar x_{k-1} + Bbar u_k``, ``y_k = Re(C~ x_k) + D u_k``.
+    """S5 (Smith et al. 2023): one MIMO diagonal system, ``x_k = Lbar x_{k-1} + Bbar u_k``,
+    ``y_k = Re(C~ x_k) + D u_k``.
 
     ``port=True``: one complex ``Lambda`` and ``C``, the discretisation as a ``discretize`` function
     attribute, no ``conj_sym`` attribute (``y = Re(C x)``).
@@ -109,7 +114,9 @@ class S5(nn.Module):
 
     def __init__(self, H, P, *, discretization="zoh", conj_sym=False, port=False, dtype=torch.float64):
         super().__init__()
-        lam = torch.complex(-0.5 * torch.exp(0.5 * torch.randn(P, dtype=torch.float64)), 3 * torch.randn(P, dtype=torch.float64))
+        lam = torch.complex(
+            -0.5 * torch.exp(0.5 * torch.randn(P, dtype=torch.float64)), 3 * torch.randn(P, dtype=torch.float64)
+        )
         B = torch.randn(P, H, dtype=torch.complex128) / math.sqrt(H)
         C = torch.randn(H, P, dtype=torch.complex128) / math.sqrt(P)
         self.port = port
@@ -124,7 +131,7 @@ class S5(nn.Module):
             self.discretize = discretize_bilinear if discretization == "bilinear" else discretize_zoh
         self.B = nn.Parameter(torch.view_as_real(B).to(dtype))
         self.D = nn.Parameter(torch.randn(H, dtype=dtype))
-        self.log_step = nn.Parameter((math.log(1e-2) + torch.rand(P, 1, dtype=dtype) * math.log(100.0)))
+        self.log_step = nn.Parameter(math.log(1e-2) + torch.rand(P, 1, dtype=dtype) * math.log(100.0))
         self.P = P
 
     def forward(self, u):
@@ -159,7 +166,7 @@ KINDS = ("s4d", "s4d-complex", "lru", "lru-port", "s5-zoh", "s5-bilinear-conj", 
 
 
 def impulse_kernels(layer, L):
-    """``K[k, :, j]``: the layer's response at step ``k`` to a unit impulse in input ``j`` at step 0 (its own forward)."""
+    """``K[k, :, j]``: the layer's own response at step ``k`` to a unit impulse in input ``j`` at step 0."""
     H_in = layer.D.shape[-1]
     u = torch.zeros(H_in, L, H_in, dtype=torch.float64)
     u[torch.arange(H_in), 0, torch.arange(H_in)] = 1.0

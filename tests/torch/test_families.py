@@ -81,7 +81,7 @@ def test_every_reducer_on_every_family(kind, reducer):
         new, rep = reduce_layer(layer, 4, reducer=reducer)
     assert type(new) is type(layer) and family_of(new).name == FAMILY[kind]
     assert rep.family == FAMILY[kind] and rep.order == 4
-    for (pname, p), (_, q) in zip(layer.named_parameters(), new.named_parameters(), strict=True):
+    for p, q in zip(layer.parameters(), new.parameters(), strict=True):
         assert p.dtype == q.dtype and q.requires_grad
         assert q is not p
     # the reduced module's own forward is its mor system (exactly), and a real reduction of the old one
@@ -180,11 +180,11 @@ def test_recurrent_of_reduced_layer_has_the_smaller_state():
 
 
 def test_compress_with_nothing_to_reduce_names_what_it_saw():
-    with pytest.raises(NoReducibleLayerError, match="Linear.*Sequential|Sequential.*Linear"):
+    with pytest.raises(NoReducibleLayerError, match=r"GELU, Linear, Sequential"):
         compress(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU()), 2)
     near = make("s5-zoh")
     del near.B  # e.g. a factorised B of another S5 variant
-    with pytest.raises(NoReducibleLayerError, match="near misses.*S5 holds"):
+    with pytest.raises(NoReducibleLayerError, match=r"near misses.*S5 holds"):
         compress(torch.nn.Sequential(near), 2)
     with pytest.raises(SystemTypeError, match="Linear"):
         to_lti(torch.nn.Linear(2, 2))
@@ -194,7 +194,7 @@ def test_recognised_layers_that_cannot_be_reduced_are_named():
     bad = make("lru")
     with torch.no_grad():
         bad.nu_log[2] = float("nan")
-    with pytest.raises(NonFiniteError, match="layer '1'.*lru.*nu_log"):
+    with pytest.raises(NonFiniteError, match=r"layer '1'.*lru.*nu_log"):
         compress(torch.nn.Sequential(make("s4d"), bad), 2)
     grow = make("s5-zoh")
     with torch.no_grad():
@@ -204,9 +204,9 @@ def test_recognised_layers_that_cannot_be_reduced_are_named():
     assert info.value.layer == "0" and info.value.mode == 3
     dense = make("s5-port")
     dense.Lambda = torch.nn.Parameter(torch.randn(8, 8, dtype=torch.complex128))
-    with pytest.raises(LayerConversionError, match="layer '0'.*diagonal"):
+    with pytest.raises(LayerConversionError, match=r"layer '0'.*diagonal"):
         compress(torch.nn.Sequential(dense), 2)
-    with pytest.raises(MethodError, match="gramians='continuous'"):
+    with pytest.raises(MethodError, match=r"gramians='continuous'"):
         reduce_layer(make("lru"), 2, gramians="continuous")
     with pytest.raises(OrderError, match="one order"):
         reduce_layer(make("lru"), np.array([2, 2, 2]))
@@ -240,15 +240,15 @@ def test_shared_parameters_short_of_a_module_are_refused():
     lru = make("lru")
     head = torch.nn.Linear(3, 3, dtype=torch.float64)
     head.bias = lru.D
-    with pytest.raises(SharedParameterError, match="'1.bias'"):
+    with pytest.raises(SharedParameterError, match=r"'1\.bias'"):
         compress(torch.nn.Sequential(lru, head), 2)
 
 
 def test_budget_across_families_counts_mimo_states_once():
     model = torch.nn.Sequential(make("s4d", H=3, N=6), make("lru", H=3, N=6, seed=1), make("s5-zoh", H=3, N=6, seed=2))
-    small, report = compress(model, budget=12)
+    _small, report = compress(model, budget=12)
     assert report.states == 12
     assert sum(rep.states for rep in report.layers.values()) == 12
-    for name, rep in report.layers.items():
+    for rep in report.layers.values():
         if rep.family != "s4d":
             assert rep.orders.shape == (1,)
