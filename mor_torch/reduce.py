@@ -1,6 +1,12 @@
-"""Reduction of DSS layers and of whole models: balanced truncation, balanced singular perturbation,
+"""Reduction of layers and of whole models: balanced truncation, balanced singular perturbation,
 modal truncation or H2-optimal reduction, to one order, one order per channel, or a model-wide
 budget of states.
+
+The layers are those of :mod:`mor_torch.families` (DSS, and S4D, LRU, S5 modules trained elsewhere,
+recognised by their parameter names): each family converts its layer to a ``mor`` system and writes
+the reduced system back into a module of its own class.  The options below are described for DSS;
+S4D layers take the same (``structure="channel"`` only), the MIMO families LRU and S5 are one system
+each (discrete or finite-horizon Gramians).
 
 Every layer is reduced by batched calls of :mod:`mor` (:mod:`mor_torch.reducers`): one call for
 one order, one per distinct order for per-channel orders -- no Python loop over channels.
@@ -379,7 +385,7 @@ def _find_layers(model: nn.Module) -> list[_Layer]:
     found: dict[int, _Layer] = {}
     inside: list[str] = []
     for name, module in model.named_modules(remove_duplicate=False):
-        if any(name.startswith(p + ".") for p in inside):
+        if any(p == "" or name.startswith(p + ".") for p in inside):
             continue
         if id(module) in found:
             layer = found[id(module)]

@@ -164,7 +164,9 @@ def _like(old: nn.Parameter, value: np.ndarray) -> nn.Parameter:
     value = np.asarray(value)
     if np.iscomplexobj(value) and not old.is_complex():
         value = np.stack([value.real, value.imag], axis=-1)
-    t = torch.tensor(np.ascontiguousarray(value), dtype=old.dtype, device=old.device)
+    # a fresh tensor with standard strides (torch.tensor of an empty array has all-zero strides)
+    t = torch.zeros(value.shape, dtype=old.dtype, device=old.device)
+    t.copy_(torch.as_tensor(np.ascontiguousarray(value)))
     new = nn.Parameter(t, requires_grad=old.requires_grad)
     for key, attr in vars(old).items():  # e.g. the per-parameter optimiser settings S4 attaches (_optim)
         if not key.startswith("_grad") and key != "grad":

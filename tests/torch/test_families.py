@@ -252,3 +252,20 @@ def test_budget_across_families_counts_mimo_states_once():
     for rep in report.layers.values():
         if rep.family != "s4d":
             assert rep.orders.shape == (1,)
+
+
+def test_other_gramians_a_layer_as_the_model_and_zero_states():
+    s4d = make("s4d", N=10)
+    new, rep = reduce_layer(s4d, 3, gramians="continuous")
+    assert conversion_error(new)[0] < 1e-11 and np.all(kernel_l2_error(s4d, new) > 0)
+    lru = make("lru", N=10)
+    new, rep = reduce_layer(lru, 4, gramians="finite", length=200)
+    assert rep.error_bound is None and new.nu_log.shape == (4,)
+    small, report = compress(s4d, 2)  # the model is the layer itself
+    assert type(small) is type(s4d) and small.kernel.C.shape == (3, 2, 2) and list(report.layers) == [""]
+    for kind in ("lru", "s5-zoh"):  # a budget may leave a MIMO layer no state: only its skip remains
+        layer = make(kind)
+        empty, rep = reduce_layer(layer, np.array([0]))
+        assert rep.states == 0 and rep.order == 0
+        u = torch.randn(2, 5, 3, dtype=torch.float64)
+        np.testing.assert_allclose(empty(u).detach(), (u * layer.D).detach(), atol=1e-15)
