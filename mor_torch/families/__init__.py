@@ -38,12 +38,30 @@ FAMILIES: tuple[Family, ...] = (DSSFamily(), S4DFamily(), LRUFamily(), S5Family(
 
 
 def recognise(module: nn.Module) -> Family | None:
-    """The family of ``module``, or ``None``."""
+    """The family of ``module``, or ``None``.
+
+    Parameters
+    ----------
+    module : nn.Module
+
+    Returns
+    -------
+    Family or None
+    """
     return next((f for f in FAMILIES if f.matches(module)), None)
 
 
 def near_miss(module: nn.Module) -> str | None:
-    """A sentence naming a family whose parameter names ``module`` partly holds (for error messages)."""
+    """A sentence naming a family whose parameter names ``module`` partly holds (for error messages).
+
+    Parameters
+    ----------
+    module : nn.Module
+
+    Returns
+    -------
+    str or None
+    """
     names = set(own_parameters(module))
     for child in module.children():
         names |= set(own_parameters(child))
@@ -57,7 +75,23 @@ def near_miss(module: nn.Module) -> str | None:
 
 
 def family_of(module: nn.Module, what: str = "mor_torch") -> Family:
-    """The family of ``module``; :class:`~mor.errors.SystemTypeError` naming its type when it has none."""
+    """The family of ``module``.
+
+    Parameters
+    ----------
+    module : nn.Module
+    what : str
+        The caller, for the error message.
+
+    Returns
+    -------
+    Family
+
+    Raises
+    ------
+    SystemTypeError
+        ``module`` belongs to no family; the message names its type and any near miss.
+    """
     family = recognise(module) if isinstance(module, nn.Module) else None
     if family is None:
         hint = near_miss(module) if isinstance(module, nn.Module) else None

@@ -22,6 +22,7 @@ Two layouts:
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,16 +57,11 @@ SIZE_ATTRIBUTES = ("n", "N", "d_state", "P", "state_size", "state_features", "d_
 class Family:
     """One layer family (subclasses: :mod:`mor_torch.families.dss`, ``s4d``, ``lru``, ``s5``).
 
-    Attributes
-    ----------
-    name : str
-        Short name (``"dss"``, ``"s4d"``, ``"lru"``, ``"s5"``).
-    layout : {"channel", "mimo"}
-        See the module docstring.
-    gramians : tuple of str
-        The ``gramians=`` choices of :func:`mor_torch.reduce_layer` the family supports.
-    signature : tuple of str
-        Parameter names that mark the family (used to name near misses in errors).
+    Class attributes: ``name`` (``"dss"``, ``"s4d"``, ``"lru"``, ``"s5"``); ``layout``
+    (``"channel"`` or ``"mimo"``, see the module docstring); ``gramians`` (the ``gramians=``
+    choices of :func:`mor_torch.reduce_layer` the family supports); ``signature`` (parameter
+    names that mark the family, used to name near misses in errors).  A subclass method without a
+    docstring takes the base class's.
     """
 
     name = ""
@@ -73,48 +69,176 @@ class Family:
     gramians: tuple[str, ...] = ("discrete", "finite")
     signature: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for attr, value in vars(cls).items():
+            base = getattr(Family, attr, None)
+            if callable(value) and value.__doc__ is None and base is not None:
+                value.__doc__ = base.__doc__
+
     def matches(self, module: nn.Module) -> bool:
-        """Whether ``module`` is a layer of this family (by its parameter names)."""
+        """Whether ``module`` is a layer of this family (by its parameter names, or class for DSS).
+
+        Parameters
+        ----------
+        module : nn.Module
+
+        Returns
+        -------
+        bool
+        """
         raise NotImplementedError
 
     def to_lti(self, module: nn.Module, *, time: str = "discrete", length: int | None = None) -> DiagonalLTI:
-        """The layer as a ``mor`` system (see the module docstring for the convention)."""
+        """The layer as a ``mor`` system, exactly (see the module docstring for the convention).
+
+        Parameters
+        ----------
+        module : nn.Module
+            A layer of this family.
+        time : {"continuous", "discrete"}
+            The reading; ``"continuous"`` only for the families that have one (DSS, S4D).
+        length : int, optional
+            Kernel length (DSS_SOFTMAX only).
+
+        Returns
+        -------
+        DiagonalLTI
+            Batch ``(H,)`` of SISO systems (``"channel"``) or one MIMO system (``"mimo"``).
+        """
         raise NotImplementedError
 
     def rebuild(self, module: nn.Module, system: DiagonalLTI, skip: np.ndarray, *, length: int | None,
                 name: str) -> nn.Module:  # fmt: skip
-        """A copy of ``module`` holding ``system`` (reduced), its skip plus ``skip``."""
+        """A copy of ``module`` holding the reduced ``system``, its skip ``D`` plus ``skip``.
+
+        Parameters
+        ----------
+        module : nn.Module
+            The original layer (left untouched).
+        system : DiagonalLTI
+            The reduced system, in the form of :meth:`reduction_system` (``D = 0``).
+        skip : ndarray
+            Real correction of the skip: ``(H,)`` (``"channel"``) or ``(p, m)`` (``"mimo"``).
+        length : int or None
+            Kernel length (DSS_SOFTMAX).
+        name : str
+            The layer's name, for error messages.
+
+        Returns
+        -------
+        nn.Module
+            Of ``module``'s class, with new parameter tensors of the reduced shapes (same dtype,
+            device, ``requires_grad`` and storage: complex or real pairs).
+
+        Raises
+        ------
+        LayerUnstableError
+            The reduced system has modes the family cannot hold (non-decaying).
+        """
         raise NotImplementedError
 
     def state_size(self, module: nn.Module) -> int:
-        """Stored complex modes per channel (``"channel"``) or in all (``"mimo"``)."""
+        """Stored complex modes per channel (``"channel"``) or in all (``"mimo"``).
+
+        Parameters
+        ----------
+        module : nn.Module
+
+        Returns
+        -------
+        int
+        """
         raise NotImplementedError
 
     def describe(self, module: nn.Module) -> tuple[str, bool]:
-        """``(mode, shared_poles)`` for :class:`mor_torch.LayerReduction`."""
+        """``(mode, shared_poles)`` for :class:`mor_torch.LayerReduction`.
+
+        Parameters
+        ----------
+        module : nn.Module
+
+        Returns
+        -------
+        mode : str
+            DSS: ``"exp"`` / ``"softmax"``; S4D and S5: the discretisation; LRU: ``"discrete"``.
+        shared_poles : bool
+            One set of poles for all channels (always for the MIMO families).
+        """
         return self.name, self.layout == "mimo"
 
     def reduction_system(self, module: nn.Module, gramians: str, structure: str, length: int | None,
                          name: str) -> DiagonalLTI:  # fmt: skip
-        """The system whose Gramians a reduction uses (``structure="channel"``; DSS also ``"shared"``)."""
+        """The system whose Gramians a reduction uses.
+
+        Parameters
+        ----------
+        module : nn.Module
+        gramians : {"discrete", "continuous", "finite"}
+            ``"continuous"`` reads the layer in continuous time, the others in discrete time.
+        structure : {"channel", "shared"}
+            ``"shared"`` (one single-input ``H``-output system) is for DSS only.
+        length : int or None
+            Kernel length (DSS_SOFTMAX).
+        name : str
+            The layer's name, for error messages.
+
+        Returns
+        -------
+        DiagonalLTI
+        """
         if structure != "channel":
             raise LayerConversionError(f"layer {name!r}: structure={structure!r} is for DSS layers only")
         return self.to_lti(module, time="continuous" if gramians == "continuous" else "discrete", length=length)
 
     def check_stable(self, module: nn.Module, name: str, gramians: str) -> None:
-        """Infinite-horizon Gramians need decaying modes: :class:`LayerUnstableError` naming the layer."""
+        """Infinite-horizon Gramians need decaying modes.
+
+        Parameters
+        ----------
+        module : nn.Module
+        name : str
+            The layer's name, for the error.
+        gramians : str
+            What needs the stability, for the error.
+
+        Raises
+        ------
+        LayerUnstableError
+            Naming the layer, channel and mode of the first non-decaying mode.
+        """
         sys = self.to_lti(module, time="discrete")
         check_log_poles(sys.log_poles, name, f"{gramians} Gramians (infinite horizon)", self.layout)
 
     def check_time(self, time: str) -> str:
-        """``time`` checked against the family's readings."""
+        """``time`` checked against the family's readings.
+
+        Parameters
+        ----------
+        time : str
+
+        Returns
+        -------
+        str
+            ``time``; :class:`~mor.errors.MethodError` if the family has no such reading.
+        """
         return check_choice(time, "time", ("continuous", "discrete") if "continuous" in self.gramians else
                             ("discrete",))  # fmt: skip
 
 
 def holder(module: nn.Module, names: tuple[str, ...]) -> nn.Module | None:
     """``module`` itself if it holds every parameter in ``names`` directly, else its first direct child
-    that does, else ``None``."""
+    that does, else ``None``.
+
+    Parameters
+    ----------
+    module : nn.Module
+    names : tuple of str
+
+    Returns
+    -------
+    nn.Module or None
+    """
     for candidate in (module, *module.children()):
         if set(names) <= set(own_parameters(candidate)):
             return candidate
@@ -122,7 +246,16 @@ def holder(module: nn.Module, names: tuple[str, ...]) -> nn.Module | None:
 
 
 def own_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
-    """The parameters ``module`` holds itself (not its children's), by name."""
+    """The parameters ``module`` holds itself (not its children's), by name.
+
+    Parameters
+    ----------
+    module : nn.Module
+
+    Returns
+    -------
+    dict of str to nn.Parameter
+    """
     return dict(module.named_parameters(recurse=False))
 
 
@@ -134,7 +267,19 @@ def _values(owner: nn.Module, name: str) -> np.ndarray:
 
 
 def real_parameter(owner: nn.Module, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """A real parameter as float64 (checked finite and, if given, of ``shape``)."""
+    """A real parameter as float64, checked finite and, if given, of ``shape``.
+
+    Parameters
+    ----------
+    owner : nn.Module
+        The module holding the parameter.
+    name : str
+    shape : tuple of int, optional
+
+    Returns
+    -------
+    ndarray of float64
+    """
     arr = _values(owner, name)
     if np.iscomplexobj(arr):
         raise LayerConversionError(f"parameter {name!r} must be real, got {arr.dtype}")
@@ -144,7 +289,20 @@ def real_parameter(owner: nn.Module, name: str, shape: tuple[int, ...] | None = 
 
 
 def complex_parameter(owner: nn.Module, name: str, ndim: int) -> np.ndarray:
-    """A complex parameter stored complex (``ndim`` axes) or as real pairs (``ndim + 1`` axes, last 2)."""
+    """A complex parameter stored complex (``ndim`` axes) or as real pairs (``ndim + 1`` axes, last 2).
+
+    Parameters
+    ----------
+    owner : nn.Module
+        The module holding the parameter.
+    name : str
+    ndim : int
+        Axes of the complex value.
+
+    Returns
+    -------
+    ndarray of complex128
+    """
     arr = _values(owner, name)
     if np.iscomplexobj(arr):
         if arr.ndim != ndim:
@@ -175,14 +333,29 @@ def _like(old: nn.Parameter, value: np.ndarray) -> nn.Parameter:
 
 
 def replace_parameters(owner: nn.Module, values: dict[str, np.ndarray]) -> None:
-    """Replace parameters of ``owner`` by new ones of the values' shapes, stored like the old ones."""
+    """Replace parameters of ``owner`` by new ones of the values' shapes, stored like the old ones.
+
+    Parameters
+    ----------
+    owner : nn.Module
+    values : dict of str to ndarray
+        New values; a complex value replacing a real parameter is stored as real pairs ``(..., 2)``.
+        Dtype, device, ``requires_grad`` and extra attributes (such as S4's ``_optim``) are kept.
+    """
     for pname, value in values.items():
         setattr(owner, pname, _like(own_parameters(owner)[pname], value))
 
 
 def update_size_attributes(module: nn.Module, old: int, new: int) -> None:
     """Integer state-size attributes (:data:`SIZE_ATTRIBUTES`) of ``module`` equal to ``old`` (or to
-    ``2 old``, the real state size of a conjugate-pair layer) become ``new`` (``2 new``)."""
+    ``2 old``, the real state size of a conjugate-pair layer) become ``new`` (``2 new``).
+
+    Parameters
+    ----------
+    module : nn.Module
+    old, new : int
+        Stored modes before and after the reduction.
+    """
     for attr in SIZE_ATTRIBUTES:
         value = getattr(module, attr, None)
         if type(value) is int and value == old:
@@ -192,7 +365,19 @@ def update_size_attributes(module: nn.Module, old: int, new: int) -> None:
 
 
 def check_log_poles(mu: np.ndarray, name: str, purpose: str, layout: str) -> None:
-    """:class:`LayerUnstableError` when a discrete log-pole has ``Re(mu) >= 0`` (``|z| >= 1``)."""
+    """:class:`LayerUnstableError` when a discrete log-pole has ``Re(mu) >= 0`` (``|z| >= 1``) or is NaN.
+
+    Parameters
+    ----------
+    mu : (H, N) or (N,) ndarray, complex
+        Log-poles ``log z`` (per channel, or of one MIMO system).
+    name : str
+        The layer's name.
+    purpose : str
+        What needs decaying modes, for the message.
+    layout : {"channel", "mimo"}
+        How the indices are named in the message.
+    """
     bad = np.argwhere(~(np.real(mu) < 0))
     if bad.size == 0:
         return

@@ -44,7 +44,6 @@ class DSSFamily(Family):
         return module.mode, module.shared_poles
 
     def check_stable(self, module: DSS, name: str, gramians: str) -> None:
-        """``Re(lambda) < 0``: :func:`mor.check_stable`, re-raised naming the layer."""
         lam = to_numpy(module.poles()).astype(np.complex128)
         ones = np.ones(lam.shape + (1,))
         try:
@@ -69,7 +68,6 @@ class DSSFamily(Family):
 
     def rebuild(self, module: DSS, system: DiagonalLTI, skip: np.ndarray, *, length: int | None,
                 name: str) -> DSS:  # fmt: skip
-        """The reduced system as a DSS layer of ``module``'s mode, steps, device and dtype; skip ``D + skip``."""
         D = to_numpy(module.D).astype(np.float64) + skip if np.any(skip) else None
         try:
             new = from_lti(system, mode=module.mode, length=length, template=module, D=D)

@@ -69,8 +69,28 @@ def _matrix(module: nn.Module, name: str) -> np.ndarray:
 
 
 def skip_update(D: np.ndarray, skip: np.ndarray, name: str, family: str) -> np.ndarray:
-    """``D + skip`` for a diagonal ``D (H,)`` or a full ``D (p, m)``; a diagonal ``D`` cannot take a full
-    correction (balanced singular perturbation of a MIMO layer): :class:`~mor.errors.MethodError`."""
+    """``D + skip`` for a diagonal ``D (H,)`` or a full ``D (p, m)``.
+
+    Parameters
+    ----------
+    D : (H,) or (p, m) ndarray
+        The layer's skip.
+    skip : (p, m) ndarray
+        The correction.
+    name, family : str
+        The layer's name and family, for the error.
+
+    Returns
+    -------
+    ndarray
+        Of ``D``'s shape.
+
+    Raises
+    ------
+    MethodError
+        A diagonal ``D`` cannot take a correction with off-diagonal entries (balanced singular
+        perturbation of a MIMO layer).
+    """
     if D.ndim == 2:
         return D + skip
     off = skip - np.diag(np.diag(skip))

@@ -97,7 +97,6 @@ class S4DFamily(Family):
 
     def rebuild(self, module: nn.Module, system: DiagonalLTI, skip: np.ndarray, *, length: int | None,
                 name: str) -> nn.Module:  # fmt: skip
-        """``A``, ``C`` of the reduced channels (``C = W / 2``, DSS Proposition 1), ``log_dt`` kept, ``D + skip``."""
         kernel = holder(module, KERNEL_PARAMETERS)
         log_dt = real_parameter(kernel, "log_dt")
         D = real_parameter(module, "D") + skip

@@ -60,7 +60,17 @@ DISCRETIZATIONS = ("zoh", "bilinear")
 
 
 def discretization(module: nn.Module) -> str:
-    """``"zoh"`` or ``"bilinear"`` from the module's attributes (see the module docstring)."""
+    """``"zoh"`` or ``"bilinear"`` from the module's attributes (see the module docstring).
+
+    Parameters
+    ----------
+    module : nn.Module
+        An S5 layer.
+
+    Returns
+    -------
+    str
+    """
     value = getattr(module, "discretization", None)
     if value is None:
         fn = getattr(module, "discretize", None)
