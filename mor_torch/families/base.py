@@ -245,8 +245,11 @@ def holder(module: nn.Module, names: tuple[str, ...]) -> nn.Module | None:
     return None
 
 
-def own_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
-    """The parameters ``module`` holds itself (not its children's), by name.
+def own_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters and buffers ``module`` holds itself (not its children's), by name.
+
+    Buffers count: a layer may hold frozen values as buffers (S4D's kernel registers ``log_dt``,
+    ``log_A_real``, ``A_imag`` as buffers when their learning rate is 0).
 
     Parameters
     ----------
@@ -254,9 +257,9 @@ def own_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
 
     Returns
     -------
-    dict of str to nn.Parameter
+    dict of str to Tensor
     """
-    return dict(module.named_parameters(recurse=False))
+    return {**dict(module.named_buffers(recurse=False)), **dict(module.named_parameters(recurse=False))}
 
 
 def _values(owner: nn.Module, name: str) -> np.ndarray:
@@ -316,15 +319,18 @@ def complex_parameter(owner: nn.Module, name: str, ndim: int) -> np.ndarray:
     return arr[..., 0].astype(np.float64) + 1j * arr[..., 1]
 
 
-def _like(old: nn.Parameter, value: np.ndarray) -> nn.Parameter:
-    """``value`` as a parameter stored like ``old`` (complex, or real pairs when ``old`` is real with a last
-    axis 2 and ``value`` is complex), same dtype, device, ``requires_grad`` and extra attributes."""
+def _like(old: torch.Tensor, value: np.ndarray) -> torch.Tensor:
+    """``value`` stored like ``old`` (complex, or real pairs when ``old`` is real with a last axis 2 and
+    ``value`` is complex), same dtype and device; a parameter with ``old``'s ``requires_grad`` and extra
+    attributes, or a plain tensor for a buffer."""
     value = np.asarray(value)
     if np.iscomplexobj(value) and not old.is_complex():
         value = np.stack([value.real, value.imag], axis=-1)
     # a fresh tensor with standard strides (torch.tensor of an empty array has all-zero strides)
     t = torch.zeros(value.shape, dtype=old.dtype, device=old.device)
     t.copy_(torch.as_tensor(np.ascontiguousarray(value)))
+    if not isinstance(old, nn.Parameter):
+        return t
     new = nn.Parameter(t, requires_grad=old.requires_grad)
     for key, attr in vars(old).items():  # e.g. the per-parameter optimiser settings S4 attaches (_optim)
         if not key.startswith("_grad") and key != "grad":
@@ -333,7 +339,7 @@ def _like(old: nn.Parameter, value: np.ndarray) -> nn.Parameter:
 
 
 def replace_parameters(owner: nn.Module, values: dict[str, np.ndarray]) -> None:
-    """Replace parameters of ``owner`` by new ones of the values' shapes, stored like the old ones.
+    """Replace parameters (or buffers) of ``owner`` by new ones of the values' shapes, stored like the old ones.
 
     Parameters
     ----------

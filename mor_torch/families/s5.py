@@ -12,7 +12,8 @@ Recognised parameters (the authors' names; aliases of the widely used PyTorch po
 Module attributes read: ``discretization`` (``"zoh"`` or ``"bilinear"``; else the name of a
 ``discretize`` function attribute containing ``zoh`` or ``bilinear``; default ``"zoh"``), ``conj_sym``
 (conjugate symmetry: ``P`` stored modes of ``2P`` and ``y = 2 Re(C x)``; default ``False``, ``y =
-Re(C x)``), ``step_rescale`` (default 1).  ``bidir``, ``liquid`` or ``degree != 1`` variants are
+Re(C x)``), ``step_rescale`` (default 1), ``clip_eigs`` (``Re(Lambda)`` used as
+``min(Lambda_re, -1e-4)``; default ``False``).  ``bidir``, ``liquid`` or ``degree != 1`` variants are
 refused (:class:`~mor_torch.errors.LayerConversionError`).
 
 Discretisation (paper, section 2 and appendix)::
@@ -53,10 +54,12 @@ from .base import (
 )
 from .lru import skip_update
 
-__all__ = ["DISCRETIZATIONS", "S5Family"]
+__all__ = ["CLIP", "DISCRETIZATIONS", "S5Family", "discretization"]
 
 #: The two discretisations of S5.
 DISCRETIZATIONS = ("zoh", "bilinear")
+#: With ``clip_eigs``, S5 uses ``min(Lambda_re, -CLIP)``.
+CLIP = 1e-4
 
 
 def discretization(module: nn.Module) -> str:
@@ -118,6 +121,8 @@ class S5Family(Family):
                 raise LayerConversionError(f"S5 variant {flag}={getattr(module, flag)!r} is not a linear diagonal "
                                            "system of the input; not supported")  # fmt: skip
         lam = _poles(module)
+        if getattr(module, "clip_eigs", False):  # S5's option: Re(Lambda) clipped to at most -1e-4
+            lam = np.minimum(lam.real, -CLIP) + 1j * lam.imag
         P = lam.shape[0]
         step = real_parameter(module, "log_step")
         if step.shape not in ((P,), (P, 1)):
@@ -164,6 +169,11 @@ class S5Family(Family):
             if not np.all(np.isfinite(t)) or np.any(t == 1):
                 raise LayerConversionError(f"layer {name!r}: a reduced pole at z = -1 has no bilinear preimage")
             lam, B = 2 * t / step, system.B * ((1 - t) / step)[:, None]
+        if getattr(module, "clip_eigs", False) and np.any(lam.real > -CLIP):
+            raise LayerConversionError(
+                f"layer {name!r}: a reduced pole has Re(Lambda) = {lam.real.max():.3g} > -{CLIP:g}, which this S5 "
+                "layer's clip_eigs would move; lower the order or set clip_eigs = False"
+            )
         C = system.C / (2 if getattr(module, "conj_sym", False) else 1)
         params = own_parameters(module)
         log_step = np.log(step / float(getattr(module, "step_rescale", 1.0))).reshape(

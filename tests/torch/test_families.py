@@ -269,3 +269,35 @@ def test_other_gramians_a_layer_as_the_model_and_zero_states():
         assert rep.states == 0 and rep.order == 0
         u = torch.randn(2, 5, 3, dtype=torch.float64)
         np.testing.assert_allclose(empty(u).detach(), (u * layer.D).detach(), atol=1e-15)
+
+
+def test_frozen_buffers_and_clipped_eigenvalues():
+    """S4D registers log_dt and A as buffers when their learning rate is 0; S5 may clip Re(Lambda)."""
+    layer = make("s4d", N=8)
+    kernel = layer.kernel
+    for name in ("log_dt", "log_A_real", "A_imag"):
+        value = getattr(kernel, name).detach().clone()
+        delattr(kernel, name)
+        kernel.register_buffer(name, value)
+    assert conversion_error(layer)[0] < 1e-12
+    new, _ = reduce_layer(layer, 3)
+    assert "log_A_real" in dict(new.kernel.named_buffers()) and new.kernel.log_A_real.shape == (3, 3)
+    assert conversion_error(new)[0] < 1e-11
+    s5 = make("s5-zoh")
+    with torch.no_grad():
+        s5.Lambda_re[0] = 0.5  # clipped to -1e-4 by the layer
+    s5.clip_eigs = True
+    forward = s5.forward
+
+    def clipped(u):
+        with torch.no_grad():
+            re = s5.Lambda_re.detach().clone()
+            s5.Lambda_re.clamp_(max=-1e-4)
+        try:
+            return forward(u)
+        finally:
+            with torch.no_grad():
+                s5.Lambda_re.copy_(re)
+
+    s5.forward = clipped
+    assert conversion_error(s5)[0] < 1e-12
