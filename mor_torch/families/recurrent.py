@@ -144,7 +144,9 @@ def recurrent(module: nn.Module, *, length: int | None = None) -> DiagonalRecurr
     DiagonalRecurrence
         With ``initial_state(batch_size)`` and ``step(u_t, state) -> (y_t, state)``; buffers of the
         layer's real dtype and device.  It is a snapshot: later changes of the layer's parameters are
-        not seen.
+        not seen.  It is the layer's linear state-space map (kernel and skip ``D``); what a module
+        does around it (the authors' ``S4D`` module's activation and output linear, for instance) is
+        not part of it and runs on each token as it is.
     """
     from . import family_of
 
