@@ -328,7 +328,7 @@ def _like(old: torch.Tensor, value: np.ndarray) -> torch.Tensor:
         value = np.stack([value.real, value.imag], axis=-1)
     # a fresh tensor with standard strides (torch.tensor of an empty array has all-zero strides)
     t = torch.zeros(value.shape, dtype=old.dtype, device=old.device)
-    t.copy_(torch.as_tensor(np.ascontiguousarray(value)))
+    t.copy_(torch.from_numpy(np.array(value, order="C")))  # a writable copy
     if not isinstance(old, nn.Parameter):
         return t
     new = nn.Parameter(t, requires_grad=old.requires_grad)

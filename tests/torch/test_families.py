@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -301,3 +303,14 @@ def test_frozen_buffers_and_clipped_eigenvalues():
 
     s5.forward = clipped
     assert conversion_error(s5)[0] < 1e-12
+
+
+@given(kind=st.sampled_from(KINDS), H=st.integers(1, 4), N=st.integers(1, 10), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=40, deadline=None)
+def test_conversion_and_write_back_are_exact_for_random_layers(kind, H, N, seed):
+    """Layer -> system is exact, and writing the unreduced system back (order N) gives the same kernel."""
+    layer = make(kind, H=H, N=N, seed=seed)
+    assert conversion_error(layer, 120)[1] < 1e-12
+    same, _ = reduce_layer(layer, N)
+    K, K_same = impulse_kernels(layer, 120), impulse_kernels(same, 120)
+    assert np.abs(K - K_same).max() <= 1e-12 * np.abs(K).max()
