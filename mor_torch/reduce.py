@@ -255,6 +255,16 @@ def _check_family_options(family: Family, gramians: str, structure: str, order: 
         raise OrderError(f"layer {name!r} ({family.name}) is one MIMO system: give one order, not {np.size(order)}")
 
 
+def _checked_order(order: Any, n: int, layout: str) -> Any:
+    """One order in ``[1, n]``; per-channel orders as they are; a MIMO layer's one-entry array (from a
+    budget) as its int in ``[0, n]`` (a budget may leave a layer no state)."""
+    if np.ndim(order) == 0:
+        return check_int(order, f"order (N = {n})", minimum=1, maximum=n, error=OrderError)
+    if layout == "mimo":
+        return check_int(int(np.reshape(order, -1)[0]), f"order (N = {n})", minimum=0, maximum=n, error=OrderError)
+    return order
+
+
 def reduce_layer(
     layer: nn.Module,
     order: int | np.ndarray | None = None,
@@ -342,11 +352,8 @@ def reduce_layer(
     n = family.state_size(layer)
     if order is None:
         order = _order_choice(sys, reducer, horizon, tol, energy)
-    elif family.layout == "mimo":
-        order = check_int(int(np.reshape(order, -1)[0]) if np.ndim(order) else order, f"order (N = {n})",
-                          minimum=0 if np.ndim(order) else 1, maximum=n, error=OrderError)  # fmt: skip
-    elif np.ndim(order) == 0:
-        order = check_int(order, f"order (N = {n})", minimum=1, maximum=n, error=OrderError)
+    else:
+        order = _checked_order(order, n, family.layout)
     if family.layout == "mimo":
         red = reduce_mimo(sys, order, reducer, method=method, horizon=horizon, score=score)
     else:
