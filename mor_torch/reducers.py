@@ -51,7 +51,15 @@ from mor.discretize import complex_expm1
 from mor.errors import AccuracyWarning, DimensionError, OrderError
 from mor.validation import check_choice
 
-__all__ = ["REDUCERS", "ChannelReduction", "kernel_system", "reduce_channels", "reduction_hsv", "reduction_system"]
+__all__ = [
+    "REDUCERS",
+    "ChannelReduction",
+    "kernel_system",
+    "reduce_channels",
+    "reduce_mimo",
+    "reduction_hsv",
+    "reduction_system",
+]
 
 #: Reduction methods (see the module docstring).
 REDUCERS = ("bt", "bsp", "modal", "h2")
@@ -68,8 +76,9 @@ class ChannelReduction:
     system : DiagonalLTI
         The reduced system in the form of the input (a layer is rebuilt from it with
         :func:`mor_torch.from_lti`), ``max(orders)`` states, ``D = 0``.
-    skip : (H,) ndarray
-        Real correction of each channel's skip ``D`` (non-zero for ``bsp`` only).
+    skip : (H,) ndarray, or (p, m) for :func:`reduce_mimo`
+        Real correction of each channel's skip ``D`` (of the feedthrough matrix of a MIMO layer);
+        non-zero for ``bsp`` only.
     states : (H,) ndarray of int
         States per channel that are not padding.
     hsv : (H, N) ndarray
@@ -156,7 +165,7 @@ class _Group:
     """One batched reduction: reduced systems (input form), skip corrections, padding, extras."""
 
     system: DiagonalLTI
-    skip: np.ndarray  # (..., p)
+    skip: np.ndarray  # (..., p, m)
     padded: np.ndarray  # (..., k) bool
     scores: np.ndarray | None = None
     converged: np.ndarray | None = None
@@ -178,12 +187,12 @@ def _from_kernel_form(red: DiagonalLTI) -> tuple[DiagonalLTI, np.ndarray]:
             stacklevel=5,
         )
     C = red.C * inverse[..., None, :]
-    skip = np.real(red.D - C @ red.B)[..., :, 0]
-    return DiagonalLTI.from_log_poles(red.log_poles, red.B, C, np.zeros_like(skip[..., None]), red.dt), skip
+    skip = np.real(red.D - C @ red.B)
+    return DiagonalLTI.from_log_poles(red.log_poles, red.B, C, np.zeros_like(skip), red.dt), skip
 
 
 def _zero_skip(sys: DiagonalLTI) -> np.ndarray:
-    return np.zeros(sys.batch_shape + (sys.p,))
+    return np.zeros(sys.batch_shape + (sys.p, sys.m))
 
 
 def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
@@ -191,7 +200,7 @@ def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
     if sys.dt is not None:
         red, skip = _from_kernel_form(res.reduced)
     else:
-        red, skip = res.reduced, np.real(res.reduced.D)[..., :, 0]
+        red, skip = res.reduced, np.real(res.reduced.D)
     return _Group(red, skip, res.padded)
 
 
@@ -214,7 +223,7 @@ def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: 
 def _static_gain(sys: DiagonalLTI, reducer: str) -> np.ndarray:
     """Order 0: the skip correction (``bsp``: the DC gain, real part; others: zero)."""
     if reducer != "bsp":
-        return _zero_skip(sys)
+        return np.zeros(sys.batch_shape + (sys.p,))
     if sys.dt is None:
         return np.real(np.sum(sys.C[..., 0, :] * sys.B[..., :, 0] / -sys.poles, axis=-1))[..., None]
     gain = sys.C[..., 0, :] * sys.B[..., :, 0] / -complex_expm1(sys.log_poles)  # K(1) = sum C B / (1 - z)
@@ -269,7 +278,7 @@ def _assemble(sys: DiagonalLTI, orders: np.ndarray, groups: dict[int, tuple[np.n
         red = group.system
         kk = red.n  # balanced truncation may cap the order at the numerical rank
         nodes[idx, :kk], residues[idx, :kk] = _nodes(red), red.C[:, 0, :] * red.B[:, :, 0]
-        skip[idx] = group.skip[:, 0]
+        skip[idx] = group.skip[:, 0, 0]
         states[idx] = kk - group.padded.sum(axis=-1)
     B, C = np.ones((H, width, 1)), residues[:, None, :]
     if sys.dt is None:
@@ -360,3 +369,69 @@ def reduce_channels(
     if reducer in BOUNDED and horizon is None:
         bound = truncation_bound(hsv, np.broadcast_to(orders_arr, hsv.shape[:1]))
     return ChannelReduction(system, skip, states, hsv, bound, scores, converged)
+
+
+def reduce_mimo(
+    sys: DiagonalLTI, order: int, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
+    score: str = "hinf", hsv: np.ndarray | None = None,
+) -> ChannelReduction:  # fmt: skip
+    """Reduce one MIMO layer system (the S5 and LRU layers: ``m`` inputs, ``p`` outputs, shared modes).
+
+    Parameters
+    ----------
+    sys : DiagonalLTI
+        Unbatched, ``(diag(z), B, C)`` in the form of the module docstring; its ``D`` is ignored.
+    order : int
+        ``0 <= r <= n`` states for the whole layer (``0``: no state; for ``bsp`` the DC gain goes to
+        the skip).
+    reducer, method, horizon, score
+        As for :func:`reduce_channels`.
+    hsv : (1, N) ndarray, optional
+        :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
+        already (they are computed otherwise).
+
+    Returns
+    -------
+    ChannelReduction
+        ``skip`` is the real ``(p, m)`` correction of the layer's feedthrough; ``states``,
+        ``error_bound`` and ``converged`` have one entry (the layer is one system), ``hsv`` and
+        ``scores`` one row.
+    """
+    check_choice(reducer, "reducer", REDUCERS)
+    if sys.batch_shape != ():
+        raise DimensionError(f"reduce_mimo takes one unbatched system, got batch shape {sys.batch_shape}")
+    sys = _without_skip(sys)
+    hsv = reduction_hsv(sys, reducer, horizon) if hsv is None else _check_hsv(hsv, sys)
+    order = int(order)
+    scores = converged = None
+    if order == sys.n:
+        system, skip, states = sys, _zero_skip(sys), sys.n
+    elif order == 0:
+        system = _empty_system(sys)
+        skip = _mimo_static_gain(sys) if reducer == "bsp" else _zero_skip(sys)
+        states = 0
+    else:
+        group = _reduce_group(sys, order, reducer, method, horizon, score)
+        system, skip = group.system, group.skip
+        states = group.system.n - int(np.sum(group.padded))
+        scores = None if group.scores is None else np.atleast_2d(group.scores)
+        converged = None if group.converged is None else np.atleast_1d(group.converged)
+    if converged is not None and not converged.all():
+        warnings.warn(AccuracyWarning("h2 (IRKA) did not converge for the layer's MIMO system"), stacklevel=3)
+    bound = truncation_bound(hsv, np.array([order])) if reducer in BOUNDED and horizon is None else None
+    return ChannelReduction(system, skip, np.array([states]), hsv, bound, scores, converged)
+
+
+def _empty_system(sys: DiagonalLTI) -> DiagonalLTI:
+    """The system with no state (the same inputs, outputs and time base)."""
+    B, C = np.zeros((0, sys.m), complex), np.zeros((sys.p, 0), complex)
+    if sys.dt is None:
+        return DiagonalLTI(np.zeros(0, complex), B, C)
+    return DiagonalLTI.from_log_poles(np.zeros(0, complex), B, C, None, sys.dt)
+
+
+def _mimo_static_gain(sys: DiagonalLTI) -> np.ndarray:
+    """``Re`` of the DC gain of a MIMO diagonal system (the kernel's for discrete time, as :func:`_static_gain`)."""
+    if sys.dt is None:
+        return np.real((sys.C / -sys.poles) @ sys.B)
+    return np.real((sys.C / -complex_expm1(sys.log_poles)) @ sys.B)
