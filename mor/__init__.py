@@ -28,6 +28,7 @@ from .errors import (
     SystemTypeError,
     UnstableSystemError,
 )
+from .finite_length import FiniteLengthResult, finite_length_reduction
 from .gramians import controllability_gramian, gramians, observability_gramian
 from .h2 import h2_norm
 from .h2_optimal import IrkaResult, irka
@@ -54,6 +55,7 @@ __all__ = [
     "ConvergenceError",
     "DiagonalLTI",
     "DimensionError",
+    "FiniteLengthResult",
     "InvalidArgumentError",
     "IrkaResult",
     "LowRankCertificate",
@@ -77,6 +79,7 @@ __all__ = [
     "controllability_gramian",
     "discretize",
     "errors",
+    "finite_length_reduction",
     "frequency_response",
     "gramians",
     "h2_norm",

@@ -7,7 +7,9 @@ one order, one per distinct order for per-channel orders -- no Python loop over 
 ``reducer`` is ``"bt"`` (balanced truncation, the default), ``"bsp"`` (balanced singular
 perturbation: the DC gain kept exactly, the same bound), ``"modal"`` (per channel the ``r`` modes
 whose single-mode subsystems have the largest H-infinity -- or with ``score="h2"`` H2 -- norm, the
-layer's own poles; no error bound) or ``"h2"`` (IRKA: H2-optimal; no a-priori bound).
+layer's own poles; no error bound), ``"h2"`` (IRKA: H2-optimal; no a-priori bound) or ``"kernel"``
+(the least-squares fit of the layer's kernel over its length ``L``, started from balanced truncation
+and never worse than it there; stable by construction; no a-priori bound).
 :func:`compress` with ``budget=S`` allocates ``S`` states across all layers and channels
 (:mod:`mor_torch.allocate`) and reduces every layer to its allocated per-channel orders.  Options:
 
@@ -118,7 +120,7 @@ class LayerReduction:
         States per channel that are not padding (a channel of lower order than the layer's
         ``order`` is padded with decoupled zero-weight modes, see :mod:`mor_torch.reducers`).
     converged : (H,) ndarray of bool or None
-        ``reducer="h2"``: whether IRKA converged for each channel.
+        ``reducer="h2"`` or ``"kernel"``: whether IRKA (the kernel fit) converged for each channel.
     score : str or None
         ``reducer="modal"``: ``"hinf"`` or ``"h2"``.
 
@@ -255,6 +257,11 @@ def _check_order_request(order, tol, energy, gramians: str, length: int | None, 
         raise OrderError("give exactly one of order, tol, energy")
     if reducer != "bt" and gramians == "finite":
         raise InvalidArgumentError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
+    if reducer == "kernel" and (gramians != "discrete" or length is None):
+        raise InvalidArgumentError(
+            "reducer='kernel' fits the layer's discrete kernel over its length: it needs gramians='discrete' and "
+            f"length= (got gramians={gramians!r}, length={length!r})"
+        )
     if tol is not None and reducer not in ("bt", "bsp"):
         raise InvalidArgumentError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
     if energy is not None:
@@ -336,14 +343,18 @@ def reduce_layer(
     structure : {"channel", "shared"}
         See the module docstring.
     length : int, optional
-        Kernel length ``L``: required for DSS_SOFTMAX and for ``gramians="finite"``.
+        Kernel length ``L``: required for DSS_SOFTMAX, for ``gramians="finite"`` and for
+        ``reducer="kernel"``.
     method : {"bfsr", "sr"}
         Balancing-free square root (:data:`DEFAULT_METHOD`, see there why it differs from
         :func:`mor.balanced_truncation`'s default) or square root, for ``"bt"`` and ``"bsp"``.
-    reducer : {"bt", "bsp", "modal", "h2"}
+    reducer : {"bt", "bsp", "modal", "h2", "kernel"}
         Balanced truncation, balanced singular perturbation (DC gain kept; the layer's ``D``
         absorbs the reduced feedthrough), modal truncation (:func:`mor.modal_truncation`, the
-        layer's own poles) or IRKA (:func:`mor.irka`); see :mod:`mor_torch.reducers`.
+        layer's own poles), IRKA (:func:`mor.irka`) or the least-squares fit of the layer's
+        kernel over ``length`` samples from balanced truncation
+        (:func:`mor.finite_length_reduction`; needs ``length`` and ``gramians="discrete"``); see
+        :mod:`mor_torch.reducers`.
     score : {"hinf", "h2"}
         ``reducer="modal"``: rank the modes by the H-infinity or the H2 norm of their subsystems.
     name : str
@@ -375,7 +386,9 @@ def reduce_layer(
         order = _order_choice(sys, reducer, horizon, tol, energy)
     elif np.ndim(order) == 0:
         order = check_int(order, f"order (N = {layer.d_state})", minimum=1, maximum=layer.d_state, error=OrderError)
-    red = reduce_channels(sys, order, reducer, method=method, horizon=horizon, score=score)
+    red = reduce_channels(
+        sys, order, reducer, method=method, horizon=horizon, score=score, length=length if reducer == "kernel" else None
+    )
     new = _reduced_layer(red.system, layer, length, name, red.skip)
     report = LayerReduction(
         name=name, order=new.d_state, original_order=layer.d_state, hsv=red.hsv, error_bound=red.error_bound,

@@ -1,17 +1,20 @@
-"""The four reduction methods applied to the system of a DSS layer, channel by channel, in the form a
+"""The five reduction methods applied to the system of a DSS layer, channel by channel, in the form a
 layer is rebuilt from.
 
-========  ==========================================================  ===========================
-reducer   method (:mod:`mor`)                                         bound per channel
-========  ==========================================================  ===========================
-``bt``    balanced truncation (:func:`mor.balanced_truncation`)       ``2 sum(hsv[r:])``
-``bsp``   balanced singular perturbation (``match_dc=True``): DC      ``2 sum(hsv[r:])``
-          gain kept exactly
-``modal`` modal truncation (:func:`mor.modal_truncation`): the        none
-          channel's own poles of largest H-infinity (or H2) score
-``h2``    IRKA (:func:`mor.irka`): a stationary point of the H2       none (the H2 error is
-          error                                                       locally minimal)
-========  ==========================================================  ===========================
+==========  ==========================================================  ===========================
+reducer     method (:mod:`mor`)                                         bound per channel
+==========  ==========================================================  ===========================
+``bt``      balanced truncation (:func:`mor.balanced_truncation`)       ``2 sum(hsv[r:])``
+``bsp``     balanced singular perturbation (``match_dc=True``): DC      ``2 sum(hsv[r:])``
+            gain kept exactly
+``modal``   modal truncation (:func:`mor.modal_truncation`): the        none
+            channel's own poles of largest H-infinity (or H2) score
+``h2``      IRKA (:func:`mor.irka`): a stationary point of the H2       none (the H2 error is
+            error                                                       locally minimal)
+``kernel``  least-squares fit of the layer's length-``L`` kernel        none (its kernel error over
+            (:func:`mor.finite_length_reduction`) from balanced         ``L`` samples is never above
+            truncation; poles ``|z| < 1`` by construction               balanced truncation's)
+==========  ==========================================================  ===========================
 
 The input is the layer's system as :func:`mor_torch.reduce.reduce_layer` builds it (continuous
 ``(diag(lambda), 1, W)`` or the zero-order-hold system ``(diag(z), Bbar, W)`` of
@@ -31,6 +34,10 @@ the skip ``D`` per channel:
   shifted system.
 * the other methods keep ``D`` (correction zero).
 
+``kernel`` needs the kernel length ``L`` (``length=``) and the discrete (zero-order-hold) system:
+it minimises ``sum_{k<L} (K_k - K_r[k])^2`` with ``K_k = Re(h[k+1])``, the layer's own kernel,
+and every reduced pole has ``|z| < 1`` (see :mod:`mor.finite_length`).
+
 Channels may get different orders (``orders (H,)``): channels of equal order are reduced in one
 batched call, a channel of order ``N`` is kept as it is, a channel of order 0 keeps no state (for
 ``bsp`` its static DC gain goes to the skip).  The layer's tensor shape is ``(H, max(orders))``;
@@ -48,13 +55,16 @@ import numpy as np
 
 from mor import DiagonalLTI, balanced_truncation, hankel_singular_values, irka, modal_truncation
 from mor.discretize import complex_expm1
-from mor.errors import AccuracyWarning, DimensionError, OrderError
+from mor.errors import AccuracyWarning, DimensionError, InvalidArgumentError, OrderError, SystemTypeError
+from mor.finite_length import finite_length_reduction
 from mor.validation import check_choice
 
 __all__ = ["REDUCERS", "ChannelReduction", "kernel_system", "reduce_channels"]
 
 #: Reduction methods (see the module docstring).
-REDUCERS = ("bt", "bsp", "modal", "h2")
+REDUCERS = ("bt", "bsp", "modal", "h2", "kernel")
+#: Reducers that report convergence per channel.
+ITERATIVE = ("h2", "kernel")
 #: Reducers with the a-priori bound ``2 sum(hsv[r:])``.
 BOUNDED = ("bt", "bsp")
 
@@ -80,8 +90,8 @@ class ChannelReduction:
     scores : (H, N) ndarray or None
         ``modal``: the score of every mode.
     converged : (H,) ndarray of bool or None
-        ``h2``: whether IRKA converged for the channel (channels of order 0 or ``N`` count as
-        converged).
+        ``h2`` and ``kernel``: whether IRKA (the kernel fit) converged for the channel (channels
+        of order 0 or ``N`` count as converged).
     """
 
     system: DiagonalLTI
@@ -156,8 +166,20 @@ def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
     return _Group(red, skip, res.padded)
 
 
-def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: int | None, score: str) -> _Group:
+def _kernel_fit(sys: DiagonalLTI, k: int, length: int) -> _Group:
+    """``kernel``: the least-squares fit of the layer's kernel ``Re(h[1..L])``, from balanced truncation."""
+    with warnings.catch_warnings():  # non-convergence is counted per channel and reported once
+        warnings.filterwarnings("ignore", message="finite_length_reduction: .* did not converge", category=AccuracyWarning)
+        res = finite_length_reduction(sys, k, length=length, real_output=True)
+    return _Group(res.reduced, _zero_skip(sys), np.zeros(res.reduced.poles.shape, bool), converged=res.converged)
+
+
+def _reduce_group(
+    sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: int | None, score: str, length: int | None
+) -> _Group:
     """Reduce every member of ``sys`` (``D = 0``) to order ``k`` (``1 <= k < n``)."""
+    if reducer == "kernel":
+        return _kernel_fit(sys, k, length)
     if reducer == "bt":
         res = balanced_truncation(sys, k, method=method, horizon=horizon)
         return _Group(res.reduced, _zero_skip(sys), res.padded)
@@ -170,6 +192,18 @@ def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: 
         warnings.filterwarnings("ignore", message="IRKA: .* did not converge", category=AccuracyWarning)
         res = irka(sys, k)
     return _Group(res.reduced, _zero_skip(sys), res.padded, converged=np.asarray(res.converged))
+
+
+_ITERATION = {"h2": "h2 (IRKA)", "kernel": "kernel (the least-squares fit)"}
+
+
+def _check_kernel_request(sys: DiagonalLTI, reducer: str, length: int | None) -> None:
+    if reducer != "kernel":
+        return
+    if length is None:
+        raise InvalidArgumentError("reducer='kernel' needs length= (the kernel length L the fit covers)")
+    if sys.dt is None:
+        raise SystemTypeError("reducer='kernel' fits the discrete (zero-order-hold) kernel; got a continuous system")
 
 
 def _static_gain(sys: DiagonalLTI, reducer: str) -> np.ndarray:
@@ -235,12 +269,12 @@ def _assemble(sys: DiagonalLTI, orders: np.ndarray, groups: dict[int, tuple[np.n
     return DiagonalLTI.from_log_poles(nodes, B, C, None, sys.dt), skip, states
 
 
-def _per_channel(sys, orders, reducer, method, horizon, score):
+def _per_channel(sys, orders, reducer, method, horizon, score, length):
     """Group the channels by order; ``(system, skip, states, scores, converged)``."""
     H, n = orders.size, sys.n
     groups: dict[int, tuple[np.ndarray, _Group | None]] = {}
     scores = np.full((H, n), np.nan) if reducer == "modal" else None
-    converged = np.ones(H, bool) if reducer == "h2" else None
+    converged = np.ones(H, bool) if reducer in ITERATIVE else None
     extra_skip = np.zeros(H)
     for k in np.unique(orders):
         idx = np.flatnonzero(orders == k)
@@ -250,7 +284,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
             if k == 0:
                 extra_skip[idx] = _static_gain(sys[idx], reducer)[:, 0]
             continue
-        group = _reduce_group(sys[idx], k, reducer, method, horizon, score)
+        group = _reduce_group(sys[idx], k, reducer, method, horizon, score, length)
         groups[k] = (idx, group)
         if group.scores is not None:
             scores[idx] = group.scores
@@ -262,7 +296,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
 
 def reduce_channels(
     sys: DiagonalLTI, orders: Any, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
-    score: str = "hinf",
+    score: str = "hinf", length: int | None = None,
 ) -> ChannelReduction:  # fmt: skip
     """Reduce a layer's system with one method, to one order or one order per channel.
 
@@ -274,7 +308,7 @@ def reduce_channels(
     orders : int or (H,) array of int
         One order ``1 <= r <= N`` for every channel, or (batch input only) one per channel in
         ``[0, N]``.
-    reducer : {"bt", "bsp", "modal", "h2"}
+    reducer : {"bt", "bsp", "modal", "h2", "kernel"}
         The method (see the module docstring).
     method : {"bfsr", "sr"}
         Projection of ``bt`` and ``bsp``.
@@ -282,12 +316,22 @@ def reduce_channels(
         ``bt`` only: finite-horizon Gramians over that many steps (no bound).
     score : {"hinf", "h2"}
         ``modal`` only: the score that ranks the modes.
+    length : int, optional
+        ``kernel`` only (and required there): the kernel length ``L`` the fit covers.
 
     Returns
     -------
     ChannelReduction
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``kernel`` without ``length``.
+    SystemTypeError
+        ``kernel`` on a continuous-time system (the kernel is the zero-order-hold system's).
     """
     check_choice(reducer, "reducer", REDUCERS)
+    _check_kernel_request(sys, reducer, length)
     sys = _without_skip(sys)
     hsv = _hsv(sys, reducer, horizon)
     channels = sys.batch_shape[0] if sys.batch_shape else sys.p
@@ -297,7 +341,7 @@ def reduce_channels(
             system, skip, states = sys, _zero_skip(sys), np.full(channels, k)
             scores, converged = None, None
         else:
-            group = _reduce_group(sys, k, reducer, method, horizon, score)
+            group = _reduce_group(sys, k, reducer, method, horizon, score, length)
             system, skip, scores = group.system, group.skip, group.scores
             states = np.broadcast_to(group.system.n - group.padded.sum(axis=-1), (channels,)).copy()
             converged = None if group.converged is None else np.atleast_1d(group.converged)
@@ -305,10 +349,14 @@ def reduce_channels(
         skip = np.reshape(skip, -1)
     else:
         orders_arr = _check_orders(orders, sys)
-        system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score)
+        system, skip, states, scores, converged = _per_channel(
+            sys, orders_arr, reducer, method, horizon, score, length
+        )
     if converged is not None and not converged.all():
         warnings.warn(
-            AccuracyWarning(f"h2 (IRKA) did not converge for {int((~converged).sum())} of {converged.size} channels"),
+            AccuracyWarning(
+                f"{_ITERATION[reducer]} did not converge for {int((~converged).sum())} of {converged.size} channels"
+            ),
             stacklevel=3,
         )
     bound = None
