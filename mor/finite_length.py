@@ -11,7 +11,7 @@ quantity itself::
     minimise   E(z, B_r, C_r) = sum_{k=0}^{L-1} || h[k+1] - C_r diag(z)^k B_r ||_F^2
     over       z_i = exp(mu_i),   mu_i = -(delta + exp(a_i)) + i omega_i,   delta = -log(max_radius)
 
-so every reduced pole satisfies ``|z_i| = exp(Re mu_i) < max_radius <= 1`` by construction
+so every reduced pole satisfies ``|z_i| = exp(Re mu_i) <= max_radius < 1`` by construction
 (stability is a property of the parametrisation, not of the optimiser).  With ``real_output=True``
 only the real parts enter, ``sum_k ||Re(h[k+1] - h_r[k+1])||_F^2`` (a layer that reads the real
 part of a complex system, such as DSS and S4D).
@@ -55,7 +55,7 @@ class FiniteLengthResult:
     ----------
     reduced : DiagonalLTI
         The fitted model, same batch shape, ``order`` states, ``dt`` and ``D`` of the input;
-        every pole has ``|z| < max_radius``.
+        every pole has ``|z| <= max_radius < 1``.
     error : (...,) ndarray
         Relative kernel error of the fit, ``sqrt(E / sum_k ||h[k+1]||_F^2)`` (real parts only
         for ``real_output``); 0 for a member whose kernel is zero.
@@ -232,7 +232,7 @@ def finite_length_reduction(
     """Stable reduced model whose first ``length`` Markov parameters fit those of ``sys``.
 
     Minimises ``E = sum_{k=0}^{L-1} ||h[k+1] - C_r diag(z)^k B_r||_F^2`` over stable poles
-    ``|z_i| < max_radius`` and ``B_r``, ``C_r`` (see the module docstring), from balanced
+    ``|z_i| <= max_radius < 1`` and ``B_r``, ``C_r`` (see the module docstring), from balanced
     truncation's model; ``D_r = D``.
 
     Parameters
@@ -247,8 +247,9 @@ def finite_length_reduction(
     real_output : bool
         Fit the real parts only: ``E = sum_k ||Re(h[k+1] - h_r[k+1])||_F^2`` (for layers that
         read the real part of a complex system).
-    max_radius : float in (0, 1]
-        Every reduced pole has ``|z| < max_radius``; the default keeps ``1 - |z| >= 1e-9``.
+    max_radius : float in (0, 1)
+        Every reduced pole has ``|z| <= max_radius`` (to the rounding of ``exp``); the default keeps
+        ``1 - |z| >= 1e-9``.
     maxiter : int
         Most Levenberg-Marquardt iterations.
     rtol : float
@@ -268,7 +269,7 @@ def finite_length_reduction(
     OrderError
         ``order`` outside ``[1, n]``.
     InvalidArgumentError
-        ``length``, ``maxiter`` below 1, ``max_radius`` outside ``(0, 1]``, ``rtol`` not positive.
+        ``length``, ``maxiter`` below 1, ``max_radius`` outside ``(0, 1)``, ``rtol`` not positive.
 
     Warns
     -----
@@ -289,7 +290,7 @@ def finite_length_reduction(
     order = check_int(order, f"order (n = {sys.n})", minimum=1, maximum=sys.n, error=OrderError)
     length = check_int(length, "length (the number of Markov parameters fitted)")
     real_output = check_bool(real_output, "real_output")
-    max_radius = check_real(max_radius, "max_radius", minimum=0.0, maximum=1.0, include_min=False)
+    max_radius = check_real(max_radius, "max_radius", minimum=0.0, maximum=1.0, include_min=False, include_max=False)
     maxiter = check_int(maxiter, "maxiter")
     rtol = check_real(rtol, "rtol", minimum=0.0, include_min=False)
     start = _initial_fit(sys, order, -np.log(max_radius))
