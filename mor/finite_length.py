@@ -33,7 +33,7 @@ import numpy as np
 
 from ._guard import guarded
 from .balanced import balanced_truncation
-from .errors import AccuracyWarning, OrderError, SystemTypeError
+from .errors import AccuracyWarning, OrderError, RankWarning, SystemTypeError
 from .response import impulse_response
 from .systems import DiagonalLTI, as_system
 from .validation import check_bool, check_int, check_real
@@ -90,6 +90,10 @@ class _Fit:
     delta: float
     fit_B: bool
 
+    def take(self, idx: np.ndarray) -> _Fit:
+        """The members ``idx``."""
+        return _Fit(self.a[idx], self.omega[idx], self.B[idx], self.C[idx], self.delta, self.fit_B)
+
     def log_poles(self) -> np.ndarray:
         return -(self.delta + np.exp(self.a)) + 1j * self.omega
 
@@ -142,51 +146,51 @@ def _jacobian(fit: _Fit, length: int, real_output: bool) -> np.ndarray:
     return J.real if real_output else np.concatenate([J.real, J.imag], axis=1)
 
 
+def _damped_step(J: np.ndarray, e: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt step ``-(J^T J + lam diag(J^T J))^-1 J^T e`` and the gradient ``J^T e``."""
+    g, A = np.einsum("brp,br->bp", J, e), np.einsum("brp,brq->bpq", J, J)
+    diag = np.diagonal(A, axis1=1, axis2=2)
+    scale = np.maximum(diag, 1e-12 * diag.max(axis=1, keepdims=True) + 1e-300)  # parameters without effect
+    damped = A + (lam[:, None] * scale)[:, :, None] * np.eye(A.shape[-1])
+    return -np.linalg.solve(damped, g[..., None])[..., 0], g
+
+
 def _levenberg_marquardt(fit: _Fit, target: np.ndarray, real_output: bool, maxiter: int, rtol: float):
     """Batched Levenberg-Marquardt on ``E``; a member moves only where ``E`` decreases.
 
     Returns ``(fit, cost, initial_cost, converged, iterations)``.
     """
-    length = target.shape[1]
     x = fit.vector()
     cost = np.sum(_residual(fit, target, real_output) ** 2, axis=1)
-    initial = cost.copy()
-    lam = np.full(len(x), 1e-3)
-    done = cost == 0
-    it = 0
-    for it in range(1, maxiter + 1):  # noqa: B007 (the count is returned)
+    initial, lam, done = cost.copy(), np.full(len(x), 1e-3), cost == 0
+    iterations = 0
+    while iterations < maxiter and not done.all():
+        iterations += 1
         active = np.flatnonzero(~done)
-        if active.size == 0:
-            it -= 1
-            break
-        sub = _Fit(fit.a[active], fit.omega[active], fit.B[active], fit.C[active], fit.delta, fit.fit_B)
-        e, J = _residual(sub, target[active], real_output), _jacobian(sub, length, real_output)
-        g, A = np.einsum("brp,br->bp", J, e), np.einsum("brp,brq->bpq", J, J)
-        diag = np.diagonal(A, axis1=1, axis2=2)
-        scale = np.maximum(diag, 1e-12 * diag.max(axis=1, keepdims=True) + 1e-300)  # parameters without effect
-        damped = A + (lam[active, None] * scale)[:, :, None] * np.eye(A.shape[-1])
-        step = -np.linalg.solve(damped, g[..., None])[..., 0]
+        sub = fit.take(active)
+        J = _jacobian(sub, target.shape[1], real_output)
+        step, g = _damped_step(J, _residual(sub, target[active], real_output), lam[active])
         x_new = x.copy()
         x_new[active] += step
-        trial = fit.with_vector(x_new)
+        trial = fit.with_vector(x_new)  # a capped, so x_new is read back
         x_new = trial.vector()
-        sub_trial = _Fit(trial.a[active], trial.omega[active], trial.B[active], trial.C[active], fit.delta, fit.fit_B)
-        new_cost = np.sum(_residual(sub_trial, target[active], real_output) ** 2, axis=1)
-        better = np.isfinite(new_cost) & (new_cost < cost[active])
-        gain = np.where(better, (cost[active] - new_cost) / np.maximum(cost[active], 1e-300), 0.0)
+        new_cost = np.sum(_residual(trial.take(active), target[active], real_output) ** 2, axis=1)
+        old = cost[active]
+        better = np.isfinite(new_cost) & (new_cost < old)
         moved = active[better]
         x[moved], cost[moved] = x_new[moved], new_cost[better]
         lam[active] = np.where(better, lam[active] / 3, lam[active] * 4)
-        flat = np.sqrt(np.sum(g**2, axis=1)) <= 1e-14 * np.sqrt(np.maximum(cost[active], 1e-300))
-        done[active] = (better & (gain < rtol)) | flat | (lam[active] > 1e12)
+        small_gain = better & (old - np.where(better, new_cost, old) < rtol * old)
+        flat = np.sqrt(np.sum(g**2, axis=1)) <= 1e-14 * np.sqrt(old)
+        done[active] = small_gain | flat | (lam[active] > 1e12)  # lam that large: no decrease left to find
         fit = fit.with_vector(x)
-    return fit, cost, initial, done, it
+    return fit, cost, initial, done, iterations
 
 
 def _initial_fit(sys: DiagonalLTI, order: int, delta: float) -> _Fit:
     """Balanced truncation's model in the fit's parametrisation (poles clipped to ``|z| <= exp(-delta)``)."""
-    with warnings.catch_warnings():  # rank-deficient members keep their padding; the fit may use it
-        warnings.filterwarnings("ignore", category=UserWarning, message=".*rank.*")
+    with warnings.catch_warnings():  # rank-deficient members are padded; the fit may use those states
+        warnings.simplefilter("ignore", RankWarning)
         red = balanced_truncation(sys, order, method="bfsr").reduced
     b = int(np.prod(sys.batch_shape, dtype=int))
     mu = red.log_poles.reshape(b, order)
@@ -298,8 +302,7 @@ def finite_length_reduction(
     b, P = len(start.a), start.vector().shape[1]
     parts, iterations = [], 0
     for sl in _chunks(b, length * sys.p * sys.m * P * 2):
-        piece = _Fit(start.a[sl], start.omega[sl], start.B[sl], start.C[sl], start.delta, start.fit_B)
-        fitted, cost, initial, done, its = _levenberg_marquardt(piece, target[sl], real_output, maxiter, rtol)
+        fitted, cost, initial, done, its = _levenberg_marquardt(start.take(sl), target[sl], real_output, maxiter, rtol)
         parts.append((fitted, cost, initial, done))
         iterations = max(iterations, its)
     return _result(sys, target, parts, real_output, iterations, length)

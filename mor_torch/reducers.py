@@ -169,7 +169,7 @@ def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
 def _kernel_fit(sys: DiagonalLTI, k: int, length: int) -> _Group:
     """``kernel``: the least-squares fit of the layer's kernel ``Re(h[1..L])``, from balanced truncation."""
     with warnings.catch_warnings():  # non-convergence is counted per channel and reported once
-        warnings.filterwarnings("ignore", message="finite_length_reduction: .* did not converge", category=AccuracyWarning)
+        warnings.filterwarnings("ignore", message="finite_length_reduction: .* converge", category=AccuracyWarning)
         res = finite_length_reduction(sys, k, length=length, real_output=True)
     return _Group(res.reduced, _zero_skip(sys), np.zeros(res.reduced.poles.shape, bool), converged=res.converged)
 
@@ -349,9 +349,7 @@ def reduce_channels(
         skip = np.reshape(skip, -1)
     else:
         orders_arr = _check_orders(orders, sys)
-        system, skip, states, scores, converged = _per_channel(
-            sys, orders_arr, reducer, method, horizon, score, length
-        )
+        system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score, length)
     if converged is not None and not converged.all():
         warnings.warn(
             AccuracyWarning(
