@@ -231,7 +231,7 @@ def finite_length_reduction(
     real_output: bool = False,
     max_radius: float = 1.0 - 1e-9,
     maxiter: int = 100,
-    rtol: float = 1e-8,
+    rtol: float = 1e-6,
 ) -> FiniteLengthResult:
     """Stable reduced model whose first ``length`` Markov parameters fit those of ``sys``.
 
