@@ -20,7 +20,10 @@ The fit is a batched Levenberg-Marquardt iteration on the real parameters ``a``,
 ``Re/Im C_r`` and, for ``m > 1``, ``Re/Im B_r`` (``B_r = 1`` for single-input systems, where
 ``C_r`` holds the residues).  A step is taken only where it lowers ``E``, so the error never
 exceeds that of the initial model (balanced truncation with its poles clipped to ``max_radius``).
-The feedthrough is kept: ``D_r = D`` (``h[0]`` is exact).
+The feedthrough is kept: ``D_r = D`` (``h[0]`` is exact).  Cost per member and iteration:
+``O(L p m P^2)`` for ``P = 2r(1 + p)`` real parameters (``2r(1 + p + m)`` for ``m > 1``), at most
+``maxiter`` iterations; meant for the single-input channels of diagonal layers (one member of a
+large MIMO system beyond :data:`MAX_JACOBIAN_ENTRIES` is refused).
 """
 
 from __future__ import annotations
@@ -33,18 +36,20 @@ import numpy as np
 
 from ._guard import guarded
 from .balanced import balanced_truncation
-from .errors import AccuracyWarning, OrderError, RankWarning, SystemTypeError
+from .errors import AccuracyWarning, MethodError, OrderError, RankWarning, SystemTypeError
 from .response import impulse_response
 from .systems import DiagonalLTI, as_system
 from .validation import check_bool, check_int, check_real
 
-__all__ = ["FiniteLengthResult", "finite_length_reduction"]
+__all__ = ["MAX_JACOBIAN_ENTRIES", "FiniteLengthResult", "finite_length_reduction"]
 
 _USER = 3  # warnings point at the caller: helper -> guard wrapper -> caller
 #: ``log(-Re mu)`` is capped here: a mode without effect must not drift to ``z = 0`` (``log z = -inf``).
 _MAX_LOG_DECAY = np.log(30.0)
 #: Largest Jacobian (entries) built at once; the batch is fitted in chunks below it.
 _CHUNK_ENTRIES = 4_000_000
+#: Largest Jacobian of one member (about 1.6 GB in float64); above it a typed error, not an allocation.
+MAX_JACOBIAN_ENTRIES = 200_000_000
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,10 @@ def finite_length_reduction(
         ``order`` outside ``[1, n]``.
     InvalidArgumentError
         ``length``, ``maxiter`` below 1, ``max_radius`` outside ``(0, 1)``, ``rtol`` not positive.
+    MethodError
+        One member's Jacobian would exceed :data:`MAX_JACOBIAN_ENTRIES` (``L p m`` times the
+        ``2r(1 + p)`` -- for ``m > 1`` ``2r(1 + p + m)`` -- real parameters; twice that for
+        complex output).
 
     Warns
     -----
@@ -298,14 +307,25 @@ def finite_length_reduction(
     maxiter = check_int(maxiter, "maxiter")
     rtol = check_real(rtol, "rtol", minimum=0.0, include_min=False)
     start = _initial_fit(sys, order, -np.log(max_radius))
-    target = impulse_response(sys, length + 1)[..., 1:, :, :].reshape((-1, length, sys.p, sys.m))
     b, P = len(start.a), start.vector().shape[1]
+    _check_size(length * sys.p * sys.m * P * (1 if real_output else 2), length, sys, P)
+    target = impulse_response(sys, length + 1)[..., 1:, :, :].reshape((-1, length, sys.p, sys.m))
     parts, iterations = [], 0
     for sl in _chunks(b, length * sys.p * sys.m * P * 2):
         fitted, cost, initial, done, its = _levenberg_marquardt(start.take(sl), target[sl], real_output, maxiter, rtol)
         parts.append((fitted, cost, initial, done))
         iterations = max(iterations, its)
     return _result(sys, target, parts, real_output, iterations, length)
+
+
+def _check_size(entries: int, length: int, sys: DiagonalLTI, P: int) -> None:
+    if entries > MAX_JACOBIAN_ENTRIES:
+        raise MethodError(
+            f"finite_length_reduction: the Jacobian of one member would have {entries:.3g} entries (L = {length}, "
+            f"p = {sys.p}, m = {sys.m}, {P} real parameters) > MAX_JACOBIAN_ENTRIES = {MAX_JACOBIAN_ENTRIES:.3g}; "
+            "the fit is meant for channels with few inputs and outputs: reduce large MIMO systems with "
+            "balanced_truncation or irka"
+        )
 
 
 def _result(sys: DiagonalLTI, target: np.ndarray, parts: list, real_output: bool, iterations: int, length: int):
