@@ -89,6 +89,20 @@ def test_kernel_reducer_fits_the_layer_kernel_with_stable_poles(mode):
     assert np.all(e_fit < 0.99 * e_bt)  # the window is far shorter than the memory: BT is not length-optimal
 
 
+def test_kernel_reducer_on_shared_poles_fits_all_channels_at_once():
+    layer, length = layer_for("exp", seed=6, H=3, N=10), 200
+    with torch.no_grad():
+        layer.log_step.fill_(np.log(2e-3))  # one step for all channels: shared discrete poles
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-convergence is counted in rep.converged
+        new, rep = reduce_layer(layer, 3, reducer="kernel", structure="shared", length=length)
+    assert new.shared_poles and new.d_state == 3 and np.all(new.poles().real.detach().numpy() < 0)
+    bt = reduce_layer(layer, 3, structure="shared", length=length)[0]
+    K = effective_kernel(layer, length)
+    e_fit, e_bt = (np.linalg.norm(K - effective_kernel(m, length)) for m in (new, bt))  # the fit's objective: all H
+    assert e_fit <= e_bt * SLACK and e_fit < 0.99 * e_bt
+
+
 def test_kernel_reducer_needs_the_discrete_kernel_and_its_length():
     layer = layer_for("exp", seed=5, H=2, N=6)
     with pytest.raises(InvalidArgumentError, match="length"):
