@@ -97,6 +97,7 @@ def test_kernel_reducer_on_shared_poles_fits_all_channels_at_once():
         warnings.simplefilter("ignore")  # non-convergence is counted in rep.converged
         new, rep = reduce_layer(layer, 3, reducer="kernel", structure="shared", length=length)
     assert new.shared_poles and new.d_state == 3 and np.all(new.poles().real.detach().numpy() < 0)
+    assert rep.converged.shape == (1,)  # one system
     bt = reduce_layer(layer, 3, structure="shared", length=length)[0]
     K = effective_kernel(layer, length)
     e_fit, e_bt = (np.linalg.norm(K - effective_kernel(m, length)) for m in (new, bt))  # the fit's objective: all H
