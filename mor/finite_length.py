@@ -43,7 +43,7 @@ from .validation import check_bool, check_int, check_real
 
 __all__ = ["MAX_JACOBIAN_ENTRIES", "FiniteLengthResult", "finite_length_reduction"]
 
-_USER = 3  # warnings point at the caller: helper -> guard wrapper -> caller
+_USER = 4  # warnings point at the caller: _result -> finite_length_reduction -> guard wrapper -> caller
 #: ``log(-Re mu)`` is capped here: a mode without effect must not drift to ``z = 0`` (``log z = -inf``).
 _MAX_LOG_DECAY = np.log(30.0)
 #: Largest Jacobian (entries) built at once; the batch is fitted in chunks below it.
