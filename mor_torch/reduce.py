@@ -1,6 +1,6 @@
 """Reduction of layers and of whole models: balanced truncation, balanced singular perturbation,
-modal truncation or H2-optimal reduction, to one order, one order per channel, or a model-wide
-budget of states.
+modal truncation, H2-optimal reduction or the fit of the length-``L`` kernel, to one order, one
+order per channel, or a model-wide budget of states.
 
 The layers are those of :mod:`mor_torch.families` (DSS, and S4D, LRU, S5 modules trained elsewhere,
 recognised by their parameter names): each family converts its layer to a ``mor`` system and writes
@@ -13,9 +13,14 @@ one order, one per distinct order for per-channel orders -- no Python loop over 
 ``reducer`` is ``"bt"`` (balanced truncation, the default), ``"bsp"`` (balanced singular
 perturbation: the DC gain kept exactly, the same bound), ``"modal"`` (per channel the ``r`` modes
 whose single-mode subsystems have the largest H-infinity -- or with ``score="h2"`` H2 -- norm, the
-layer's own poles; no error bound) or ``"h2"`` (IRKA: H2-optimal; no a-priori bound).
+layer's own poles; no error bound), ``"h2"`` (IRKA: H2-optimal; no a-priori bound) or ``"kernel"``
+(the least-squares fit of the layer's kernel over its length ``L``, started from balanced truncation
+and never worse than it there; stable by construction; no a-priori bound).
 :func:`compress` with ``budget=S`` allocates ``S`` states across all layers and channels
-(:mod:`mor_torch.allocate`) and reduces every layer to its allocated per-channel orders.  Options:
+(:mod:`mor_torch.allocate`) and reduces every layer to its allocated per-channel orders.  A layer's
+reduction system (chosen by its family and :func:`mor_torch.reducers.reduction_system`) and its Hankel
+singular values are computed once per layer and shared by the budget's scores, the order choice
+(:func:`mor.order_for_tolerance`), the reduction and its bound (:func:`mor.truncation_bound`).  Options:
 
 ``structure="channel"`` (default; the choice of Ezoe & Sato)
     The ``H`` channels as ``H`` SISO systems (batch shape ``(H,)``).  The reduced layer has
@@ -123,7 +128,7 @@ class LayerReduction:
         States per channel that are not padding (a channel of lower order than the layer's
         ``order`` is padded with decoupled zero-weight modes, see :mod:`mor_torch.reducers`).
     converged : (H,) ndarray of bool or None
-        ``reducer="h2"``: whether IRKA converged for each channel.
+        ``reducer="h2"`` or ``"kernel"``: whether IRKA (the kernel fit) converged for each channel.
     score : str or None
         ``reducer="modal"``: ``"hinf"`` or ``"h2"``.
     family : str
@@ -210,11 +215,20 @@ def _energy_order(hsv: np.ndarray, energy: float) -> int:
     return int(np.argmax(ok)) + 1 if np.any(ok) else hsv.shape[-1]
 
 
+def _check_kernel_options(reducer: str, gramians: str, length: int | None) -> None:
+    if reducer == "kernel" and (gramians != "discrete" or length is None):
+        raise ArgumentConflictError(
+            "reducer='kernel' fits the layer's discrete kernel over its length: it needs gramians='discrete' and "
+            f"length= (got gramians={gramians!r}, length={length!r})"
+        )
+
+
 def _check_order_request(order, tol, energy, gramians: str, length: int | None, reducer: str) -> None:
     if sum(x is not None for x in (order, tol, energy)) != 1:
         raise ArgumentConflictError("give exactly one of order, tol, energy")
     if reducer != "bt" and gramians == "finite":
         raise ArgumentConflictError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
+    _check_kernel_options(reducer, gramians, length)
     if tol is not None and reducer not in ("bt", "bsp"):
         raise ArgumentConflictError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
     if energy is not None:
@@ -335,14 +349,18 @@ def reduce_layer(
         See the module docstring; ``"shared"`` for DSS only.  The MIMO families are always reduced as
         one system.
     length : int, optional
-        Kernel length ``L``: required for DSS_SOFTMAX and for ``gramians="finite"``.
+        Kernel length ``L``: required for DSS_SOFTMAX, for ``gramians="finite"`` and for
+        ``reducer="kernel"``.
     method : {"bfsr", "sr"}
         Balancing-free square root (:data:`DEFAULT_METHOD`, see there why it differs from
         :func:`mor.balanced_truncation`'s default) or square root, for ``"bt"`` and ``"bsp"``.
-    reducer : {"bt", "bsp", "modal", "h2"}
+    reducer : {"bt", "bsp", "modal", "h2", "kernel"}
         Balanced truncation, balanced singular perturbation (DC gain kept; the layer's ``D``
         absorbs the reduced feedthrough), modal truncation (:func:`mor.modal_truncation`, the
-        layer's own poles) or IRKA (:func:`mor.irka`); see :mod:`mor_torch.reducers`.
+        layer's own poles), IRKA (:func:`mor.irka`) or the least-squares fit of the layer's
+        kernel over ``length`` samples from balanced truncation
+        (:func:`mor.finite_length_reduction`; needs ``length`` and ``gramians="discrete"``); see
+        :mod:`mor_torch.reducers`.
     score : {"hinf", "h2"}
         ``reducer="modal"``: rank the modes by the H-infinity or the H2 norm of their subsystems.
     name : str
@@ -367,6 +385,8 @@ def reduce_layer(
     LayerConversionError, NonFiniteError, DimensionError
         A recognised layer whose parameters do not form a diagonal system (wrong shapes, NaN); the
         message names the layer.
+    ArgumentConflictError
+        Options that cannot be combined (with each other or with the layer's family).
     """
     family = family_of(layer, "reduce_layer")
     check_choice(gramians, "gramians", GRAMIANS)
@@ -386,8 +406,9 @@ def _reduce(target: _LayerTarget, order, tol, energy, method: str, score: str) -
     n = family.state_size(layer)
     order = _order_choice(target.hsv, tol, energy) if order is None else _checked_order(order, n, family.layout)
     reduce = reduce_mimo if family.layout == "mimo" else reduce_channels
+    length = target.length if target.reducer == "kernel" else None
     red = reduce(target.system, order, target.reducer, method=method, horizon=target.horizon, score=score,
-                 hsv=target.hsv)  # fmt: skip
+                 length=length, hsv=target.hsv)  # fmt: skip
     new = family.rebuild(layer, red.system, red.skip, length=target.length, name=name)
     mode, shared = family.describe(new)
     report = LayerReduction(
@@ -494,6 +515,7 @@ def _budget_targets(layers: list[_Layer], options: dict[str, Any]) -> list[_Laye
     check_choice(options.get("method", DEFAULT_METHOD), "method", METHODS)
     check_choice(options.get("score", "hinf"), "score", SCORES)
     length = options.get("length")
+    _check_kernel_options(reducer, gramians, length)
     return [_target(layer.module, layer.family, layer.name or "<model>", gramians, "channel", length, reducer)
             for layer in layers]  # fmt: skip
 

@@ -1,17 +1,20 @@
-"""The four reduction methods applied to the system of a DSS layer, channel by channel, in the form a
+"""The five reduction methods applied to the system of a DSS layer, channel by channel, in the form a
 layer is rebuilt from.
 
-========  ==========================================================  ===========================
-reducer   method (:mod:`mor`)                                         bound per channel
-========  ==========================================================  ===========================
-``bt``    balanced truncation (:func:`mor.balanced_truncation`)       ``2 sum(hsv[r:])``
-``bsp``   balanced singular perturbation (``match_dc=True``): DC      ``2 sum(hsv[r:])``
-          gain kept exactly
-``modal`` modal truncation (:func:`mor.modal_truncation`): the        none
-          channel's own poles of largest H-infinity (or H2) score
-``h2``    IRKA (:func:`mor.irka`): a stationary point of the H2       none (the H2 error is
-          error                                                       locally minimal)
-========  ==========================================================  ===========================
+==========  ==========================================================  ===========================
+reducer     method (:mod:`mor`)                                         bound per channel
+==========  ==========================================================  ===========================
+``bt``      balanced truncation (:func:`mor.balanced_truncation`)       ``2 sum(hsv[r:])``
+``bsp``     balanced singular perturbation (``match_dc=True``): DC      ``2 sum(hsv[r:])``
+            gain kept exactly
+``modal``   modal truncation (:func:`mor.modal_truncation`): the        none
+            channel's own poles of largest H-infinity (or H2) score
+``h2``      IRKA (:func:`mor.irka`): a stationary point of the H2       none (the H2 error is
+            error                                                       locally minimal)
+``kernel``  least-squares fit of the layer's length-``L`` kernel        none (its kernel error over
+            (:func:`mor.finite_length_reduction`) from balanced         ``L`` samples is never above
+            truncation; poles ``|z| < 1`` by construction               balanced truncation's)
+==========  ==========================================================  ===========================
 
 The input is the layer's system as :func:`mor_torch.reduce.reduce_layer` builds it (continuous
 ``(diag(lambda), 1, W)`` or the zero-order-hold system ``(diag(z), Bbar, W)`` of
@@ -31,6 +34,13 @@ the skip ``D`` per channel:
   shifted system.
 * the other methods keep ``D`` (correction zero).
 
+``kernel`` needs the kernel length ``L`` (``length=``) and the discrete (zero-order-hold) system:
+it minimises ``sum_{k<L} (K_k - K_r[k])^2`` with ``K_k = Re(h[k+1])``, the layer's own kernel,
+and every reduced pole has ``|z| < 1`` (see :mod:`mor.reduction.finite_length`).
+For the MIMO layers (LRU, S5; :func:`reduce_mimo`) it fits all ``p x m`` kernels of the one
+system at once; :func:`mor.finite_length_reduction` refuses (:class:`~mor.errors.MethodError`) a
+system whose Jacobian would pass its size limit.
+
 Channels may get different orders (``orders (H,)``): channels of equal order are reduced in one
 batched call, a channel of order ``N`` is kept as it is, a channel of order 0 keeps no state (for
 ``bsp`` its static DC gain goes to the skip).  The layer's tensor shape is ``(H, max(orders))``;
@@ -46,9 +56,17 @@ from typing import Any
 
 import numpy as np
 
-from mor import DiagonalLTI, balanced_truncation, hankel_singular_values, irka, modal_truncation, truncation_bound
+from mor import (
+    DiagonalLTI,
+    balanced_truncation,
+    finite_length_reduction,
+    hankel_singular_values,
+    irka,
+    modal_truncation,
+    truncation_bound,
+)
 from mor.discretize import complex_expm1
-from mor.errors import AccuracyWarning, DimensionError, OrderError
+from mor.errors import AccuracyWarning, ArgumentConflictError, DimensionError, OrderError, SystemTypeError
 from mor.validation import check_choice
 
 __all__ = [
@@ -62,7 +80,9 @@ __all__ = [
 ]
 
 #: Reduction methods (see the module docstring).
-REDUCERS = ("bt", "bsp", "modal", "h2")
+REDUCERS = ("bt", "bsp", "modal", "h2", "kernel")
+#: Reducers that report convergence per channel.
+ITERATIVE = ("h2", "kernel")
 #: Reducers with the a-priori bound ``2 sum(hsv[r:])``.
 BOUNDED = ("bt", "bsp")
 
@@ -89,8 +109,8 @@ class ChannelReduction:
     scores : (H, N) ndarray or None
         ``modal``: the score of every mode.
     converged : (H,) ndarray of bool or None
-        ``h2``: whether IRKA converged for the channel (channels of order 0 or ``N`` count as
-        converged).
+        ``h2`` and ``kernel``: whether IRKA (the kernel fit) converged for the channel (channels
+        of order 0 or ``N`` count as converged).
     """
 
     system: DiagonalLTI
@@ -204,8 +224,20 @@ def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
     return _Group(red, skip, res.padded)
 
 
-def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: int | None, score: str) -> _Group:
+def _kernel_fit(sys: DiagonalLTI, k: int, length: int) -> _Group:
+    """``kernel``: the least-squares fit of the layer's kernel ``Re(h[1..L])``, from balanced truncation."""
+    with warnings.catch_warnings():  # non-convergence is counted per channel and reported once
+        warnings.filterwarnings("ignore", message="finite_length_reduction: .* converge", category=AccuracyWarning)
+        res = finite_length_reduction(sys, k, length=length, real_output=True)
+    return _Group(res.reduced, _zero_skip(sys), np.zeros(res.reduced.poles.shape, bool), converged=res.converged)
+
+
+def _reduce_group(
+    sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: int | None, score: str, length: int | None
+) -> _Group:
     """Reduce every member of ``sys`` (``D = 0``) to order ``k`` (``1 <= k < n``)."""
+    if reducer == "kernel":
+        return _kernel_fit(sys, k, length)
     if reducer == "bt":
         res = balanced_truncation(sys, k, method=method, horizon=horizon)
         return _Group(res.reduced, _zero_skip(sys), res.padded)
@@ -218,6 +250,26 @@ def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: 
         warnings.filterwarnings("ignore", message="IRKA: .* did not converge", category=AccuracyWarning)
         res = irka(sys, k)
     return _Group(res.reduced, _zero_skip(sys), res.padded, converged=np.asarray(res.converged))
+
+
+_ITERATION = {"h2": "h2 (IRKA)", "kernel": "kernel (the least-squares fit)"}
+
+
+def _check_kernel_request(sys: DiagonalLTI, reducer: str, length: int | None) -> None:
+    if reducer != "kernel":
+        return
+    if length is None:
+        raise ArgumentConflictError("reducer='kernel' needs length= (the kernel length L the fit covers)")
+    if sys.dt is None:
+        raise SystemTypeError("reducer='kernel' fits the discrete (zero-order-hold) kernel; got a continuous system")
+
+
+def _warn_unconverged(converged: np.ndarray | None, reducer: str, mimo: bool) -> None:
+    """One :class:`~mor.errors.AccuracyWarning` for the members an iterative reducer left unconverged."""
+    if converged is None or converged.all():
+        return
+    what = "the layer's MIMO system" if mimo else f"{int((~converged).sum())} of {converged.size} channels"
+    warnings.warn(AccuracyWarning(f"{_ITERATION[reducer]} did not converge for {what}"), stacklevel=4)
 
 
 def _static_gain(sys: DiagonalLTI, reducer: str) -> np.ndarray:
@@ -286,12 +338,12 @@ def _assemble(sys: DiagonalLTI, orders: np.ndarray, groups: dict[int, tuple[np.n
     return DiagonalLTI.from_log_poles(nodes, B, C, None, sys.dt), skip, states
 
 
-def _per_channel(sys, orders, reducer, method, horizon, score):
+def _per_channel(sys, orders, reducer, method, horizon, score, length):
     """Group the channels by order; ``(system, skip, states, scores, converged)``."""
     H, n = orders.size, sys.n
     groups: dict[int, tuple[np.ndarray, _Group | None]] = {}
     scores = np.full((H, n), np.nan) if reducer == "modal" else None
-    converged = np.ones(H, bool) if reducer == "h2" else None
+    converged = np.ones(H, bool) if reducer in ITERATIVE else None
     extra_skip = np.zeros(H)
     for k in np.unique(orders):
         idx = np.flatnonzero(orders == k)
@@ -301,7 +353,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
             if k == 0:
                 extra_skip[idx] = _static_gain(sys[idx], reducer)[:, 0]
             continue
-        group = _reduce_group(sys[idx], k, reducer, method, horizon, score)
+        group = _reduce_group(sys[idx], k, reducer, method, horizon, score, length)
         groups[k] = (idx, group)
         if group.scores is not None:
             scores[idx] = group.scores
@@ -313,7 +365,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
 
 def reduce_channels(
     sys: DiagonalLTI, orders: Any, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
-    score: str = "hinf", hsv: np.ndarray | None = None,
+    score: str = "hinf", length: int | None = None, hsv: np.ndarray | None = None,
 ) -> ChannelReduction:  # fmt: skip
     """Reduce a layer's system with one method, to one order or one order per channel.
 
@@ -325,7 +377,7 @@ def reduce_channels(
     orders : int or (H,) array of int
         One order ``1 <= r <= N`` for every channel, or (batch input only) one per channel in
         ``[0, N]``.
-    reducer : {"bt", "bsp", "modal", "h2"}
+    reducer : {"bt", "bsp", "modal", "h2", "kernel"}
         The method (see the module docstring).
     method : {"bfsr", "sr"}
         Projection of ``bt`` and ``bsp``.
@@ -333,6 +385,8 @@ def reduce_channels(
         ``bt`` only: finite-horizon Gramians over that many steps (no bound).
     score : {"hinf", "h2"}
         ``modal`` only: the score that ranks the modes.
+    length : int, optional
+        ``kernel`` only (and required there): the kernel length ``L`` the fit covers.
     hsv : (H, N) ndarray, optional
         :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
         already (they are computed otherwise).
@@ -340,8 +394,16 @@ def reduce_channels(
     Returns
     -------
     ChannelReduction
+
+    Raises
+    ------
+    ArgumentConflictError
+        ``kernel`` without ``length``.
+    SystemTypeError
+        ``kernel`` on a continuous-time system (the kernel is the zero-order-hold system's).
     """
     check_choice(reducer, "reducer", REDUCERS)
+    _check_kernel_request(sys, reducer, length)
     sys = _without_skip(sys)
     hsv = reduction_hsv(sys, reducer, horizon) if hsv is None else _check_hsv(hsv, sys)
     channels = sys.batch_shape[0] if sys.batch_shape else sys.p
@@ -351,7 +413,7 @@ def reduce_channels(
             system, skip, states = sys, _zero_skip(sys), np.full(channels, k)
             scores, converged = None, None
         else:
-            group = _reduce_group(sys, k, reducer, method, horizon, score)
+            group = _reduce_group(sys, k, reducer, method, horizon, score, length)
             system, skip, scores = group.system, group.skip, group.scores
             states = np.broadcast_to(group.system.n - group.padded.sum(axis=-1), (channels,)).copy()
             converged = None if group.converged is None else np.atleast_1d(group.converged)
@@ -359,12 +421,8 @@ def reduce_channels(
         skip = np.reshape(skip, -1)
     else:
         orders_arr = _check_orders(orders, sys)
-        system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score)
-    if converged is not None and not converged.all():
-        warnings.warn(
-            AccuracyWarning(f"h2 (IRKA) did not converge for {int((~converged).sum())} of {converged.size} channels"),
-            stacklevel=3,
-        )
+        system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score, length)
+    _warn_unconverged(converged, reducer, mimo=False)
     bound = None
     if reducer in BOUNDED and horizon is None:
         bound = truncation_bound(hsv, np.broadcast_to(orders_arr, hsv.shape[:1]))
@@ -373,7 +431,7 @@ def reduce_channels(
 
 def reduce_mimo(
     sys: DiagonalLTI, order: int, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
-    score: str = "hinf", hsv: np.ndarray | None = None,
+    score: str = "hinf", length: int | None = None, hsv: np.ndarray | None = None,
 ) -> ChannelReduction:  # fmt: skip
     """Reduce one MIMO layer system (the S5 and LRU layers: ``m`` inputs, ``p`` outputs, shared modes).
 
@@ -384,8 +442,10 @@ def reduce_mimo(
     order : int
         ``0 <= r <= n`` states for the whole layer (``0``: no state; for ``bsp`` the DC gain goes to
         the skip).
-    reducer, method, horizon, score
-        As for :func:`reduce_channels`.
+    reducer, method, horizon, score, length
+        As for :func:`reduce_channels`; ``kernel`` fits the real part of all ``p x m`` kernels
+        ``Re(h[1..L])`` at once (one member of :func:`mor.finite_length_reduction`, which refuses a
+        system whose Jacobian would be too large with :class:`~mor.errors.MethodError`).
     hsv : (1, N) ndarray, optional
         :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
         already (they are computed otherwise).
@@ -400,6 +460,7 @@ def reduce_mimo(
     check_choice(reducer, "reducer", REDUCERS)
     if sys.batch_shape != ():
         raise DimensionError(f"reduce_mimo takes one unbatched system, got batch shape {sys.batch_shape}")
+    _check_kernel_request(sys, reducer, length)
     sys = _without_skip(sys)
     hsv = reduction_hsv(sys, reducer, horizon) if hsv is None else _check_hsv(hsv, sys)
     order = int(order)
@@ -411,13 +472,12 @@ def reduce_mimo(
         skip = _mimo_static_gain(sys) if reducer == "bsp" else _zero_skip(sys)
         states = 0
     else:
-        group = _reduce_group(sys, order, reducer, method, horizon, score)
+        group = _reduce_group(sys, order, reducer, method, horizon, score, length)
         system, skip = group.system, group.skip
         states = group.system.n - int(np.sum(group.padded))
         scores = None if group.scores is None else np.atleast_2d(group.scores)
         converged = None if group.converged is None else np.atleast_1d(group.converged)
-    if converged is not None and not converged.all():
-        warnings.warn(AccuracyWarning("h2 (IRKA) did not converge for the layer's MIMO system"), stacklevel=3)
+    _warn_unconverged(converged, reducer, mimo=True)
     bound = truncation_bound(hsv, np.array([order])) if reducer in BOUNDED and horizon is None else None
     return ChannelReduction(system, skip, np.array([states]), hsv, bound, scores, converged)
 

@@ -314,3 +314,23 @@ def test_conversion_and_write_back_are_exact_for_random_layers(kind, H, N, seed)
     same, _ = reduce_layer(layer, N)
     K, K_same = impulse_kernels(layer, 120), impulse_kernels(same, 120)
     assert np.abs(K - K_same).max() <= 1e-12 * np.abs(K).max()
+
+
+@pytest.mark.parametrize("kind", ["s4d", "lru", "lru-port", "s5-zoh", "s5-bilinear-conj"])
+def test_kernel_reducer_on_every_family(kind):
+    """reducer='kernel' through the seam: the fit of the layer's own length-L kernel (all H_out x H_in kernels of a
+    MIMO layer at once), written back into the family, never worse over those L samples than balanced truncation."""
+    layer, length = make(kind, N=10, seed=2), 120
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-convergence is counted in rep.converged
+        new, rep = reduce_layer(layer, 4, reducer="kernel", length=length)
+    bt, _ = reduce_layer(layer, 4, length=length)
+    assert type(new) is type(layer) and rep.reducer == "kernel" and rep.error_bound is None
+    assert rep.converged.shape == ((1,) if mimo(kind) else (3,))
+    assert conversion_error(new)[0] < 1e-11  # the written-back module computes the fitted system
+    assert np.all(np.abs(np.exp(to_lti(new, time="discrete").log_poles)) < 1)
+    K = impulse_kernels(layer, length)
+    e_fit, e_bt = (np.linalg.norm(K - impulse_kernels(m, length)) for m in (new, bt))
+    assert e_fit <= e_bt * (1 + 1e-8) + 1e-12 * np.linalg.norm(K)
+    with pytest.raises(ArgumentConflictError, match="length"):
+        reduce_layer(layer, 4, reducer="kernel")
