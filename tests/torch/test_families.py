@@ -334,3 +334,26 @@ def test_kernel_reducer_on_every_family(kind):
     assert e_fit <= e_bt * (1 + 1e-8) + 1e-12 * np.linalg.norm(K)
     with pytest.raises(ArgumentConflictError, match="length"):
         reduce_layer(layer, 4, reducer="kernel")
+
+
+def test_each_layers_hsv_computed_once_for_every_family(monkeypatch):
+    """A budget's scores, its orders, the reductions and their bounds share one set of HSVs per layer,
+    for the channel and the MIMO families alike (the same rule as for DSS)."""
+    import mor.hankel
+
+    calls = []
+    gramians = mor.hankel.gramians
+
+    def counted(sys, **kw):
+        calls.append(sys.batch_shape)
+        return gramians(sys, **kw)
+
+    monkeypatch.setattr(mor.hankel, "gramians", counted)
+    model = torch.nn.Sequential(make("s4d", N=10), torch.nn.Tanh(), make("s5-zoh", N=10))
+    _, report = compress(model, budget=20)
+    assert sorted(calls, key=len) == [(), (3,)]  # the S5 system once, the S4D channels once
+    for rep in report.layers.values():
+        assert np.allclose(rep.error_bound, [2 * h[k:].sum() for h, k in zip(rep.hsv, rep.orders, strict=True)])
+    calls.clear()
+    compress(model, tol=0.1)
+    assert len(calls) == 2
