@@ -12,7 +12,7 @@ with the ground floor (``errors``, ``validation``) below them all:
 ``systems``    system types and conversion (``LTI``, ``DiagonalLTI``, ``SparseLTI``, discretisation)
 ``gramians``   Gramians (dense, closed-form, low-rank) and Hankel singular values
 ``analysis``   norms and responses
-``reduction``  balanced truncation, singular perturbation, modal truncation, IRKA
+``reduction``  balanced truncation, singular perturbation, modal truncation, IRKA, finite-length fit
 
 ``models`` generates test systems.  Every public name is importable from ``mor`` itself; the
 module paths of the flat layout before the groups (``mor.balanced``, ``mor.norms``, ...) keep
@@ -55,10 +55,12 @@ from .gramians import (
 from .linalg import cauchy_cholesky, complex_schur, solve_lyapunov
 from .reduction import (
     BalancedTruncationResult,
+    FiniteLengthResult,
     IrkaResult,
     LowRankCertificate,
     ModalTruncationResult,
     balanced_truncation,
+    finite_length_reduction,
     irka,
     modal_truncation,
     modred,
@@ -79,6 +81,7 @@ __all__ = [
     "ConvergenceError",
     "DiagonalLTI",
     "DimensionError",
+    "FiniteLengthResult",
     "InvalidArgumentError",
     "MemoryLimitError",
     "IrkaResult",
@@ -104,6 +107,7 @@ __all__ = [
     "controllability_gramian",
     "discretize",
     "errors",
+    "finite_length_reduction",
     "frequency_response",
     "gramians",
     "h2_norm",

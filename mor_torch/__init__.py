@@ -9,6 +9,9 @@
   (:func:`allocate_states`, :func:`normalise_scores`).
 * :meth:`DSS.step` / :func:`export_streaming` - streaming (recurrent) inference, token by token, and
   its export with ``torch.export`` (:mod:`mor_torch.streaming`).
+* :mod:`mor_torch.families` - the layer families these accept besides :class:`DSS`: S4D, LRU and S5
+  modules trained elsewhere, recognised by their parameter names; :func:`recurrent` streams any of
+  them token by token.
 * :func:`layer_hsv` / :func:`hsv_penalty` - differentiable Hankel singular values of a layer and
   the tail penalty that trains compressible models.
 
@@ -33,9 +36,17 @@ from ._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
     from .allocate import allocate_states, normalise_scores
-    from .convert import from_lti, to_lti
+    from .convert import from_lti
     from .dss import DSS
-    from .errors import DeviceUnavailableError, LayerConversionError, LayerUnstableError, UnknownLayerError
+    from .errors import (
+        DeviceUnavailableError,
+        LayerConversionError,
+        LayerUnstableError,
+        NoReducibleLayerError,
+        SharedParameterError,
+        UnknownLayerError,
+    )
+    from .families import recurrent, to_lti
     from .init import init_poles, random_poles, s4d_inv, s4d_lin, skew_hippo
     from .reduce import CompressionReport, LayerReduction, compress, reduce_layer
     from .regularize import hsv_penalty, layer_hsv
@@ -49,6 +60,8 @@ _EXPORTS = {
     "LayerConversionError": "errors",
     "LayerReduction": "reduce",
     "LayerUnstableError": "errors",
+    "NoReducibleLayerError": "errors",
+    "SharedParameterError": "errors",
     "UnknownLayerError": "errors",
     "allocate_states": "allocate",
     "compress": "reduce",
@@ -59,11 +72,12 @@ _EXPORTS = {
     "layer_hsv": "regularize",
     "normalise_scores": "allocate",
     "random_poles": "init",
+    "recurrent": "families",
     "reduce_layer": "reduce",
     "s4d_inv": "init",
     "s4d_lin": "init",
     "skew_hippo": "init",
-    "to_lti": "convert",
+    "to_lti": "families",
 }
 
 __all__ = [
@@ -74,6 +88,8 @@ __all__ = [
     "LayerConversionError",
     "LayerReduction",
     "LayerUnstableError",
+    "NoReducibleLayerError",
+    "SharedParameterError",
     "UnknownLayerError",
     "allocate_states",
     "compress",
@@ -84,6 +100,7 @@ __all__ = [
     "layer_hsv",
     "normalise_scores",
     "random_poles",
+    "recurrent",
     "reduce_layer",
     "s4d_inv",
     "s4d_lin",

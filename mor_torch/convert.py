@@ -1,8 +1,9 @@
 """Exact conversion between DSS layers and :mod:`mor` systems.
 
-Layer -> system (:func:`to_lti`): the ``H`` channels become one batched SISO
-:class:`mor.DiagonalLTI` of batch shape ``(H,)`` (float64/complex128).  The ``mor`` system is the
-*complex* system; the layer takes the real part of its output:
+Layer -> system (:func:`dss_to_lti`; :func:`mor_torch.to_lti` takes a layer of any family): the ``H``
+channels become one batched SISO :class:`mor.DiagonalLTI` of batch shape ``(H,)``
+(float64/complex128).  The ``mor`` system is the *complex* system; the layer takes the real part of its
+output:
 
 continuous (``time="continuous"``)::
 
@@ -47,7 +48,7 @@ from ._tensors import to_numpy
 from .dss import DEFAULT_MODE, DSS, MODES
 from .errors import LayerConversionError
 
-__all__ = ["TIMES", "from_lti", "to_lti"]
+__all__ = ["TIMES", "dss_to_lti", "from_lti"]
 
 #: The two readings of a layer as a system (see the module docstring).
 TIMES = ("continuous", "discrete")
@@ -90,7 +91,7 @@ def _length(length: Any, mode: str, what: str) -> int | None:
     return check_int(length, "length")
 
 
-def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -> DiagonalLTI:
+def dss_to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -> DiagonalLTI:
     """The channels of a DSS layer as one batched SISO :class:`mor.DiagonalLTI`.
 
     Parameters
@@ -116,7 +117,7 @@ def to_lti(layer: DSS, *, time: str = "continuous", length: int | None = None) -
         Softmax mode without ``length``, or a growing softmax mode whose LTI form overflows.
     """
     if not isinstance(layer, DSS):
-        raise SystemTypeError(f"to_lti expects a mor_torch.DSS layer, got {type(layer).__name__}")
+        raise SystemTypeError(f"dss_to_lti expects a mor_torch.DSS layer, got {type(layer).__name__}")
     time = check_choice(time, "time", TIMES)
     what = f"to_lti({layer.mode} layer)"
     length = _length(length, layer.mode, what)
@@ -146,9 +147,7 @@ def _eig_residues(sys: LTI) -> tuple[np.ndarray, np.ndarray]:
     lam, V = np.linalg.eig(sys.A)
     cond = np.linalg.cond(V)
     if not np.isfinite(cond) or cond > 1e12:
-        raise LayerConversionError(
-            f"A is not (numerically) diagonalisable: eigenvector condition number {cond:.3g}"
-        )
+        raise LayerConversionError(f"A is not (numerically) diagonalisable: eigenvector condition number {cond:.3g}")
     b = np.linalg.solve(V, sys.B)[:, 0]  # V^-1 B
     CV = sys.C @ V
     return lam.astype(np.complex128), CV * b[None, :]
@@ -304,7 +303,7 @@ def from_lti(
     ----------
     system : DiagonalLTI, LTI, convertible, or a list of SISO systems
         * batched :class:`~mor.DiagonalLTI`, batch ``(H,)``, SISO members: channel ``h`` is member
-          ``h`` (per-channel poles; the layout of :func:`to_lti` and of a per-channel reduction);
+          ``h`` (per-channel poles; the layout of :func:`dss_to_lti` and of a per-channel reduction);
         * unbatched single-input system with ``H`` outputs (diagonal or dense): one set of poles
           for all channels, output ``h`` is channel ``h``; dense ``A`` is eigendecomposed;
         * a list of ``H`` SISO systems of equal order (dense ones are eigendecomposed).

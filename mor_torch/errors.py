@@ -7,7 +7,11 @@ Each refines a :mod:`mor.errors` class, because they are about layers seen as LT
 * :class:`LayerUnstableError` (:class:`~mor.errors.UnstableSystemError`): a layer has growing modes
   where infinite-horizon Gramians are needed; it names the layer, channel and mode.
 * :class:`UnknownLayerError` (:class:`~mor.errors.InvalidArgumentError`): a layer name (a key of
-  ``compress(order={...})``) that names no DSS layer of the model.
+  ``compress(order={...})``) that names no layer of the model (of a supported family).
+* :class:`NoReducibleLayerError` (:class:`~mor.errors.SystemTypeError`): :func:`mor_torch.compress`
+  found no layer of a supported family in a model; it names the module types it saw.
+* :class:`SharedParameterError` (:class:`~mor.errors.InvalidArgumentError`): a parameter of a layer to
+  reduce is also used outside it (tied parameters short of a whole shared module).
 * :class:`DeviceUnavailableError` (:class:`~mor.errors.MorError`, a ``RuntimeError``): a layer was
   asked for on a device this machine does not have (``device="cuda"`` without CUDA).
 
@@ -18,17 +22,35 @@ Invalid arguments otherwise raise the :mod:`mor.errors` classes (``DimensionErro
 
 from __future__ import annotations
 
-from mor.errors import InvalidArgumentError, MorError, UnstableSystemError
+from mor.errors import InvalidArgumentError, MorError, SystemTypeError, UnstableSystemError
 
-__all__ = ["DeviceUnavailableError", "LayerConversionError", "LayerUnstableError", "UnknownLayerError"]
+__all__ = [
+    "DeviceUnavailableError",
+    "LayerConversionError",
+    "LayerUnstableError",
+    "NoReducibleLayerError",
+    "SharedParameterError",
+    "UnknownLayerError",
+]
 
 
 class LayerConversionError(InvalidArgumentError):
     """A DSS layer and a system cannot be converted into each other as asked."""
 
 
+class NoReducibleLayerError(SystemTypeError):
+    """A model holds no layer that :func:`mor_torch.compress` can reduce (the message names the module
+    types it saw, and any module that holds part of a family's parameter names)."""
+
+
+class SharedParameterError(InvalidArgumentError):
+    """A parameter of a layer to reduce is used outside that layer (reducing the layer would change the
+    other use, or leave it with the old shape); whole shared modules are fine."""
+
+
 class UnknownLayerError(InvalidArgumentError):
-    """A layer name that names no DSS layer of the model; the message lists the known names."""
+    """A layer name that names no layer of the model (of a supported family); the message lists the known
+    names."""
 
 
 class DeviceUnavailableError(MorError, RuntimeError):

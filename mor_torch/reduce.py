@@ -1,15 +1,26 @@
-"""Reduction of DSS layers and of whole models: balanced truncation, balanced singular perturbation,
-modal truncation or H2-optimal reduction, to one order, one order per channel, or a model-wide
-budget of states.
+"""Reduction of layers and of whole models: balanced truncation, balanced singular perturbation,
+modal truncation, H2-optimal reduction or the fit of the length-``L`` kernel, to one order, one
+order per channel, or a model-wide budget of states.
+
+The layers are those of :mod:`mor_torch.families` (DSS, and S4D, LRU, S5 modules trained elsewhere,
+recognised by their parameter names): each family converts its layer to a ``mor`` system and writes
+the reduced system back into a module of its own class.  The options below are described for DSS;
+S4D layers take the same (``structure="channel"`` only), the MIMO families LRU and S5 are one system
+each (discrete or finite-horizon Gramians).
 
 Every layer is reduced by batched calls of :mod:`mor` (:mod:`mor_torch.reducers`): one call for
 one order, one per distinct order for per-channel orders -- no Python loop over channels.
 ``reducer`` is ``"bt"`` (balanced truncation, the default), ``"bsp"`` (balanced singular
 perturbation: the DC gain kept exactly, the same bound), ``"modal"`` (per channel the ``r`` modes
 whose single-mode subsystems have the largest H-infinity -- or with ``score="h2"`` H2 -- norm, the
-layer's own poles; no error bound) or ``"h2"`` (IRKA: H2-optimal; no a-priori bound).
+layer's own poles; no error bound), ``"h2"`` (IRKA: H2-optimal; no a-priori bound) or ``"kernel"``
+(the least-squares fit of the layer's kernel over its length ``L``, started from balanced truncation
+and never worse than it there; stable by construction; no a-priori bound).
 :func:`compress` with ``budget=S`` allocates ``S`` states across all layers and channels
-(:mod:`mor_torch.allocate`) and reduces every layer to its allocated per-channel orders.  Options:
+(:mod:`mor_torch.allocate`) and reduces every layer to its allocated per-channel orders.  A layer's
+reduction system (chosen by its family and :func:`mor_torch.reducers.reduction_system`) and its Hankel
+singular values are computed once per layer and shared by the budget's scores, the order choice
+(:func:`mor.order_for_tolerance`), the reduction and its bound (:func:`mor.truncation_bound`).  Options:
 
 ``structure="channel"`` (default; the choice of Ezoe & Sato)
     The ``H`` channels as ``H`` SISO systems (batch shape ``(H,)``).  The reduced layer has
@@ -48,23 +59,15 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from mor import DiagonalLTI, check_stable, order_for_tolerance
-from mor.errors import (
-    ArgumentConflictError,
-    MethodError,
-    OrderError,
-    SystemTypeError,
-    UnstableSystemError,
-)
+from mor import DiagonalLTI, order_for_tolerance
+from mor.errors import ArgumentConflictError, DimensionError, MethodError, NonFiniteError, OrderError
 from mor.modal import modal_scores
 from mor.validation import check_choice, check_int, check_real
 
-from ._tensors import to_numpy
 from .allocate import ALLOCATIONS, allocate_states, normalise_scores
-from .convert import from_lti, to_lti
-from .dss import DSS
-from .errors import LayerUnstableError, UnknownLayerError
-from .reducers import REDUCERS, reduce_channels, reduction_hsv
+from .errors import LayerConversionError, NoReducibleLayerError, SharedParameterError, UnknownLayerError
+from .families import FAMILIES, Family, family_of, near_miss, recognise
+from .reducers import REDUCERS, reduce_channels, reduce_mimo, reduction_hsv
 
 __all__ = [
     "ALLOCATIONS",
@@ -125,9 +128,13 @@ class LayerReduction:
         States per channel that are not padding (a channel of lower order than the layer's
         ``order`` is padded with decoupled zero-weight modes, see :mod:`mor_torch.reducers`).
     converged : (H,) ndarray of bool or None
-        ``reducer="h2"``: whether IRKA converged for each channel.
+        ``reducer="h2"`` or ``"kernel"``: whether IRKA (the kernel fit) converged for each channel.
     score : str or None
         ``reducer="modal"``: ``"hinf"`` or ``"h2"``.
+    family : str
+        The layer's family (:mod:`mor_torch.families`): ``"dss"``, ``"s4d"``, ``"lru"`` or ``"s5"``.
+        For the MIMO families (LRU, S5) ``hsv``, ``error_bound`` and ``orders`` have one row / entry
+        (the layer is one system), ``shared_poles`` is ``True`` and ``mode`` is the discretisation.
 
     Notes
     -----
@@ -153,6 +160,7 @@ class LayerReduction:
     orders: np.ndarray | None = None
     converged: np.ndarray | None = None
     score: str | None = None
+    family: str = "dss"
 
     @property
     def states(self) -> int:
@@ -199,56 +207,6 @@ class CompressionReport:
         return "\n".join(rows)
 
 
-def _check_layer_stable(layer: DSS, name: str, gramians: str) -> None:
-    """Infinite-horizon Gramians need ``Re(lambda) < 0``: :func:`mor.check_stable`, re-raised naming the layer."""
-    lam = to_numpy(layer.poles()).astype(np.complex128)
-    ones = np.ones(lam.shape + (1,))
-    try:
-        check_stable(DiagonalLTI(lam, ones, np.swapaxes(ones, -1, -2)), f"{gramians} Gramians (infinite horizon)")
-    except UnstableSystemError as exc:
-        first = exc.index[0]
-        channel, mode = (None, first[0]) if layer.shared_poles else first
-        where = "every channel (shared poles)" if channel is None else f"channel {channel}"
-        raise LayerUnstableError(
-            f"layer {name!r}: {where}, mode {mode}: lambda = {lam[first]:.6g} has Re(lambda) >= 0 "
-            f"({len(exc.index)} growing mode(s) in total); {gramians} Gramians (infinite horizon) need a "
-            "stable layer: use gramians='finite' (time-limited over the kernel length)",
-            layer=name,
-            channel=channel,
-            mode=mode,
-            poles=exc.poles,
-            index=exc.index,
-        ) from None
-
-
-def _shared_system(layer: DSS, gramians: str, length: int | None, name: str) -> DiagonalLTI:
-    """The layer as one single-input, ``H``-output system (``structure="shared"``)."""
-    if not layer.shared_poles:
-        raise ArgumentConflictError(
-            f"layer {name!r}: structure='shared' needs a shared-pole layer (this one has per-channel poles)"
-        )
-    time = "continuous" if gramians == "continuous" else "discrete"
-    sys = to_lti(layer, time=time, length=length)
-    H = layer.d_model
-    if time == "discrete":
-        step = to_numpy(layer.delta())
-        if not np.all(step == step[0]):
-            raise ArgumentConflictError(
-                f"layer {name!r}: structure='shared' with {gramians!r} Gramians needs one step Delta for "
-                "all channels (different steps give different discrete poles); use gramians='continuous' "
-                "or structure='channel'"
-            )
-        return DiagonalLTI.from_log_poles(sys.log_poles[0], sys.B[0], sys.C[:, 0, :], np.zeros((H, 1)), dt=1.0)
-    return DiagonalLTI(sys.poles[0], sys.B[0], sys.C[:, 0, :], np.zeros((H, 1)))
-
-
-def _layer_system(layer: DSS, gramians: str, structure: str, length: int | None, name: str) -> DiagonalLTI:
-    """The system whose Gramians the reduction uses (see the module docstring)."""
-    if structure == "shared":
-        return _shared_system(layer, gramians, length, name)
-    return to_lti(layer, time="continuous" if gramians == "continuous" else "discrete", length=length)
-
-
 def _energy_order(hsv: np.ndarray, energy: float) -> int:
     """Smallest ``r >= 1`` with ``sum(hsv[:r]) >= energy * sum(hsv)`` for every row."""
     total = hsv.sum(axis=-1, keepdims=True)
@@ -257,11 +215,20 @@ def _energy_order(hsv: np.ndarray, energy: float) -> int:
     return int(np.argmax(ok)) + 1 if np.any(ok) else hsv.shape[-1]
 
 
+def _check_kernel_options(reducer: str, gramians: str, length: int | None) -> None:
+    if reducer == "kernel" and (gramians != "discrete" or length is None):
+        raise ArgumentConflictError(
+            "reducer='kernel' fits the layer's discrete kernel over its length: it needs gramians='discrete' and "
+            f"length= (got gramians={gramians!r}, length={length!r})"
+        )
+
+
 def _check_order_request(order, tol, energy, gramians: str, length: int | None, reducer: str) -> None:
     if sum(x is not None for x in (order, tol, energy)) != 1:
         raise ArgumentConflictError("give exactly one of order, tol, energy")
     if reducer != "bt" and gramians == "finite":
         raise ArgumentConflictError(f"reducer={reducer!r} needs infinite-horizon (discrete or continuous) Gramians")
+    _check_kernel_options(reducer, gramians, length)
     if tol is not None and reducer not in ("bt", "bsp"):
         raise ArgumentConflictError(f"reducer={reducer!r} has no error bound: choose the order with order= or energy=")
     if energy is not None:
@@ -270,38 +237,47 @@ def _check_order_request(order, tol, energy, gramians: str, length: int | None, 
         raise ArgumentConflictError("gramians='finite' needs length= (the kernel length, the Gramians' horizon)")
 
 
-def _reduced_layer(reduced: Any, layer: DSS, length: int | None, name: str, skip: np.ndarray) -> DSS:
-    """The reduced system back as a DSS layer of ``layer``'s mode, steps, device and dtype; its skip is
-    ``layer.D + skip``."""
-    D = to_numpy(layer.D).astype(np.float64) + skip if np.any(skip) else None
+def _family_call(fn, family: Family, layer: nn.Module, name: str, *args, **kwargs):
+    """``fn(*args, **kwargs)``; a conversion failure is re-raised (same type) naming the layer."""
     try:
-        new = from_lti(reduced, mode=layer.mode, length=length, template=layer, D=D)
-    except UnstableSystemError as exc:
-        first = exc.index[0] if exc.index else (-1,)
-        raise LayerUnstableError(
-            f"layer {name!r}: the reduced system has growing modes, which DSS_EXP cannot represent "
-            f"({exc}); lower the order, use gramians='discrete' or a softmax layer",
-            layer=name,
-            channel=first[0] if len(first) == 2 else None,
-            mode=first[-1],
-            poles=exc.poles,
-            index=exc.index,
-        ) from exc
-    old = dict(layer.named_parameters())
-    for pname, p in new.named_parameters():
-        if pname in old:
-            p.requires_grad_(old[pname].requires_grad)
-    return new.train(layer.training)
+        return fn(*args, **kwargs)
+    except (LayerConversionError, NonFiniteError, DimensionError) as exc:
+        raise type(exc)(f"layer {name!r} ({family.name}, {type(layer).__name__}): {exc}") from exc
+
+
+def _check_family_options(family: Family, gramians: str, structure: str, order: Any, name: str) -> None:
+    """Options that the family of a layer cannot take (:class:`~mor.errors.ArgumentConflictError`)."""
+    if gramians not in family.gramians:
+        raise ArgumentConflictError(f"layer {name!r} ({family.name}): gramians={gramians!r} is not defined for this "
+                                    f"family; choose one of {family.gramians}")  # fmt: skip
+    if structure == "shared" and family.name != "dss":
+        raise ArgumentConflictError(f"layer {name!r} ({family.name}): structure='shared' is for DSS layers only")
+    if np.ndim(order) == 1 and structure != "channel":
+        raise ArgumentConflictError("per-channel orders need structure='channel'")
+    if family.layout == "mimo" and np.ndim(order) == 1 and np.size(order) != 1:
+        raise OrderError(f"layer {name!r} ({family.name}) is one MIMO system: give one order, not {np.size(order)}")
+
+
+def _checked_order(order: Any, n: int, layout: str) -> Any:
+    """One order in ``[1, n]``; per-channel orders as they are; a MIMO layer's one-entry array (from a
+    budget) as its int in ``[0, n]`` (a budget may leave a layer no state)."""
+    if np.ndim(order) == 0:
+        return check_int(order, f"order (N = {n})", minimum=1, maximum=n, error=OrderError)
+    if layout == "mimo":
+        return check_int(int(np.reshape(order, -1)[0]), f"order (N = {n})", minimum=0, maximum=n, error=OrderError)
+    return order
 
 
 @dataclass(frozen=True)
 class _LayerTarget:
-    """One layer as the system its reduction works on (see the module docstring); its Hankel singular
-    values (:func:`mor_torch.reducers.reduction_hsv`) are computed once, on first use, and shared by
-    the scores of a budget, the order choice, the reduction and its bound."""
+    """One layer as the system its reduction works on (its family's :meth:`~mor_torch.families.Family.
+    reduction_system`, see the module docstring); its Hankel singular values
+    (:func:`mor_torch.reducers.reduction_hsv`) are computed once, on first use, and shared by the scores of
+    a budget, the order choice, the reduction and its bound."""
 
     name: str
-    layer: DSS
+    layer: nn.Module
+    family: Family
     system: DiagonalLTI
     reducer: str
     gramians: str
@@ -317,12 +293,14 @@ class _LayerTarget:
         return reduction_hsv(self.system, self.reducer, self.horizon)
 
 
-def _target(layer: DSS, name: str, gramians: str, structure: str, length: int | None, reducer: str) -> _LayerTarget:
-    """The layer's :class:`_LayerTarget` (stability checked for infinite-horizon Gramians)."""
+def _target(layer: nn.Module, family: Family, name: str, gramians: str, structure: str, length: int | None,
+            reducer: str) -> _LayerTarget:  # fmt: skip
+    """The layer's :class:`_LayerTarget` (family options checked; stability for infinite-horizon Gramians)."""
+    _check_family_options(family, gramians, structure, None, name)
     if gramians != "finite":
-        _check_layer_stable(layer, name, gramians)
-    system = _layer_system(layer, gramians, structure, length, name)
-    return _LayerTarget(name, layer, system, reducer, gramians, structure, length)
+        _family_call(family.check_stable, family, layer, name, layer, name, gramians)
+    system = _family_call(family.reduction_system, family, layer, name, layer, gramians, structure, length, name)
+    return _LayerTarget(name, layer, family, system, reducer, gramians, structure, length)
 
 
 def _order_choice(hsv: np.ndarray, tol, energy) -> int:
@@ -333,7 +311,7 @@ def _order_choice(hsv: np.ndarray, tol, energy) -> int:
 
 
 def reduce_layer(
-    layer: DSS,
+    layer: nn.Module,
     order: int | np.ndarray | None = None,
     *,
     tol: float | None = None,
@@ -345,15 +323,16 @@ def reduce_layer(
     reducer: str = "bt",
     score: str = "hinf",
     name: str = "layer",
-) -> tuple[DSS, LayerReduction]:
-    """Reduce one DSS layer (balanced truncation by default) to state size ``order``.
+) -> tuple[nn.Module, LayerReduction]:
+    """Reduce one layer (balanced truncation by default) to state size ``order``.
 
     Parameters
     ----------
-    layer : DSS
-        Left untouched.
+    layer : nn.Module
+        A layer of a supported family (:mod:`mor_torch.families`: DSS, S4D, LRU, S5).  Left untouched.
     order : int or (H,) array of int, optional
-        New state size ``r``, or one order per channel in ``[0, N]`` (``structure="channel"``;
+        New state size ``r`` (stored complex modes: per channel for DSS and S4D, of the whole layer for
+        the MIMO families LRU and S5), or one order per channel in ``[0, N]`` (``structure="channel"``;
         the layer gets ``max(order)`` states per channel, channels with fewer are padded with
         decoupled zero-weight modes, see :mod:`mor_torch.reducers`).  Exactly one of ``order``,
         ``tol``, ``energy``.
@@ -364,18 +343,24 @@ def reduce_layer(
     energy : float in (0, 1], optional
         Smallest ``r`` keeping the fraction ``energy`` of ``sum(hsv)`` in every channel.
     gramians : {"discrete", "continuous", "finite"}
-        See the module docstring; ``"finite"`` with ``reducer="bt"`` only.
+        See the module docstring; ``"finite"`` with ``reducer="bt"`` only; ``"continuous"`` for the
+        continuous families (DSS, S4D) only.
     structure : {"channel", "shared"}
-        See the module docstring.
+        See the module docstring; ``"shared"`` for DSS only.  The MIMO families are always reduced as
+        one system.
     length : int, optional
-        Kernel length ``L``: required for DSS_SOFTMAX and for ``gramians="finite"``.
+        Kernel length ``L``: required for DSS_SOFTMAX, for ``gramians="finite"`` and for
+        ``reducer="kernel"``.
     method : {"bfsr", "sr"}
         Balancing-free square root (:data:`DEFAULT_METHOD`, see there why it differs from
         :func:`mor.balanced_truncation`'s default) or square root, for ``"bt"`` and ``"bsp"``.
-    reducer : {"bt", "bsp", "modal", "h2"}
+    reducer : {"bt", "bsp", "modal", "h2", "kernel"}
         Balanced truncation, balanced singular perturbation (DC gain kept; the layer's ``D``
         absorbs the reduced feedthrough), modal truncation (:func:`mor.modal_truncation`, the
-        layer's own poles) or IRKA (:func:`mor.irka`); see :mod:`mor_torch.reducers`.
+        layer's own poles), IRKA (:func:`mor.irka`) or the least-squares fit of the layer's
+        kernel over ``length`` samples from balanced truncation
+        (:func:`mor.finite_length_reduction`; needs ``length`` and ``gramians="discrete"``); see
+        :mod:`mor_torch.reducers`.
     score : {"hinf", "h2"}
         ``reducer="modal"``: rank the modes by the H-infinity or the H2 norm of their subsystems.
     name : str
@@ -383,45 +368,119 @@ def reduce_layer(
 
     Returns
     -------
-    new_layer : DSS
-        State size ``r``; ``log_step`` and ``eps`` copied from ``layer``, ``D`` copied (plus the
-        singular perturbation's correction for ``"bsp"``), same mode, device and dtype;
-        per-channel poles for ``structure="channel"``.
+    new_layer : nn.Module
+        Of ``layer``'s class and family with state size ``r`` (new parameter tensors of the reduced
+        shapes, same dtype, device and ``requires_grad``).  DSS: ``log_step`` and ``eps`` copied, ``D``
+        copied (plus the singular perturbation's correction for ``"bsp"``), same mode; per-channel
+        poles for ``structure="channel"``.  Other families: see their modules.
     report : LayerReduction
+
+    Raises
+    ------
+    SystemTypeError
+        ``layer`` belongs to no supported family.
+    LayerUnstableError
+        Infinite-horizon Gramians of a layer with non-decaying modes, or a reduced system the family
+        cannot hold; names the layer, channel and mode.
+    LayerConversionError, NonFiniteError, DimensionError
+        A recognised layer whose parameters do not form a diagonal system (wrong shapes, NaN); the
+        message names the layer.
+    ArgumentConflictError
+        Options that cannot be combined (with each other or with the layer's family).
     """
-    if not isinstance(layer, DSS):
-        raise SystemTypeError(f"reduce_layer expects a mor_torch.DSS layer, got {type(layer).__name__}")
+    family = family_of(layer, "reduce_layer")
     check_choice(gramians, "gramians", GRAMIANS)
     check_choice(structure, "structure", STRUCTURES)
     check_choice(method, "method", METHODS)
     check_choice(reducer, "reducer", REDUCERS)
     check_choice(score, "score", SCORES)
     _check_order_request(order, tol, energy, gramians, length, reducer)
-    if np.ndim(order) == 1 and structure != "channel":
-        raise ArgumentConflictError("per-channel orders need structure='channel'")
-    target = _target(layer, name, gramians, structure, length, reducer)
+    _check_family_options(family, gramians, structure, order, name)
+    target = _target(layer, family, name, gramians, structure, length, reducer)
     return _reduce(target, order, tol, energy, method, score)
 
 
-def _reduce(target: _LayerTarget, order, tol, energy, method: str, score: str) -> tuple[DSS, LayerReduction]:
-    """:func:`reduce_layer` on a validated request."""
-    layer, name = target.layer, target.name
-    if order is None:
-        order = _order_choice(target.hsv, tol, energy)
-    elif np.ndim(order) == 0:
-        order = check_int(order, f"order (N = {layer.d_state})", minimum=1, maximum=layer.d_state, error=OrderError)
-    red = reduce_channels(target.system, order, target.reducer, method=method, horizon=target.horizon, score=score,
-                          hsv=target.hsv)  # fmt: skip
-    new = _reduced_layer(red.system, layer, target.length, name, red.skip)
+def _reduce(target: _LayerTarget, order, tol, energy, method: str, score: str) -> tuple[nn.Module, LayerReduction]:
+    """:func:`reduce_layer` on a validated request: one reduction of the target's system, written back."""
+    layer, family, name = target.layer, target.family, target.name
+    n = family.state_size(layer)
+    order = _order_choice(target.hsv, tol, energy) if order is None else _checked_order(order, n, family.layout)
+    reduce = reduce_mimo if family.layout == "mimo" else reduce_channels
+    length = target.length if target.reducer == "kernel" else None
+    red = reduce(target.system, order, target.reducer, method=method, horizon=target.horizon, score=score,
+                 length=length, hsv=target.hsv)  # fmt: skip
+    new = family.rebuild(layer, red.system, red.skip, length=target.length, name=name)
+    mode, shared = family.describe(new)
     report = LayerReduction(
-        name=name, order=new.d_state, original_order=layer.d_state, hsv=red.hsv, error_bound=red.error_bound,
-        gramians=target.gramians, structure=target.structure, method=method, mode=layer.mode, length=target.length,
-        shared_poles=new.shared_poles, reducer=target.reducer, scores=red.scores, orders=red.states,
-        converged=red.converged, score=score if target.reducer == "modal" else None,
+        name=name, order=family.state_size(new), original_order=n, hsv=red.hsv, error_bound=red.error_bound,
+        gramians=target.gramians, structure=target.structure, method=method, mode=mode, length=target.length,
+        shared_poles=shared, reducer=target.reducer, scores=red.scores, orders=red.states,
+        converged=red.converged, score=score if target.reducer == "modal" else None, family=family.name,
     )  # fmt: skip
-    log.info("reduced %s (%s): N=%d -> r=%d, %d states (%s, %s)", name, target.reducer, layer.d_state, new.d_state,
-             report.states, target.gramians, target.structure)  # fmt: skip
+    log.info("reduced %s (%s, %s): N=%d -> r=%d, %d states (%s, %s)", name, family.name, target.reducer, n,
+             report.order, report.states, target.gramians, target.structure)  # fmt: skip
     return new, report
+
+
+_OPTIONS = ("gramians", "structure", "length", "method", "reducer", "score")
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """A layer of a model to reduce: every name it has (a shared module has several), module, family."""
+
+    names: tuple[str, ...]
+    module: nn.Module
+    family: Family
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+def _find_layers(model: nn.Module) -> list[_Layer]:
+    """The layers of supported families, each once with all its names; a layer's submodules are not searched."""
+    found: dict[int, _Layer] = {}
+    inside: list[str] = []
+    for name, module in model.named_modules(remove_duplicate=False):
+        if any(p == "" or name.startswith(p + ".") for p in inside):
+            continue
+        if id(module) in found:
+            layer = found[id(module)]
+            found[id(module)] = _Layer(layer.names + (name,), module, layer.family)
+            inside.append(name)
+            continue
+        family = recognise(module)
+        if family is not None:
+            found[id(module)] = _Layer((name,), module, family)
+            inside.append(name)
+    return list(found.values())
+
+
+def _check_no_shared_parameters(model: nn.Module, layers: list[_Layer]) -> None:
+    """:class:`SharedParameterError` when a layer's parameter is used outside every name of that layer."""
+    uses: dict[int, list[str]] = {}
+    for pname, p in model.named_parameters(remove_duplicate=False):
+        uses.setdefault(id(p), []).append(pname)
+    for layer in layers:
+        prefixes = tuple(n + "." if n else "" for n in layer.names)
+        for pname, p in layer.module.named_parameters():
+            outside = [u for u in uses.get(id(p), []) if not u.startswith(prefixes)]
+            if outside:
+                raise SharedParameterError(
+                    f"layer {layer.name!r} ({layer.family.name}): its parameter {pname!r} is also used as "
+                    f"{', '.join(repr(u) for u in outside)}; reducing the layer would leave that use with the old "
+                    "state size. Share whole modules (they are reduced once and stay shared) or untie the parameter"
+                )
+
+
+def _nothing_to_reduce(model: nn.Module) -> NoReducibleLayerError:
+    types = sorted({type(m).__name__ for m in model.modules()})
+    hints = [f"{n or '<model>'}: {h}" for n, m in model.named_modules() if (h := near_miss(m))]
+    return NoReducibleLayerError(
+        f"compress found no layer it can reduce (families: {', '.join(f.name for f in FAMILIES)}); the model holds "
+        f"modules of type {', '.join(types)}" + (f"; near misses: {'; '.join(hints)}" if hints else "")
+    )
 
 
 def _replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
@@ -433,20 +492,19 @@ def _replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
     return model
 
 
-_OPTIONS = ("gramians", "structure", "length", "method", "reducer", "score")
-
-
 def _raw_scores(target: _LayerTarget, allocation: str) -> np.ndarray:
-    """``(H, N)`` scores of one layer's states for an allocation (see :mod:`mor_torch.allocate`)."""
+    """``(H, N)`` scores of one layer's states (``(1, N)`` for a MIMO layer) for an allocation
+    (see :mod:`mor_torch.allocate`)."""
     if allocation == "hsv":
         return target.hsv
     sys = target.system
     discrete = sys.dt is not None
-    return modal_scores(sys.poles, sys.B, sys.C, discrete=discrete, score="hinf" if allocation == "last" else "h2",
-                        log_poles=sys.log_poles if discrete else None)  # fmt: skip
+    return np.atleast_2d(modal_scores(sys.poles, sys.B, sys.C, discrete=discrete,
+                                      score="hinf" if allocation == "last" else "h2",
+                                      log_poles=sys.log_poles if discrete else None))  # fmt: skip
 
 
-def _budget_targets(layers: list[tuple[str, DSS]], options: dict[str, Any]) -> list[_LayerTarget]:
+def _budget_targets(layers: list[_Layer], options: dict[str, Any]) -> list[_LayerTarget]:
     """Every layer's target for a budget: per-channel systems with infinite-horizon Gramians."""
     if options.get("structure", "channel") != "channel":
         raise ArgumentConflictError("a budget allocates per-channel orders: it needs structure='channel'")
@@ -457,13 +515,30 @@ def _budget_targets(layers: list[tuple[str, DSS]], options: dict[str, Any]) -> l
     check_choice(options.get("method", DEFAULT_METHOD), "method", METHODS)
     check_choice(options.get("score", "hinf"), "score", SCORES)
     length = options.get("length")
-    return [_target(layer, name or "<model>", gramians, "channel", length, reducer) for name, layer in layers]
+    _check_kernel_options(reducer, gramians, length)
+    return [_target(layer.module, layer.family, layer.name or "<model>", gramians, "channel", length, reducer)
+            for layer in layers]  # fmt: skip
 
 
 def _budget_orders(targets: list[_LayerTarget], budget: Any, allocation: str) -> list[np.ndarray]:
-    """Per-channel orders of every layer: the ``budget`` states of largest normalised score."""
+    """Per-channel orders of every layer (one entry for a MIMO layer): the ``budget`` states of largest
+    normalised score."""
     scores = [normalise_scores(_raw_scores(target, allocation), allocation) for target in targets]
     return allocate_states(scores, budget)
+
+
+def _orders_by_first_name(order: dict[str, Any], layers: list[_Layer]) -> dict[str, Any]:
+    """An order dict keyed by any name of a layer, re-keyed by its first name."""
+    alias = {n: layer.name for layer in layers for n in layer.names}
+    unknown = set(order) - set(alias)
+    if unknown:
+        raise UnknownLayerError(f"order names unknown layers {sorted(unknown)}; known: {sorted(alias)}")
+    out: dict[str, Any] = {}
+    for n, r in order.items():
+        if alias[n] in out:
+            raise ArgumentConflictError(f"order names the shared layer {alias[n]!r} twice (as {n!r})")
+        out[alias[n]] = r
+    return out
 
 
 def compress(
@@ -476,26 +551,31 @@ def compress(
     allocation: str = "hsv",
     **options: Any,
 ) -> tuple[nn.Module, CompressionReport]:
-    """Reduce every DSS layer of a model (balanced truncation by default).
+    """Reduce every layer of a model that belongs to a supported family (balanced truncation by default).
 
     Parameters
     ----------
     model : nn.Module
-        Left untouched; the result is a deep copy whose DSS layers (found with
-        ``named_modules``) are replaced by their reduced versions.  A model that describes
-        itself from its layers (as :class:`mor_torch.lra.model.SequenceClassifier` does) then
-        describes the reduced sizes, so saving and loading it needs nothing else.
+        Left untouched; the result is a deep copy whose layers of the families of
+        :mod:`mor_torch.families` (DSS, S4D, LRU, S5; found with ``named_modules``, a recognised
+        layer's submodules are not searched) are replaced by their reduced versions.  A model that
+        describes itself from its layers (as :class:`mor_torch.lra.model.SequenceClassifier` does)
+        then describes the reduced sizes, so saving and loading it needs nothing else.  A module used
+        at several places (weight tying) is reduced once and stays one shared module; its states
+        count once (in :attr:`CompressionReport.states` and against ``budget``), and its report is
+        under its first name.
     order : int or dict {layer name: int or (H,) array}, optional
         One order for all layers, or per layer (an order or per-channel orders; layers missing
-        from the dict stay as they are; unknown names raise :class:`~mor_torch.errors.UnknownLayerError`).
+        from the dict stay as they are; unknown names raise :class:`~mor_torch.errors.UnknownLayerError`;
+        any name of a shared module may be used).
     tol, energy : float, optional
         Choose each layer's order instead (see :func:`reduce_layer`).
     budget : int, optional
         ``S``: keep ``S`` states in all, counted per channel and summed over channels and layers
-        (the model has ``sum_l H_l N_l``).  The states of largest normalised score are kept
-        (:func:`mor_torch.allocate.allocate_states`); every layer is then reduced to its
-        per-channel orders (padded to the layer's largest, see :func:`reduce_layer`).  Exactly one
-        of ``order``, ``tol``, ``energy``, ``budget``.
+        (the model has ``sum_l H_l N_l``; a MIMO layer counts its ``N`` states once).  The states of
+        largest normalised score are kept (:func:`mor_torch.allocate.allocate_states`); every layer is
+        then reduced to its per-channel orders (padded to the layer's largest, see
+        :func:`reduce_layer`).  Exactly one of ``order``, ``tol``, ``energy``, ``budget``.
     allocation : {"hsv", "last", "aire"}
         With ``budget``: the scores that share it out (:mod:`mor_torch.allocate`): Hankel singular
         values normalised by the layer's sum (balanced truncation's own ranking, default), or the
@@ -513,6 +593,18 @@ def compress(
     report : CompressionReport
         Per layer the orders (:attr:`LayerReduction.orders`) and error bounds;
         :attr:`CompressionReport.states` the states kept in all.
+
+    Raises
+    ------
+    NoReducibleLayerError
+        The model holds no layer of a supported family (the message names the module types seen).
+    SharedParameterError
+        A parameter of a layer is also used outside it (tying short of whole modules).
+    UnknownLayerError
+        A key of ``order`` names no layer of the model.
+    ArgumentConflictError
+        Options that cannot be combined (more than one of ``order``, ``tol``, ``energy``, ``budget``;
+        options a layer's family does not take; a shared layer named twice in ``order``).
     """
     if sum(x is not None for x in (order, tol, energy, budget)) != 1:
         raise ArgumentConflictError("give exactly one of order, tol, energy, budget")
@@ -520,30 +612,40 @@ def compress(
     bad = set(options) - set(_OPTIONS)
     if bad:
         raise MethodError(f"unknown compress option(s) {sorted(bad)}; known: {', '.join(_OPTIONS)}")
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, DSS)]
+    layers = _model_layers(model)
     if isinstance(order, dict):
-        unknown = set(order) - {n for n, _ in layers}
-        if unknown:
-            known = [n for n, _ in layers]
-            raise UnknownLayerError(f"order names unknown DSS layers {sorted(unknown)}; known: {known}")
-    if not layers:
-        log.warning("compress: the model has no DSS layers; returning a copy")
+        order = _orders_by_first_name(order, layers)
+        layers = [layer for layer in layers if layer.name in order]  # the others stay as they are
     report = CompressionReport(options=dict(options, order=order, tol=tol, energy=energy, budget=budget,
                                             allocation=allocation if budget is not None else None))  # fmt: skip
-    new_model = copy.deepcopy(model)
     if budget is not None:
-        targets = _budget_targets(layers, options)
-        score = options.get("score", "h2" if allocation == "aire" else "hinf")  # the allocation's own score
-        method = options.get("method", DEFAULT_METHOD)
-        orders = _budget_orders(targets, budget, allocation)
-        for (name, _), target, r in zip(layers, targets, orders, strict=True):
-            new_layer, report.layers[name] = _reduce(target, r, None, None, method, score)
+        reductions = _budget_reductions(layers, budget, allocation, options)
+    else:
+        reductions = [reduce_layer(layer.module, name=layer.name or "<model>", **options,
+                                   **({"order": order[layer.name]} if isinstance(order, dict) else
+                                      {"order": order, "tol": tol, "energy": energy}))
+                      for layer in layers]  # fmt: skip
+    new_model = copy.deepcopy(model)
+    for layer, (new_layer, report.layers[layer.name]) in zip(layers, reductions, strict=True):
+        for name in layer.names:
             new_model = _replace_module(new_model, name, new_layer)
-        return new_model, report
-    for name, layer in layers:
-        if isinstance(order, dict) and name not in order:
-            continue
-        kw = {"order": order[name]} if isinstance(order, dict) else {"order": order, "tol": tol, "energy": energy}
-        new_layer, report.layers[name] = reduce_layer(layer, name=name or "<model>", **kw, **options)
-        new_model = _replace_module(new_model, name, new_layer)
     return new_model, report
+
+
+def _model_layers(model: nn.Module) -> list[_Layer]:
+    """The model's layers of supported families (:class:`NoReducibleLayerError` if none), checked for tied
+    parameters."""
+    layers = _find_layers(model)
+    if not layers:
+        raise _nothing_to_reduce(model)
+    _check_no_shared_parameters(model, layers)
+    return layers
+
+
+def _budget_reductions(layers: list[_Layer], budget: Any, allocation: str, options: dict[str, Any]) -> list:
+    """Every layer reduced to its share of ``budget``; one target (one set of HSVs) per layer throughout."""
+    targets = _budget_targets(layers, options)
+    orders = _budget_orders(targets, budget, allocation)
+    score = options.get("score", "h2" if allocation == "aire" else "hinf")  # the allocation's own score
+    method = options.get("method", DEFAULT_METHOD)
+    return [_reduce(target, r, None, None, method, score) for target, r in zip(targets, orders, strict=True)]

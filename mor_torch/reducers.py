@@ -1,17 +1,20 @@
-"""The four reduction methods applied to the system of a DSS layer, channel by channel, in the form a
+"""The five reduction methods applied to the system of a DSS layer, channel by channel, in the form a
 layer is rebuilt from.
 
-========  ==========================================================  ===========================
-reducer   method (:mod:`mor`)                                         bound per channel
-========  ==========================================================  ===========================
-``bt``    balanced truncation (:func:`mor.balanced_truncation`)       ``2 sum(hsv[r:])``
-``bsp``   balanced singular perturbation (``match_dc=True``): DC      ``2 sum(hsv[r:])``
-          gain kept exactly
-``modal`` modal truncation (:func:`mor.modal_truncation`): the        none
-          channel's own poles of largest H-infinity (or H2) score
-``h2``    IRKA (:func:`mor.irka`): a stationary point of the H2       none (the H2 error is
-          error                                                       locally minimal)
-========  ==========================================================  ===========================
+==========  ==========================================================  ===========================
+reducer     method (:mod:`mor`)                                         bound per channel
+==========  ==========================================================  ===========================
+``bt``      balanced truncation (:func:`mor.balanced_truncation`)       ``2 sum(hsv[r:])``
+``bsp``     balanced singular perturbation (``match_dc=True``): DC      ``2 sum(hsv[r:])``
+            gain kept exactly
+``modal``   modal truncation (:func:`mor.modal_truncation`): the        none
+            channel's own poles of largest H-infinity (or H2) score
+``h2``      IRKA (:func:`mor.irka`): a stationary point of the H2       none (the H2 error is
+            error                                                       locally minimal)
+``kernel``  least-squares fit of the layer's length-``L`` kernel        none (its kernel error over
+            (:func:`mor.finite_length_reduction`) from balanced         ``L`` samples is never above
+            truncation; poles ``|z| < 1`` by construction               balanced truncation's)
+==========  ==========================================================  ===========================
 
 The input is the layer's system as :func:`mor_torch.reduce.reduce_layer` builds it (continuous
 ``(diag(lambda), 1, W)`` or the zero-order-hold system ``(diag(z), Bbar, W)`` of
@@ -31,6 +34,13 @@ the skip ``D`` per channel:
   shifted system.
 * the other methods keep ``D`` (correction zero).
 
+``kernel`` needs the kernel length ``L`` (``length=``) and the discrete (zero-order-hold) system:
+it minimises ``sum_{k<L} (K_k - K_r[k])^2`` with ``K_k = Re(h[k+1])``, the layer's own kernel,
+and every reduced pole has ``|z| < 1`` (see :mod:`mor.reduction.finite_length`).
+For the MIMO layers (LRU, S5; :func:`reduce_mimo`) it fits all ``p x m`` kernels of the one
+system at once; :func:`mor.finite_length_reduction` refuses (:class:`~mor.errors.MethodError`) a
+system whose Jacobian would pass its size limit.
+
 Channels may get different orders (``orders (H,)``): channels of equal order are reduced in one
 batched call, a channel of order ``N`` is kept as it is, a channel of order 0 keeps no state (for
 ``bsp`` its static DC gain goes to the skip).  The layer's tensor shape is ``(H, max(orders))``;
@@ -46,15 +56,33 @@ from typing import Any
 
 import numpy as np
 
-from mor import DiagonalLTI, balanced_truncation, hankel_singular_values, irka, modal_truncation, truncation_bound
+from mor import (
+    DiagonalLTI,
+    balanced_truncation,
+    finite_length_reduction,
+    hankel_singular_values,
+    irka,
+    modal_truncation,
+    truncation_bound,
+)
 from mor.discretize import complex_expm1
-from mor.errors import AccuracyWarning, DimensionError, OrderError
+from mor.errors import AccuracyWarning, ArgumentConflictError, DimensionError, OrderError, SystemTypeError
 from mor.validation import check_choice
 
-__all__ = ["REDUCERS", "ChannelReduction", "kernel_system", "reduce_channels", "reduction_hsv", "reduction_system"]
+__all__ = [
+    "REDUCERS",
+    "ChannelReduction",
+    "kernel_system",
+    "reduce_channels",
+    "reduce_mimo",
+    "reduction_hsv",
+    "reduction_system",
+]
 
 #: Reduction methods (see the module docstring).
-REDUCERS = ("bt", "bsp", "modal", "h2")
+REDUCERS = ("bt", "bsp", "modal", "h2", "kernel")
+#: Reducers that report convergence per channel.
+ITERATIVE = ("h2", "kernel")
 #: Reducers with the a-priori bound ``2 sum(hsv[r:])``.
 BOUNDED = ("bt", "bsp")
 
@@ -68,8 +96,9 @@ class ChannelReduction:
     system : DiagonalLTI
         The reduced system in the form of the input (a layer is rebuilt from it with
         :func:`mor_torch.from_lti`), ``max(orders)`` states, ``D = 0``.
-    skip : (H,) ndarray
-        Real correction of each channel's skip ``D`` (non-zero for ``bsp`` only).
+    skip : (H,) ndarray, or (p, m) for :func:`reduce_mimo`
+        Real correction of each channel's skip ``D`` (of the feedthrough matrix of a MIMO layer);
+        non-zero for ``bsp`` only.
     states : (H,) ndarray of int
         States per channel that are not padding.
     hsv : (H, N) ndarray
@@ -80,8 +109,8 @@ class ChannelReduction:
     scores : (H, N) ndarray or None
         ``modal``: the score of every mode.
     converged : (H,) ndarray of bool or None
-        ``h2``: whether IRKA converged for the channel (channels of order 0 or ``N`` count as
-        converged).
+        ``h2`` and ``kernel``: whether IRKA (the kernel fit) converged for the channel (channels
+        of order 0 or ``N`` count as converged).
     """
 
     system: DiagonalLTI
@@ -156,7 +185,7 @@ class _Group:
     """One batched reduction: reduced systems (input form), skip corrections, padding, extras."""
 
     system: DiagonalLTI
-    skip: np.ndarray  # (..., p)
+    skip: np.ndarray  # (..., p, m)
     padded: np.ndarray  # (..., k) bool
     scores: np.ndarray | None = None
     converged: np.ndarray | None = None
@@ -178,12 +207,12 @@ def _from_kernel_form(red: DiagonalLTI) -> tuple[DiagonalLTI, np.ndarray]:
             stacklevel=5,
         )
     C = red.C * inverse[..., None, :]
-    skip = np.real(red.D - C @ red.B)[..., :, 0]
-    return DiagonalLTI.from_log_poles(red.log_poles, red.B, C, np.zeros_like(skip[..., None]), red.dt), skip
+    skip = np.real(red.D - C @ red.B)
+    return DiagonalLTI.from_log_poles(red.log_poles, red.B, C, np.zeros_like(skip), red.dt), skip
 
 
 def _zero_skip(sys: DiagonalLTI) -> np.ndarray:
-    return np.zeros(sys.batch_shape + (sys.p,))
+    return np.zeros(sys.batch_shape + (sys.p, sys.m))
 
 
 def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
@@ -191,12 +220,24 @@ def _bsp(sys: DiagonalLTI, k: int, method: str) -> _Group:
     if sys.dt is not None:
         red, skip = _from_kernel_form(res.reduced)
     else:
-        red, skip = res.reduced, np.real(res.reduced.D)[..., :, 0]
+        red, skip = res.reduced, np.real(res.reduced.D)
     return _Group(red, skip, res.padded)
 
 
-def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: int | None, score: str) -> _Group:
+def _kernel_fit(sys: DiagonalLTI, k: int, length: int) -> _Group:
+    """``kernel``: the least-squares fit of the layer's kernel ``Re(h[1..L])``, from balanced truncation."""
+    with warnings.catch_warnings():  # non-convergence is counted per channel and reported once
+        warnings.filterwarnings("ignore", message="finite_length_reduction: .* converge", category=AccuracyWarning)
+        res = finite_length_reduction(sys, k, length=length, real_output=True)
+    return _Group(res.reduced, _zero_skip(sys), np.zeros(res.reduced.poles.shape, bool), converged=res.converged)
+
+
+def _reduce_group(
+    sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: int | None, score: str, length: int | None
+) -> _Group:
     """Reduce every member of ``sys`` (``D = 0``) to order ``k`` (``1 <= k < n``)."""
+    if reducer == "kernel":
+        return _kernel_fit(sys, k, length)
     if reducer == "bt":
         res = balanced_truncation(sys, k, method=method, horizon=horizon)
         return _Group(res.reduced, _zero_skip(sys), res.padded)
@@ -211,10 +252,30 @@ def _reduce_group(sys: DiagonalLTI, k: int, reducer: str, method: str, horizon: 
     return _Group(res.reduced, _zero_skip(sys), res.padded, converged=np.asarray(res.converged))
 
 
+_ITERATION = {"h2": "h2 (IRKA)", "kernel": "kernel (the least-squares fit)"}
+
+
+def _check_kernel_request(sys: DiagonalLTI, reducer: str, length: int | None) -> None:
+    if reducer != "kernel":
+        return
+    if length is None:
+        raise ArgumentConflictError("reducer='kernel' needs length= (the kernel length L the fit covers)")
+    if sys.dt is None:
+        raise SystemTypeError("reducer='kernel' fits the discrete (zero-order-hold) kernel; got a continuous system")
+
+
+def _warn_unconverged(converged: np.ndarray | None, reducer: str, mimo: bool) -> None:
+    """One :class:`~mor.errors.AccuracyWarning` for the members an iterative reducer left unconverged."""
+    if converged is None or converged.all():
+        return
+    what = "the layer's MIMO system" if mimo else f"{int((~converged).sum())} of {converged.size} channels"
+    warnings.warn(AccuracyWarning(f"{_ITERATION[reducer]} did not converge for {what}"), stacklevel=4)
+
+
 def _static_gain(sys: DiagonalLTI, reducer: str) -> np.ndarray:
     """Order 0: the skip correction (``bsp``: the DC gain, real part; others: zero)."""
     if reducer != "bsp":
-        return _zero_skip(sys)
+        return np.zeros(sys.batch_shape + (sys.p,))
     if sys.dt is None:
         return np.real(np.sum(sys.C[..., 0, :] * sys.B[..., :, 0] / -sys.poles, axis=-1))[..., None]
     gain = sys.C[..., 0, :] * sys.B[..., :, 0] / -complex_expm1(sys.log_poles)  # K(1) = sum C B / (1 - z)
@@ -269,7 +330,7 @@ def _assemble(sys: DiagonalLTI, orders: np.ndarray, groups: dict[int, tuple[np.n
         red = group.system
         kk = red.n  # balanced truncation may cap the order at the numerical rank
         nodes[idx, :kk], residues[idx, :kk] = _nodes(red), red.C[:, 0, :] * red.B[:, :, 0]
-        skip[idx] = group.skip[:, 0]
+        skip[idx] = group.skip[:, 0, 0]
         states[idx] = kk - group.padded.sum(axis=-1)
     B, C = np.ones((H, width, 1)), residues[:, None, :]
     if sys.dt is None:
@@ -277,12 +338,12 @@ def _assemble(sys: DiagonalLTI, orders: np.ndarray, groups: dict[int, tuple[np.n
     return DiagonalLTI.from_log_poles(nodes, B, C, None, sys.dt), skip, states
 
 
-def _per_channel(sys, orders, reducer, method, horizon, score):
+def _per_channel(sys, orders, reducer, method, horizon, score, length):
     """Group the channels by order; ``(system, skip, states, scores, converged)``."""
     H, n = orders.size, sys.n
     groups: dict[int, tuple[np.ndarray, _Group | None]] = {}
     scores = np.full((H, n), np.nan) if reducer == "modal" else None
-    converged = np.ones(H, bool) if reducer == "h2" else None
+    converged = np.ones(H, bool) if reducer in ITERATIVE else None
     extra_skip = np.zeros(H)
     for k in np.unique(orders):
         idx = np.flatnonzero(orders == k)
@@ -292,7 +353,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
             if k == 0:
                 extra_skip[idx] = _static_gain(sys[idx], reducer)[:, 0]
             continue
-        group = _reduce_group(sys[idx], k, reducer, method, horizon, score)
+        group = _reduce_group(sys[idx], k, reducer, method, horizon, score, length)
         groups[k] = (idx, group)
         if group.scores is not None:
             scores[idx] = group.scores
@@ -304,7 +365,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score):
 
 def reduce_channels(
     sys: DiagonalLTI, orders: Any, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
-    score: str = "hinf", hsv: np.ndarray | None = None,
+    score: str = "hinf", length: int | None = None, hsv: np.ndarray | None = None,
 ) -> ChannelReduction:  # fmt: skip
     """Reduce a layer's system with one method, to one order or one order per channel.
 
@@ -316,7 +377,7 @@ def reduce_channels(
     orders : int or (H,) array of int
         One order ``1 <= r <= N`` for every channel, or (batch input only) one per channel in
         ``[0, N]``.
-    reducer : {"bt", "bsp", "modal", "h2"}
+    reducer : {"bt", "bsp", "modal", "h2", "kernel"}
         The method (see the module docstring).
     method : {"bfsr", "sr"}
         Projection of ``bt`` and ``bsp``.
@@ -324,6 +385,8 @@ def reduce_channels(
         ``bt`` only: finite-horizon Gramians over that many steps (no bound).
     score : {"hinf", "h2"}
         ``modal`` only: the score that ranks the modes.
+    length : int, optional
+        ``kernel`` only (and required there): the kernel length ``L`` the fit covers.
     hsv : (H, N) ndarray, optional
         :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
         already (they are computed otherwise).
@@ -331,8 +394,16 @@ def reduce_channels(
     Returns
     -------
     ChannelReduction
+
+    Raises
+    ------
+    ArgumentConflictError
+        ``kernel`` without ``length``.
+    SystemTypeError
+        ``kernel`` on a continuous-time system (the kernel is the zero-order-hold system's).
     """
     check_choice(reducer, "reducer", REDUCERS)
+    _check_kernel_request(sys, reducer, length)
     sys = _without_skip(sys)
     hsv = reduction_hsv(sys, reducer, horizon) if hsv is None else _check_hsv(hsv, sys)
     channels = sys.batch_shape[0] if sys.batch_shape else sys.p
@@ -342,7 +413,7 @@ def reduce_channels(
             system, skip, states = sys, _zero_skip(sys), np.full(channels, k)
             scores, converged = None, None
         else:
-            group = _reduce_group(sys, k, reducer, method, horizon, score)
+            group = _reduce_group(sys, k, reducer, method, horizon, score, length)
             system, skip, scores = group.system, group.skip, group.scores
             states = np.broadcast_to(group.system.n - group.padded.sum(axis=-1), (channels,)).copy()
             converged = None if group.converged is None else np.atleast_1d(group.converged)
@@ -350,16 +421,77 @@ def reduce_channels(
         skip = np.reshape(skip, -1)
     else:
         orders_arr = _check_orders(orders, sys)
-        system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score)
-    if converged is not None and not converged.all():
-        warnings.warn(
-            AccuracyWarning(
-                f"h2 (IRKA) did not converge for {int((~converged).sum())} of {converged.size} channels; "
-                "those channels use IRKA's last, unconverged model"
-            ),
-            stacklevel=3,
-        )
+        system, skip, states, scores, converged = _per_channel(sys, orders_arr, reducer, method, horizon, score, length)
+    _warn_unconverged(converged, reducer, mimo=False)
     bound = None
     if reducer in BOUNDED and horizon is None:
         bound = truncation_bound(hsv, np.broadcast_to(orders_arr, hsv.shape[:1]))
     return ChannelReduction(system, skip, states, hsv, bound, scores, converged)
+
+
+def reduce_mimo(
+    sys: DiagonalLTI, order: int, reducer: str = "bt", *, method: str = "bfsr", horizon: int | None = None,
+    score: str = "hinf", length: int | None = None, hsv: np.ndarray | None = None,
+) -> ChannelReduction:  # fmt: skip
+    """Reduce one MIMO layer system (the S5 and LRU layers: ``m`` inputs, ``p`` outputs, shared modes).
+
+    Parameters
+    ----------
+    sys : DiagonalLTI
+        Unbatched, ``(diag(z), B, C)`` in the form of the module docstring; its ``D`` is ignored.
+    order : int
+        ``0 <= r <= n`` states for the whole layer (``0``: no state; for ``bsp`` the DC gain goes to
+        the skip).
+    reducer, method, horizon, score, length
+        As for :func:`reduce_channels`; ``kernel`` fits the real part of all ``p x m`` kernels
+        ``Re(h[1..L])`` at once (one member of :func:`mor.finite_length_reduction`, which refuses a
+        system whose Jacobian would be too large with :class:`~mor.errors.MethodError`).
+    hsv : (1, N) ndarray, optional
+        :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
+        already (they are computed otherwise).
+
+    Returns
+    -------
+    ChannelReduction
+        ``skip`` is the real ``(p, m)`` correction of the layer's feedthrough; ``states``,
+        ``error_bound`` and ``converged`` have one entry (the layer is one system), ``hsv`` and
+        ``scores`` one row.
+    """
+    check_choice(reducer, "reducer", REDUCERS)
+    if sys.batch_shape != ():
+        raise DimensionError(f"reduce_mimo takes one unbatched system, got batch shape {sys.batch_shape}")
+    _check_kernel_request(sys, reducer, length)
+    sys = _without_skip(sys)
+    hsv = reduction_hsv(sys, reducer, horizon) if hsv is None else _check_hsv(hsv, sys)
+    order = int(order)
+    scores = converged = None
+    if order == sys.n:
+        system, skip, states = sys, _zero_skip(sys), sys.n
+    elif order == 0:
+        system = _empty_system(sys)
+        skip = _mimo_static_gain(sys) if reducer == "bsp" else _zero_skip(sys)
+        states = 0
+    else:
+        group = _reduce_group(sys, order, reducer, method, horizon, score, length)
+        system, skip = group.system, group.skip
+        states = group.system.n - int(np.sum(group.padded))
+        scores = None if group.scores is None else np.atleast_2d(group.scores)
+        converged = None if group.converged is None else np.atleast_1d(group.converged)
+    _warn_unconverged(converged, reducer, mimo=True)
+    bound = truncation_bound(hsv, np.array([order])) if reducer in BOUNDED and horizon is None else None
+    return ChannelReduction(system, skip, np.array([states]), hsv, bound, scores, converged)
+
+
+def _empty_system(sys: DiagonalLTI) -> DiagonalLTI:
+    """The system with no state (the same inputs, outputs and time base)."""
+    B, C = np.zeros((0, sys.m), complex), np.zeros((sys.p, 0), complex)
+    if sys.dt is None:
+        return DiagonalLTI(np.zeros(0, complex), B, C)
+    return DiagonalLTI.from_log_poles(np.zeros(0, complex), B, C, None, sys.dt)
+
+
+def _mimo_static_gain(sys: DiagonalLTI) -> np.ndarray:
+    """``Re`` of the DC gain of a MIMO diagonal system (the kernel's for discrete time, as :func:`_static_gain`)."""
+    if sys.dt is None:
+        return np.real((sys.C / -sys.poles) @ sys.B)
+    return np.real((sys.C / -complex_expm1(sys.log_poles)) @ sys.B)

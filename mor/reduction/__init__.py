@@ -8,10 +8,12 @@
 ``modred``              elimination of chosen states (truncation or DC matching)
 ``unstable_bt``         balanced truncation that keeps the unstable part
 ``h2_optimal``          H2-optimal reduction (IRKA)
+``finite_length``       a stable least-squares fit of the first ``L`` Markov parameters
 ======================  ==============================================================
 """
 
 from .balanced import BalancedTruncationResult, balanced_truncation
+from .finite_length import FiniteLengthResult, finite_length_reduction
 from .h2_optimal import IrkaResult, irka
 from .lowrank_bt import LowRankCertificate
 from .modal import ModalTruncationResult, modal_truncation
@@ -20,10 +22,12 @@ from .spa import residualize
 
 __all__ = [
     "BalancedTruncationResult",
+    "FiniteLengthResult",
     "IrkaResult",
     "LowRankCertificate",
     "ModalTruncationResult",
     "balanced_truncation",
+    "finite_length_reduction",
     "irka",
     "modal_truncation",
     "modred",

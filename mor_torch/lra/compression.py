@@ -42,8 +42,8 @@ import torch
 from mor import hankel_singular_values
 from mor.errors import AccuracyWarning, RankWarning
 
-from ..convert import to_lti
 from ..dss import DSS
+from ..families import to_lti
 from ..reduce import compress
 from .choices import CURVE_METHODS
 from .config import Config

@@ -20,11 +20,12 @@ from mor.errors import (  # noqa: E402
     InvalidArgumentError,
     MethodError,
     OrderError,
+    SystemTypeError,
 )
 from mor.modal import modal_scores  # noqa: E402
 from mor_torch import DSS, allocate_states, compress, normalise_scores, reduce_layer, to_lti  # noqa: E402
 from mor_torch.lra.model import SequenceClassifier, load_model, save_model  # noqa: E402
-from mor_torch.reducers import kernel_system  # noqa: E402
+from mor_torch.reducers import kernel_system, reduce_channels  # noqa: E402
 
 L = 4096
 SLACK = 1 + 1e-8
@@ -81,17 +82,63 @@ def test_h2_reducer_is_irka_per_channel():
     assert np.all(e_h2[rep.converged] <= e_bt[rep.converged] * (1 + 1e-6))
 
 
-@pytest.mark.parametrize("reducer", ["bt", "bsp", "modal", "h2"])
+@pytest.mark.parametrize("mode", ["exp", "softmax"])
+def test_kernel_reducer_fits_the_layer_kernel_with_stable_poles(mode):
+    layer, length = layer_for(mode, seed=5, H=4, N=12, dt=(1e-3, 1e-2)), 300  # memory longer than the window
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-convergence is counted in rep.converged
+        new, rep = reduce_layer(layer, 3, reducer="kernel", length=length)
+    assert rep.reducer == "kernel" and rep.error_bound is None and rep.converged.shape == (4,)
+    assert new.d_state == 3 and np.all(new.poles().real.detach().numpy() < 0)
+    bt = reduce_layer(layer, 3, length=length)[0]
+    K = effective_kernel(layer, length)
+    e_fit = np.linalg.norm(K - effective_kernel(new, length), axis=-1)
+    e_bt = np.linalg.norm(K - effective_kernel(bt, length), axis=-1)
+    assert np.all(e_fit <= e_bt * SLACK + 1e-12 * np.linalg.norm(K, axis=-1))  # never worse than its start
+    assert np.all(e_fit < 0.99 * e_bt)  # the window is far shorter than the memory: BT is not length-optimal
+
+
+def test_kernel_reducer_on_shared_poles_fits_all_channels_at_once():
+    layer, length = layer_for("exp", seed=6, H=3, N=10), 200
+    with torch.no_grad():
+        layer.log_step.fill_(np.log(2e-3))  # one step for all channels: shared discrete poles
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-convergence is counted in rep.converged
+        new, rep = reduce_layer(layer, 3, reducer="kernel", structure="shared", length=length)
+    assert new.shared_poles and new.d_state == 3 and np.all(new.poles().real.detach().numpy() < 0)
+    assert rep.converged.shape == (1,)  # one system
+    bt = reduce_layer(layer, 3, structure="shared", length=length)[0]
+    K = effective_kernel(layer, length)
+    e_fit, e_bt = (np.linalg.norm(K - effective_kernel(m, length)) for m in (new, bt))  # the fit's objective: all H
+    assert e_fit <= e_bt * SLACK and e_fit < 0.99 * e_bt
+
+
+def test_kernel_reducer_needs_the_discrete_kernel_and_its_length():
+    layer = layer_for("exp", seed=5, H=2, N=6)
+    with pytest.raises(InvalidArgumentError, match="length"):
+        reduce_layer(layer, 2, reducer="kernel")
+    with pytest.raises(InvalidArgumentError, match="discrete"):
+        reduce_layer(layer, 2, reducer="kernel", gramians="continuous", length=50)
+    with pytest.raises(InvalidArgumentError):
+        reduce_layer(layer, tol=1e-3, reducer="kernel", length=50)
+    with pytest.raises(InvalidArgumentError, match="length"):
+        reduce_channels(to_lti(layer, time="discrete"), 2, "kernel")
+    with pytest.raises(SystemTypeError, match="continuous"):
+        reduce_channels(to_lti(layer), 2, "kernel", length=50)
+
+
+@pytest.mark.parametrize("reducer", ["bt", "bsp", "modal", "h2", "kernel"])
 def test_per_channel_orders_pad_and_count_right(reducer):
     layer = layer_for("exp", seed=7, H=5, N=12)
     orders = np.array([0, 3, 12, 1, 6])
+    length = 500 if reducer == "kernel" else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        new, rep = reduce_layer(layer, orders, reducer=reducer)
-    # the only warning allowed: IRKA's, for a channel that did not converge (none measured), which
-    # rep.converged then counts
+        new, rep = reduce_layer(layer, orders, reducer=reducer, length=length)
+    # the only warning allowed: an iterative reducer's (IRKA, the kernel fit) for a channel that did
+    # not converge, which rep.converged then counts
     said = [(w.category, str(w.message)) for w in caught]
-    assert all(reducer == "h2" and cat is AccuracyWarning and "IRKA" in msg for cat, msg in said), said
+    assert all(reducer in ("h2", "kernel") and cat is AccuracyWarning for cat, msg in said), said
     assert not any("did not converge" in msg for _, msg in said) or not rep.converged.all()
     assert new.d_state == 12 and not new.shared_poles
     np.testing.assert_array_equal(rep.orders, orders)
@@ -103,7 +150,7 @@ def test_per_channel_orders_pad_and_count_right(reducer):
         assert np.all(W[h, r:] == 0)  # padding: decoupled zero-weight modes
     if reducer == "bsp":  # order 0 keeps the DC gain in the skip
         assert np.allclose(dc_gain(new)[0], dc_gain(layer)[0], rtol=1e-8)
-    elif reducer in ("bt", "modal", "h2"):
+    elif reducer in ("bt", "modal", "h2", "kernel"):
         np.testing.assert_allclose(Kr[0, 1:], 0, atol=0)  # order 0: no states left, the skip unchanged
     if rep.error_bound is not None:
         expected = 2 * np.array([rep.hsv[h, r:].sum() for h, r in enumerate(orders)])
@@ -111,9 +158,9 @@ def test_per_channel_orders_pad_and_count_right(reducer):
         err = np.linalg.norm(K - Kr, axis=-1)
         assert np.all(err <= rep.error_bound * SLACK + 1e-12)
     with pytest.raises(DimensionError):
-        reduce_layer(layer, orders[:3], reducer=reducer)
+        reduce_layer(layer, orders[:3], reducer=reducer, length=length)
     with pytest.raises(OrderError):
-        reduce_layer(layer, np.array([0, 3, 13, 1, 6]), reducer=reducer)
+        reduce_layer(layer, np.array([0, 3, 13, 1, 6]), reducer=reducer, length=length)
 
 
 def test_normalisations():
