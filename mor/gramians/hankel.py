@@ -11,6 +11,7 @@ from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, Or
 from ..linalg._arrays import as_array, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
 from ..systems.convert import as_system
+from ..systems.descriptor import eliminate_algebraic
 from ..validation import check_real
 from .dense import gramians
 
@@ -113,6 +114,8 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
+        The system.  Descriptor systems: ``sigma_i = sqrt(lambda_i(P E^H Q E))`` with the
+        generalised Gramians (:mod:`mor.descriptor`).
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
     horizon : int, optional
@@ -153,8 +156,12 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     >>> hankel_singular_values(sys)
     array([0.5])
     """
-    sys = as_system(sys)
+    sys = as_system(sys, descriptor=True)
+    if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.descriptor
+        sys = eliminate_algebraic(sys)
     R, S = gramians(sys, factor=True, method=method, horizon=horizon)
+    if getattr(sys, "E", None) is not None:
+        S = sys.E.conj().T @ S
     s = factor_svd(R, S, compute_uv=False)
     return pad_hsv(s, sys.n)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._display import compact_repr
 from .._guard import guarded
 from ..errors import InvalidArgumentError, OrderError
 from ..systems.convert import as_system
@@ -61,6 +62,8 @@ class ModalTruncationResult:
         ``score="hinf"``: the sum of the dropped scores, an upper bound of ``||G - G_r||_inf``;
         ``None`` for ``"h2"``.
     """
+
+    __repr__ = compact_repr  # fits a screen: arrays by shape (mor._display)
 
     reduced: LTI | DiagonalLTI
     scores: np.ndarray
