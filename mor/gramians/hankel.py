@@ -115,7 +115,7 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     ----------
     sys : LTI, DiagonalLTI or convertible
         The system.  Descriptor systems: ``sigma_i = sqrt(lambda_i(P E^H Q E))`` with the
-        generalised Gramians (:mod:`mor.descriptor`).
+        generalised Gramians (:mod:`mor.gramians.descriptor`).
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
     horizon : int, optional
@@ -157,7 +157,7 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     array([0.5])
     """
     sys = as_system(sys, descriptor=True)
-    if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.descriptor
+    if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.gramians.descriptor
         sys = eliminate_algebraic(sys)
     R, S = gramians(sys, factor=True, method=method, horizon=horizon)
     if getattr(sys, "E", None) is not None:

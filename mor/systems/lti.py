@@ -167,7 +167,7 @@ class LTI(FrozenStateSpace):
     E : (n, n) array_like, optional
         Descriptor matrix: ``E x' = A x + B u`` (discrete ``E x[k+1] = A x[k] + B u[k]``),
         ``G(s) = C (s E - A)^-1 B + D``.  ``None`` (or the identity) for a standard system.
-        See :mod:`mor.descriptor`: the Gramian routines solve the generalised Lyapunov
+        See :mod:`mor.systems.descriptor`: the Gramian routines solve the generalised Lyapunov
         equations; every other routine works on the standard form ``(E^-1 A, E^-1 B, C, D)``.
 
     Notes

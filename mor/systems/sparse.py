@@ -109,7 +109,7 @@ class SparseLTI(FrozenStateSpace):
         read-only CSR matrix; ``None`` (or the identity) for a standard system.  A singular ``E`` is
         accepted in the semi-explicit index-1 form (zero rows and columns for the algebraic
         states), whose algebraic states :func:`mor.as_system` eliminates
-        (:func:`mor.descriptor.eliminate_algebraic`).
+        (:func:`mor.systems.descriptor.eliminate_algebraic`).
 
     Notes
     -----
