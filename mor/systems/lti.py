@@ -26,7 +26,16 @@ from ..validation import check_real
 from ._statespace import FrozenStateSpace
 from .realform import real_diagonal_matrices
 
-__all__ = ["LTI", "DiagonalLTI", "as_dense_system", "check_dt", "DENSIFY_LIMIT", "OPERATIONS", "UNSPECIFIED_DT"]
+__all__ = [
+    "DENSIFY_LIMIT",
+    "LTI",
+    "OPERATIONS",
+    "UNSPECIFIED_DT",
+    "DiagonalLTI",
+    "as_dense_system",
+    "check_dt",
+    "operation",
+]
 
 #: The operations of the system types that are implemented by modules above this one, by name.
 #: Those modules enter their functions here when they are imported (and importing any part of

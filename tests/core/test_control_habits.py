@@ -195,3 +195,23 @@ def test_diagonal_to_control_real_and_conjugate_pairs():
     # a batch converts member by member
     batch = DiagonalLTI(lam[None].repeat(2, 0), B, C)
     assert len([m.to_control() for m in batch]) == 2
+
+
+# --------------------------------------------------------------------------- the operators' registry
+def test_operators_registry_is_filled_by_the_implementing_modules():
+    """The types reach the modules above them only through mor.systems.lti.OPERATIONS."""
+    from mor.analysis.response import transfer_function
+    from mor.systems import descriptor, interconnect, lti
+
+    assert lti.OPERATIONS == {
+        "series": interconnect.series,
+        "parallel": interconnect.parallel,
+        "feedback": interconnect.feedback,
+        "standard_form": descriptor.as_standard_system,
+        "transfer": transfer_function,
+    }
+    with pytest.raises(mor.MorError, match="not registered"):
+        lti.operation("no such operation")
+    g = random_dense(3, 1, 1, seed=11)
+    assert np.allclose((g * g)(0.5j), g(0.5j) @ g(0.5j))
+    assert np.allclose((g - g)(0.5j), 0.0)
