@@ -23,7 +23,16 @@ working as aliases of the modules in the groups (:mod:`mor._aliases`).
 
 from . import errors, models
 from ._aliases import register_old_paths
-from .analysis import frequency_response, h2_norm, hinf_norm, impulse_response, transfer_function
+from .analysis import (
+    TimeResponse,
+    forced_response,
+    frequency_response,
+    h2_norm,
+    hinf_norm,
+    impulse_response,
+    step_response,
+    transfer_function,
+)
 from .errors import (
     AccuracyWarning,
     ArgumentConflictError,
@@ -65,7 +74,20 @@ from .reduction import (
     modal_truncation,
     modred,
 )
-from .systems import LTI, DiagonalLTI, SparseLTI, StableSplit, as_system, check_stable, discretize, stable_split
+from .systems import (
+    LTI,
+    DiagonalLTI,
+    SparseLTI,
+    StableSplit,
+    as_system,
+    check_stable,
+    discretize,
+    eliminate_algebraic,
+    feedback,
+    parallel,
+    series,
+    stable_split,
+)
 
 register_old_paths()
 
@@ -97,6 +119,7 @@ __all__ = [
     "SparseLTI",
     "StableSplit",
     "SystemTypeError",
+    "TimeResponse",
     "UnstableSystemError",
     "__version__",
     "as_system",
@@ -106,7 +129,10 @@ __all__ = [
     "complex_schur",
     "controllability_gramian",
     "discretize",
+    "eliminate_algebraic",
     "errors",
+    "feedback",
+    "forced_response",
     "finite_length_reduction",
     "frequency_response",
     "gramians",
@@ -121,8 +147,11 @@ __all__ = [
     "models",
     "observability_gramian",
     "order_for_tolerance",
+    "parallel",
+    "series",
     "solve_lyapunov",
     "stable_split",
+    "step_response",
     "transfer_function",
     "truncation_bound",
 ]

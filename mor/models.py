@@ -12,9 +12,14 @@ generator                      model                                            
                                finite differences on an ``m x m`` grid
 :func:`spring_chain`           mass-spring-damper chain, first-order form        ``beam``, ``build``
 :func:`iss_like`               lightly damped modal (block-diagonal) structure   ``iss`` (1R, 12A)
+:func:`heat_fem_1d`            heated rod, linear finite elements with the       FEM models with a
+                               consistent mass matrix (``M x' = -K x + b u``)    mass matrix
+:func:`rc_network_dae`         RC ladder with purely resistive nodes: a          circuit DAEs (M-M.E.S.S.)
+                               semi-explicit index-1 descriptor system
 =============================  ================================================  =========================
 
-All are asymptotically stable, real, continuous time.  The PDE models scale their inputs and
+All are asymptotically stable, real, continuous time; the last two are descriptor systems
+(``sys.E`` is not ``None``).  The PDE models scale their inputs and
 outputs by the grid (inputs are heat sources over a region, outputs are averages over a region),
 so the transfer function converges as the grid is refined.
 """
@@ -27,7 +32,7 @@ import scipy.sparse as sps
 from .systems.sparse import SparseLTI
 from .validation import check_int, check_real
 
-__all__ = ["convection_diffusion_2d", "heat_1d", "iss_like", "spring_chain"]
+__all__ = ["convection_diffusion_2d", "heat_1d", "heat_fem_1d", "iss_like", "rc_network_dae", "spring_chain"]
 
 
 def _second_difference(m: int, h: float) -> sps.csr_matrix:
@@ -275,3 +280,108 @@ def iss_like(
     B = rng.standard_normal((2 * modes, inputs)) * gain[:, None]
     C = rng.standard_normal((outputs, 2 * modes)) * gain[None, :]
     return SparseLTI(A, B, C)
+
+
+def _hat_integrals(x: np.ndarray, h: float, lo: float, hi: float) -> np.ndarray:
+    """``int_lo^hi phi_i(t) dt`` of the hat functions ``phi_i`` centred at ``x`` with half-width ``h`` (exact)."""
+
+    def primitive(u: np.ndarray) -> np.ndarray:  # int_{-inf}^{u} of the unit hat on [-1, 1]
+        u = np.clip(u, -1.0, 1.0)
+        return np.where(u < 0, (u + 1) ** 2 / 2, 1 - (1 - u) ** 2 / 2)
+
+    return h * (primitive((hi - x) / h) - primitive((lo - x) / h))
+
+
+def heat_fem_1d(n: int = 1000, *, diffusion: float = 1.0) -> SparseLTI:
+    """Heat equation on a rod by linear finite elements with the consistent mass matrix: ``M x' = -K x + b u``.
+
+    ``T_t = diffusion * T_xx`` on ``(0, 1)``, ``T = 0`` at both ends, ``n`` interior nodes
+    (``h = 1 / (n + 1)``), hat functions ``phi_i``::
+
+        M = h / 6 tridiag(1, 4, 1),   K = diffusion / h tridiag(-1, 2, -1),
+        b_i = int phi_i f,   y = int w T = c^T x,   c_i = int phi_i w
+
+    with ``f = 10`` on ``[0.2, 0.3]`` (a heat source of unit total power) and ``w = 10`` on
+    ``[0.6, 0.7]`` (the mean temperature there); the integrals are exact.
+
+    Parameters
+    ----------
+    n : int
+        Number of interior nodes (``n >= 4``); the state dimension.
+    diffusion : float
+        Diffusion coefficient (positive).
+
+    Returns
+    -------
+    SparseLTI
+        ``E = M`` (symmetric positive definite, condition number below 3), ``A = -K``; one
+        input, one output.  Same continuum model as :func:`heat_1d`.
+
+    Examples
+    --------
+    >>> from mor.models import heat_fem_1d
+    >>> heat_fem_1d(500)
+    SparseLTI(n=500, nnz=1498, m=1, p=1, real, descriptor, continuous)
+    """
+    n = check_int(n, "n (interior nodes)", minimum=4)
+    diffusion = check_real(diffusion, "diffusion", minimum=0.0, include_min=False)
+    h = 1.0 / (n + 1)
+    x = h * np.arange(1, n + 1)
+    ones = np.ones(n - 1)
+    M = sps.diags([ones, 4.0 * np.ones(n), ones], [-1, 0, 1], format="csr") * (h / 6)
+    K = sps.diags([-ones, 2.0 * np.ones(n), -ones], [-1, 0, 1], format="csr") * (diffusion / h)
+    b = 10.0 * _hat_integrals(x, h, 0.2, 0.3)
+    c = 10.0 * _hat_integrals(x, h, 0.6, 0.7)
+    return SparseLTI(-K, b[:, None], c[None, :], E=M)
+
+
+def rc_network_dae(nodes: int = 1000, *, every: int = 3, resistance: float = 1.0, capacitance: float = 1.0,
+                   leak: float = 0.01) -> SparseLTI:
+    """An RC ladder in which every ``every``-th node has no capacitor: a semi-explicit index-1 DAE.
+
+    Nodal analysis of a chain of ``nodes`` nodes: a resistor ``resistance`` between neighbours, a
+    conductance ``leak`` from every node to ground, a capacitor ``capacitance`` to ground at every
+    node except nodes ``0, every, 2 every, ...`` (purely resistive: their voltages are algebraic)::
+
+        E v' = -G v + b u,   E = diag(c_i) (c_i = 0 at the resistive nodes),   G = L / resistance + leak I
+
+    with ``L`` the path Laplacian.  The input is a current injected at node 0 (resistive), the
+    outputs the voltages at node 0 (the driving-point impedance, which has a feedthrough) and at
+    the last node.  ``G22`` (the resistive nodes) is diagonal and positive, so the index is 1.
+
+    Parameters
+    ----------
+    nodes : int
+        Number of nodes (``>= 4``); the state dimension of the DAE.
+    every : int
+        Spacing of the resistive nodes (``>= 2``).
+    resistance, capacitance, leak : float
+        Element values (positive).
+
+    Returns
+    -------
+    SparseLTI
+        ``E`` singular with zero rows and columns at the resistive nodes; one input, two outputs.
+
+    Examples
+    --------
+    >>> from mor.models import rc_network_dae
+    >>> rc_network_dae(300)
+    SparseLTI(n=300, nnz=898, m=1, p=2, real, descriptor, continuous)
+    """
+    n = check_int(nodes, "nodes", minimum=4)
+    every = check_int(every, "every", minimum=2)
+    r = check_real(resistance, "resistance", minimum=0.0, include_min=False)
+    cap = check_real(capacitance, "capacitance", minimum=0.0, include_min=False)
+    leak = check_real(leak, "leak", minimum=0.0, include_min=False)
+    deg = np.full(n, 2.0)
+    deg[[0, -1]] = 1.0
+    ones = np.ones(n - 1)
+    G = sps.diags([-ones, deg, -ones], [-1, 0, 1], format="csr") / r + leak * sps.identity(n, format="csr")
+    c = np.full(n, cap)
+    c[::every] = 0.0
+    B = np.zeros((n, 1))
+    B[0, 0] = 1.0
+    C = np.zeros((2, n))
+    C[0, 0] = C[1, -1] = 1.0
+    return SparseLTI(-G, B, C, E=sps.diags(c, format="csr"))

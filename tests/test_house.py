@@ -117,7 +117,7 @@ def test_lazy_exports_match_all(package):
 #: floor of each group of ``mor``: a module may import its own floor and the floors below it.
 MOR_FLOORS = {"ground": 0, "linalg": 1, "systems": 2, "models": 3, "gramians": 3, "analysis": 4, "reduction": 5}
 #: the modules directly in ``mor/`` and their floor (``__init__`` and ``_aliases`` are the public face).
-MOR_TOP = {"errors": "ground", "validation": "ground", "_guard": "ground", "models": "models"}
+MOR_TOP = {"errors": "ground", "validation": "ground", "_guard": "ground", "_display": "ground", "models": "models"}
 
 
 def _mor_group(module: str) -> str | None:

@@ -5,6 +5,10 @@ Conventions::
     G(s) = C (s I - A)^-1 B + D          (continuous; s is the Laplace variable)
     G(z) = C (z I - A)^-1 B + D          (discrete;  z is the z-transform variable)
     h[0] = D,  h[k] = C A^(k-1) B        (discrete impulse response, k >= 1)
+
+Descriptor systems: ``G(s) = C (s E - A)^-1 B + D``.  Importing this module registers
+:func:`transfer_function` as the ``"transfer"`` operation of the system types
+(:data:`mor.systems.lti.OPERATIONS`): ``sys(s)`` is ``transfer_function(sys, s)``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import scipy.linalg as sla
 from .._guard import guarded
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError, SystemTypeError
 from ..systems.convert import as_system
-from ..systems.lti import LTI, DiagonalLTI
+from ..systems.lti import LTI, OPERATIONS, DiagonalLTI
 from ..systems.sparse import SparseLTI, sparse_transfer
 from ..validation import check_int, check_memory, check_real
 from ._frequency import transfer_evaluator
@@ -244,3 +248,6 @@ def _dense_impulse(sys: LTI, length: int, dt: float | None) -> np.ndarray:
         h[k] = sys.C @ X
         X = sys.A @ X
     return h
+
+
+OPERATIONS["transfer"] = transfer_function

@@ -7,6 +7,13 @@ Equations solved (``^H`` is the conjugate transpose)::
     finite horizon L (discrete):  P_L = sum_{k<L} A^k B B^H (A^H)^k,
                                   Q_L = sum_{k<L} (A^H)^k C^H C A^k
 
+Descriptor systems (``E x' = A x + B u``, :mod:`mor.systems.descriptor`) get the generalised Gramians::
+
+    continuous:  A P E^H + E P A^H + B B^H = 0          A^H Q E + E^H Q A + C^H C = 0
+    discrete:    A P A^H - E P E^H + B B^H = 0          A^H Q A - E^H Q E + C^H C = 0
+
+from the generalised Schur form and a generalised Hammarling factor (infinite horizon only).
+
 Dense systems use a Bartels-Stewart solver (:func:`mor.lyapunov.solve_lyapunov`);
 diagonal systems use the closed forms of their Cauchy-like Gramians and, for
 factors, a pivoted Cholesky factorisation computed from the generators
@@ -29,9 +36,11 @@ from ..linalg.hammarling import triangular_lyapunov_factor
 from ..linalg.lyapunov import solve_lyapunov
 from ..linalg.schur import SchurForm, complex_schur
 from ..systems.convert import as_system
+from ..systems.descriptor import eliminate_algebraic
 from ..systems.lti import LTI, DiagonalLTI
 from ..systems.stability import check_stable
 from ..validation import check_choice, check_int
+from .descriptor import descriptor_gramian_factors
 
 __all__ = ["controllability_gramian", "gramians", "observability_gramian"]
 
@@ -109,7 +118,9 @@ def controllability_gramian(
     >>> bool(np.allclose(sys.A @ P + P @ sys.A.T + sys.B @ sys.B.T, 0))
     True
     """
-    sys = as_system(sys)
+    sys = as_system(sys, descriptor=True)
+    if _is_descriptor(sys):
+        return _descriptor_gramians(sys, "c", factor, method, horizon)[0]
     return _gramian(sys, "c", factor, method, _check_horizon(sys, horizon))
 
 
@@ -137,7 +148,9 @@ def observability_gramian(
     -------
     Q : (..., n, n) ndarray, or S : (..., n, r) ndarray
     """
-    sys = as_system(sys)
+    sys = as_system(sys, descriptor=True)
+    if _is_descriptor(sys):
+        return _descriptor_gramians(sys, "o", factor, method, horizon)[1]
     return _gramian(sys, "o", factor, method, _check_horizon(sys, horizon))
 
 
@@ -164,7 +177,9 @@ def gramians(
     -------
     (P, Q) or (R, S) : tuple of ndarray
     """
-    sys = as_system(sys)
+    sys = as_system(sys, descriptor=True)
+    if _is_descriptor(sys):
+        return _descriptor_gramians(sys, "both", factor, method, horizon)
     if factor:
         return factors_and_schur(sys, method=method, horizon=horizon)[:2]
     horizon = _check_horizon(sys, horizon)
@@ -211,6 +226,26 @@ def _diag_factor_pair(sys: DiagonalLTI) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- internals
+def _is_descriptor(sys: Any) -> bool:
+    return isinstance(sys, LTI) and sys.E is not None
+
+
+def _descriptor_gramians(sys: LTI, which: str, factor: bool, method: Any, horizon: Any) -> tuple:
+    """Generalised Gramians (or factors) of a dense descriptor system (:mod:`mor.gramians.descriptor`)."""
+    if horizon is not None or method not in (None, "recursive"):
+        raise ArgumentConflictError(
+            "descriptor systems (E given) have infinite-horizon generalised Gramians by the generalised Schur "
+            "method only: horizon= and method= are not available"
+        )
+    sys = eliminate_algebraic(sys)
+    if sys.E is None:  # every algebraic state eliminated and E11 = I
+        return tuple(_gramian(sys, w, factor, None, None) if which in ("both", w) else None for w in "co")
+    R, S = descriptor_gramian_factors(sys, which)
+    if factor:
+        return R, S
+    return tuple(None if X is None else X @ X.conj().T for X in (R, S))
+
+
 def _gramian(sys, which: str, factor: bool, method, horizon: int | None) -> np.ndarray:
     _check_method(sys, method)
     schur = None

@@ -11,6 +11,7 @@ from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, Or
 from ..linalg._arrays import as_array, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
 from ..systems.convert import as_system
+from ..systems.descriptor import eliminate_algebraic
 from ..systems.lti import LTI
 from ..validation import check_real
 from .dense import gramians
@@ -114,6 +115,8 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     Parameters
     ----------
     sys : LTI, DiagonalLTI or convertible
+        The system.  Descriptor systems: ``sigma_i = sqrt(lambda_i(P E^H Q E))`` with the
+        generalised Gramians (:mod:`mor.gramians.descriptor`).
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
     horizon : int, optional
@@ -154,8 +157,13 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     >>> hankel_singular_values(sys)
     array([0.5])
     """
-    sys, exponent = _unit_scaled(as_system(sys))
+    sys = as_system(sys, descriptor=True)
+    if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.gramians.descriptor
+        sys = eliminate_algebraic(sys)
+    sys, exponent = _unit_scaled(sys)
     R, S = gramians(sys, factor=True, method=method, horizon=horizon)
+    if getattr(sys, "E", None) is not None:
+        S = sys.E.conj().T @ S
     s = factor_svd(R, S, compute_uv=False)
     return pad_hsv(np.ldexp(s, exponent), sys.n)
 
@@ -177,7 +185,8 @@ def _unit_scaled(sys: Any) -> tuple[Any, int]:
 
     a = 0 if sys.dt is not None else exponent(sys.A)
     b, c = exponent(sys.B), exponent(sys.C)
-    scaled = LTI(sys.A * np.ldexp(1.0, -a), sys.B * np.ldexp(1.0, -b), sys.C * np.ldexp(1.0, -c), sys.D, sys.dt)
+    A, B, C = sys.A * np.ldexp(1.0, -a), sys.B * np.ldexp(1.0, -b), sys.C * np.ldexp(1.0, -c)
+    scaled = LTI(A, B, C, sys.D, sys.dt, E=sys.E)  # descriptor: E stays (the equations are linear in A)
     return scaled, b + c - a
 
 

@@ -4,6 +4,8 @@ Equations solved, for ``P ~= Z Z^H`` and ``Q ~= Y Y^H`` with ``Z``, ``Y`` of few
 
     continuous:  A P + P A^H + B B^H = 0          A^H Q + Q A + C^H C = 0
     discrete:    A P A^H - P + B B^H = 0          A^H Q A - Q + C^H C = 0
+    descriptor (continuous, E non-singular):
+                 A P E^H + E P A^H + B B^H = 0    A^H Q E + E^H Q A + C^H C = 0
 
 Algorithm (each step a named helper below):
 
@@ -13,7 +15,9 @@ Algorithm (each step a named helper below):
        V_j = (A + p_j I)^-1 W_{j-1},   W_j = W_{j-1} - 2 Re(p_j) V_j,   Z <- [Z, sqrt(-2 Re p_j) V_j]
 
    so that ``A Z Z^H + Z Z^H A^H + B B^H = W_j W_j^H`` (in exact arithmetic): the residual norm is
-   ``||W_j||_2^2``, computed at every step.  Real systems process a complex shift and its conjugate
+   ``||W_j||_2^2``, computed at every step.  Descriptor systems (the generalised ADI):
+   ``V_j = (A + p_j E)^-1 W_{j-1}``, ``W_j = W_{j-1} - 2 Re(p_j) E V_j``, and
+   ``A Z Z^H E^H + E Z Z^H A^H + B B^H = W_j W_j^H``.  Real systems process a complex shift and its conjugate
    together in real arithmetic (one complex solve, two real blocks).  Discrete systems run the
    same iteration on the Cayley transform ``(A - I)(A + I)^-1``, which has the same Gramians
    (:mod:`mor._shifted`).
@@ -32,13 +36,16 @@ Algorithm (each step a named helper below):
 4. *Certified residuals.*  Every solve's residual ``delta_j = (A + p_j I) V_j - W_{j-1}`` is
    computed with products by ``A``; then exactly ``R = W W^H + Delta Z^H + Z Delta^H`` with
    ``Delta`` the scaled ``delta_j``, so ``||R|| <= ||W||^2 + 2 ||Delta||_F ||Z||_2`` bounds the
-   true residual of the returned factor, rounding of the solves included.
+   true residual of the returned factor, rounding of the solves included.  Descriptor systems:
+   ``delta_j = (A + p_j E) V_j - W_{j-1}``, ``R = W W^H + Delta Z^H E^H + E Z Delta^H`` and
+   ``||E Z||_2`` replaces ``||Z||_2``.
 5. *Gramian error bounds.*  ``P - Z Z^H`` solves a Lyapunov equation with right-hand side ``R``,
    so ``||P - Z Z^H|| <= kappa ||R||`` with ``kappa = 1 / (2 omega)`` when the Hermitian part of
    ``A`` satisfies ``(A + A^H)/2 <= -omega I`` (continuous), ``kappa = 1 / (1 - ||A||_2^2)`` when
    ``||A||_2 < 1`` (discrete).  ``omega`` is estimated by shift-invert Lanczos and *certified* by
    an inertia count (a symmetric, non-pivoted sparse LDL^T of ``-(A + A^H)/2 - sigma I`` with every
-   pivot positive).  Without such a certificate the error bounds are ``None``.
+   pivot positive).  Without such a certificate the error bounds are ``None`` (always for
+   descriptor systems, whose residuals are certified but not turned into Gramian error bounds).
 """
 
 from __future__ import annotations
@@ -53,12 +60,14 @@ import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from ..errors import AccuracyWarning, ConvergenceError, NumericalError
+from .._display import compact_repr
+from ..errors import AccuracyWarning, ConvergenceError, NumericalError, SystemTypeError
 from ..linalg._shifted import ShiftedOperator
+from ..systems.descriptor import eliminate_algebraic
 from ..systems.sparse import SparseLTI, as_sparse_system
 from ..validation import check_bool, check_int, check_real
 
-__all__ = ["LowRankGramians", "low_rank_gramians", "lyapunov_inverse_bound"]
+__all__ = ["LowRankGramians", "adi_system", "low_rank_gramians", "lyapunov_inverse_bound"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +131,8 @@ class LowRankGramians:
         Wall time of the computation.
     """
 
+    __repr__ = compact_repr  # fits a screen: arrays by shape (mor._display)
+
     Z: np.ndarray
     Y: np.ndarray
     residuals: tuple[float, float]
@@ -171,7 +182,7 @@ class _Equation:
             g2 = -2.0 * p.real
             if not op.complex_mode:
                 V, d = V.real, d.real
-            self.W = self.W + g2 * V
+            self.W = self.W + g2 * op.mass(V, self.adjoint)
             self.blocks.append(np.sqrt(g2) * V)
             self.delta_fro2 += g2 * float(np.linalg.norm(d) ** 2)
             self.degree += 1
@@ -179,7 +190,7 @@ class _Equation:
             gs = -4.0 * p.real
             ratio = p.real / p.imag
             Vr = V.real + ratio * V.imag
-            self.W = self.W + gs * Vr
+            self.W = self.W + gs * op.mass(Vr, self.adjoint)
             g = np.sqrt(gs)
             self.blocks.append(np.concatenate([g * Vr, (g * np.hypot(ratio, 1.0)) * V.imag], axis=1))
             dr = d.real + ratio * d.imag
@@ -191,7 +202,8 @@ class _Equation:
         return np.concatenate(self.blocks, axis=1) if self.blocks else np.zeros((n, 0), dtype=dtype)
 
     def certified_residual(self, Z: np.ndarray) -> float:
-        """Relative bound ``(scale (||W||^2 + 2 ||Delta||_F ||Z||_2) + start_error) / ||G||^2``."""
+        """Relative bound ``(scale (||W||^2 + 2 ||Delta||_F ||Z||_2) + start_error) / ||G||^2``
+        (descriptor systems: called with ``E Z``)."""
         if self.gnorm2 == 0.0:
             return 0.0
         znorm = np.sqrt(_norm2(Z))
@@ -428,6 +440,39 @@ def check_options(sys: SparseLTI, tol: Any, max_steps: Any, max_rank: Any, certi
     return tol, max_steps, max_rank, check_bool(certify, "certify"), check_bool(compress, "compress")
 
 
+def adi_system(sys: Any) -> SparseLTI:
+    """``sys`` as the one :class:`SparseLTI` the ADI iteration runs on.
+
+    Dense and unbatched diagonal systems are converted (:func:`mor.systems.sparse.as_sparse_system`);
+    a descriptor system keeps ``E``, with the algebraic states of a semi-explicit index-1 system
+    eliminated (:func:`mor.systems.descriptor.eliminate_algebraic`).
+
+    Parameters
+    ----------
+    sys : SparseLTI or anything :func:`mor.as_system` accepts
+        The system.
+
+    Returns
+    -------
+    SparseLTI
+
+    Raises
+    ------
+    SystemTypeError
+        A discrete-time descriptor system (no low-rank route), or an ``E`` that is singular but not
+        of semi-explicit index 1.
+    InvalidArgumentError
+        A batch of diagonal systems.
+    """
+    sys = eliminate_algebraic(as_sparse_system(sys))
+    if sys.E is not None and sys.dt is not None:
+        raise SystemTypeError(
+            "discrete-time descriptor systems have no low-rank route; use the dense route (route='dense') "
+            "or the standard form"
+        )
+    return sys
+
+
 def _compress(Z: np.ndarray) -> np.ndarray:
     """``Z`` with the columns of its numerical null space removed: ``Z Z^H`` changes by ``<= k eps ||Z||^2``."""
     if Z.shape[1] == 0:
@@ -457,6 +502,10 @@ def low_rank_gramians(
     ----------
     sys : SparseLTI or anything :func:`mor.as_system` accepts
         A stable system with few inputs and outputs; dense systems are converted to sparse.
+        Continuous descriptor systems (``E`` given, non-singular) get the generalised Gramians
+        ``A P E^H + E P A^H + B B^H = 0``, ``A^H Q E + E^H Q A + C^H C = 0`` (shifted solves with
+        ``A + p E``; semi-explicit index-1 systems have their algebraic states eliminated first);
+        their residuals are certified, their Gramian errors are not (``gramian_errors`` is ``None``).
     tol : float
         Relative residual ``||R||_2 / ||B||_2^2`` (and ``/ ||C||_2^2``) at which the iteration
         stops, ``0 < tol < 1``.
@@ -500,7 +549,7 @@ def low_rank_gramians(
     >>> bool(g.Z.shape[1] < 60 and max(g.residuals) < 1e-9)
     True
     """
-    sys = as_sparse_system(sys)
+    sys = adi_system(sys)
     tol, max_steps, max_rank, certify, compress = check_options(sys, tol, max_steps, max_rank, certify, compress)
     solver = ADISolver(sys, max_steps, max_rank)
     solver.run(tol)
@@ -528,7 +577,7 @@ class ADISolver:
         self.sys, self.max_steps, self.max_rank = sys, max_steps, max_rank
         self.scaling = _Scaling.of(sys)
         A, B, C = self.scaling.apply(sys)
-        self.op = ShiftedOperator(A, sys.dt is not None, sys.is_complex)
+        self.op = ShiftedOperator(A, sys.dt is not None, sys.is_complex, E=sys.E)
         scale = self.op.plus_norm_bound() ** 2 / 2 if sys.dt is not None else 1.0
         self.eqs = [_Equation(self.op, B, False, scale), _Equation(self.op, C.conj().T, True, scale)]
         self.ritz: np.ndarray | None = None
@@ -564,14 +613,19 @@ class ADISolver:
         """
         sys, eqs, sc = self.sys, self.eqs, self.scaling
         Z, Y = (eq.factor(sys.n, sys.dtype) for eq in eqs)
-        residuals = (float(eqs[0].certified_residual(Z)), float(eqs[1].certified_residual(Y)))
+        residuals = tuple(
+            float(eq.certified_residual(self.op.mass(X, eq.adjoint))) for eq, X in zip(eqs, (Z, Y), strict=True)
+        )
         _warn_residuals(residuals, tol)
         dropped = (0.0, 0.0)
         if compress:  # dropping singular values below k eps ||Z|| changes Z Z^H by at most (k eps ||Z||)^2
             dropped = tuple((X.shape[1] * _EPS) ** 2 * _norm2(X) for X in (Z, Y))
             Z, Y = _compress(Z), _compress(Y)
         if certify and self._kappa is None:
-            self._kappa = lyapunov_inverse_bound(self.op.A, sys.dt is not None)
+            self._kappa = (
+                lyapunov_inverse_bound(self.op.A, sys.dt is not None) if sys.E is None
+                else (None, "not certified: descriptor system (no residual-to-error bound for A - lambda E here)")
+            )
         kappa, note = self._kappa if certify else (None, "not requested")
         errors = None
         if kappa is not None:

@@ -13,7 +13,12 @@ both Gramians)::
     F = (A - I)(A + I)^-1,   B_F = sqrt(2) (A + I)^-1 B,   C_F = sqrt(2) C (A + I)^-1
     (F + p I)^-1 = (A + I) M_p^-1,   M_p = (1 + p) A - (1 - p) I
 
-so every shift still costs one sparse LU of a shifted ``A``.  Each solve also returns its residual
+so every shift still costs one sparse LU of a shifted ``A``.
+
+Descriptor systems (continuous time only) work on the pencil: ``F = E^-1 A`` is never formed;
+the shifted solves are ``(A + p E) V = W`` (adjoint ``(A + p E)^# V = W``), their residuals
+``(A + p E) V - W``, and :meth:`ShiftedOperator.mass` applies ``E`` (``E^#``) where the ADI
+iteration of :mod:`mor.lowrank` needs it.  Each solve also returns its residual
 ``delta = (F + p I) V - W``, computed with products by ``A`` (never by an inverse, except one
 solve with the cached ``A + I`` in the discrete adjoint case), from which :mod:`mor.lowrank`
 bounds the true Lyapunov residual.
@@ -29,7 +34,7 @@ import scipy.linalg as sla
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from ..errors import NumericalError
+from ..errors import NumericalError, SystemTypeError
 
 __all__ = ["ShiftedOperator", "orthonormal"]
 
@@ -60,13 +65,21 @@ class ShiftedOperator:
     complex_mode : bool
         Complex arithmetic (``#`` is the conjugate transpose); else real arithmetic with
         complex shifts standing for conjugate pairs.
+    E : scipy.sparse matrix, optional
+        Descriptor matrix (continuous time only; ``None`` for the identity).
     """
 
-    def __init__(self, A: sps.spmatrix, discrete: bool, complex_mode: bool):
-        self.A = sps.csc_matrix(A, dtype=np.complex128 if complex_mode else np.float64)
+    def __init__(self, A: sps.spmatrix, discrete: bool, complex_mode: bool, E: sps.spmatrix | None = None):
+        dtype = np.complex128 if complex_mode else np.float64
+        self.A = sps.csc_matrix(A, dtype=dtype)
         self.AT = self.A.conj().T.tocsr() if complex_mode else self.A.T.tocsr()
         self.A = self.A.tocsr()
         self.n = self.A.shape[0]
+        if E is not None and discrete:
+            raise SystemTypeError("discrete-time descriptor systems have no low-rank route (densify, or give E = I)")
+        self.E = None if E is None else sps.csr_matrix(E, dtype=dtype)
+        self.ET = None if E is None else (self.E.conj().T if complex_mode else self.E.T).tocsr()
+        self._lu_E = None
         self.discrete = discrete
         self.complex_mode = complex_mode
         self.trans = "H" if complex_mode else "T"
@@ -102,7 +115,7 @@ class ShiftedOperator:
             if self.discrete:
                 M = (1 + shift) * self.A - (1 - shift) * self._eye
             else:
-                M = self.A + shift * self._eye
+                M = self.A + shift * (self._eye if self.E is None else self.E)
             self._lu[p] = self._factor(M, f"the shifted matrix (shift {p:.6g})")
             self.factor_entries += self._lu[p].nnz
         return self._lu[p]
@@ -121,9 +134,19 @@ class ShiftedOperator:
         return lu.solve(np.ascontiguousarray(W, dtype=dtype), trans=trans)
 
     # -- the operator ---------------------------------------------------------
+    def mass(self, X: np.ndarray, adjoint: bool = False) -> np.ndarray:
+        """``E X`` (or ``E^# X``); ``X`` itself without a descriptor matrix."""
+        if self.E is None:
+            return X
+        return (self.ET if adjoint else self.E) @ X
+
     def apply(self, X: np.ndarray, adjoint: bool = False) -> np.ndarray:
-        """``F X`` (or ``F^# X``)."""
+        """``F X`` (or ``F^# X``); descriptor systems ``E^-1 A X`` (``E^-# A^# X``)."""
         M = self.AT if adjoint else self.A
+        if self.E is not None:
+            if self._lu_E is None:
+                self._lu_E = self._factor(self.E, "E (the descriptor matrix)")
+            return self._apply_lu(self._lu_E, M @ X, self.trans if adjoint else "N")
         if not self.discrete:
             return M @ X
         if adjoint:  # F^# = (A + I)^-# (A - I)^#
@@ -154,7 +177,7 @@ class ShiftedOperator:
             trans = self.trans if adjoint else "N"
             V = self._apply_lu(lu, W, trans)
             M = self.AT if adjoint else self.A
-            return V, M @ V + (shift_adj if adjoint else shift) * V - W
+            return V, M @ V + (shift_adj if adjoint else shift) * self.mass(V, adjoint) - W
         if not adjoint:  # (F + pI)^-1 = (A + I) M_p^-1
             U = self._apply_lu(lu, W)
             V = self.A @ U + U
@@ -166,10 +189,13 @@ class ShiftedOperator:
         return V, self._apply_lu(self._lu_plus(), dX, self.trans)
 
     def ritz_values(self, X: np.ndarray) -> np.ndarray:
-        """Eigenvalues of ``Q^H F Q`` for an orthonormal basis ``Q`` of the columns of ``X``."""
+        """Eigenvalues of ``Q^H F Q`` (of the pencil ``(Q^H A Q, Q^H E Q)``) for an orthonormal basis ``Q``
+        of the columns of ``X``."""
         Q = orthonormal(X)
         if Q.shape[1] == 0:
             return np.zeros(0, complex)
+        if self.E is not None:  # the projected pencil (Q^H A Q, Q^H E Q)
+            return sla.eigvals(Q.conj().T @ (self.A @ Q), Q.conj().T @ (self.E @ Q))
         H = Q.conj().T @ self.apply(Q)
         return np.linalg.eigvals(H)
 

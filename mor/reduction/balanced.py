@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._display import compact_repr
 from .._guard import guarded
 from ..analysis._frequency import rounding_floor
 from ..errors import (
@@ -123,6 +124,8 @@ class BalancedTruncationResult:
         the frequency-limited Gramian factors (``"modified"``: of the modified ones), ``rounding``
         is ``None`` and ``error_bound`` is ``None`` (``"plain"``) or the modified variant's bound.
     """
+
+    __repr__ = compact_repr  # fits a screen: arrays by shape (mor._display)
 
     reduced: LTI | DiagonalLTI
     hsv: np.ndarray
@@ -266,7 +269,8 @@ def balanced_truncation(
         Both ``order`` and ``tol`` given; ``match_dc`` with ``horizon``; ``stability_margin`` with
         ``horizon`` or for a system that is not dense; a band with ``horizon``, ``match_dc`` or
         ``route="low-rank"``; ``frequency_variant="modified"`` without a band; ``horizon`` or
-        ``gramian_method`` on the low-rank route.
+        ``gramian_method`` on the low-rank route; ``match_dc`` on the low-rank route of a sparse
+        descriptor system.
     MethodError
         Unknown ``method``, ``route`` or ``frequency_variant``.
     SystemTypeError
@@ -346,6 +350,10 @@ def balanced_truncation(
         return results if isinstance(order, list) else results[0]
     given = [o for o in orders if o is not None]
     plan = choose_route(sys, route, low_rank, horizon, gramian_method)
+    if match_dc and plan.route != "dense" and getattr(sys, "E", None) is not None:
+        raise ArgumentConflictError(
+            "match_dc is not available on the low-rank route of a sparse descriptor system: give route='dense'"
+        )
     route, sys, low = route_gramians(plan, sys, max(given) if given else None, tol)
     steps = _Steps(
         tol, method, horizon, rank_tol, gramian_method, bool(match_dc), band, frequency_variant, route, low,

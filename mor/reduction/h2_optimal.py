@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from .._display import compact_repr
 from .._guard import guarded
 from ..analysis._frequency import log_resolvent, resolvent, shifted_backsolve
 from ..errors import AccuracyWarning, ArgumentConflictError, OrderError, RankWarning
@@ -91,6 +92,8 @@ class IrkaResult:
         Members whose last iterate was unstable and which therefore return the (stable) initial
         model (``converged`` is false for them).
     """
+
+    __repr__ = compact_repr  # fits a screen: arrays by shape (mor._display)
 
     reduced: LTI | DiagonalLTI
     order: int

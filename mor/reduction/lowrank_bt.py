@@ -27,19 +27,24 @@ and ``n <= DENSIFY_LIMIT`` it falls back to the dense route (logged, and ``route
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
 
+from .._display import compact_repr
 from ..errors import AccuracyWarning, ArgumentConflictError, ConvergenceError, InvalidArgumentError, MethodError
 from ..gramians.hankel import order_for_tolerance, truncation_bound
-from ..gramians.lowrank import ADISolver, LowRankGramians, check_options
+from ..gramians.lowrank import ADISolver, LowRankGramians, adi_system, check_options
 from ..systems import lti as systems
+from ..systems.convert import as_system
 from ..systems.lti import LTI
-from ..systems.sparse import SparseLTI, as_sparse_system
+from ..systems.sparse import SparseLTI
 from ..validation import check_choice, check_real
 
 __all__ = [
@@ -96,6 +101,8 @@ class LowRankCertificate:
         A one-line summary.
     """
 
+    __repr__ = compact_repr  # fits a screen: arrays by shape (mor._display)
+
     gramians: LowRankGramians
     hsv_lower: np.ndarray | None
     hsv_upper: np.ndarray | None
@@ -108,7 +115,8 @@ class LowRankCertificate:
 
 
 def _dense(sys: Any) -> Any:
-    return sys.to_dense() if isinstance(sys, SparseLTI) else sys
+    """The dense system of the dense route (a descriptor system in its standard form)."""
+    return as_system(sys.to_dense()) if isinstance(sys, SparseLTI) else sys
 
 
 def _options(low_rank: Any) -> tuple[dict, float]:
@@ -223,7 +231,7 @@ def route_gramians(plan: RoutePlan, sys: Any, order: int | None, tol: float | No
     if plan.route == "dense":
         return "dense", _dense(sys), None
     options = plan.options
-    sparse = as_sparse_system(sys)
+    sparse = adi_system(sys)
     tol_r, max_steps, max_rank, certify_, _ = check_options(
         sparse, options.get("tol", REFINE_TOLS[0]), options.get("max_steps", 500), options.get("max_rank"),
         options.get("certify", True), False,
@@ -239,6 +247,8 @@ def route_gramians(plan: RoutePlan, sys: Any, order: int | None, tol: float | No
     g = solver.result(tol_r, certify=certify_, compress=False)
     if "tol" not in options and certify_:  # adaptive: refine while the certificate does not resolve
         g = _refine(solver, g, order, tol)
+    if sparse.E is not None:  # the projection works on the standard form: its observability factor is E^H Y
+        g = dataclasses.replace(g, Y=sparse.E.conj().T @ g.Y)
     return "low-rank", sys, g
 
 
@@ -353,6 +363,12 @@ def project_sparse(sys: SparseLTI, V: np.ndarray, W: np.ndarray) -> LTI:
     Returns
     -------
     LTI
+        Without a descriptor matrix: for a descriptor system ``V``, ``W`` are those of its
+        standard form (``W^H V = I``, ``A_r = W^H E^-1 A V``, ``B_r = W^H E^-1 B``), computed as
+        ``A_r = W_E^H A V`` with ``W_E = E^-H W`` (one sparse LU of ``E``).
     """
+    if sys.E is not None:
+        lu = spla.splu(sps.csc_matrix(sys.E))
+        W = lu.solve(np.ascontiguousarray(W, dtype=np.result_type(W, sys.E.dtype)), trans="H")
     Wh = W.conj().T
     return LTI(Wh @ (sys.A @ V), Wh @ sys.B, sys.C @ V, sys.D, sys.dt)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from .._display import compact_repr
 from .._guard import guarded
 from ..analysis.h2 import h2_norm
 from ..analysis.norms import hinf_norm
@@ -84,6 +85,8 @@ class ModalTruncationResult:
         Dense systems: the near-defective eigenvalue clusters (indices into ``scores``) that were
         kept or dropped as one block (see the module docstring); empty when there are none.
     """
+
+    __repr__ = compact_repr  # fits a screen: arrays by shape (mor._display)
 
     reduced: LTI | DiagonalLTI
     scores: np.ndarray

@@ -3,6 +3,9 @@
 ======================  ==============================================================
 ``lti``                 dense :class:`LTI` and batched diagonal :class:`DiagonalLTI`
 ``sparse``              large sparse :class:`SparseLTI`
+``descriptor``          descriptor systems: index-1 elimination and the standard form
+``interconnect``        series, parallel and feedback connections (the operators of the types)
+``realform``            a real realisation of a diagonal system with real data
 ``convert``             :func:`as_system`: every accepted input to one of the types
 ``discretize``          zero-order hold and bilinear discretisation
 ``stability``           :func:`check_stable`, the one stability test
@@ -11,12 +14,18 @@
 ``_diagonal_form``      a reduced dense system back to diagonal form
 ======================  ==============================================================
 
-Inside the group the arrows run ``lti`` <- ``sparse`` <- ``convert`` <- ``discretize``/``stability``.
+Inside the group the arrows run ``realform`` <- ``lti`` <- ``sparse`` <- ``descriptor`` <- ``convert``
+<- ``interconnect``/``discretize``/``stability``.  The operators of the types that need modules above
+``lti`` (``*``, ``+``, ``-``, ``feedback``, ``sys(s)``, ``to_control`` of a descriptor system)
+call them through the registry :data:`mor.systems.lti.OPERATIONS`, which those modules fill
+when imported; importing this package imports ``descriptor`` and ``interconnect``.
 """
 
 from .convert import as_system
+from .descriptor import eliminate_algebraic, standard_form
 from .discretize import discretize
-from .lti import DENSIFY_LIMIT, LTI, DiagonalLTI, as_dense_system
+from .interconnect import feedback, parallel, series
+from .lti import DENSIFY_LIMIT, LTI, UNSPECIFIED_DT, DiagonalLTI, as_dense_system
 from .sparse import SparseLTI, as_sparse_system, is_sparse
 from .stability import check_stable, unstable_mask
 from .stable_split import StableSplit, stable_split
@@ -27,12 +36,18 @@ __all__ = [
     "DiagonalLTI",
     "SparseLTI",
     "StableSplit",
+    "UNSPECIFIED_DT",
     "as_dense_system",
     "as_sparse_system",
     "as_system",
     "check_stable",
     "discretize",
+    "eliminate_algebraic",
+    "feedback",
     "is_sparse",
+    "parallel",
+    "series",
     "stable_split",
+    "standard_form",
     "unstable_mask",
 ]

@@ -13,16 +13,69 @@ Sparse input (:mod:`scipy.sparse` matrices or arrays) is densified when the syst
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.linalg as sla
 
-from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, SystemTypeError
+from .._display import format_matrices
+from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, MorError, SystemTypeError
 from ..linalg._arrays import as_array
 from ..validation import check_real
 from ._statespace import FrozenStateSpace
+from .realform import real_diagonal_matrices
 
-__all__ = ["LTI", "DiagonalLTI", "as_dense_system", "DENSIFY_LIMIT"]
+__all__ = [
+    "DENSIFY_LIMIT",
+    "LTI",
+    "OPERATIONS",
+    "UNSPECIFIED_DT",
+    "DiagonalLTI",
+    "as_dense_system",
+    "check_dt",
+    "operation",
+]
+
+#: The operations of the system types that are implemented by modules above this one, by name.
+#: Those modules enter their functions here when they are imported (and importing any part of
+#: :mod:`mor` imports them all, through the package's ``__init__``), so that the types offer
+#: python-control's habits without importing upwards:
+#:
+#: ==================  ===================================  ======================================
+#: name                filled by                            used by
+#: ==================  ===================================  ======================================
+#: ``"series"``        :mod:`mor.systems.interconnect`      ``*`` (both operand orders)
+#: ``"parallel"``      :mod:`mor.systems.interconnect`      ``+``, ``-`` (both operand orders)
+#: ``"feedback"``      :mod:`mor.systems.interconnect`      :meth:`LTI.feedback`
+#: ``"standard_form"`` :mod:`mor.systems.descriptor`        :meth:`LTI.to_control` of ``E`` systems
+#: ``"transfer"``      :mod:`mor.analysis.response`         ``sys(s)``
+#: ==================  ===================================  ======================================
+OPERATIONS: dict[str, Callable[..., Any]] = {}
+
+
+def operation(name: str) -> Callable[..., Any]:
+    """The function registered in :data:`OPERATIONS` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`OPERATIONS`.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    MorError
+        Nothing registered under ``name`` (the module that implements it was not imported:
+        ``import mor`` imports them all).
+    """
+    try:
+        return OPERATIONS[name]
+    except KeyError:
+        raise MorError(f"the operation {name!r} of the system types is not registered: import mor first") from None
 
 #: Largest state dimension ``n`` of a sparse system that is densified transparently (by
 #: :class:`LTI` and by :func:`mor.as_system` for the routines that work on dense matrices only).
@@ -43,11 +96,55 @@ def _densify(x: Any, name: str, n: int) -> Any:
     return x.toarray()
 
 
-def _check_dt(dt: Any) -> float | None:
-    """``None`` (continuous time) or a positive, finite sampling period as a float."""
-    if dt is None:
+#: The sampling period given to a discrete system whose period python-control leaves unspecified
+#: (``dt=True`` or ``dt=-1``): one time unit, so frequencies are in rad/sample.
+UNSPECIFIED_DT = 1.0
+
+
+def check_dt(dt: Any) -> float | None:
+    """``None`` (continuous time) or a positive, finite sampling period as a float.
+
+    python-control's conventions are accepted too: ``dt=0`` (and ``False``) is continuous time,
+    ``dt=True`` and ``dt=-1`` (discrete, period unspecified) become :data:`UNSPECIFIED_DT`.
+
+    Parameters
+    ----------
+    dt : float, bool or None
+        The time base as given.
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    ArgumentTypeError
+        Not a number (nor a bool or ``None``).
+    InvalidArgumentError
+        Negative (other than ``-1``), infinite or NaN.
+    """
+    number = isinstance(dt, (int, float, np.number)) and not isinstance(dt, (bool, np.bool_))
+    if dt is None or dt is False or (number and dt == 0):
         return None
-    return check_real(dt, "dt (None for continuous time, else the sampling period)", minimum=0.0, include_min=False)
+    if dt is True or (number and dt == -1):
+        return UNSPECIFIED_DT
+    return check_real(
+        dt, "dt (None or 0 for continuous time, True or -1 for an unspecified period, else the sampling period)",
+        minimum=0.0, include_min=False,
+    )
+
+
+def _check_descriptor(E: Any, n: int, is_complex: bool) -> np.ndarray | None:
+    """``E`` as a read-only ``(n, n)`` array of the system's dtype; ``None`` for ``None`` or the identity."""
+    if E is None:
+        return None
+    E = as_array(_densify(E, "E", n), "E", complex_=is_complex)
+    if E.shape != (n, n):
+        raise DimensionError(f"E must have shape (n, n) = ({n}, {n}), got {E.shape}")
+    if np.array_equal(E, np.eye(n)):
+        return None
+    E.setflags(write=False)
+    return E
 
 
 def _freeze(*arrays: np.ndarray) -> None:
@@ -72,12 +169,19 @@ class LTI(FrozenStateSpace):
         Output matrix.
     D : (p, m) array_like, optional
         Feedthrough matrix; zero when omitted.
-    dt : float or None, optional
-        ``None`` for continuous time, a positive sampling period for discrete time.
+    dt : float, bool or None, optional
+        ``None`` (or python-control's ``0``) for continuous time, a positive sampling period for
+        discrete time; ``True`` or ``-1`` (python-control: discrete, period unspecified) become
+        ``dt = 1.0`` (:data:`UNSPECIFIED_DT`, frequencies in rad/sample).
+    E : (n, n) array_like, optional
+        Descriptor matrix: ``E x' = A x + B u`` (discrete ``E x[k+1] = A x[k] + B u[k]``),
+        ``G(s) = C (s E - A)^-1 B + D``.  ``None`` (or the identity) for a standard system.
+        See :mod:`mor.systems.descriptor`: the Gramian routines solve the generalised Lyapunov
+        equations; every other routine works on the standard form ``(E^-1 A, E^-1 B, C, D)``.
 
     Notes
     -----
-    All four matrices share one dtype: complex128 when any of them is complex,
+    All matrices share one dtype: complex128 when any of them is complex,
     float64 otherwise.  The arrays are read-only.  :mod:`scipy.sparse` matrices are
     densified when ``n <= DENSIFY_LIMIT``; a larger sparse ``A`` raises
     :class:`~mor.errors.SystemTypeError` (use :class:`mor.SparseLTI`).
@@ -91,15 +195,17 @@ class LTI(FrozenStateSpace):
     LTI(n=2, m=1, p=1, real, continuous)
     """
 
-    __slots__ = ()
+    __slots__ = ("E",)
+    __array_ufunc__ = None  # ``array * sys`` and ``array + sys`` defer to the reflected operators
 
     A: np.ndarray
     B: np.ndarray
     C: np.ndarray
     D: np.ndarray
     dt: float | None
+    E: np.ndarray | None
 
-    def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
+    def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None, *, E: Any = None):
         # sparse matrices are densified (up to DENSIFY_LIMIT states); then each matrix is converted
         # (and checked) on its own first: ragged lists, tensors that need .detach() and the like
         # raise ArgumentTypeError naming the matrix
@@ -107,7 +213,9 @@ class LTI(FrozenStateSpace):
         given = {"A": A, "B": B, "C": C} | ({} if D is None else {"D": D})
         given = {k: _densify(v, k, n_in) for k, v in given.items()}
         arrays = {k: as_array(v, k, copy=False) for k, v in given.items()}
-        is_complex = any(np.iscomplexobj(x) for x in arrays.values())
+        is_complex = any(np.iscomplexobj(x) for x in arrays.values()) or (
+            E is not None and np.iscomplexobj(E.data if hasattr(E, "tocsr") else np.asarray(E))
+        )
         A = as_array(arrays["A"], "A", complex_=is_complex)
         B = as_array(arrays["B"], "B", complex_=is_complex)
         C = as_array(arrays["C"], "C", complex_=is_complex)
@@ -127,47 +235,90 @@ class LTI(FrozenStateSpace):
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.shape != (p, m):
                 raise DimensionError(f"D must have shape (p, m) = ({p}, {m}), got {D.shape}")
-        dt = _check_dt(dt)
+        dt = check_dt(dt)
+        E = _check_descriptor(E, n, is_complex)
         _freeze(A, B, C, D)
         self._store(A, B, C, D, dt)
+        object.__setattr__(self, "E", E)
+
+    def __reduce__(self):
+        return (_rebuild_lti, (self.A, self.B, self.C, self.D, self.dt, self.E))
+
+    @property
+    def is_descriptor(self) -> bool:
+        """True when the system has a descriptor matrix ``E`` (not the identity)."""
+        return self.E is not None
 
     def poles(self) -> np.ndarray:
-        """Eigenvalues of ``A``, shape ``(n,)``."""
-        return np.linalg.eigvals(self.A) if self.n else np.zeros(0, dtype=complex)
+        """Eigenvalues of ``A`` (descriptor systems: the finite eigenvalues of ``A - lambda E``), shape ``(n,)``."""
+        if not self.n:
+            return np.zeros(0, dtype=complex)
+        if self.E is None:
+            return np.linalg.eigvals(self.A)
+        lam = sla.eigvals(self.A, self.E)
+        return lam[np.isfinite(lam)]
 
     def __repr__(self) -> str:
         kind = "complex" if self.is_complex else "real"
-        return f"LTI(n={self.n}, m={self.m}, p={self.p}, {kind}, {_kind(self.dt)})"
+        desc = ", descriptor" if self.E is not None else ""
+        return f"LTI(n={self.n}, m={self.m}, p={self.p}, {kind}{desc}, {_kind(self.dt)})"
+
+    def __str__(self) -> str:
+        names = [("A", self.A), ("B", self.B), ("C", self.C), ("D", self.D)]
+        return format_matrices(repr(self), ([("E", self.E)] if self.E is not None else []) + names)
+
+    def __call__(self, s: Any) -> Any:
+        """The transfer function at ``s`` (discrete: ``z``): :func:`mor.transfer_function`.
+
+        Parameters
+        ----------
+        s : complex or (k,) array_like
+            Evaluation point(s).
+
+        Returns
+        -------
+        (p, m) or (k, p, m) complex ndarray
+        """
+        return operation("transfer")(self, s)
 
     # -- arithmetic (parallel connections) --------------------------------
-    def _check_compatible(self, other: LTI) -> None:
-        if (self.m, self.p) != (other.m, other.p):
-            raise DimensionError(
-                f"systems have different input/output sizes: (m, p) = {(self.m, self.p)} "
-                f"and {(other.m, other.p)}"
-            )
-        if self.dt != other.dt:
-            raise ArgumentConflictError(f"systems have different time bases: dt={self.dt} and dt={other.dt}")
-
     def __add__(self, other: Any) -> LTI:
-        other = as_dense_system(other)
-        if isinstance(other, DiagonalLTI):
-            other = other.to_dense()
-        self._check_compatible(other)
-        n1, n2 = self.n, other.n
-        dtype = np.result_type(self.A, other.A)
-        A = np.zeros((n1 + n2, n1 + n2), dtype=dtype)
-        A[:n1, :n1] = self.A
-        A[n1:, n1:] = other.A
-        B = np.concatenate([self.B, other.B], axis=0)
-        C = np.concatenate([self.C, other.C], axis=1)
-        return LTI(A, B, C, self.D + other.D, self.dt)
+        return operation("parallel")(self, other)
+
+    def __radd__(self, other: Any) -> LTI:
+        return operation("parallel")(other, self)
 
     def __neg__(self) -> LTI:
-        return LTI(self.A, self.B, -self.C, -self.D, self.dt)
+        return LTI(self.A, self.B, -self.C, -self.D, self.dt, E=self.E)
 
     def __sub__(self, other: Any) -> LTI:
-        return self + (-as_dense_system(other))
+        return operation("parallel")(self, other, sign=-1)
+
+    def __rsub__(self, other: Any) -> LTI:
+        return operation("parallel")(other, self, sign=-1)
+
+    def __mul__(self, other: Any) -> LTI:
+        """``self * other``: ``other`` first, then ``self`` (python-control's series convention)."""
+        return operation("series")(other, self)
+
+    def __rmul__(self, other: Any) -> LTI:
+        return operation("series")(self, other)
+
+    def feedback(self, other: Any = 1, sign: int = -1) -> LTI:
+        """Feedback connection with ``other`` in the feedback path (:func:`mor.feedback`).
+
+        Parameters
+        ----------
+        other : system or scalar or array_like
+            The feedback system (a static gain is allowed); default unity feedback.
+        sign : {-1, 1}
+            Negative (default) or positive feedback.
+
+        Returns
+        -------
+        LTI
+        """
+        return operation("feedback")(self, other, sign=sign)
 
     # -- interop ------------------------------------------------------------
     def to_scipy(self):
@@ -179,7 +330,7 @@ class LTI(FrozenStateSpace):
         return signal.StateSpace(self.A, self.B, self.C, self.D, dt=self.dt)
 
     def to_control(self):
-        """Return a :class:`control.StateSpace`.
+        """Return a :class:`control.StateSpace` (a descriptor system in its standard form ``E^-1 A``).
 
         Raises
         ------
@@ -192,8 +343,10 @@ class LTI(FrozenStateSpace):
             raise SystemTypeError(
                 "python-control casts complex systems to real; refusing to drop the imaginary parts"
             )
-        dt = 0 if self.dt is None else self.dt
-        return control.ss(self.A, self.B, self.C, self.D, dt)
+        # python-control has no descriptor matrix: the standard form (algebraic states eliminated)
+        sys = self if self.E is None else operation("standard_form")(self)
+        dt = 0 if sys.dt is None else sys.dt
+        return control.ss(sys.A, sys.B, sys.C, sys.D, dt)
 
     @classmethod
     def from_scipy(cls, sys: Any) -> LTI:
@@ -224,19 +377,15 @@ class LTI(FrozenStateSpace):
         Raises
         ------
         SystemTypeError
-            ``dt=True``, or an improper transfer function (no state-space realisation).
+            An improper transfer function (no state-space realisation).
 
         Notes
         -----
-        python-control uses ``dt=0`` for continuous time and ``dt=True`` for an
-        unspecified sampling period; the latter is rejected because the
-        sampling period matters (it sets ``exp(j w dt)``).
+        python-control uses ``dt=0`` for continuous time and ``dt=True`` (or ``-1``) for a
+        discrete system with an unspecified sampling period, the default of ``control.drss``;
+        the latter becomes ``dt = 1.0`` (:data:`UNSPECIFIED_DT`: frequencies in rad/sample).
         """
         dt = sys.dt
-        if dt is True:
-            raise SystemTypeError(
-                f"control.{type(sys).__name__} has dt=True (unspecified sampling period); give it a value"
-            )
         if not hasattr(sys, "A"):  # a transfer function (or another python-control LTI object)
             import control  # optional dependency; the object came from it
 
@@ -244,7 +393,11 @@ class LTI(FrozenStateSpace):
                 sys = control.ss(sys)
             except ValueError as exc:
                 raise SystemTypeError(f"cannot convert {type(sys).__name__} to state space: {exc}") from exc
-        return cls(sys.A, sys.B, sys.C, sys.D, dt if dt else None)
+        return cls(sys.A, sys.B, sys.C, sys.D, dt)
+
+
+def _rebuild_lti(A, B, C, D, dt, E):
+    return LTI(A, B, C, D, dt, E=E)
 
 
 class DiagonalLTI:
@@ -287,6 +440,7 @@ class DiagonalLTI:
     """
 
     __slots__ = ("poles", "B", "C", "D", "dt", "_log_poles")
+    __array_ufunc__ = None  # ``array * sys`` and ``array + sys`` defer to the reflected operators
 
     poles: np.ndarray
     B: np.ndarray
@@ -305,7 +459,7 @@ class DiagonalLTI:
         *,
         log_poles: Any = None,
     ):
-        dt = _check_dt(dt)
+        dt = check_dt(dt)
         if log_poles is not None:
             if dt is None:
                 raise ArgumentConflictError("log_poles is only meaningful for discrete-time systems (give dt)")
@@ -494,6 +648,58 @@ class DiagonalLTI:
 
     def __sub__(self, other: Any) -> Any:
         return self + (-as_dense_system(other))
+
+    def __radd__(self, other: Any) -> Any:
+        return as_dense_system(other) + self
+
+    def __rsub__(self, other: Any) -> Any:
+        return as_dense_system(other) + (-self)
+
+    def __mul__(self, other: Any) -> LTI:
+        """``self * other``: ``other`` first, then ``self`` (series; unbatched systems, dense result)."""
+        return operation("series")(other, self)
+
+    def __rmul__(self, other: Any) -> LTI:
+        return operation("series")(self, other)
+
+    def __call__(self, s: Any) -> np.ndarray:
+        """The transfer function at ``s`` (discrete: ``z``): :func:`mor.transfer_function`.
+
+        Parameters
+        ----------
+        s : complex or (k,) array_like
+            Evaluation point(s).
+
+        Returns
+        -------
+        (..., p, m) or (..., k, p, m) complex ndarray
+        """
+        return operation("transfer")(self, s)
+
+    def __str__(self) -> str:
+        return format_matrices(repr(self), [("poles", self.poles), ("B", self.B), ("C", self.C), ("D", self.D)])
+
+    def to_control(self):
+        """Return a :class:`control.StateSpace` with real matrices (unbatched systems).
+
+        Real poles with real ``B``, ``C``, ``D`` give ``diag(poles)``; complex poles must come in
+        conjugate pairs with conjugate rows of ``B`` and columns of ``C`` (a real system), and each
+        pair becomes the real 2x2 block ``[[Re l, -Im l], [Im l, Re l]]``
+        (:func:`mor.systems.realform.real_diagonal_matrices`).
+
+        Raises
+        ------
+        DimensionError
+            A batch (index it first: ``sys[0].to_control()``, or a list comprehension).
+        SystemTypeError
+            The data are not those of a real system (python-control would drop imaginary parts).
+        """
+        if self.batch_shape:
+            raise DimensionError(
+                f"to_control() converts one system; this one has batch shape {self.batch_shape}: "
+                "use [s.to_control() for s in sys] or sys[i].to_control()"
+            )
+        return LTI(*real_diagonal_matrices(self.poles, self.B, self.C, self.D), self.dt).to_control()
 
 
 def _rebuild_diagonal(poles, B, C, D, dt, log_poles):

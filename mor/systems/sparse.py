@@ -25,10 +25,10 @@ import scipy.sparse.linalg as spla
 
 from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, NonFiniteError, SystemTypeError
 from ..linalg._arrays import as_array
-from ..validation import check_memory, check_real
+from ..validation import check_memory
 from . import lti as systems
 from ._statespace import FrozenStateSpace
-from .lti import LTI
+from .lti import LTI, operation
 
 __all__ = ["SparseLTI", "as_sparse_system", "is_sparse", "sparse_transfer"]
 
@@ -60,18 +60,18 @@ def _is_complex(x: Any) -> bool:
     return np.iscomplexobj(np.asarray(x))
 
 
-def _sparse_matrix(A: Any, dtype: type) -> sps.csr_matrix:
+def _sparse_matrix(A: Any, dtype: type, name: str = "A") -> sps.csr_matrix:
     """``A`` (sparse or dense) as a canonical CSR matrix of ``dtype`` with finite, read-only data."""
     try:
         M = sps.csr_matrix(A, dtype=dtype, copy=True)
     except (TypeError, ValueError) as exc:
-        raise SystemTypeError(f"A could not be converted to a sparse matrix: {exc}") from exc
+        raise SystemTypeError(f"{name} could not be converted to a sparse matrix: {exc}") from exc
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise DimensionError(f"A must be a square matrix, got shape {M.shape}")
+        raise DimensionError(f"{name} must be a square matrix, got shape {M.shape}")
     M.sum_duplicates()
     M.eliminate_zeros()
     if not np.all(np.isfinite(M.data)):
-        raise NonFiniteError(f"A contains {int(np.sum(~np.isfinite(M.data)))} non-finite entries")
+        raise NonFiniteError(f"{name} contains {int(np.sum(~np.isfinite(M.data)))} non-finite entries")
     for arr in (M.data, M.indices, M.indptr):
         arr.setflags(write=False)
     return M
@@ -109,8 +109,15 @@ class SparseLTI(FrozenStateSpace):
         Output matrix (held densely).
     D : (p, m) array_like, optional
         Feedthrough matrix; zero when omitted.
-    dt : float or None, optional
-        ``None`` for continuous time, a positive sampling period for discrete time.
+    dt : float, bool or None, optional
+        ``None`` (or ``0``) for continuous time, a positive sampling period for discrete time
+        (``True`` or ``-1``: ``1.0``, as for :class:`mor.LTI`).
+    E : (n, n) scipy.sparse matrix or array_like, optional
+        Descriptor matrix (``E x' = A x + B u``, ``G(s) = C (s E - A)^-1 B + D``), stored as a
+        read-only CSR matrix; ``None`` (or the identity) for a standard system.  A singular ``E`` is
+        accepted in the semi-explicit index-1 form (zero rows and columns for the algebraic
+        states), whose algebraic states :func:`mor.as_system` eliminates
+        (:func:`mor.systems.descriptor.eliminate_algebraic`).
 
     Notes
     -----
@@ -128,16 +135,17 @@ class SparseLTI(FrozenStateSpace):
     SparseLTI(n=5000, nnz=14998, m=1, p=1, real, continuous)
     """
 
-    __slots__ = ()
+    __slots__ = ("E",)
 
     A: sps.csr_matrix
     B: np.ndarray
     C: np.ndarray
     D: np.ndarray
     dt: float | None
+    E: sps.csr_matrix | None
 
-    def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None):
-        parts = [A, B, C] + ([] if D is None else [D])
+    def __init__(self, A: Any, B: Any, C: Any, D: Any = None, dt: float | None = None, *, E: Any = None):
+        parts = [A, B, C] + ([] if D is None else [D]) + ([] if E is None else [E])
         is_complex = any(_is_complex(x) for x in parts)
         A = _sparse_matrix(A, np.complex128 if is_complex else np.float64)
         n = A.shape[0]
@@ -152,12 +160,20 @@ class SparseLTI(FrozenStateSpace):
                 D = np.full((p, m), D, dtype=D.dtype)
             if D.shape != (p, m):
                 raise DimensionError(f"D must have shape (p, m) = ({p}, {m}), got {D.shape}")
-        if dt is not None:
-            dt = check_real(dt, "dt (None for continuous time, else the sampling period)", minimum=0.0,
-                            include_min=False)
+        dt = systems.check_dt(dt)  # the one rule for dt, shared with LTI
+        if E is not None:
+            E = _sparse_matrix(E, A.dtype, "E")
+            if E.shape != A.shape:
+                raise DimensionError(f"E must have the shape of A, {A.shape}, got {E.shape}")
+            if (E != sps.identity(n, format="csr")).nnz == 0:
+                E = None
         for arr in (B, C, D):
             arr.setflags(write=False)
         self._store(A, B, C, D, dt)
+        object.__setattr__(self, "E", E)
+
+    def __reduce__(self):
+        return (_rebuild_sparse, (self.A, self.B, self.C, self.D, self.dt, self.E))
 
     @property
     def nnz(self) -> int:
@@ -167,7 +183,22 @@ class SparseLTI(FrozenStateSpace):
     def __repr__(self) -> str:
         kind = "complex" if self.is_complex else "real"
         time = "continuous" if self.dt is None else f"discrete, dt={self.dt:g}"
-        return f"SparseLTI(n={self.n}, nnz={self.nnz}, m={self.m}, p={self.p}, {kind}, {time})"
+        desc = ", descriptor" if self.E is not None else ""
+        return f"SparseLTI(n={self.n}, nnz={self.nnz}, m={self.m}, p={self.p}, {kind}{desc}, {time})"
+
+    def __call__(self, s: Any) -> np.ndarray:
+        """The transfer function ``C (s E - A)^-1 B + D`` at ``s`` (:func:`mor.transfer_function`).
+
+        Parameters
+        ----------
+        s : complex or (k,) array_like
+            Evaluation point(s) (discrete: ``z``).
+
+        Returns
+        -------
+        (p, m) or (k, p, m) complex ndarray
+        """
+        return operation("transfer")(self, s)
 
     # -- conversions --------------------------------------------------------
     def to_dense(self, *, force: bool = False) -> LTI:
@@ -197,10 +228,22 @@ class SparseLTI(FrozenStateSpace):
             "keep the system sparse (balanced_truncation, low_rank_gramians, transfer_function and "
             "frequency_response work on it)",
         )  # fmt: skip
-        return LTI(np.asarray(self.A.toarray()), self.B, self.C, self.D, self.dt)
+        E = None if self.E is None else np.asarray(self.E.toarray())
+        return LTI(np.asarray(self.A.toarray()), self.B, self.C, self.D, self.dt, E=E)
+
+    def to_control(self):
+        """A :class:`control.StateSpace` of the dense system (python-control has no sparse type).
+
+        Raises
+        ------
+        SystemTypeError
+            ``n > DENSIFY_LIMIT`` (densify explicitly with ``to_dense(force=True).to_control()``),
+            or a complex system.
+        """
+        return self.to_dense().to_control()
 
     def __neg__(self) -> SparseLTI:
-        return SparseLTI(self.A, self.B, -self.C, -self.D, self.dt)
+        return SparseLTI(self.A, self.B, -self.C, -self.D, self.dt, E=self.E)
 
     def __add__(self, other: Any) -> SparseLTI:
         """Parallel connection ``G1 + G2`` (block-diagonal ``A``), kept sparse."""
@@ -214,7 +257,10 @@ class SparseLTI(FrozenStateSpace):
         A = sps.block_diag([self.A, other.A], format="csr")
         B = np.concatenate([self.B, other.B], axis=0)
         C = np.concatenate([self.C, other.C], axis=1)
-        return SparseLTI(A, B, C, self.D + other.D, self.dt)
+        E = None
+        if self.E is not None or other.E is not None:
+            E = sps.block_diag([_mass(self), _mass(other)], format="csr")
+        return SparseLTI(A, B, C, self.D + other.D, self.dt, E=E)
 
     __radd__ = __add__
 
@@ -225,8 +271,20 @@ class SparseLTI(FrozenStateSpace):
         return as_sparse_system(other) + (-self)
 
 
+def _rebuild_sparse(A, B, C, D, dt, E):
+    return SparseLTI(A, B, C, D, dt, E=E)
+
+
+def _mass(sys: SparseLTI) -> sps.csr_matrix:
+    """``E`` of a sparse system, the identity when it has none."""
+    return sps.identity(sys.n, format="csr", dtype=sys.dtype) if sys.E is None else sys.E
+
+
 def as_sparse_system(sys: Any) -> SparseLTI:
     """``sys`` as one :class:`SparseLTI` (dense and unbatched diagonal systems are converted).
+
+    A descriptor system keeps its ``E`` (as it is: the algebraic states of an index-1 system are
+    eliminated by the routines that need it, :func:`mor.systems.descriptor.eliminate_algebraic`).
 
     Raises
     ------
@@ -244,16 +302,18 @@ def as_sparse_system(sys: Any) -> SparseLTI:
         if sys.batch_shape:
             raise InvalidArgumentError("a sparse system is one system, not a batch of diagonal systems")
         sys = sys.to_dense()
-    return SparseLTI(sps.csr_matrix(sys.A), sys.B, sys.C, sys.D, sys.dt)
+    E = None if sys.E is None else sps.csr_matrix(sys.E)
+    return SparseLTI(sps.csr_matrix(sys.A), sys.B, sys.C, sys.D, sys.dt, E=E)
 
 
 def sparse_transfer(sys: SparseLTI, points: np.ndarray) -> np.ndarray:
-    """``G(s) = C (s I - A)^-1 B + D`` at each point, one sparse LU factorisation per point.
+    """``G(s) = C (s E - A)^-1 B + D`` at each point, one sparse LU factorisation per point.
 
     Parameters
     ----------
     sys : SparseLTI
-        The system.
+        The system (``E = I`` when ``sys.E`` is ``None``; a singular ``E``, such as a
+        differential-algebraic system's, is evaluated as it is).
     points : (k,) ndarray, complex
         Evaluation points ``s`` (for discrete systems ``z``).
 
@@ -264,12 +324,12 @@ def sparse_transfer(sys: SparseLTI, points: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    Each point costs one ``scipy.sparse.linalg.splu`` factorisation of ``s I - A`` (ordering
+    Each point costs one ``scipy.sparse.linalg.splu`` factorisation of ``s E - A`` (ordering
     ``MMD_AT_PLUS_A``) and a solve with ``min(m, p)`` right-hand sides (``B``, or ``C^H`` with the
     conjugate-transposed factors when there are fewer outputs than inputs).
     """
     A = sys.A.tocsc()
-    eye = sps.identity(sys.n, dtype=np.complex128, format="csc")
+    eye = _mass(sys).astype(np.complex128).tocsc()
     G = np.empty((len(points), sys.p, sys.m), dtype=np.complex128)
     by_outputs = sys.p < sys.m
     for k, s in enumerate(points):

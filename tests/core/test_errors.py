@@ -24,7 +24,7 @@ DIAG = random_diagonal(2, 3)
 
 CASES = {
     # values out of range: InvalidArgumentError itself (neither DimensionError nor OrderError)
-    "LTI dt <= 0": (lambda: LTI([[-1.0]], [[1.0]], [[1.0]], dt=0.0), InvalidArgumentError),
+    "LTI dt < 0": (lambda: LTI([[-1.0]], [[1.0]], [[1.0]], dt=-0.5), InvalidArgumentError),
     "LTI dt nan": (lambda: LTI([[-1.0]], [[1.0]], [[1.0]], dt=np.nan), InvalidArgumentError),
     "discretize dt < 0": (lambda: mor.discretize(CONT, -1.0), InvalidArgumentError),
     "impulse dt < 0": (lambda: mor.impulse_response(CONT, 3, dt=-0.1), InvalidArgumentError),

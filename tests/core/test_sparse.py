@@ -52,7 +52,7 @@ def test_construction_dtype_repr_and_immutability():
         ((sps.eye(3), np.ones((3, 1)), np.ones((1, 3)), np.ones((2, 2))), DimensionError, "D must have shape"),
         ((sps.csr_matrix(([np.nan], ([0], [0])), shape=(3, 3)), np.ones((3, 1)), np.ones((1, 3))),
          NonFiniteError, "non-finite"),
-        ((sps.eye(3), np.ones((3, 1)), np.ones((1, 3)), None, 0.0), InvalidArgumentError, "dt"),
+        ((sps.eye(3), np.ones((3, 1)), np.ones((1, 3)), None, -0.5), InvalidArgumentError, "dt"),
         ((sps.eye(1000), sps.csr_matrix((1000, 70000)), np.ones((1, 1000))), DimensionError, "too many inputs"),
     ],
 )

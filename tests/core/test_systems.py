@@ -39,13 +39,13 @@ def test_lti_validation(args, err, text):
         LTI(*args)
 
 
-@pytest.mark.parametrize("dt", [0, -1.0, np.inf, np.nan])
+@pytest.mark.parametrize("dt", [-2.0, -0.5, np.inf, np.nan])
 def test_bad_dt_values(dt):
     with pytest.raises(InvalidArgumentError, match="dt"):
         LTI([[0.5]], [[1]], [[1]], dt=dt)
 
 
-@pytest.mark.parametrize("dt", [True, "0.1", 1j])
+@pytest.mark.parametrize("dt", ["0.1", 1j])
 def test_bad_dt_types(dt):
     with pytest.raises(ArgumentTypeError, match="dt"):
         LTI([[0.5]], [[1]], [[1]], dt=dt)
@@ -125,8 +125,8 @@ def test_interop_control_and_scipy():
     assert as_system(signal.TransferFunction([1.0], [1.0, 2.0])).n == 1
     with pytest.raises(SystemTypeError, match="casts complex"):
         LTI([[-1j]], [[1]], [[1]]).to_control()
-    with pytest.raises(SystemTypeError, match="dt=True"):
-        as_system(control.ss([[0.5]], [[1.0]], [[1.0]], [[0.0]], True))
+    # python-control's dt=True (discrete, period unspecified) becomes dt = 1.0
+    assert as_system(control.ss([[0.5]], [[1.0]], [[1.0]], [[0.0]], True)).dt == mor.systems.UNSPECIFIED_DT
     # every public function accepts these objects directly
     assert np.allclose(mor.hankel_singular_values(cs), mor.hankel_singular_values(s))
     assert np.allclose(mor.hankel_singular_values(sc), mor.hankel_singular_values(s))
