@@ -46,7 +46,7 @@ import numpy as np
 from hsv_truth import skew_hippo_poles
 
 import mor
-from mor.hankel import leading_factor_svd
+from mor.gramians.hankel import leading_factor_svd
 
 try:
     import slycot

@@ -27,7 +27,7 @@ from scipy.optimize import minimize_scalar
 
 from mor import LTI, balanced_truncation, discretize, frequency_response, hinf_norm
 from mor.models import spring_chain
-from mor.stability import unstable_mask
+from mor.systems.stability import unstable_mask
 
 
 def band_error(sys: LTI, red: LTI, band: tuple[float, float], k: int = 4001) -> float:

@@ -30,7 +30,7 @@ import argparse
 import numpy as np
 
 from mor import LTI, DiagonalLTI
-from mor.norms import DenseEvaluator, hinf_norm
+from mor.analysis.norms import DenseEvaluator, hinf_norm
 
 try:
     import slycot

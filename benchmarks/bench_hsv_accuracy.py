@@ -47,8 +47,8 @@ import numpy as np
 from hsv_truth import DATA_DIR, load_truth
 
 import mor
-from mor.cauchy import cauchy_cholesky
-from mor.hankel import factor_svd
+from mor.gramians.hankel import factor_svd
+from mor.linalg.cauchy import cauchy_cholesky
 
 try:
     import slycot

@@ -25,7 +25,7 @@ import platform
 import numpy as np
 import scipy
 
-from mor.lyapunov import complex_schur, solve_lyapunov
+from mor.linalg.lyapunov import complex_schur, solve_lyapunov
 
 try:
     import slycot  # noqa: F401

@@ -112,7 +112,7 @@ def family_poles(family: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def make_systems(family: str, kind: str, count: int, n: int = N) -> dict[str, np.ndarray]:
     """The float64 inputs of ``count`` systems: ``nodes`` (poles or mu), ``B``, ``C``, ``dt``."""
-    from mor.discretize import expm1_ratio
+    from mor.systems.discretize import expm1_ratio
 
     rng = np.random.default_rng([_SEEDS[family], KINDS.index(kind)])
     nodes, Bs, Cs, dts = [], [], [], []
@@ -195,8 +195,8 @@ def mp_hsv(nodes, b, c, discrete: bool, dps: int) -> tuple[np.ndarray, np.ndarra
 def _float64_estimate(nodes, b, c, discrete: bool) -> float:
     """Rough ``log10(||P|| ||Q|| / sigma_min^2)`` in float64 (only to pick a starting precision)."""
     from mor import DiagonalLTI, gramians
-    from mor.cauchy import cauchy_cholesky
-    from mor.hankel import factor_svd
+    from mor.gramians.hankel import factor_svd
+    from mor.linalg.cauchy import cauchy_cholesky
 
     if discrete:
         sys_ = DiagonalLTI.from_log_poles(nodes, b[:, None], c[None, :], None, 1.0)

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mor.discretize import complex_expm1, expm1_ratio
 from mor.errors import DimensionError, SystemTypeError
 from mor.systems import LTI, DiagonalLTI, as_system
+from mor.systems.discretize import complex_expm1, expm1_ratio
 from mor.validation import check_choice, check_int
 
 from . import kernels

@@ -61,7 +61,7 @@ from torch import nn
 
 from mor import DiagonalLTI, order_for_tolerance
 from mor.errors import ArgumentConflictError, DimensionError, MethodError, NonFiniteError, OrderError
-from mor.modal import modal_scores
+from mor.reduction.modal import modal_scores
 from mor.validation import check_choice, check_int, check_real
 
 from .allocate import ALLOCATIONS, allocate_states, normalise_scores

@@ -65,8 +65,8 @@ from mor import (
     modal_truncation,
     truncation_bound,
 )
-from mor.discretize import complex_expm1
 from mor.errors import AccuracyWarning, ArgumentConflictError, DimensionError, OrderError, SystemTypeError
+from mor.systems.discretize import complex_expm1
 from mor.validation import check_choice
 
 __all__ = [

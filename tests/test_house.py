@@ -334,3 +334,13 @@ def test_raise_sites_see_every_kind_of_raise():
     assert any(m.endswith(".balanced") and (f, c) == ("_check_arguments", "ArgumentConflictError") for m, f, c in sites)
     assert any(c == "(re-raise)" for _, _, c in sites)
     assert ("mor_torch._lazy", "lazy_exports.__getattr__", "AttributeError") in sites  # nested scopes named
+
+
+def test_old_module_paths_import_the_modules_of_the_groups():
+    from mor._aliases import OLD_PATHS
+
+    for old, new in OLD_PATHS.items():
+        assert importlib.import_module(f"mor.{old}") is importlib.import_module(f"mor.{new}"), old
+    import mor.balanced as old_balanced  # the statement form users write
+
+    assert old_balanced.balanced_truncation is importlib.import_module("mor").balanced_truncation

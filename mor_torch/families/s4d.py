@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from mor import DiagonalLTI
-from mor.discretize import expm1_ratio
 from mor.errors import DimensionError, UnstableSystemError
+from mor.systems.discretize import expm1_ratio
 
 from .._tensors import to_numpy
 from ..convert import from_lti

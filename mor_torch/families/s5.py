@@ -39,8 +39,8 @@ import numpy as np
 from torch import nn
 
 from mor import DiagonalLTI
-from mor.discretize import expm1_ratio
 from mor.errors import DimensionError
+from mor.systems.discretize import expm1_ratio
 
 from ..errors import LayerConversionError
 from .base import (
