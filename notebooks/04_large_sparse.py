@@ -18,7 +18,7 @@
 # PDE models of the SLICOT benchmark collection, whose files cannot be downloaded here.
 #
 # Dense balanced truncation would cost `O(n^3)` (hours at this size).  The low-rank route of
-# [`balanced_truncation`][mor.balanced.balanced_truncation] computes Gramian factors
+# [`balanced_truncation`][mor.reduction.balanced.balanced_truncation] computes Gramian factors
 # `P ~= Z Z^T`, `Q ~= Y Y^T` with a few dozen columns by the low-rank ADI iteration, certifies
 # how accurate they are, and reduces through them.
 
@@ -39,7 +39,7 @@ print(sys)
 # %% [markdown]
 # ## Low-rank Gramians and their residuals
 #
-# [`low_rank_gramians`][mor.lowrank.low_rank_gramians] runs the controllability and the
+# [`low_rank_gramians`][mor.gramians.lowrank.low_rank_gramians] runs the controllability and the
 # observability iterations in lockstep: each shift costs one sparse LU factorisation of
 # `A + p I`, and the observability iteration solves with its conjugate transpose.  Shifts are
 # Ritz values of `A` on the latest iterates, and shifts already factorised are reused.  The
