@@ -266,7 +266,8 @@ def balanced_truncation(
         ``tol < 0``, ``rank_tol`` outside ``[0, 1)``, ``stability_margin < 0``, a band with
         ``w1 >= w2`` (real systems: ``w1 < 0``; discrete: beyond ``pi / dt``).
     ArgumentConflictError
-        Both ``order`` and ``tol`` given; ``match_dc`` with ``horizon``; ``stability_margin`` with
+        Both ``order`` and ``tol`` given; ``tol`` with the plain frequency-limited variant (no
+        bound); ``match_dc`` with ``horizon``; ``stability_margin`` with
         ``horizon`` or for a system that is not dense; a band with ``horizon``, ``match_dc`` or
         ``route="low-rank"``; ``frequency_variant="modified"`` without a band; ``horizon`` or
         ``gramian_method`` on the low-rank route; ``match_dc`` on the low-rank route of a sparse
@@ -345,6 +346,11 @@ def balanced_truncation(
     if check_bool(match_dc, "match_dc") and horizon is not None:
         raise ArgumentConflictError("match_dc (singular perturbation) needs infinite-horizon Gramians, not horizon=")
     band = check_band(frequency_band, sys, horizon=horizon, match_dc=match_dc, route=route, variant=frequency_variant)
+    if band is not None and frequency_variant == "plain" and tol is not None:
+        raise ArgumentConflictError(
+            "tol chooses the order by the error bound, and plain frequency-limited BT has none: give order=, "
+            "or frequency_variant='modified' (whose bound is 2 ||K|| ||L|| sum(hsv[order:]))"
+        )
     if isinstance(sys, DiagonalLTI) and 0 in sys.batch_shape:
         results = [_empty_batch(sys, o, tol, rank_tol, method, horizon) for o in orders]
         return results if isinstance(order, list) else results[0]
@@ -442,7 +448,8 @@ def _truncate(sys, factors, svd, leading, order, steps: _Steps) -> BalancedTrunc
     """The reduced model of one order from the Gramian factors and their SVD."""
     (R, S, schur), (U, hsv, Vh), method, low = factors, svd, steps.method, steps.low
     nonzero = (hsv > steps.rank_tol * hsv[..., :1]) & (hsv > 0)  # numerically non-zero HSVs
-    r = _choose_order(hsv, nonzero, order, steps.tol, steps.rank_tol)
+    tol = steps.tol if steps.tol is None or steps.band_scale is None else steps.tol / steps.band_scale
+    r = _choose_order(hsv, nonzero, order, tol, steps.rank_tol)  # modified band: bound 2 ||K|| ||L|| tail
     if leading is not None:  # bfsr orthonormalises S U_r: only the span of U_r matters
         U, Vh = leading.leading(r, left="span" if method == "bfsr" else "vectors")
     valid = nonzero[..., :r]  # False: padding of a member whose rank is below r

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._guard import guarded
-from ..errors import ArgumentTypeError, InvalidArgumentError, NumericalError
+from ..errors import ArgumentTypeError, InvalidArgumentError, NumericalError, SystemTypeError
 from ..linalg._expm1 import complex_expm1
 from ..systems.convert import as_system
 from ..systems.lti import LTI, DiagonalLTI
@@ -61,6 +61,9 @@ def modred(sys: Any, elim: Any, method: str = "matchdc") -> LTI | DiagonalLTI:
         Unknown ``method``.
     NumericalError
         ``"matchdc"`` with a singular ``A22 - zeta I`` (an eliminated state has a pole at DC).
+    SystemTypeError
+        A descriptor system with singular ``E`` (its algebraic states would be eliminated first, and
+        the indices would then name other states).
 
     Warns
     -----
@@ -76,7 +79,14 @@ def modred(sys: Any, elim: Any, method: str = "matchdc") -> LTI | DiagonalLTI:
     >>> red.n, bool(np.isclose(transfer_function(red, 0.0), transfer_function(sys, 0.0)))
     (1, True)
     """
+    given = as_system(sys, descriptor=True)
     sys = as_system(sys)
+    if sys.n != given.n:
+        raise SystemTypeError(
+            f"modred of a descriptor system with singular E: its {given.n - sys.n} algebraic states are "
+            "eliminated first, so state indices would not name the states given; eliminate them with "
+            "mor.eliminate_algebraic and index the states of that system"
+        )
     check_choice(method, "method", ("matchdc", "truncate"))
     elim = _indices(elim, sys.n)
     keep = np.setdiff1d(np.arange(sys.n), elim)

@@ -322,12 +322,14 @@ class LTI(FrozenStateSpace):
 
     # -- interop ------------------------------------------------------------
     def to_scipy(self):
-        """Return a :class:`scipy.signal.StateSpace` (real systems only in older scipy)."""
+        """Return a :class:`scipy.signal.StateSpace` (a descriptor system in its standard form ``E^-1 A``)."""
         from scipy import signal  # here, not at the top: scipy.signal doubles the import time of mor
 
-        if self.dt is None:
-            return signal.StateSpace(self.A, self.B, self.C, self.D)
-        return signal.StateSpace(self.A, self.B, self.C, self.D, dt=self.dt)
+        # scipy has no descriptor matrix: the standard form (algebraic states eliminated)
+        sys = self if self.E is None else operation("standard_form")(self)
+        if sys.dt is None:
+            return signal.StateSpace(sys.A, sys.B, sys.C, sys.D)
+        return signal.StateSpace(sys.A, sys.B, sys.C, sys.D, dt=sys.dt)
 
     def to_control(self):
         """Return a :class:`control.StateSpace` (a descriptor system in its standard form ``E^-1 A``).

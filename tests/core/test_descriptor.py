@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg as sla
+import scipy.signal
 import scipy.sparse as sps
 
 import mor
@@ -288,3 +289,14 @@ def test_sparse_to_control():
     c = sys.to_control()
     assert isinstance(c, control.StateSpace) and c.nstates == 40
     assert np.allclose(c(0.3j), sys(0.3j))
+
+
+def test_to_scipy_of_a_descriptor_system_keeps_its_transfer_function():
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((4, 4)) - 4 * np.eye(4)
+    E = np.eye(4) + 0.3 * rng.standard_normal((4, 4))
+    sys = LTI(A, rng.standard_normal((4, 1)), rng.standard_normal((1, 4)), E=E)
+    ss = sys.to_scipy()
+    assert isinstance(ss, scipy.signal.StateSpace)
+    H = ss.C @ np.linalg.solve(1j * np.eye(4) - ss.A, ss.B) + ss.D  # what scipy computes from it
+    assert np.isclose(complex(np.squeeze(H)), complex(np.squeeze(mor.transfer_function(sys, 1j))), rtol=1e-10)

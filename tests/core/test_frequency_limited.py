@@ -170,3 +170,11 @@ def test_bad_bands_discrete_and_diagonal():
     dense = balanced_truncation(sparse.to_dense(), 4, frequency_band=(0.5, 1.0))
     via_route = balanced_truncation(sparse, 4, frequency_band=(0.5, 1.0), route="dense")
     assert np.allclose(dense.hsv, via_route.hsv, rtol=1e-10)
+
+
+def test_tol_with_a_band_meets_the_bound_of_the_variant_or_is_refused():
+    sys = random_dense(16, 2, 2, seed=3)
+    res = balanced_truncation(sys, tol=0.1, frequency_band=(0.5, 2.0), frequency_variant="modified")
+    assert res.error_bound <= 0.1 and hinf_norm(sys - res.reduced) <= res.error_bound * (1 + 1e-9)
+    with pytest.raises(ArgumentConflictError, match="has none"):
+        balanced_truncation(sys, tol=0.1, frequency_band=(0.5, 2.0))

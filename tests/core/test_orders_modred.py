@@ -132,3 +132,16 @@ def test_modred_errors():
     with pytest.raises(NumericalError, match="DC"):
         modred(DiagonalLTI([0.0, -1.0], np.ones((2, 1)), np.ones((1, 2))), [0])
     assert modred(integrator, [1], method="truncate").n == 1  # truncation needs no inverse
+
+
+def test_modred_refuses_a_descriptor_system_whose_algebraic_states_would_shift_the_indices():
+    from mor.errors import SystemTypeError
+
+    E = np.diag([0.0, 1.0, 1.0])  # state 0 is algebraic: it would be eliminated before indexing
+    A = np.array([[-2.0, 0.3, 0.1], [0.4, -1.0, 0.2], [0.1, 0.5, -3.0]])
+    d = LTI(A, np.ones((3, 1)), np.ones((1, 3)), E=E)
+    with pytest.raises(SystemTypeError, match="algebraic"):
+        mor.modred(d, [1], method="truncate")
+    # a non-singular E keeps the state coordinates: the indices stay valid
+    ok = LTI(A, np.ones((3, 1)), np.ones((1, 3)), E=np.diag([2.0, 1.0, 1.0]))
+    assert mor.modred(ok, [2], method="truncate").n == 2
