@@ -30,6 +30,7 @@ sum is what :attr:`ModalTruncationResult.error_bound` reports for ``score="hinf"
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from .._display import compact_repr
 from .._guard import guarded
 from ..analysis.h2 import h2_norm
 from ..analysis.norms import hinf_norm
-from ..errors import InvalidArgumentError, OrderError
+from ..errors import InvalidArgumentError, OrderError, RankWarning
 from ..linalg._spectral_blocks import (
     CLUSTER_CONDITION,
     SpectralBlocks,
@@ -75,7 +76,8 @@ class ModalTruncationResult:
         Indices of the kept modes, by decreasing score.
     order : int
         The reduced order (for real dense systems it may be one less than asked: a complex pair
-        is kept whole or not at all).
+        is kept whole or not at all; with near-defective clusters, kept or dropped whole, it may be
+        less than asked by up to a cluster's size, with a :class:`~mor.errors.RankWarning`).
     score : str
         ``"hinf"`` or ``"h2"``.
     error_bound : float or (...,) ndarray or None
@@ -303,6 +305,16 @@ def _modal_blocks(sys: LTI, order: int, score: str, sb: SpectralBlocks) -> Modal
             "A is not diagonalisable in floating point there (near-defective or strongly non-normal: no smaller "
             "group of its eigenvalues has a spectral projector of norm <= 1e3, and keeping part of one would "
             "inflate the model); ask for a larger order or use balanced_truncation"
+        )
+    if size < order:
+        left = ", ".join(str(sb.groups[g].size) for g in range(len(sb.groups)) if g not in chosen)
+        warnings.warn(
+            RankWarning(
+                f"modal truncation kept {size} states, not the {order} asked for: whole blocks are kept by "
+                f"decreasing score, and none of the blocks left ({left} states) fits; near-defective "
+                "eigenvalue clusters are not split"
+            ),
+            stacklevel=3,
         )
     A = sla.block_diag(*(blocks[g][0] for g in chosen))
     reduced = LTI(A, np.vstack([blocks[g][1] for g in chosen]), np.hstack([blocks[g][2] for g in chosen]),

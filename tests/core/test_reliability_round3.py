@@ -69,10 +69,15 @@ def test_modal_truncation_keeps_near_defective_clusters_together(delta, discrete
     norm = mor.hinf_norm(G)
     for order in range(1, n):
         try:
-            res = mor.modal_truncation(G, order)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", mor.RankWarning)
+                res = mor.modal_truncation(G, order)
         except OrderError:  # an order too small for any block; every order above the cluster size works
             assert order < 4
             continue
+        # whole blocks only: fewer states than asked exactly when the next block does not fit, and said
+        assert res.order <= order
+        assert (res.order < order) == any(issubclass(w.category, mor.RankWarning) for w in caught)
         clustered = {int(i) for c in res.clusters for i in c}
         kept = {int(i) for i in res.kept}
         assert res.clusters and all(set(c.tolist()) <= kept or not set(c.tolist()) & kept for c in res.clusters)
