@@ -15,7 +15,7 @@ with the ground floor (``errors``, ``validation``) below them all:
 ``reduction``  balanced truncation, singular perturbation, modal truncation, IRKA, finite-length fit
 
 ``models`` generates test systems.  Every public name is importable from ``mor`` itself; the
-module paths of the flat layout before the groups (``mor.balanced``, ``mor.norms``, ...) keep
+module paths of the flat layout before the groups (``mor.reduction.balanced``, ``mor.analysis.norms``, ...) keep
 working as aliases of the modules in the groups (:mod:`mor._aliases`).
 
 >>> from mor import balanced_truncation

@@ -141,7 +141,8 @@ class BackendUnavailableError(MorError, ImportError):
 
 
 class MemoryLimitError(MorError, MemoryError):
-    """An argument asks for arrays larger than the memory available, refused before allocating.
+    """An argument asks for arrays larger than the memory available (or a routine's documented size
+    cap), refused before allocating.
 
     The message names the estimated size, the memory available and the argument to change.
     """

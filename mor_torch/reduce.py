@@ -123,7 +123,7 @@ class LayerReduction:
     reducer : str
         One of :data:`REDUCERS`.
     scores : (H, N) ndarray or None
-        ``reducer="modal"``: the score of every mode (see :mod:`mor.modal`).
+        ``reducer="modal"``: the score of every mode (see :mod:`mor.reduction.modal`).
     orders : (H,) ndarray of int or None
         States per channel that are not padding (a channel of lower order than the layer's
         ``order`` is padded with decoupled zero-weight modes, see :mod:`mor_torch.reducers`).

@@ -38,7 +38,7 @@ the skip ``D`` per channel:
 it minimises ``sum_{k<L} (K_k - K_r[k])^2`` with ``K_k = Re(h[k+1])``, the layer's own kernel,
 and every reduced pole has ``|z| < 1`` (see :mod:`mor.reduction.finite_length`).
 For the MIMO layers (LRU, S5; :func:`reduce_mimo`) it fits all ``p x m`` kernels of the one
-system at once; :func:`mor.finite_length_reduction` refuses (:class:`~mor.errors.MethodError`) a
+system at once; :func:`mor.finite_length_reduction` refuses (:class:`~mor.errors.MemoryLimitError`) a
 system whose Jacobian would pass its size limit.
 
 Channels may get different orders (``orders (H,)``): channels of equal order are reduced in one
@@ -445,7 +445,7 @@ def reduce_mimo(
     reducer, method, horizon, score, length
         As for :func:`reduce_channels`; ``kernel`` fits the real part of all ``p x m`` kernels
         ``Re(h[1..L])`` at once (one member of :func:`mor.finite_length_reduction`, which refuses a
-        system whose Jacobian would be too large with :class:`~mor.errors.MethodError`).
+        system whose Jacobian would be too large with :class:`~mor.errors.MemoryLimitError`).
     hsv : (1, N) ndarray, optional
         :func:`reduction_hsv` of ``sys`` for ``reducer`` and ``horizon`` when the caller has them
         already (they are computed otherwise).

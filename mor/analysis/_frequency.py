@@ -1,4 +1,4 @@
-"""The transfer-function evaluator behind :mod:`mor.response` and :func:`mor.hinf_norm` (internal).
+"""The transfer-function evaluator behind :mod:`mor.analysis.response` and :func:`mor.hinf_norm` (internal).
 
 ``G(s) = C (s I - A)^-1 B + D`` at many points, for a batch of diagonal systems or one dense
 system.  Points are passed as ``s`` (continuous time) or, for discrete time, as ``z`` and/or

@@ -171,7 +171,7 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     Examples
     --------
     >>> from mor import LTI
-    >>> from mor.norms import hinf_norm
+    >>> from mor.analysis.norms import hinf_norm
     >>> sys = LTI([[-2.0]], [[1.0]], [[1.0]])      # 1 / (s + 2)
     >>> hinf_norm(sys, return_peak=True)
     (0.5, 0.0)

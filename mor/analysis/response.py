@@ -84,7 +84,7 @@ def transfer_function(sys: Any, s: Any) -> np.ndarray:
     ``mu_i`` and ``log z`` as ``1 / (z - z_i) = -exp(-log z) / expm1(mu_i - log z)``,
     which stays accurate for poles close to the unit circle (``z = 0`` is allowed).
     Sparse systems cost one sparse LU factorisation of ``s I - A`` per point
-    (:func:`mor.sparse.sparse_transfer`).
+    (:func:`mor.systems.sparse.sparse_transfer`).
 
     Examples
     --------

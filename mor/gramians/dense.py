@@ -14,10 +14,10 @@ Descriptor systems (``E x' = A x + B u``, :mod:`mor.systems.descriptor`) get the
 
 from the generalised Schur form and a generalised Hammarling factor (infinite horizon only).
 
-Dense systems use a Bartels-Stewart solver (:func:`mor.lyapunov.solve_lyapunov`);
+Dense systems use a Bartels-Stewart solver (:func:`mor.linalg.lyapunov.solve_lyapunov`);
 diagonal systems use the closed forms of their Cauchy-like Gramians and, for
 factors, a pivoted Cholesky factorisation computed from the generators
-(:func:`mor.cauchy.cauchy_cholesky`), accurate to small relative error.
+(:func:`mor.linalg.cauchy.cauchy_cholesky`), accurate to small relative error.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def controllability_gramian(
     factor : bool
         Return a factor ``R`` (``P = R R^H``) instead of ``P``.  Dense systems,
         infinite horizon, default solver: computed directly by Hammarling's
-        method on the Schur form, without forming ``P`` (:mod:`mor.hammarling`;
+        method on the Schur form, without forming ``P`` (:mod:`mor.linalg.hammarling`;
         small singular values of ``R`` stay accurate to about ``eps ||R||``; real
         systems get a real factor).  Other solvers and finite horizons: from the
         eigendecomposition of ``P`` with rounding-level eigenvalues
@@ -210,7 +210,7 @@ def factors_and_schur(sys: LTI | DiagonalLTI, *, method: str | None = None, hori
 
 def _diag_factor_pair(sys: DiagonalLTI) -> tuple[np.ndarray, np.ndarray]:
     """Both pivoted Cauchy factors of a (batched) diagonal system in one pass
-    (:func:`mor.cauchy.cauchy_cholesky_pair`: the pairwise factors are shared)."""
+    (:func:`mor.linalg.cauchy.cauchy_cholesky_pair`: the pairwise factors are shared)."""
     nodes, Gc = _diag_nodes(sys, "c")
     Go = _diag_nodes(sys, "o")[1]
     batch, n = sys.batch_shape, sys.n

@@ -65,7 +65,7 @@ class LeadingFactorSVD:
         ``(U_r (..., kQ, r), Vh_r (..., r, kP))``: the ``r`` leading singular vectors,
         ``S^H R V_r = U_r diag(s[..., :r])``; ``left="span"``: ``U_r`` computed as
         ``S^H R V_r diag(s_r)^-1``, accurate as a basis of the left singular subspace only
-        (see :meth:`mor._leading_svd.BidiagonalSVD.leading`).
+        (see :meth:`mor.linalg._leading_svd.BidiagonalSVD.leading`).
     """
 
     def __init__(self, R: np.ndarray, S: np.ndarray):
@@ -86,7 +86,7 @@ def leading_factor_svd(R: np.ndarray, S: np.ndarray) -> LeadingFactorSVD:
     Every singular value as :func:`factor_svd` with ``compute_uv=False`` (the Hankel singular
     values, to the same relative accuracy), and only the ``r`` leading singular vectors, at a
     backward-stable SVD's accuracy, when :meth:`LeadingFactorSVD.leading` asks for them
-    (:mod:`mor._leading_svd`: one bidiagonalisation shared by the values and the vectors).
+    (:mod:`mor.linalg._leading_svd`: one bidiagonalisation shared by the values and the vectors).
 
     Parameters
     ----------

@@ -20,7 +20,7 @@ Algorithm (each step a named helper below):
    ``A Z Z^H E^H + E Z Z^H A^H + B B^H = W_j W_j^H``.  Real systems process a complex shift and its conjugate
    together in real arithmetic (one complex solve, two real blocks).  Discrete systems run the
    same iteration on the Cayley transform ``(A - I)(A + I)^-1``, which has the same Gramians
-   (:mod:`mor._shifted`).
+   (:mod:`mor.linalg._shifted`).
 2. *One factorisation for both Gramians.*  The observability iteration uses the conjugate shifts
    on ``A^H``: ``A^H + conj(p) I = (A + p I)^H``, so both equations advance in lockstep on one
    sparse LU per shift (``scipy.sparse.linalg.splu``).

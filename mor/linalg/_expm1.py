@@ -54,7 +54,7 @@ def expm1_half_angle(a: np.ndarray, ss: np.ndarray, sc: np.ndarray) -> np.ndarra
     """``exp(a + jb) - 1`` from ``a`` and ``ss = 2 sin(b/2)^2``, ``sc = 2 sin(b/2) cos(b/2)``.
 
     The trigonometric part is an argument so that callers with several ``a`` for one ``b``
-    (the Cauchy factor updates of :mod:`mor.cauchy`) evaluate it once.
+    (the Cauchy factor updates of :mod:`mor.linalg.cauchy`) evaluate it once.
     """
     e = np.expm1(a)
     e1 = 1.0 + e

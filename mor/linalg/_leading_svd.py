@@ -23,7 +23,7 @@ The triplets of ``B`` are checked (``||B v - sigma u||``, ``||B^T u - sigma v||`
 ``P`` are unitary to working precision, so these are the residuals of the triplets of ``M``.  A
 matrix that fails the check, or on which a LAPACK step reports an error, gets
 ``numpy.linalg.svd`` instead.  The routines come from scipy's Cython LAPACK (``ctypes`` on
-``scipy.linalg.cython_lapack``, as :mod:`mor.hammarling` does for BLAS); without them everything
+``scipy.linalg.cython_lapack``, as :mod:`mor.linalg.hammarling` does for BLAS); without them everything
 goes to ``numpy.linalg.svd``.
 """
 

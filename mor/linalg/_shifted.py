@@ -1,6 +1,6 @@
 """Shifted sparse solves with cached LU factorisations, for the low-rank ADI iteration (internal).
 
-The ADI iteration of :mod:`mor.lowrank` works on a *continuous-time* operator ``F`` and solves
+The ADI iteration of :mod:`mor.gramians.lowrank` works on a *continuous-time* operator ``F`` and solves
 ``(F + p I) V = W`` (and the adjoint ``(F^# + p^# I) V = W``) for shifts ``p`` with ``Re p < 0``.
 ``#`` is the transpose for real problems (the shift is kept: a complex shift stands for the pair
 ``p, conj(p)``) and the conjugate transpose for complex ones (``p^# = conj(p)``).  In both cases
@@ -18,9 +18,9 @@ so every shift still costs one sparse LU of a shifted ``A``.
 Descriptor systems (continuous time only) work on the pencil: ``F = E^-1 A`` is never formed;
 the shifted solves are ``(A + p E) V = W`` (adjoint ``(A + p E)^# V = W``), their residuals
 ``(A + p E) V - W``, and :meth:`ShiftedOperator.mass` applies ``E`` (``E^#``) where the ADI
-iteration of :mod:`mor.lowrank` needs it.  Each solve also returns its residual
+iteration of :mod:`mor.gramians.lowrank` needs it.  Each solve also returns its residual
 ``delta = (F + p I) V - W``, computed with products by ``A`` (never by an inverse, except one
-solve with the cached ``A + I`` in the discrete adjoint case), from which :mod:`mor.lowrank`
+solve with the cached ``A + I`` in the discrete adjoint case), from which :mod:`mor.gramians.lowrank`
 bounds the true Lyapunov residual.
 """
 

@@ -24,7 +24,7 @@ Setting the diagonal matters for lightly damped modes: the rotation itself would
 ``Re(lambda)`` by about ``eps |b|``.  A block that is not standardised (not produced by
 ``dgees``) falls back to the general 2x2 formula, evaluated on the block scaled by a power
 of two.  A :class:`SchurForm` keeps ``Zr`` and the rotations, so that
-:func:`mor.lyapunov.solve_lyapunov` transforms real right-hand sides in real arithmetic.
+:func:`mor.linalg.lyapunov.solve_lyapunov` transforms real right-hand sides in real arithmetic.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def complex_schur(A: Any) -> SchurForm:
     ``zgees``) whose standardised 2x2 blocks ``[[a, b], [c, a]]`` are triangularised by
     unitary 2x2 transformations; the diagonal of ``T`` is set to the eigenvalues
     ``a +- j sqrt(|b|) sqrt(|c|)`` (see the module description).  The result is a
-    :class:`SchurForm` (a tuple), which :func:`mor.lyapunov.solve_lyapunov` accepts as
+    :class:`SchurForm` (a tuple), which :func:`mor.linalg.lyapunov.solve_lyapunov` accepts as
     ``schur=`` and uses without complex ``n^3`` transformations when ``A`` is real.
 
     Examples

@@ -13,14 +13,14 @@ For stable systems the reduced model is stable and
 ``sigma_{r+1} <= ||G - G_r||_inf <= 2 (sigma_{r+1} + ... + sigma_n)``.
 
 Balanced singular perturbation (``match_dc=True``): instead of truncating the balanced states
-``r+1 .. n_r`` (``n_r`` the numerical rank), residualise them (:func:`mor.spa.residualize`): the
+``r+1 .. n_r`` (``n_r`` the numerical rank), residualise them (:func:`mor.reduction.spa.residualize`): the
 DC gain is matched exactly (``G_r(0) = G(0)``, discrete ``G_r(1) = G(1)``) and the same bound
 holds.  The two blocks of states get separate bases (the formulas are invariant under
 block-diagonal changes of coordinates only).
 
 Large sparse systems (:class:`mor.SparseLTI`) take the low-rank route: the same projection on
 low-rank Gramian factors (:func:`mor.low_rank_gramians`), qualified by a certificate
-(:mod:`mor.lowrank_bt`).
+(:mod:`mor.reduction.lowrank_bt`).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def balanced_truncation(
     route : {None, "dense", "low-rank"}
         How to compute the Gramians.  ``None`` (automatic): the dense route, except for a
         :class:`mor.SparseLTI` (or a tuple with a sparse ``A``) with
-        ``n >= mor.lowrank_bt.LOW_RANK_MIN_ORDER`` states, which takes the low-rank route
+        ``n >= mor.reduction.lowrank_bt.LOW_RANK_MIN_ORDER`` states, which takes the low-rank route
         (:func:`mor.low_rank_gramians`; falling back to the dense route when that does not
         converge and ``n <= DENSIFY_LIMIT``).  ``"low-rank"`` forces it (a dense system is
         converted to sparse), ``"dense"`` densifies a sparse system.  ``result.route`` says
@@ -222,10 +222,10 @@ def balanced_truncation(
         certified Hankel singular values, default ``1e-3``).  Without ``tol`` the residual
         tolerance starts at ``1e-10`` and is tightened (to ``1e-12``, ``1e-14``, continuing
         the same iteration) while the certificate does not resolve the first truncated
-        Hankel singular value (:func:`mor.lowrank_bt.route_gramians`).
+        Hankel singular value (:func:`mor.reduction.lowrank_bt.route_gramians`).
     match_dc : bool
         Balanced singular perturbation instead of truncation: the balanced states ``r+1`` up to
-        the numerical rank are residualised (:func:`mor.spa.residualize`), so the DC gain
+        the numerical rank are residualised (:func:`mor.reduction.spa.residualize`), so the DC gain
         (``s = 0``; discrete ``z = 1``) is matched exactly and ``D_r != D`` in general; the
         bound ``2 * sum(hsv[r:])`` is the same.  A diagonal batch is re-diagonalised (its
         ``D`` becomes per member and complex).  Infinite horizon only.
@@ -309,8 +309,8 @@ def balanced_truncation(
 
     The steps, each a named helper: check the arguments; Gramian factors
     ``P = R R^H``, ``Q = S S^H`` (:func:`mor.gramians`) and the SVD of ``S^H R``
-    (:func:`mor.hankel.factor_svd`; for a diagonal batch every value but only the ``r`` leading
-    vectors, :func:`mor.hankel.leading_factor_svd`); choose the order (``order``, ``tol`` or
+    (:func:`mor.gramians.hankel.factor_svd`; for a diagonal batch every value but only the ``r`` leading
+    vectors, :func:`mor.gramians.hankel.leading_factor_svd`); choose the order (``order``, ``tol`` or
     the numerical rank, capped at it); the projection matrices ``V``, ``W``
     (``"sr"`` or ``"bfsr"``); project (dense) or project and re-diagonalise
     (diagonal batch); warn when a reduced pole left the stability region.
@@ -568,7 +568,7 @@ def _projections(R, S, U, Vh, hsv_r, valid, method: str) -> tuple[np.ndarray, np
 
 
 def _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V1, W1, method: str):
-    """Balanced singular perturbation: ``(reduced, V1, W1)`` (see :func:`mor.spa.residualize`).
+    """Balanced singular perturbation: ``(reduced, V1, W1)`` (see :func:`mor.reduction.spa.residualize`).
 
     The kept block ``V1``, ``W1`` (order ``r``) and the residualised block (states ``r+1`` up to
     the largest numerical rank) get separate bases, so the projected realisation is the balanced
@@ -639,7 +639,7 @@ def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
 
 
 def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray) -> float | np.ndarray:
-    """The rounding floor of ``G`` (:func:`mor._frequency.rounding_floor`), with an
+    """The rounding floor of ``G`` (:func:`mor.analysis._frequency.rounding_floor`), with an
     :class:`AccuracyWarning` where it may invalidate the error bound.
 
     Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far

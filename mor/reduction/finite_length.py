@@ -36,7 +36,7 @@ import numpy as np
 
 from .._guard import guarded
 from ..analysis.response import impulse_response
-from ..errors import AccuracyWarning, MethodError, OrderError, RankWarning, SystemTypeError
+from ..errors import AccuracyWarning, MemoryLimitError, OrderError, RankWarning, SystemTypeError
 from ..systems import DiagonalLTI, as_system
 from ..validation import check_bool, check_int, check_real
 from .balanced import balanced_truncation
@@ -279,7 +279,7 @@ def finite_length_reduction(
         ``order`` outside ``[1, n]``.
     InvalidArgumentError
         ``length``, ``maxiter`` below 1, ``max_radius`` outside ``(0, 1)``, ``rtol`` not positive.
-    MethodError
+    MemoryLimitError
         One member's Jacobian would exceed :data:`MAX_JACOBIAN_ENTRIES` (``L p m`` times the
         ``2r(1 + p)`` -- for ``m > 1`` ``2r(1 + p + m)`` -- real parameters; twice that for
         complex output).
@@ -320,8 +320,9 @@ def finite_length_reduction(
 
 def _check_size(entries: int, length: int, sys: DiagonalLTI, P: int) -> None:
     if entries > MAX_JACOBIAN_ENTRIES:
-        raise MethodError(
-            f"finite_length_reduction: the Jacobian of one member would have {entries:.3g} entries (L = {length}, "
+        raise MemoryLimitError(
+            f"finite_length_reduction: the Jacobian of one member would have {entries:.3g} entries "
+            f"({8 * entries / 2**30:.3g} GiB; L = {length}, "
             f"p = {sys.p}, m = {sys.m}, {P} real parameters) > MAX_JACOBIAN_ENTRIES = {MAX_JACOBIAN_ENTRIES:.3g}; "
             "the fit is meant for channels with few inputs and outputs: reduce large MIMO systems with "
             "balanced_truncation or irka"

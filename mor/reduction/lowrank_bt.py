@@ -281,7 +281,7 @@ def _refine(solver: ADISolver, g: LowRankGramians, order: int | None, tol: float
 
 
 def _target_order(hsv: np.ndarray, order: int | None, tol: float | None) -> int | None:
-    """``order``, or :func:`mor.hankel.order_for_tolerance` for ``tol`` (``None``: the numerical rank, no target)."""
+    """``order``, or :func:`mor.order_for_tolerance` for ``tol`` (``None``: the numerical rank, no target)."""
     if order is not None:
         return order
     return None if tol is None else order_for_tolerance(hsv, tol)

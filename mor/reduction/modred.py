@@ -3,7 +3,7 @@
 With ``x_1`` the kept states (in their original order) and ``x_2`` the eliminated ones::
 
     "truncate":  A_r = A11,   B_r = B1,   C_r = C1,   D_r = D
-    "matchdc":   the singular perturbation of :func:`mor.spa.residualize` (x_2 at its steady
+    "matchdc":   the singular perturbation of :func:`mor.reduction.spa.residualize` (x_2 at its steady
                  state; discrete time x_2[k+1] = x_2[k]), which keeps the DC gain G(0)
                  (discrete G(1)) exactly
 
@@ -68,7 +68,7 @@ def modred(sys: Any, elim: Any, method: str = "matchdc") -> LTI | DiagonalLTI:
     Warns
     -----
     AccuracyWarning
-        ``"matchdc"`` with a nearly singular ``A22 - zeta I`` (see :func:`mor.spa.residualize`).
+        ``"matchdc"`` with a nearly singular ``A22 - zeta I`` (see :func:`mor.reduction.spa.residualize`).
 
     Examples
     --------

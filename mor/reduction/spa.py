@@ -78,7 +78,7 @@ def residualize(
     Examples
     --------
     >>> import numpy as np
-    >>> from mor.spa import residualize
+    >>> from mor.reduction.spa import residualize
     >>> A = np.array([[-1.0, 0.5], [0.2, -10.0]]); B = np.array([[1.0], [1.0]]); C = np.array([[1.0, 2.0]])
     >>> Ar, Br, Cr, Dr = residualize(A, B, C, np.zeros((1, 1)), 1, discrete=False)
     >>> G0 = (C @ np.linalg.solve(-A, B))[0, 0]; Gr0 = (Cr @ np.linalg.solve(-Ar, Br) + Dr)[0, 0]

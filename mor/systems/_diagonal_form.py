@@ -1,9 +1,9 @@
 """A batch of small dense realisations back in diagonal form (internal).
 
 Reductions of a :class:`~mor.DiagonalLTI` that are not projections of ``diag(poles)`` (the
-singular perturbation of :mod:`mor.spa`, the interpolation models of :mod:`mor.h2_optimal`) end with a
-dense ``(A_r, B_r, C_r, D_r)`` per batch member.  :func:`to_diagonal` returns it as a
-``DiagonalLTI`` of the same batch shape::
+singular perturbation of :mod:`mor.reduction.spa`, the interpolation models of
+:mod:`mor.reduction.h2_optimal`) end with a dense ``(A_r, B_r, C_r, D_r)`` per batch member.
+:func:`to_diagonal` returns it as a ``DiagonalLTI`` of the same batch shape::
 
     A_r = X diag(lambda_r) X^-1,   B <- X^-1 B_r,   C <- C_r X,   D <- D_r
 

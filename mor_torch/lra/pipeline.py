@@ -510,7 +510,7 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Run every stage for every seed in ``config.run.seeds`` and write the reports.
 
-    Returns the content of ``results.json``:
+    Returns the content of ``results.json`` plus ``timing`` (which goes to ``timing.json``):
 
     * one entry per stage of :data:`mor_torch.lra.report.STAGES` (``pretrained``, ``reduced``,
       ``bt_init``, ``modal_init``, ``full_continued``, ``skew_hippo``, ``skew_hippo_matched``):

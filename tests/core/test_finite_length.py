@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from mor import LTI, AccuracyWarning, DiagonalLTI, balanced_truncation, finite_length_reduction, impulse_response
-from mor.errors import InvalidArgumentError, MethodError, OrderError, SystemTypeError, UnstableSystemError
+from mor.errors import (
+    InvalidArgumentError,
+    MemoryLimitError,
+    OrderError,
+    SystemTypeError,
+    UnstableSystemError,
+)
 
 
 def slow_system(batch=(4,), n=16, m=1, p=1, seed=0):
@@ -95,7 +101,7 @@ def test_bad_input():
         with pytest.raises(InvalidArgumentError):
             finite_length_reduction(sys, 2, **({"length": 5} | bad))
     wide = slow_system(batch=(), n=8, m=40, p=40)
-    with pytest.raises(MethodError, match="MAX_JACOBIAN_ENTRIES"):  # 1e4 samples x 1600 outputs x 1e3 parameters
+    with pytest.raises(MemoryLimitError, match="MAX_JACOBIAN_ENTRIES"):  # 1e4 samples x 1600 outputs x 1e3 parameters
         finite_length_reduction(wide, 6, length=10_000)
     unstable = DiagonalLTI.from_log_poles(np.array([0.01, -0.1]), np.ones((2, 1)), np.ones((1, 2)), dt=1.0)
     with pytest.raises(UnstableSystemError):
