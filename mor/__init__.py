@@ -73,6 +73,7 @@ from .reduction import (
     irka,
     modal_truncation,
     modred,
+    residualize,
 )
 from .systems import (
     LTI,
@@ -147,6 +148,7 @@ __all__ = [
     "models",
     "observability_gramian",
     "order_for_tolerance",
+    "residualize",
     "parallel",
     "series",
     "solve_lyapunov",

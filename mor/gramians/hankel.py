@@ -8,7 +8,7 @@ import numpy as np
 
 from .._guard import guarded
 from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError
-from ..linalg._arrays import as_array, pad_hsv
+from ..linalg._arrays import as_array, binary_exponent, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
 from ..systems.convert import as_system
 from ..systems.descriptor import eliminate_algebraic
@@ -179,12 +179,8 @@ def _unit_scaled(sys: Any) -> tuple[Any, int]:
     if not isinstance(sys, LTI) or sys.n == 0:
         return sys, 0
 
-    def exponent(M: np.ndarray) -> int:
-        big = float(np.max(np.abs(M))) if M.size else 0.0
-        return int(np.frexp(big)[1]) if big > 0 else 0
-
-    a = 0 if sys.dt is not None else exponent(sys.A)
-    b, c = exponent(sys.B), exponent(sys.C)
+    a = 0 if sys.dt is not None else binary_exponent(sys.A)
+    b, c = binary_exponent(sys.B), binary_exponent(sys.C)
     A, B, C = sys.A * np.ldexp(1.0, -a), sys.B * np.ldexp(1.0, -b), sys.C * np.ldexp(1.0, -c)
     scaled = LTI(A, B, C, sys.D, sys.dt, E=sys.E)  # descriptor: E stays (the equations are linear in A)
     return scaled, b + c - a

@@ -62,6 +62,7 @@ import scipy.sparse.linalg as spla
 
 from .._display import compact_repr
 from ..errors import AccuracyWarning, ConvergenceError, NumericalError, SystemTypeError
+from ..linalg._arrays import binary_exponent
 from ..linalg._shifted import ShiftedOperator
 from ..systems.descriptor import eliminate_algebraic
 from ..systems.sparse import SparseLTI, as_sparse_system
@@ -673,12 +674,8 @@ class _Scaling:
     def of(sys: SparseLTI) -> _Scaling:
         """The scaling of ``sys`` (exponents of the largest entries of ``A``, ``B``, ``C``)."""
 
-        def exponent(values: np.ndarray) -> int:
-            big = float(np.max(np.abs(values))) if values.size else 0.0
-            return int(np.frexp(big)[1]) if big > 0 else 0
-
-        k = 0 if sys.dt is not None else int(np.clip(exponent(sys.A.data) // 2, -511, 511))  # 4^k finite
-        return _Scaling(k, exponent(sys.B), exponent(sys.C))
+        k = 0 if sys.dt is not None else int(np.clip(binary_exponent(sys.A.data) // 2, -511, 511))  # 4^k finite
+        return _Scaling(k, binary_exponent(sys.B), binary_exponent(sys.C))
 
     def apply(self, sys: SparseLTI) -> tuple[sps.csr_matrix, np.ndarray, np.ndarray]:
         """``(A', B', C')``."""

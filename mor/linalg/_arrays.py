@@ -4,6 +4,7 @@
 ``pad_hsv``    Hankel singular values padded with zeros (or cut) to ``n`` entries
 ``reverse``    ``J M J`` with ``J`` the reversal permutation (upper <-> lower triangular)
 ``fro_norm``   Frobenius norm over the last two axes that neither overflows nor underflows
+``binary_exponent``  the power of two of an array's largest entry (exact rescaling)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
-__all__ = ["as_array", "conj_transpose", "fro_norm", "pad_hsv", "reverse"]
+__all__ = ["as_array", "binary_exponent", "conj_transpose", "fro_norm", "pad_hsv", "reverse"]
 
 
 def as_array(
@@ -81,3 +82,13 @@ def fro_norm(X: np.ndarray) -> np.ndarray:
 def conj_transpose(X: np.ndarray) -> np.ndarray:
     """Conjugate transpose over the last two axes, ``X^H`` of every member of a batch."""
     return np.conj(np.swapaxes(X, -1, -2))
+
+
+def binary_exponent(values: np.ndarray) -> int:
+    """``e`` with ``max |values|`` in ``[2^(e-1), 2^e)`` (0 for an empty or all-zero array).
+
+    Dividing by ``2^e`` brings the entries near unit size exactly (powers of two round nothing):
+    the scaling of badly scaled systems before their Gramians are solved.
+    """
+    big = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    return int(np.frexp(big)[1]) if big > 0 else 0
