@@ -272,14 +272,13 @@ def _warn_unconverged(converged: np.ndarray | None, reducer: str, mimo: bool) ->
     warnings.warn(AccuracyWarning(f"{_ITERATION[reducer]} did not converge for {what}"), stacklevel=4)
 
 
-def _static_gain(sys: DiagonalLTI, reducer: str) -> np.ndarray:
-    """Order 0: the skip correction (``bsp``: the DC gain, real part; others: zero)."""
+def _dc_skip(sys: DiagonalLTI, reducer: str) -> np.ndarray:
+    """The skip correction of order 0, ``(..., p, m)``: for ``bsp`` the DC gain, real part (discrete
+    time: the kernel's, ``K(1) = sum C B / (1 - z)``); zero for the other reducers."""
     if reducer != "bsp":
-        return np.zeros(sys.batch_shape + (sys.p,))
-    if sys.dt is None:
-        return np.real(np.sum(sys.C[..., 0, :] * sys.B[..., :, 0] / -sys.poles, axis=-1))[..., None]
-    gain = sys.C[..., 0, :] * sys.B[..., :, 0] / -complex_expm1(sys.log_poles)  # K(1) = sum C B / (1 - z)
-    return np.real(gain.sum(axis=-1))[..., None]
+        return _zero_skip(sys)
+    gap = -sys.poles if sys.dt is None else -complex_expm1(sys.log_poles)  # zeta - lambda, per mode
+    return np.real((sys.C / gap[..., None, :]) @ sys.B)
 
 
 def _check_orders(orders: Any, sys: DiagonalLTI) -> np.ndarray:
@@ -351,7 +350,7 @@ def _per_channel(sys, orders, reducer, method, horizon, score, length):
         if k in (0, n):
             groups[k] = (idx, None)
             if k == 0:
-                extra_skip[idx] = _static_gain(sys[idx], reducer)[:, 0]
+                extra_skip[idx] = _dc_skip(sys[idx], reducer)[:, 0, 0]
             continue
         group = _reduce_group(sys[idx], k, reducer, method, horizon, score, length)
         groups[k] = (idx, group)
@@ -469,7 +468,7 @@ def reduce_mimo(
         system, skip, states = sys, _zero_skip(sys), sys.n
     elif order == 0:
         system = _empty_system(sys)
-        skip = _mimo_static_gain(sys) if reducer == "bsp" else _zero_skip(sys)
+        skip = _dc_skip(sys, reducer)
         states = 0
     else:
         group = _reduce_group(sys, order, reducer, method, horizon, score, length)
@@ -488,10 +487,3 @@ def _empty_system(sys: DiagonalLTI) -> DiagonalLTI:
     if sys.dt is None:
         return DiagonalLTI(np.zeros(0, complex), B, C)
     return DiagonalLTI.from_log_poles(np.zeros(0, complex), B, C, None, sys.dt)
-
-
-def _mimo_static_gain(sys: DiagonalLTI) -> np.ndarray:
-    """``Re`` of the DC gain of a MIMO diagonal system (the kernel's for discrete time, as :func:`_static_gain`)."""
-    if sys.dt is None:
-        return np.real((sys.C / -sys.poles) @ sys.B)
-    return np.real((sys.C / -complex_expm1(sys.log_poles)) @ sys.B)
