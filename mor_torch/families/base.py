@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from mor import DiagonalLTI
-from mor.errors import ArgumentConflictError, DimensionError, NonFiniteError
+from mor.errors import ArgumentConflictError, DimensionError, NonFiniteError, UnstableSystemError
 from mor.validation import check_choice
 
 from .._tensors import to_numpy
@@ -44,6 +44,7 @@ __all__ = [
     "own_parameters",
     "real_parameter",
     "replace_parameters",
+    "unstable_reduction",
     "update_size_attributes",
 ]
 
@@ -400,3 +401,28 @@ def check_log_poles(mu: np.ndarray, name: str, purpose: str, layout: str) -> Non
         poles=np.exp(mu[tuple(bad.T)]),
         index=[tuple(int(i) for i in b) for b in bad],
     )
+
+
+def unstable_reduction(exc: UnstableSystemError, name: str, family: str, remedy: str) -> LayerUnstableError:
+    """The :class:`LayerUnstableError` for a reduced system with growing modes that a family cannot hold.
+
+    Parameters
+    ----------
+    exc : UnstableSystemError
+        What the conversion back to the family raised (its ``index``: ``(channel, mode)`` or ``(mode,)``).
+    name : str
+        The layer's name.
+    family : str
+        The parameterisation that cannot represent the growing modes, for the message.
+    remedy : str
+        What to do instead, for the message.
+
+    Returns
+    -------
+    LayerUnstableError
+    """
+    first = exc.index[0] if exc.index else (-1,)
+    return LayerUnstableError(
+        f"layer {name!r}: the reduced system has growing modes, which {family} cannot represent ({exc}); {remedy}",
+        layer=name, channel=first[0] if len(first) == 2 else None, mode=first[-1], poles=exc.poles, index=exc.index,
+    )  # fmt: skip

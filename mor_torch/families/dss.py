@@ -18,7 +18,7 @@ from .._tensors import to_numpy
 from ..convert import dss_to_lti, from_lti
 from ..dss import DSS
 from ..errors import LayerUnstableError
-from .base import Family
+from .base import Family, unstable_reduction
 
 __all__ = ["DSSFamily"]
 
@@ -72,13 +72,8 @@ class DSSFamily(Family):
         try:
             new = from_lti(system, mode=module.mode, length=length, template=module, D=D)
         except UnstableSystemError as exc:
-            first = exc.index[0] if exc.index else (-1,)
-            raise LayerUnstableError(
-                f"layer {name!r}: the reduced system has growing modes, which DSS_EXP cannot represent "
-                f"({exc}); lower the order, use gramians='discrete' or a softmax layer",
-                layer=name, channel=first[0] if len(first) == 2 else None, mode=first[-1], poles=exc.poles,
-                index=exc.index,
-            ) from exc  # fmt: skip
+            remedy = "lower the order, use gramians='discrete' or a softmax layer"
+            raise unstable_reduction(exc, name, "DSS_EXP", remedy) from exc
         old = dict(module.named_parameters())
         for pname, p in new.named_parameters():
             if pname in old:

@@ -38,7 +38,6 @@ from mor.systems.discretize import expm1_ratio
 from .._tensors import to_numpy
 from ..convert import from_lti
 from ..dss import DSS
-from ..errors import LayerUnstableError
 from .base import (
     Family,
     complex_parameter,
@@ -46,6 +45,7 @@ from .base import (
     own_parameters,
     real_parameter,
     replace_parameters,
+    unstable_reduction,
     update_size_attributes,
 )
 
@@ -103,13 +103,8 @@ class S4DFamily(Family):
         try:  # the exact system -> (A, W) map of a DSS_EXP layer with per-channel poles, in float64
             dss = from_lti(system, mode="exp", log_step=log_dt, D=D, shared_poles=False, dtype=torch.float64)
         except UnstableSystemError as exc:
-            first = exc.index[0] if exc.index else (-1,)
-            raise LayerUnstableError(
-                f"layer {name!r}: the reduced system has growing modes, which S4D (Re A = -exp(log_A_real)) "
-                f"cannot represent ({exc}); lower the order or use gramians='discrete'",
-                layer=name, channel=first[0] if len(first) == 2 else None, mode=first[-1], poles=exc.poles,
-                index=exc.index,
-            ) from exc  # fmt: skip
+            remedy = "lower the order or use gramians='discrete'"
+            raise unstable_reduction(exc, name, "S4D (Re A = -exp(log_A_real))", remedy) from exc
         old = self.state_size(module)
         new = copy.deepcopy(module)
         new_kernel = holder(new, KERNEL_PARAMETERS)
