@@ -62,11 +62,11 @@ from mor import (
     finite_length_reduction,
     hankel_singular_values,
     irka,
+    modal_dc_gain,
     modal_truncation,
     truncation_bound,
 )
 from mor.errors import AccuracyWarning, ArgumentConflictError, DimensionError, OrderError, SystemTypeError
-from mor.systems.discretize import complex_expm1
 from mor.validation import check_choice
 
 __all__ = [
@@ -277,8 +277,7 @@ def _dc_skip(sys: DiagonalLTI, reducer: str) -> np.ndarray:
     time: the kernel's, ``K(1) = sum C B / (1 - z)``); zero for the other reducers."""
     if reducer != "bsp":
         return _zero_skip(sys)
-    gap = -sys.poles if sys.dt is None else -complex_expm1(sys.log_poles)  # zeta - lambda, per mode
-    return np.real((sys.C / gap[..., None, :]) @ sys.B)
+    return np.real(modal_dc_gain(sys))
 
 
 def _check_orders(orders: Any, sys: DiagonalLTI) -> np.ndarray:

@@ -17,7 +17,7 @@ from .finite_length import FiniteLengthResult, finite_length_reduction
 from .h2_optimal import IrkaResult, irka
 from .lowrank_bt import LowRankCertificate
 from .modal import ModalTruncationResult, modal_truncation
-from .modred import modred
+from .modred import modal_dc_gain, modred
 from .spa import residualize
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "balanced_truncation",
     "finite_length_reduction",
     "irka",
+    "modal_dc_gain",
     "modal_truncation",
     "modred",
     "residualize",

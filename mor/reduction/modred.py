@@ -28,7 +28,7 @@ from ..systems.lti import LTI, DiagonalLTI
 from ..validation import check_choice
 from .spa import residualize
 
-__all__ = ["modred"]
+__all__ = ["modal_dc_gain", "modred"]
 
 
 @guarded("modred")
@@ -114,15 +114,58 @@ def _indices(elim: Any, n: int) -> np.ndarray:
 
 
 def _diagonal(sys: DiagonalLTI, keep: np.ndarray, elim: np.ndarray, method: str) -> DiagonalLTI:
-    """Drop modes; ``"matchdc"`` adds their DC gains ``-C_i B_i / (lambda_i - zeta)`` to ``D``."""
+    """Drop modes; ``"matchdc"`` adds their DC gains ``C_i B_i / (zeta - lambda_i)`` to ``D``."""
     D = sys.D
     if method == "matchdc" and elim.size:
-        gap = sys.poles[..., elim] if sys.dt is None else complex_expm1(sys.log_poles[..., elim])  # lambda - zeta
-        if np.any(gap == 0):
-            raise NumericalError("modred: an eliminated mode has a pole at DC (lambda = 0, discrete z = 1)")
-        Ce, Be = sys.C[..., :, elim], sys.B[..., elim, :]
-        D = D - (Ce / gap[..., None, :]) @ Be
+        D = D + modal_dc_gain(sys, elim)
     log_poles = sys.log_poles[..., keep] if sys.dt is not None else None
     if log_poles is not None:
         return DiagonalLTI.from_log_poles(log_poles, sys.B[..., keep, :], sys.C[..., :, keep], D, sys.dt)
     return DiagonalLTI(sys.poles[..., keep], sys.B[..., keep, :], sys.C[..., :, keep], D, sys.dt)
+
+
+@guarded("modal_dc_gain")
+def modal_dc_gain(sys: DiagonalLTI, modes: Any = None) -> np.ndarray:
+    """The DC gain of chosen modes of a diagonal system, without its feedthrough.
+
+    ``sum_{i in modes} C[:, i] B[i, :] / (zeta - lambda_i)`` with ``zeta = 0`` (continuous time) or
+    ``zeta = 1`` (discrete time, where ``1 - lambda_i = -expm1(log lambda_i)`` is formed without
+    cancellation for poles near 1): the steady-state contribution of those modes, which is what
+    residualising them adds to ``D`` (:func:`modred` with ``"matchdc"``).
+
+    Parameters
+    ----------
+    sys : DiagonalLTI
+        Poles ``(..., n)``, ``B (..., n, m)``, ``C (..., p, n)``; any batch shape.
+    modes : int or sequence of int, optional
+        Mode indices ``0 <= i < n`` (no repeats); all modes when omitted.
+
+    Returns
+    -------
+    (..., p, m) complex ndarray
+        The modes' DC gain, per batch member.
+
+    Raises
+    ------
+    SystemTypeError
+        ``sys`` is not a :class:`~mor.DiagonalLTI`.
+    ArgumentTypeError, InvalidArgumentError
+        ``modes`` not integers, out of range or repeated.
+    NumericalError
+        A chosen mode sits at DC (``lambda = 0``; discrete ``lambda = 1``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mor import DiagonalLTI, modal_dc_gain
+    >>> sys = DiagonalLTI([-1.0, -4.0], [[1.0], [2.0]], [[1.0, 1.0]])
+    >>> modal_dc_gain(sys).real                    # 1/1 + 2/4
+    array([[1.5]])
+    """
+    if not isinstance(sys, DiagonalLTI):
+        raise SystemTypeError(f"modal_dc_gain needs a DiagonalLTI, got {type(sys).__name__}")
+    idx = np.arange(sys.n) if modes is None else _indices(modes, sys.n)
+    gap = -sys.poles[..., idx] if sys.dt is None else -complex_expm1(sys.log_poles[..., idx])  # zeta - lambda
+    if np.any(gap == 0):
+        raise NumericalError("a chosen mode has a pole at DC (lambda = 0, discrete lambda = 1): infinite DC gain")
+    return (sys.C[..., :, idx] / gap[..., None, :]) @ sys.B[..., idx, :]

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from mor.errors import DimensionError
+
 __all__ = ["describe", "paired_difference", "spearman", "verdict"]
 
 
@@ -50,10 +52,15 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     dict
         ``mean_diff``, ``std_diff``, ``ci95`` (``[low, high]``, or ``None`` for fewer than two pairs)
         and ``n_seeds``.
+
+    Raises
+    ------
+    DimensionError
+        ``a`` and ``b`` not equally long 1-D sequences, or empty.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"need two equally long, non-empty sequences, got {a.shape} and {b.shape}")
+        raise DimensionError(f"need two equally long, non-empty sequences, got {a.shape} and {b.shape}")
     d = a - b
     n = d.size
     out: dict[str, Any] = {"mean_diff": float(d.mean()), "std_diff": None, "ci95": None, "n_seeds": int(n)}
@@ -93,10 +100,15 @@ def spearman(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, seed
     dict
         ``rho`` (``None`` with fewer than 3 points or a constant coordinate), ``ci95``
         (``[low, high]`` or ``None``), ``n_points``, ``n_boot`` (resamples used).
+
+    Raises
+    ------
+    DimensionError
+        ``x`` and ``y`` not paired 1-D sequences.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be paired 1-D sequences, got {x.shape} and {y.shape}")
+        raise DimensionError(f"x and y must be paired 1-D sequences, got {x.shape} and {y.shape}")
     out: dict[str, Any] = {"rho": None, "ci95": None, "n_points": int(x.size), "n_boot": 0}
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return out

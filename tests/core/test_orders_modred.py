@@ -145,3 +145,31 @@ def test_modred_refuses_a_descriptor_system_whose_algebraic_states_would_shift_t
     # a non-singular E keeps the state coordinates: the indices stay valid
     ok = LTI(A, np.ones((3, 1)), np.ones((1, 3)), E=np.diag([2.0, 1.0, 1.0]))
     assert mor.modred(ok, [2], method="truncate").n == 2
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_modal_dc_gain_is_the_dc_gain_of_the_chosen_modes(discrete, complex_):
+    batch = random_diagonal(3, 6, 2, 3, discrete=discrete, seed=4)
+    if complex_:
+        batch = DiagonalLTI(batch.poles, batch.B * (1 + 0.5j), batch.C * (2 - 1j), batch.D, batch.dt)
+    dc = 1.0 if discrete else 0.0
+    modes = [5, 0, 3]
+    gain = mor.modal_dc_gain(batch, modes)
+    assert gain.shape == (3, 3, 2)
+    for k in range(3):
+        part = modred(batch[k], [1, 2, 4], method="truncate")  # exactly the chosen modes, D unchanged
+        want = transfer_function(part, dc) - batch[k].D
+        assert np.allclose(gain[k], want, rtol=1e-12, atol=1e-14 * np.abs(want).max())
+    whole = mor.modal_dc_gain(batch)
+    assert np.allclose(whole, transfer_function(batch, dc) - batch.D, rtol=1e-12)
+
+
+def test_modal_dc_gain_errors():
+    with pytest.raises(mor.errors.SystemTypeError, match="DiagonalLTI"):
+        mor.modal_dc_gain(random_dense(3))
+    with pytest.raises(NumericalError, match="DC"):
+        mor.modal_dc_gain(DiagonalLTI([0.0, -1.0], np.ones((2, 1)), np.ones((1, 2))))
+    assert np.allclose(mor.modal_dc_gain(DiagonalLTI([0.0, -1.0], np.ones((2, 1)), np.ones((1, 2))), [1]), 1.0)
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        mor.modal_dc_gain(DiagonalLTI([-1.0], np.ones((1, 1)), np.ones((1, 1))), [1])

@@ -6,6 +6,7 @@ from scipy import stats as sps
 
 pytest.importorskip("torch")
 
+from mor.errors import DimensionError
 from mor_torch.lra.stats import describe, paired_difference, spearman, verdict
 
 
@@ -26,8 +27,10 @@ def test_paired_difference_matches_scipy_t_interval():
     assert sps.ttest_rel(a, b).pvalue < 0.05 and out["ci95"][0] > 0  # the interval and the test agree
     single = paired_difference([0.5], [0.4])
     assert single["ci95"] is None and single["mean_diff"] == pytest.approx(0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(DimensionError):
         paired_difference([1, 2], [1])
+    with pytest.raises(DimensionError):
+        spearman([[1, 2, 3]], [[1, 2, 3]])
 
 
 def test_spearman_matches_scipy_and_the_bootstrap_is_seeded():
