@@ -29,7 +29,7 @@ from scipy.linalg.blas import ztrmm
 
 from .._guard import guarded
 from ..errors import ArgumentConflictError, NumericalError, SystemTypeError, UnstableSystemError
-from ..linalg._arrays import reverse
+from ..linalg._arrays import r_factor, reverse
 from ..linalg._expm1 import complex_expm1
 from ..linalg.cauchy import cauchy_cholesky, cauchy_cholesky_pair
 from ..linalg.hammarling import triangular_lyapunov_factor
@@ -321,7 +321,7 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     if not sys.is_complex:
         return _real_factor(R)
     if R.shape[1] > R.shape[0]:  # several inputs (the Sylvester form): compact to n columns, R R^H = L L^H
-        return np.linalg.qr(R.conj().T, mode="r").conj().T
+        return r_factor(R.conj().T).conj().T
     return R
 
 
@@ -356,7 +356,7 @@ def _real_factor(R: np.ndarray) -> np.ndarray:
     Y = np.concatenate([R.real, R.imag], axis=1)
     if Y.shape[1] <= Y.shape[0]:
         return Y
-    return np.linalg.qr(Y.T, mode="r").T
+    return r_factor(Y.T).T
 
 
 def _dense_finite(sys: LTI, which: str, L: int) -> np.ndarray:

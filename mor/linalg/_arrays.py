@@ -5,17 +5,23 @@
 ``reverse``    ``J M J`` with ``J`` the reversal permutation (upper <-> lower triangular)
 ``fro_norm``   Frobenius norm over the last two axes that neither overflows nor underflows
 ``binary_exponent``  the power of two of an array's largest entry (exact rescaling)
+``lower_indices``    the (cached) indices of the strictly lower triangle of an ``n x n`` matrix
+``r_factor``   the triangular factor of a QR factorisation (LAPACK ``geqrf``, no numpy overhead)
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack
 
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
-__all__ = ["as_array", "binary_exponent", "conj_transpose", "fro_norm", "pad_hsv", "reverse"]
+__all__ = [
+    "as_array", "binary_exponent", "conj_transpose", "fro_norm", "lower_indices", "pad_hsv", "r_factor", "reverse",
+]
 
 
 def as_array(
@@ -92,3 +98,26 @@ def binary_exponent(values: np.ndarray) -> int:
     """
     big = float(np.max(np.abs(values))) if np.size(values) else 0.0
     return int(np.frexp(big)[1]) if big > 0 else 0
+
+
+@functools.lru_cache(maxsize=128)
+def lower_indices(n: int, m: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(n, -1, m)``, cached and read-only: ``M[lower_indices(n)] = 0`` keeps the upper triangle."""
+    rows, cols = np.tril_indices(n, -1, m)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
+
+
+def r_factor(M: np.ndarray) -> np.ndarray:
+    """The ``(min(k, n), n)`` upper triangular ``R`` of ``M = Q R`` for a ``(k, n)`` matrix ``M``.
+
+    LAPACK ``dgeqrf``/``zgeqrf`` (Householder, as ``np.linalg.qr(M, mode="r")``) called directly.
+    """
+    geqrf = lapack.zgeqrf if np.iscomplexobj(M) else lapack.dgeqrf
+    qr, _, _, info = geqrf(M)
+    if info != 0:  # pragma: no cover - argument error inside the wrapper
+        raise RuntimeError(f"geqrf: illegal value in argument {-info}")
+    R = qr[: min(M.shape)]
+    R[lower_indices(*R.shape)] = 0.0
+    return R

@@ -37,7 +37,7 @@ from ..errors import (
     UnstableSystemError,
 )
 from ..validation import check_choice
-from ._arrays import as_array, reverse
+from ._arrays import as_array, lower_indices, reverse
 from .schur import SchurForm, complex_schur, quasi_triangular_eigvals
 
 __all__ = ["SchurForm", "complex_schur", "solve_lyapunov", "sylvester_lyapunov_factor"]
@@ -214,15 +214,20 @@ def sylvester_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, nb: int | None = 
         return np.zeros((n, n * m), dtype=np.complex128)
     tau = np.diagonal(T)
     rho = np.sqrt(-2.0 * tau.real)
-    K = np.triu(np.multiply.outer(-rho, rho), 1).astype(np.complex128)
-    K[np.diag_indices(n)] = tau
+    K = np.multiply.outer(-rho, rho).astype(np.complex128)
+    K[lower_indices(n)] = 0.0
+    K.flat[:: n + 1] = tau
     C = (rho[None, :, None] * np.asarray(B, dtype=np.complex128)[:, None, :]).reshape(n, n * m)
     if m > 1:
         K = np.kron(K, np.eye(m))
     U = _sylv_c(np.asarray(T, dtype=np.complex128), K, C, BLOCK_CONTINUOUS if nb is None else nb)
-    rows = np.arange(n)
-    U[rows[:, None] > np.repeat(rows, m)[None, :]] = 0.0  # zero below row k (rounding residue)
-    d = U[np.repeat(rows, m), np.arange(n * m)]
+    if m == 1:
+        U[lower_indices(n)] = 0.0  # zero below row k (rounding residue)
+        d = U.diagonal()
+    else:
+        rows = np.arange(n)
+        U[rows[:, None] > np.repeat(rows, m)[None, :]] = 0.0
+        d = U[np.repeat(rows, m), np.arange(n * m)]
     a = np.abs(d)
     U *= np.where(a > 0, np.conj(d) / np.where(a > 0, a, 1.0), 1.0)
     return U

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..errors import InvalidArgumentError
-from ._arrays import as_array
+from ._arrays import as_array, lower_indices
 
 __all__ = ["SchurForm", "complex_schur", "quasi_triangular_eigvals"]
 
@@ -311,18 +311,47 @@ def complex_schur(A: Any) -> SchurForm:
     True
     """
     A = as_array(A, "A", square=True, copy=False)
-    if not np.any(np.tril(A, -1)):  # already triangular (a diagonal system made dense): exact, Z = I
+    if is_upper_triangular(A):  # already triangular (a diagonal system made dense): exact, Z = I
         eye = np.eye(A.shape[0])
         none = (np.zeros(0, dtype=int), np.zeros(0, dtype=np.complex128), np.zeros(0))
         real = None if np.iscomplexobj(A) else (eye, none)
         return SchurForm(A.astype(np.complex128), eye.astype(np.complex128), real)
     if np.iscomplexobj(A):
-        T, Z = sla.schur(A, output="complex", check_finite=False)
-        return SchurForm(np.triu(T), Z)
-    Tr, Zr = sla.schur(A, output="real", check_finite=False)
+        T, Z = _lapack_schur(sla.lapack.zgees, A)
+        T[lower_indices(A.shape[0])] = 0.0
+        return SchurForm(T, Z)
+    Tr, Zr = _lapack_schur(sla.lapack.dgees, A)
     rot, lam1, lam2 = _block_rotations(Tr)
     T = _rot_cols(_rot_rows(Tr.astype(np.complex128), rot, inverse=False), rot, inverse=False)
     i = rot[0]
     T[i, i], T[i + 1, i + 1] = lam1, lam2
+    T[i + 1, i] = 0.0  # the rest of the lower triangle is exactly zero (rotations within 2x2 blocks)
     Z = _rot_cols(Zr.astype(np.complex128), rot, inverse=False)
-    return SchurForm(np.triu(T), Z, (Zr, rot))
+    return SchurForm(T, Z, (Zr, rot))
+
+
+def _no_sort(*_: Any) -> bool:  # pragma: no cover - LAPACK calls it only when sorting
+    return False
+
+
+def _lapack_schur(gees: Any, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, Z)`` from LAPACK ``dgees``/``zgees`` (no sorting; ``A`` is finite: checked by the caller)."""
+    out = gees(_no_sort, A, compute_v=1, sort_t=0, overwrite_a=0)
+    info = out[-1]
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Schur form not found (LAPACK gees info = {info})")
+    return out[0], out[-3]
+
+
+def is_upper_triangular(A: np.ndarray) -> bool:
+    """Whether the square ``A`` is zero below its diagonal.
+
+    Parameters
+    ----------
+    A : (n, n) ndarray
+
+    Returns
+    -------
+    bool
+    """
+    return not A[lower_indices(A.shape[0])].any()
