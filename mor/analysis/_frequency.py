@@ -214,6 +214,11 @@ class DenseTransfer:
             return (self.Ct @ X + self.D)[None]
 
     @functools.cached_property
+    def _sizes(self) -> tuple[float, float, float, float]:
+        """``(||T||, ||Bt||, ||Ct||, eps ||D||)`` (Frobenius norms, for :meth:`rounding`)."""
+        return (*(float(fro_norm(M)) for M in (self.T, self.Bt, self.Ct)), _EPS * float(fro_norm(self.D)))
+
+    @functools.cached_property
     def _abs_offdiag(self) -> np.ndarray:
         """``|T|`` without its diagonal (for :meth:`rounding`)."""
         M = np.abs(self.T)
@@ -246,7 +251,8 @@ class DenseTransfer:
         """
         x = None if log_points is None else np.asarray(log_points, dtype=complex).reshape(-1)
         pts = np.exp(x) if points is None else np.asarray(points, dtype=complex).reshape(-1)
-        n, d_part = self.n, _EPS * float(fro_norm(self.D))
+        n = self.n
+        nT, nB, nC, d_part = self._sizes
         if n == 0:
             return np.full(pts.size, d_part), np.full(pts.size, d_part / _EPS)
         if x is not None and self.discrete:
@@ -258,7 +264,6 @@ class DenseTransfer:
             aX, aY = np.abs(X), np.abs(Y)
             solve = fro_norm(np.swapaxes(aY, -1, -2) @ (self._abs_offdiag @ aX + np.abs(shift)[:, :, None] * aX))
             nx, ny = fro_norm(X), fro_norm(Y)
-            nT, nB, nC = (float(fro_norm(M)) for M in (self.T, self.Bt, self.Ct))
             schur = 0.0 if self.exact_schur else nT * ny * nx
             parts = nC * nx + ny * nB
             return _EPS * np.sqrt(n) * (solve + schur + parts) + d_part, parts + d_part / _EPS
