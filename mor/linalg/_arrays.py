@@ -79,10 +79,12 @@ def fro_norm(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X)
     if X.shape[-1] == 0 or X.shape[-2] == 0:
         return np.zeros(X.shape[:-2])
-    big = np.abs(X).max(axis=(-2, -1), keepdims=True)
-    big = np.where((big > 0) & np.isfinite(big), big, 1.0)
-    Xs = X / big
-    return np.sqrt(np.sum(Xs.real**2 + Xs.imag**2, axis=(-2, -1))) * big[..., 0, 0]
+    a = np.abs(X)
+    big = a.max(axis=(-2, -1), keepdims=True)
+    big[~((big > 0) & (big < np.inf))] = 1.0  # zero, inf or nan: unscaled
+    a /= big
+    a *= a
+    return np.sqrt(a.sum(axis=(-2, -1))) * big[..., 0, 0]
 
 
 def conj_transpose(X: np.ndarray) -> np.ndarray:
