@@ -379,6 +379,7 @@ def transfer_evaluator(sys: LTI | DiagonalLTI, schur: SchurForm | None = None) -
 
 
 _THIRDS = np.arange(4) / 3.0
+_THETA7 = np.linspace(-np.pi, np.pi, 7)
 #: Poles (the least damped) whose resonance frequencies :func:`rounding_floor` samples.
 FLOOR_POLES = 16
 
@@ -395,19 +396,23 @@ def _floor_points(poles: np.ndarray, discrete: bool, log_poles: np.ndarray | Non
         mu = log_poles
         damping = -mu.real
         centre = mu.imag
-        grid = np.broadcast_to(np.linspace(-np.pi, np.pi, 7), (a, 7))
+        grid = np.broadcast_to(_THETA7, (a, 7))
     else:
         mag = np.abs(poles)
-        damping = -poles.real / np.where(mag > 0, mag, 1.0)
+        damping = -poles.real / np.where(mag > 0, mag, 1.0) if n > FLOOR_POLES else None
         centre = poles.imag
-        lo = np.maximum(np.min(mag, axis=-1, initial=np.inf), 1e-300) if n else np.ones(a)
-        hi = np.max(mag, axis=-1, initial=0.0) if n else np.ones(a)
-        lo, hi = np.where(np.isfinite(lo), lo, 1.0), np.maximum(hi, lo)
-        g = lo[:, None] * (hi / lo)[:, None] ** _THIRDS if n else np.ones((a, 4))  # geometric, 4 points
-        g[:, -1] = hi
+        if n:
+            lo = np.maximum(mag.min(axis=-1), 1e-300)
+            hi = np.maximum(mag.max(axis=-1), lo)
+            g = lo[:, None] * (hi / lo)[:, None] ** _THIRDS  # geometric, 4 points
+            g[:, -1] = hi
+        else:
+            g = np.ones((a, 4))
         grid = np.concatenate([g, -g], axis=-1)
-    keep = np.argsort(damping, axis=-1)[:, :FLOOR_POLES]
-    pts = np.concatenate([np.take_along_axis(centre, keep, axis=-1), np.zeros((a, 1)), grid], axis=-1)
+    if n > FLOOR_POLES:  # (the order of the points does not matter: the floor is their maximum)
+        keep = np.argsort(damping, axis=-1)[:, :FLOOR_POLES]
+        centre = centre[np.arange(a)[:, None], keep]
+    pts = np.concatenate([centre, np.zeros((a, 1)), grid], axis=-1)
     return 1j * pts
 
 
