@@ -272,10 +272,10 @@ class DenseTransfer:
         """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``.
 
         ``continuous`` (the diagonal of ``s I - T`` is ``s - t_ii`` as formed by LAPACK): up to
-        ``SYLVESTER_MAX_ORDER`` states, both by one triangular Sylvester equation each
-        (:func:`_sylvester_solves`).
+        ``SYLVESTER_MAX_ORDER`` states and for more than two points, both by one triangular
+        Sylvester equation each (:func:`_sylvester_solves`).
         """
-        if continuous and self.n <= SYLVESTER_MAX_ORDER:
+        if continuous and self.n <= SYLVESTER_MAX_ORDER and pts.size > 2:
             both = _sylvester_solves(self.T, self.Bt, self.Ct, pts)
             if both is not None:
                 return both
