@@ -221,15 +221,15 @@ def sylvester_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, nb: int | None = 
     if m > 1:
         K = np.kron(K, np.eye(m))
     U = _sylv_c(np.asarray(T, dtype=np.complex128), K, C, BLOCK_CONTINUOUS if nb is None else nb)
+    rows, cols = np.repeat(np.arange(n), m), np.arange(n * m)  # entry (k, column k of block k)
     if m == 1:
         U[lower_indices(n)] = 0.0  # zero below row k (rounding residue)
-        d = U.diagonal()
     else:
-        rows = np.arange(n)
-        U[rows[:, None] > np.repeat(rows, m)[None, :]] = 0.0
-        d = U[np.repeat(rows, m), np.arange(n * m)]
+        U[np.arange(n)[:, None] > rows[None, :]] = 0.0
+    d = U[rows, cols]
     a = np.abs(d)
     U *= np.where(a > 0, np.conj(d) / np.where(a > 0, a, 1.0), 1.0)
+    U[rows, cols] = a  # exactly real
     return U
 
 
