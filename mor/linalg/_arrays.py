@@ -69,17 +69,24 @@ def reverse(M: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(M[::-1, ::-1])
 
 
+_SQ_MIN, _SQ_MAX = 2.0**-900, 2.0**1000  # sums of squares safely inside the normal range
+
+
 def fro_norm(X: np.ndarray) -> np.ndarray:
     """Frobenius norm over the last two axes, ``(...)``, scaled by the largest entry first.
 
     ``np.linalg.norm`` squares the entries: it overflows from ``1e154`` and underflows below
-    ``1e-154``; here the entries are divided by the largest modulus before squaring.
+    ``1e-154``; here the entries are divided by the largest modulus before squaring, unless every
+    sum of squares lies safely inside the normal range (then the plain sum is exact to rounding).
     Non-finite entries give ``inf``/``nan``.
     """
     X = np.asarray(X)
     if X.shape[-1] == 0 or X.shape[-2] == 0:
         return np.zeros(X.shape[:-2])
     a = np.abs(X)
+    sq = np.square(a).sum(axis=(-2, -1))
+    if np.all((sq > _SQ_MIN) & (sq < _SQ_MAX)):  # no under- or overflow in the squares: plain 2-norm
+        return np.sqrt(sq)
     big = a.max(axis=(-2, -1), keepdims=True)
     big[~((big > 0) & (big < np.inf))] = 1.0  # zero, inf or nan: unscaled
     a /= big
