@@ -327,8 +327,8 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
 
 #: Continuous time, ``n m`` up to this: Hammarling's factor from one triangular Sylvester equation
 #: (:func:`mor.linalg.lyapunov.sylvester_lyapunov_factor`, a few LAPACK calls); above it the
-#: recurrence (``n`` Python-level steps, but fewer flops), measured faster from ``n ~ 48`` on.
-SYLVESTER_MAX = 40
+#: recurrence (``n`` Python-level steps, but fewer flops), measured faster from ``n m ~ 80`` on.
+SYLVESTER_MAX = 64
 
 
 def _triangular_factor(T: np.ndarray, B: np.ndarray, discrete: bool) -> np.ndarray:

@@ -41,8 +41,8 @@ def full_paths(monkeypatch):
 
 def _systems():
     out = []
-    for seed in range(24):  # real and complex, SISO and MIMO, n up to 40 (the Sylvester form's range)
-        n = (4, 9, 16, 25, 40)[seed % 5]
+    for seed in range(24):  # real and complex, SISO and MIMO, n up to 64 (the Sylvester form's range)
+        n = (4, 9, 16, 25, 40, 64)[seed % 6]
         m, p = 1 + seed % 3 * (n <= 13), 1 + seed % 2
         out.append(("random", random_dense(n, m, p, complex_=seed % 3 == 1, seed=seed, d=seed % 4 == 0)))
     for seed in range(12):  # eigenvector condition up to 1e12
