@@ -341,6 +341,9 @@ def _sylvester_solves(T: np.ndarray, Bt: np.ndarray, Ct: np.ndarray, s: np.ndarr
     out = []
     for rhs, shifts, trana in ((Bt, -s, "N"), (Ct.conj().T, -np.conj(s), "C")):
         w = rhs.shape[1]
+        if w == 0:  # no inputs (outputs): nothing to solve
+            out.append(np.zeros((k, n, 0), dtype=complex))
+            continue
         D = np.zeros((k * w, k * w), dtype=complex)
         D.flat[:: k * w + 1] = np.repeat(shifts, w)
         C = -np.tile(rhs, (1, k))  # column (k, a): rhs[:, a]

@@ -103,6 +103,14 @@ def test_sylvester_factor_equals_the_recurrence(m, seed):
         assert np.array_equal(V, np.triu(V)) and np.all(V.diagonal().imag == 0) and np.all(V.diagonal().real >= 0)
 
 
+def test_rounding_floor_without_inputs_or_outputs():
+    sys = random_dense(6, 2, 2, seed=1)
+    for B, C in ((sys.B[:, :0], sys.C), (sys.B, sys.C[:0])):
+        empty = LTI(sys.A, B, C)
+        floor = frequency.rounding_floor(empty, mor.complex_schur(sys.A))
+        assert floor.shape == (1,) and np.isfinite(floor[0]) and floor[0] == 0.0
+
+
 def test_sylvester_factor_edge_cases():
     assert sylvester_lyapunov_factor(np.zeros((0, 0), complex), np.zeros((0, 1))).shape == (0, 0)
     assert sylvester_lyapunov_factor(-np.eye(3, dtype=complex), np.zeros((3, 0))).shape == (3, 0)
