@@ -33,13 +33,17 @@ def median_time(repeats: int, fn: Callable[..., Any], *args: Any, warmup: bool =
     return float(np.median(times)), out
 
 
-def interleaved(repeats: int, fns: dict[str, Callable[[], Any]], *, inner: int = 1, warmup: bool = True):
+def interleaved(
+    repeats: int, fns: dict[str, Callable[[], Any]], *, inner: int = 1, warmup: bool = True, clock=time.perf_counter
+):
     """Time several callables interleaved (one round calls each in turn), as ratios need.
 
     Each round times ``inner`` calls of every function (per-call time = total / inner, for calls
     too short to time singly); returns ``(medians, ratios, results)``: the median per-call
     seconds of each, the per-round ratio ``t[name] / t[first]`` (median over rounds, steadier on
-    a shared machine than a ratio of medians), and the last result of each.
+    a shared machine than a ratio of medians), and the last result of each.  ``clock``:
+    ``time.perf_counter`` (wall time, the default) or ``time.process_time`` (CPU time of this
+    process: on a machine loaded by other jobs it leaves out the time spent waiting for a core).
     """
     names = list(fns)
     out: dict[str, Any] = {}
@@ -49,10 +53,10 @@ def interleaved(repeats: int, fns: dict[str, Callable[[], Any]], *, inner: int =
     times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
         for name in names:
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(inner):
                 out[name] = fns[name]()
-            times[name].append((time.perf_counter() - t0) / inner)
+            times[name].append((clock() - t0) / inner)
     first = np.array(times[names[0]])
     med = {name: float(np.median(times[name])) for name in names}
     ratios = {name: float(np.median(np.array(times[name]) / first)) for name in names}

@@ -18,7 +18,10 @@ Checks printed with the timings: the largest relative difference between mor's a
 leading Hankel singular values (those above ``1e-8 sigma_1``), and between the reduced transfer functions of mor and
 slycot at 64 frequencies (both are square-root BT, so they agree up to rounding).
 
-Run:  python benchmarks/bench_bt.py [--quick] [--sizes 8 16 64 1024] [--repeats R] [--control]
+``--cpu-time`` times CPU seconds of this process instead of wall time (steadier ratios on a machine
+loaded by other jobs; the load average is printed either way).
+
+Run:  python benchmarks/bench_bt.py [--quick] [--sizes 8 16 64 1024] [--repeats R] [--control] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import interleaved, median_time  # pins one BLAS thread: must precede numpy
+from _common import interleaved  # pins one BLAS thread: must precede numpy
 
 # isort: split
 import argparse
+import os
 import platform
+import time
 import warnings
 
 import numpy as np
@@ -75,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=None)
     ap.add_argument("--repeats", type=int, default=None, help="default: 15 / 7 / 3 by size")
     ap.add_argument("--control", action="store_true", help="also time control.balred")
+    ap.add_argument("--cpu-time", action="store_true", help="CPU time of this process instead of wall time")
     args = ap.parse_args(argv)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     sizes = args.sizes or ([8, 16, 32, 64, 256] if args.quick else [8, 16, 32, 64, 256, 1024])
     print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"{platform.machine()}, 1 BLAS thread; SISO, continuous, r = n/4; median ms")
+          f"{platform.machine()}, 1 BLAS thread; SISO, continuous, r = n/4; median ms "
+          f"({'CPU' if args.cpu_time else 'wall'} time); load average {os.getloadavg()[0]:.1f}")
     cols = ["mor sr", "mor bfsr"] + (["slycot"] if HAVE_SLYCOT else []) + (["control"] if args.control else [])
     print("(r is capped at the numerical minimal order by both mor (RankWarning) and slycot)")
     print(f"{'n':>5s} " + " ".join(f"{c:>10s}" for c in cols)
@@ -94,9 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         if HAVE_SLYCOT:
             fns["slycot"] = lambda s=sys_, r=r: slycot_bt(s, r)
+        if args.control:  # interleaved with the others too
+            import control
+
+            csys = sys_.to_control()
+            fns["control"] = lambda c=csys, r=r: control.balred(c, r, method="truncate")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", mor.RankWarning)
-            t, ratio, outs = interleaved(repeats, fns, inner=inner, warmup=n <= 256)
+            if args.control:
+                warnings.simplefilter("ignore", UserWarning)
+            t, ratio, outs = interleaved(repeats, fns, inner=inner, warmup=n <= 256, clock=clock)
         res = outs["mor sr"]
         line_tail = ""
         if HAVE_SLYCOT:
@@ -110,14 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             tdiff = np.max(np.abs(g1 - g2)) / np.max(np.abs(g2))
             line_tail = (f"   {1 / ratio['slycot']:9.2f} {ratio['mor bfsr'] / ratio['slycot']:11.2f}"
                          f"   {hdiff:8.1e}   {tdiff:8.1e}")
-        if args.control:
-            import control
-
-            csys = sys_.to_control()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t["control"], _ = median_time(repeats, control.balred, csys, r, method="truncate")
         print(f"{n:5d} " + " ".join(f"{1e3 * t[c]:10.3f}" for c in cols) + line_tail, flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """H-infinity norm: mor.norms.hinf_norm against slycot's ab13dd (SLICOT), one BLAS thread.
 
-Run:  python benchmarks/bench_hinf.py [--repeat R]
+Run:  python benchmarks/bench_hinf.py [--repeat R] [--cpu-time]
 
 Cases: random real stable SISO systems at n = 8, 16, 32, 64, 256 and 2x2 MIMO ones at n = 64 and
 256 (issue 15's rows), one lightly damped
@@ -9,7 +9,9 @@ diagonal systems of order 64 (slycot only takes real data: it gets each member's
 embedding, order 128 with 2 inputs and 2 outputs, which has the same H-infinity norm).
 mor and ab13dd are timed interleaved (each round calls each once, small n many times a round);
 prints medians, the median of the per-round ratios ours/ab13dd and the relative difference of
-the norms.
+the norms (the batch rows likewise: mor's batched call, the ab13dd loop and mor's loop over the
+members in the same rounds).  ``--cpu-time``: CPU seconds of this process instead of wall time
+(steadier ratios on a machine loaded by other jobs; the load average is printed either way).
 For the dense cases, ``1 eig`` is the time of a single LAPACK ``eigvals`` of the (real, 2n x 2n)
 Hamiltonian at the certified level, the one step no level-set method without a structured
 Hamiltonian eigensolver can skip, and ``floor`` is that time over ab13dd's whole run (ab13dd uses
@@ -26,6 +28,8 @@ from _common import interleaved, median_time  # pins one BLAS thread: must prece
 
 # isort: split
 import argparse
+import os
+import time
 
 import numpy as np
 
@@ -79,7 +83,9 @@ def real_embedding(sys: DiagonalLTI) -> LTI:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--cpu-time", action="store_true", help="CPU time of this process instead of wall time")
     args = ap.parse_args()
+    clock = time.process_time if args.cpu_time else time.perf_counter
     cases = []
     for n in (8, 16, 32):
         cases.append((f"SISO n={n}", random_stable(n, 1, 1, seed=n)))
@@ -89,6 +95,8 @@ def main():
     cases.append(("lightly damped n=64 (zeta 1e-5)", lightly_damped(64, seed=3)))
     cases.append(("lightly damped n=256 (zeta 1e-5)", lightly_damped(256, seed=4)))
     cases.append(("discrete MIMO 2x2 n=64", random_stable(64, 2, 2, seed=7, discrete=True)))
+    print(f"one BLAS thread, medians ({'CPU' if args.cpu_time else 'wall'} time), ratio = mor / ab13dd per round; "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'case':36s} {'mor [ms]':>10s} {'ab13dd [ms]':>12s} {'ratio':>7s} {'rel. diff':>10s} "
           f"{'1 eig [ms]':>11s} {'floor':>6s}")
     for name, sys in cases:
@@ -102,14 +110,14 @@ def main():
             except Exception as exc:  # SLICOT's QR does not always converge
                 failed = exc
         if slycot is None or failed is not None:
-            t_ours = median_time(r, lambda s=sys: hinf_norm(s), warmup=True)[0]
+            t_ours = median_time(r, lambda s=sys: hinf_norm(s), warmup=True)[0]  # no peer: wall time
             note = "-" if failed is None else f"failed   ({type(failed).__name__})"
             print(f"{name:36s} {1e3 * t_ours:10.2f} {note:>12s}")
             continue
         H = DenseEvaluator(sys).hamiltonian(np.array([0]), np.array([g * (1 + 1e-10)]))[0]
         t, ratio, _ = interleaved(
             r, {"ab13dd": lambda s=sys: ab13dd(s), "mor": lambda s=sys: hinf_norm(s),
-                "eig": lambda H=H: np.linalg.eigvals(H)}, inner=inner,
+                "eig": lambda H=H: np.linalg.eigvals(H)}, inner=inner, clock=clock,
         )  # fmt: skip
         print(f"{name:36s} {1e3 * t['mor']:10.2f} {1e3 * t['ab13dd']:12.2f} {ratio['mor']:7.2f} "
               f"{abs(g - g_ref) / g_ref:10.1e} {1e3 * t['eig']:11.2f} {ratio['eig']:6.2f}")
@@ -119,17 +127,20 @@ def main():
     lam = -rng.uniform(0.05, 1.0, (nb, n)) + 1j * rng.uniform(-20, 20, (nb, n))
     dsys = DiagonalLTI(lam, rng.standard_normal((nb, n, 1)) + 1j * rng.standard_normal((nb, n, 1)),
                        rng.standard_normal((nb, 1, n)) + 1j * rng.standard_normal((nb, 1, n)))
-    t_batch = median_time(3, lambda: hinf_norm(dsys), warmup=True)[0]
     g = hinf_norm(dsys)
-    line = f"{'batch 256 x DiagonalLTI n=64':36s} {1e3 * t_batch:10.1f}"
+    fns = {"mor": lambda: hinf_norm(dsys), "loop": lambda: [hinf_norm(dsys[i]) for i in range(nb)]}
     if slycot is not None:
         embs = [real_embedding(dsys[i]) for i in range(nb)]
-        t_ref = median_time(3, lambda: [ab13dd(e) for e in embs], warmup=True)[0]
-        g_ref = np.array([ab13dd(e) for e in embs])
-        line += f" {1e3 * t_ref:12.1f} {t_batch / t_ref:7.2f} {np.max(np.abs(g - g_ref) / g_ref):10.1e}"
+        fns["ab13dd"] = lambda: [ab13dd(e) for e in embs]
+    t, ratio, out = interleaved(3, fns, clock=clock)  # ratios to mor's batched call, same rounds
+    line = f"{'batch 256 x DiagonalLTI n=64':36s} {1e3 * t['mor']:10.1f}"
+    if slycot is not None:
+        g_ref = np.array(out["ab13dd"])
+        line += f" {1e3 * t['ab13dd']:12.1f} {1 / ratio['ab13dd']:7.2f} {np.max(np.abs(g - g_ref) / g_ref):10.1e}"
     print(line)
-    t_loop = median_time(3, lambda: [hinf_norm(dsys[i]) for i in range(nb)], warmup=True)[0]
-    print(f"{'  (same, one call per member)':36s} {1e3 * t_loop:10.1f}")
+    print(f"{'  (same, one call per member)':36s} {1e3 * t['loop']:10.1f}"
+          + (f" {'':12s} {ratio['loop'] / ratio['ab13dd']:7.2f}" if slycot is not None else ""))
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

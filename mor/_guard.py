@@ -65,7 +65,7 @@ def guarded(what: str, *, select: Callable[[Any], Any] | None = None) -> Callabl
                     ) from exc
             for arr in _arrays(out if select is None else select(out)):
                 a = np.asarray(arr)
-                if np.issubdtype(a.dtype, np.number):
+                if a.dtype.kind in "fc" and not np.isfinite(a).all():  # (integers and bools are finite)
                     check_finite(
                         a, f"{what} overflowed: the result",
                         "rescale the system (B, C, D or the time unit) so that its entries are far from the "

@@ -36,7 +36,7 @@ import scipy.linalg as sla
 from ..linalg._arrays import fro_norm
 from ..linalg._exact import accurate_log
 from ..linalg._expm1 import complex_expm1
-from ..linalg.schur import SchurForm, complex_schur
+from ..linalg.schur import SchurForm, complex_schur, is_upper_triangular
 from ..systems.lti import LTI, DiagonalLTI
 
 __all__ = [
@@ -55,6 +55,7 @@ LOOP_POINTS = 24
 #: ``n`` Python-level steps).
 LOOP_MAX_ORDER = 256
 _ZTRTRS = sla.lapack.ztrtrs
+_ZTRSYL = sla.lapack.ztrsyl
 _EPS = np.finfo(float).eps
 
 
@@ -183,9 +184,9 @@ class DenseTransfer:
             return
         T, Z = complex_schur(sys.A) if schur is None else schur
         self.T, self.Bt, self.Ct = T, Z.conj().T @ sys.B, sys.C @ Z
-        self.exact_schur = not np.any(np.tril(sys.A, -1))  # complex_schur returns a triangular A as it is
+        self.exact_schur = is_upper_triangular(sys.A)  # complex_schur returns a triangular A as it is
         # discrete: log of the eigenvalues, Re part exact near the unit circle (see __call__)
-        self.log_diag = accurate_log(np.diag(T)) if self.discrete else None
+        self.log_diag = accurate_log(T.diagonal()) if self.discrete else None
 
     def __call__(self, points=None, *, log_points=None, idx=None) -> np.ndarray:
         """``G`` at ``points`` ``(1, k)`` (``s`` or ``z``) of the one member: ``(1, k, p, m)``.
@@ -204,13 +205,18 @@ class DenseTransfer:
             with np.errstate(over="ignore", invalid="ignore"):
                 shift = -pts[:, None] * complex_expm1(self.log_diag[None, :] - x[:, None])
         else:
-            shift = pts[:, None] - np.diag(self.T)[None, :]
+            shift = pts[:, None] - self.T.diagonal()[None, :]
         if self._one_by_one(pts.size):
             X = self._solve_each(shift)
         else:
             X = shifted_backsolve(self.T, self.Bt, pts, shift=shift)
         with np.errstate(invalid="ignore", over="ignore"):  # inf/nan on a pole
             return (self.Ct @ X + self.D)[None]
+
+    @functools.cached_property
+    def _sizes(self) -> tuple[float, float, float, float]:
+        """``(||T||, ||Bt||, ||Ct||, eps ||D||)`` (Frobenius norms, for :meth:`rounding`)."""
+        return (*(float(fro_norm(M)) for M in (self.T, self.Bt, self.Ct)), _EPS * float(fro_norm(self.D)))
 
     @functools.cached_property
     def _abs_offdiag(self) -> np.ndarray:
@@ -245,25 +251,34 @@ class DenseTransfer:
         """
         x = None if log_points is None else np.asarray(log_points, dtype=complex).reshape(-1)
         pts = np.exp(x) if points is None else np.asarray(points, dtype=complex).reshape(-1)
-        n, d_part = self.n, _EPS * float(fro_norm(self.D))
+        n = self.n
+        nT, nB, nC, d_part = self._sizes
         if n == 0:
             return np.full(pts.size, d_part), np.full(pts.size, d_part / _EPS)
         if x is not None and self.discrete:
             shift = -pts[:, None] * complex_expm1(self.log_diag[None, :] - x[:, None])
         else:
-            shift = pts[:, None] - np.diag(self.T)[None, :]
+            shift = pts[:, None] - self.T.diagonal()[None, :]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            X, Y = self._both_solves(pts, shift)  # (s I - T)^-1 Bt and (s I - T)^-H Ct^H
+            X, Y = self._both_solves(pts, shift, continuous=x is None or not self.discrete)
             aX, aY = np.abs(X), np.abs(Y)
             solve = fro_norm(np.swapaxes(aY, -1, -2) @ (self._abs_offdiag @ aX + np.abs(shift)[:, :, None] * aX))
             nx, ny = fro_norm(X), fro_norm(Y)
-            nT, nB, nC = (float(fro_norm(M)) for M in (self.T, self.Bt, self.Ct))
             schur = 0.0 if self.exact_schur else nT * ny * nx
             parts = nC * nx + ny * nB
             return _EPS * np.sqrt(n) * (solve + schur + parts) + d_part, parts + d_part / _EPS
 
-    def _both_solves(self, pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``."""
+    def _both_solves(self, pts: np.ndarray, shift: np.ndarray, *, continuous: bool = False) -> tuple:
+        """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``.
+
+        ``continuous`` (the diagonal of ``s I - T`` is ``s - t_ii`` as formed by LAPACK): up to
+        ``SYLVESTER_MAX_ORDER`` states and for more than two points, both by one triangular
+        Sylvester equation each (:func:`_sylvester_solves`).
+        """
+        if continuous and self.n <= SYLVESTER_MAX_ORDER and pts.size > 2:
+            both = _sylvester_solves(self.T, self.Bt, self.Ct, pts)
+            if both is not None:
+                return both
         if self._one_by_one(pts.size):  # one LAPACK solve per point and side
             n, k = self.n, np.arange(self.n)
             X = np.empty((pts.size, n, self.m), dtype=complex)
@@ -308,6 +323,37 @@ class DenseTransfer:
         return points <= LOOP_POINTS or (self.n <= LOOP_MAX_ORDER and 2 * points <= self.n)
 
 
+#: Largest order whose rounding bound solves by triangular Sylvester equations (LAPACK ``ztrsyl``:
+#: level 2, but one call for all the points instead of one or two per point).
+SYLVESTER_MAX_ORDER = 128
+
+
+def _sylvester_solves(T: np.ndarray, Bt: np.ndarray, Ct: np.ndarray, s: np.ndarray):
+    """``X[k] = (s_k I - T)^-1 Bt`` ``(k, n, m)`` and ``Y[k] = (s_k I - T)^-H Ct^H`` ``(k, n, p)``.
+
+    All points at once: ``T X + X diag(-s) = -[Bt, ..., Bt]`` (LAPACK ``ztrsyl``; column ``k`` is
+    the back substitution of ``(s_k I - T) x = Bt``, the same pivots ``t_ii - s_k``) and its
+    adjoint ``T^H Y + Y diag(-conj(s)) = -[Ct^H, ...]``.  ``None`` when LAPACK scaled or
+    perturbed the solution (a point within rounding of a pole): the caller then solves point
+    by point.
+    """
+    n, k = Bt.shape[0], s.size
+    out = []
+    for rhs, shifts, trana in ((Bt, -s, "N"), (Ct.conj().T, -np.conj(s), "C")):
+        w = rhs.shape[1]
+        if w == 0:  # no inputs (outputs): nothing to solve
+            out.append(np.zeros((k, n, 0), dtype=complex))
+            continue
+        D = np.zeros((k * w, k * w), dtype=complex)
+        D.flat[:: k * w + 1] = np.repeat(shifts, w)
+        C = -np.tile(rhs, (1, k))  # column (k, a): rhs[:, a]
+        X, scale, info = _ZTRSYL(T, D, C, trana=trana, tranb="N", isgn=1)
+        if info != 0 or scale != 1.0:
+            return None
+        out.append(X.reshape(n, k, w).transpose(1, 0, 2))
+    return out[0], out[1]
+
+
 def shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray, *, shift: np.ndarray | None = None) -> np.ndarray:
     """``X[k] = (s_k I - T)^-1 Y`` for upper triangular ``T (n, n)``, ``Y (n, m)``: ``(k, n, m)``.
 
@@ -319,7 +365,7 @@ def shifted_backsolve(T: np.ndarray, Y: np.ndarray, s: np.ndarray, *, shift: np.
     k = s.size
     X = np.empty((n, k, m), dtype=complex)
     if shift is None:
-        shift = s[:, None] - np.diag(T)[None, :]
+        shift = s[:, None] - T.diagonal()[None, :]
     den = np.ascontiguousarray(shift.T)[:, :, None]  # (n, k, 1)
     with np.errstate(divide="ignore", invalid="ignore"):  # inf/nan on a pole
         for i in range(n - 1, -1, -1):
@@ -335,6 +381,8 @@ def transfer_evaluator(sys: LTI | DiagonalLTI, schur: SchurForm | None = None) -
     return DenseTransfer(sys, schur)
 
 
+_THIRDS = np.arange(4) / 3.0
+_THETA7 = np.linspace(-np.pi, np.pi, 7)
 #: Poles (the least damped) whose resonance frequencies :func:`rounding_floor` samples.
 FLOOR_POLES = 16
 
@@ -351,18 +399,23 @@ def _floor_points(poles: np.ndarray, discrete: bool, log_poles: np.ndarray | Non
         mu = log_poles
         damping = -mu.real
         centre = mu.imag
-        grid = np.broadcast_to(np.linspace(-np.pi, np.pi, 7), (a, 7))
+        grid = np.broadcast_to(_THETA7, (a, 7))
     else:
         mag = np.abs(poles)
-        damping = -poles.real / np.where(mag > 0, mag, 1.0)
+        damping = -poles.real / np.where(mag > 0, mag, 1.0) if n > FLOOR_POLES else None
         centre = poles.imag
-        lo = np.maximum(np.min(mag, axis=-1, initial=np.inf), 1e-300) if n else np.ones(a)
-        hi = np.max(mag, axis=-1, initial=0.0) if n else np.ones(a)
-        lo, hi = np.where(np.isfinite(lo), lo, 1.0), np.maximum(hi, lo)
-        g = np.geomspace(lo, hi, 4, axis=-1) if n else np.ones((a, 4))
+        if n:
+            lo = np.maximum(mag.min(axis=-1), 1e-300)
+            hi = np.maximum(mag.max(axis=-1), lo)
+            g = lo[:, None] * (hi / lo)[:, None] ** _THIRDS  # geometric, 4 points
+            g[:, -1] = hi
+        else:
+            g = np.ones((a, 4))
         grid = np.concatenate([g, -g], axis=-1)
-    keep = np.argsort(damping, axis=-1)[:, :FLOOR_POLES]
-    pts = np.concatenate([np.take_along_axis(centre, keep, axis=-1), np.zeros((a, 1)), grid], axis=-1)
+    if n > FLOOR_POLES:  # (the order of the points does not matter: the floor is their maximum)
+        keep = np.argsort(damping, axis=-1)[:, :FLOOR_POLES]
+        centre = centre[np.arange(a)[:, None], keep]
+    pts = np.concatenate([centre, np.zeros((a, 1)), grid], axis=-1)
     return 1j * pts
 
 
@@ -383,7 +436,7 @@ def rounding_floor(sys: LTI | DiagonalLTI, schur: SchurForm | None = None) -> np
         with np.errstate(invalid="ignore"):
             r, _ = ev.rounding(log_points=x) if discrete else ev.rounding(x)
         return np.max(r, axis=-1, initial=0.0)
-    poles = np.diag(ev.T)[None]
+    poles = ev.T.diagonal()[None]
     x = _floor_points(poles, discrete, ev.log_diag[None] if discrete else None)[0]
     r, _ = ev.rounding(log_points=x) if discrete else ev.rounding(x)
     return np.array([np.max(r, initial=0.0)])

@@ -239,6 +239,8 @@ class _Evaluator:
 
 def _sigma_max(G: np.ndarray) -> np.ndarray:
     """Largest singular value over the last two axes."""
+    if G.shape[-1] == 1 and G.shape[-2] == 1:  # a scalar: its modulus (hypot: no overflow)
+        return np.abs(G[..., 0, 0])
     if G.shape[-1] == 1 or G.shape[-2] == 1:  # a vector: its 2-norm, scaled (no overflow near 1e308)
         return fro_norm(G)
     return np.linalg.svd(G, compute_uv=False)[..., 0]
@@ -407,7 +409,7 @@ class DenseEvaluator(_Evaluator):
             self.cpoles = poles[None]
             centre, half = poles.imag, np.abs(poles.real)
             amax, amin = np.abs(poles).max(), max(np.abs(poles).min(), 1e-300)
-            grid = np.geomspace(amin / 10, amax * 10, 12)
+            grid = (amin / 10) * (100 * amax / amin) ** (np.arange(12) / 11.0)  # geometric, 12 points
             extra = np.concatenate([np.abs(poles) * np.sign(poles.imag + (poles.imag == 0)), grid, -grid, [0.0]])
             hi = np.array([20 * amax + 1.0])
         seeds = _seed_points(

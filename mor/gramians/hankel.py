@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack
 
 from .._guard import guarded
 from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError
@@ -48,6 +49,11 @@ def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
             s,
             np.zeros(M.shape[:-2] + (k, M.shape[-1]), M.dtype),
         )
+    if M.ndim == 2 and compute_uv:  # one matrix: LAPACK gesdd called directly (numpy's is the same routine)
+        gesdd = lapack.zgesdd if np.iscomplexobj(M) else lapack.dgesdd
+        U, s, Vh, info = gesdd(M, compute_uv=1, full_matrices=0)
+        if info == 0:
+            return U, s, Vh
     return np.linalg.svd(M, full_matrices=False, compute_uv=compute_uv)
 
 

@@ -5,17 +5,23 @@
 ``reverse``    ``J M J`` with ``J`` the reversal permutation (upper <-> lower triangular)
 ``fro_norm``   Frobenius norm over the last two axes that neither overflows nor underflows
 ``binary_exponent``  the power of two of an array's largest entry (exact rescaling)
+``lower_indices``    the (cached) indices of the strictly lower triangle of an ``n x n`` matrix
+``r_factor``   the triangular factor of a QR factorisation (LAPACK ``geqrf``, no numpy overhead)
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack
 
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
-__all__ = ["as_array", "binary_exponent", "conj_transpose", "fro_norm", "pad_hsv", "reverse"]
+__all__ = [
+    "as_array", "binary_exponent", "conj_transpose", "fro_norm", "lower_indices", "pad_hsv", "r_factor", "reverse",
+]
 
 
 def as_array(
@@ -63,20 +69,29 @@ def reverse(M: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(M[::-1, ::-1])
 
 
+_SQ_MIN, _SQ_MAX = 2.0**-900, 2.0**1000  # sums of squares safely inside the normal range
+
+
 def fro_norm(X: np.ndarray) -> np.ndarray:
     """Frobenius norm over the last two axes, ``(...)``, scaled by the largest entry first.
 
     ``np.linalg.norm`` squares the entries: it overflows from ``1e154`` and underflows below
-    ``1e-154``; here the entries are divided by the largest modulus before squaring.
+    ``1e-154``; here the entries are divided by the largest modulus before squaring, unless every
+    sum of squares lies safely inside the normal range (then the plain sum is exact to rounding).
     Non-finite entries give ``inf``/``nan``.
     """
     X = np.asarray(X)
     if X.shape[-1] == 0 or X.shape[-2] == 0:
         return np.zeros(X.shape[:-2])
-    big = np.abs(X).max(axis=(-2, -1), keepdims=True)
-    big = np.where((big > 0) & np.isfinite(big), big, 1.0)
-    Xs = X / big
-    return np.sqrt(np.sum(Xs.real**2 + Xs.imag**2, axis=(-2, -1))) * big[..., 0, 0]
+    a = np.abs(X)
+    sq = np.square(a).sum(axis=(-2, -1))
+    if np.all((sq > _SQ_MIN) & (sq < _SQ_MAX)):  # no under- or overflow in the squares: plain 2-norm
+        return np.sqrt(sq)
+    big = a.max(axis=(-2, -1), keepdims=True)
+    big[~((big > 0) & (big < np.inf))] = 1.0  # zero, inf or nan: unscaled
+    a /= big
+    a *= a
+    return np.sqrt(a.sum(axis=(-2, -1))) * big[..., 0, 0]
 
 
 def conj_transpose(X: np.ndarray) -> np.ndarray:
@@ -92,3 +107,26 @@ def binary_exponent(values: np.ndarray) -> int:
     """
     big = float(np.max(np.abs(values))) if np.size(values) else 0.0
     return int(np.frexp(big)[1]) if big > 0 else 0
+
+
+@functools.lru_cache(maxsize=128)
+def lower_indices(n: int, m: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(n, -1, m)``, cached and read-only: ``M[lower_indices(n)] = 0`` keeps the upper triangle."""
+    rows, cols = np.tril_indices(n, -1, m)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
+
+
+def r_factor(M: np.ndarray) -> np.ndarray:
+    """The ``(min(k, n), n)`` upper triangular ``R`` of ``M = Q R`` for a ``(k, n)`` matrix ``M``.
+
+    LAPACK ``dgeqrf``/``zgeqrf`` (Householder, as ``np.linalg.qr(M, mode="r")``) called directly.
+    """
+    geqrf = lapack.zgeqrf if np.iscomplexobj(M) else lapack.dgeqrf
+    qr, _, _, info = geqrf(M)
+    if info != 0:  # pragma: no cover - argument error inside the wrapper
+        raise RuntimeError(f"geqrf: illegal value in argument {-info}")
+    R = qr[: min(M.shape)]
+    R[lower_indices(*R.shape)] = 0.0
+    return R

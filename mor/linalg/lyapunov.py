@@ -37,10 +37,10 @@ from ..errors import (
     UnstableSystemError,
 )
 from ..validation import check_choice
-from ._arrays import as_array, reverse
+from ._arrays import as_array, lower_indices, reverse
 from .schur import SchurForm, complex_schur, quasi_triangular_eigvals
 
-__all__ = ["SchurForm", "complex_schur", "solve_lyapunov"]
+__all__ = ["SchurForm", "complex_schur", "solve_lyapunov", "sylvester_lyapunov_factor"]
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,73 @@ def _lyap_c(T: np.ndarray, C: np.ndarray, nb: int) -> np.ndarray:
     M = X12 @ T12.conj().T
     X[:k, :k] = _lyap_c(T11, C[:k, :k] - (M + M.conj().T), nb)
     return X
+
+
+def sylvester_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, nb: int | None = None) -> np.ndarray:
+    """Hammarling's factor of ``T X + X T^H + B B^H = 0`` from one triangular Sylvester equation.
+
+    Hammarling's recurrence (:mod:`mor.linalg.hammarling`, continuous time) is the ADI
+    iteration with the eigenvalues ``tau_k = t_kk`` as shifts, last first: with
+    ``rho_k = sqrt(-2 Re tau_k)`` and the running right-hand side ``B^(k)`` (``B^(n-1) = B``)::
+
+        u_k = rho_k (T + conj(tau_k) I)^-1 B^(k),      B^(k-1) = B^(k) + rho_k u_k   (row k: 0)
+
+    and ``X = sum_k u_k u_k^H`` exactly (the product of the Cayley factors vanishes at ``T``).
+    Substituting ``B^(k) = B + sum_{j>k} rho_j u_j``, all the columns ``U = [u_0, ..., u_{n-1}]``
+    (blocks of ``m``) solve one triangular Sylvester equation::
+
+        T U + U (K kron I_m)^H = rho^T kron B,      K = diag(tau) - triu(rho rho^T, 1)
+
+(``K`` upper triangular; column block ``k`` of the right-hand side is ``rho_k B``),
+
+    solved by the recursive blocked solver (:func:`_sylv_c`, LAPACK ``ztrsyl`` on small blocks):
+    a few LAPACK calls instead of ``n`` Python-level steps.  Column ``k`` is zero below row
+    ``k`` in exact arithmetic and is set so; each column is then turned so that its entry in
+    row ``k`` is real and non-negative (``U U^H`` does not change).
+
+    Parameters
+    ----------
+    T : (n, n) complex ndarray
+        Upper triangular with ``Re t_kk < 0`` (the caller checks stability).
+    B : (n, m) ndarray
+        Right-hand-side factor.
+    nb : int, optional
+        Largest block handed to ``ztrsyl`` (default ``BLOCK_CONTINUOUS``).
+
+    Returns
+    -------
+    U : (n, n m) complex ndarray
+        ``U U^H = X``; for ``m = 1`` upper triangular with a real non-negative diagonal, as the
+        recurrence's.
+
+    Raises
+    ------
+    UnstableSystemError
+        ``ztrsyl`` found the equation numerically singular (``tau_i + conj(tau_k) ~ 0``): the
+        caller falls back to the recurrence.
+    """
+    n, m = B.shape
+    if n == 0 or m == 0:
+        return np.zeros((n, n * m), dtype=np.complex128)
+    tau = np.diagonal(T)
+    rho = np.sqrt(-2.0 * tau.real)
+    K = np.multiply.outer(-rho, rho).astype(np.complex128)
+    K[lower_indices(n)] = 0.0
+    K.flat[:: n + 1] = tau
+    C = (rho[None, :, None] * np.asarray(B, dtype=np.complex128)[:, None, :]).reshape(n, n * m)
+    if m > 1:
+        K = np.kron(K, np.eye(m))
+    U = _sylv_c(np.asarray(T, dtype=np.complex128), K, C, BLOCK_CONTINUOUS if nb is None else nb)
+    rows, cols = np.repeat(np.arange(n), m), np.arange(n * m)  # entry (k, column k of block k)
+    if m == 1:
+        U[lower_indices(n)] = 0.0  # zero below row k (rounding residue)
+    else:
+        U[np.arange(n)[:, None] > rows[None, :]] = 0.0
+    d = U[rows, cols]
+    a = np.abs(d)
+    U *= np.where(a > 0, np.conj(d) / np.where(a > 0, a, 1.0), 1.0)
+    U[rows, cols] = a  # exactly real
+    return U
 
 
 def _stein_base(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:

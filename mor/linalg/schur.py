@@ -35,7 +35,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..errors import InvalidArgumentError
-from ._arrays import as_array
+from ._arrays import as_array, lower_indices
 
 __all__ = ["SchurForm", "complex_schur", "quasi_triangular_eigvals"]
 
@@ -45,8 +45,8 @@ __all__ = ["SchurForm", "complex_schur", "quasi_triangular_eigvals"]
 
 def _blocks(T: np.ndarray) -> np.ndarray:
     """First index ``i`` of every 2x2 diagonal block (rows/columns ``i, i+1``) of a real Schur form."""
-    i = np.flatnonzero(np.diagonal(T, -1) != 0)
-    if i.size and np.any(np.diff(i) < 2):
+    i = np.flatnonzero(T.diagonal(-1))
+    if i.size > 1 and (i[1:] - i[:-1]).min() < 2:
         raise InvalidArgumentError("the matrix is not quasi-triangular: its 2x2 diagonal blocks overlap")
     return i
 
@@ -128,6 +128,12 @@ def _block_rotations(Tr: np.ndarray):
     i = _blocks(Tr)
     j = i + 1
     a, b, c, d = Tr[i, i], Tr[i, j], Tr[j, i], Tr[j, j]
+    if np.array_equal(a, d) and not ((b == 0) | (np.signbit(b) == np.signbit(c))).any():  # all standardised
+        sb, sc = np.sqrt(np.abs(b)), np.sqrt(np.abs(c))
+        lam1 = a + 1j * (sb * sc)
+        nrm = np.hypot(sb, sc)
+        # v = [sign(b) sqrt|b|, j sqrt|c|] / nrm, phase-rotated so that the second entry is real
+        return (i, -1j * (np.copysign(sb, b) / nrm), sc / nrm), lam1, lam1.conj()
     lam1, lam2 = _block_eigvals(a, b, c, d)
     # eigenvector of lam1: standardised blocks [sign(b) sqrt|b|, j sqrt|c|] (no under/overflow);
     # others the larger of [b, lam1 - a] and [lam1 - d, c] of the block scaled by a power of two
@@ -311,18 +317,64 @@ def complex_schur(A: Any) -> SchurForm:
     True
     """
     A = as_array(A, "A", square=True, copy=False)
-    if not np.any(np.tril(A, -1)):  # already triangular (a diagonal system made dense): exact, Z = I
+    if is_upper_triangular(A):  # already triangular (a diagonal system made dense): exact, Z = I
         eye = np.eye(A.shape[0])
         none = (np.zeros(0, dtype=int), np.zeros(0, dtype=np.complex128), np.zeros(0))
         real = None if np.iscomplexobj(A) else (eye, none)
         return SchurForm(A.astype(np.complex128), eye.astype(np.complex128), real)
     if np.iscomplexobj(A):
-        T, Z = sla.schur(A, output="complex", check_finite=False)
-        return SchurForm(np.triu(T), Z)
-    Tr, Zr = sla.schur(A, output="real", check_finite=False)
+        T, Z = _lapack_schur(sla.lapack.zgees, A)
+        T[lower_indices(A.shape[0])] = 0.0
+        return SchurForm(T, Z)
+    Tr, Zr = _lapack_schur(sla.lapack.dgees, A)
     rot, lam1, lam2 = _block_rotations(Tr)
-    T = _rot_cols(_rot_rows(Tr.astype(np.complex128), rot, inverse=False), rot, inverse=False)
     i = rot[0]
+    if A.shape[0] <= _MATMUL_MAX_ORDER:  # G Tr G^H and Zr G^H as products: fewer numpy calls
+        G = _rotation_matrix(A.shape[0], rot)
+        Gh = G.conj().T
+        T, Z = (G @ Tr) @ Gh, Zr @ Gh
+    else:
+        T = _rot_cols(_rot_rows(Tr.astype(np.complex128), rot, inverse=False), rot, inverse=False)
+        Z = _rot_cols(Zr.astype(np.complex128), rot, inverse=False)
     T[i, i], T[i + 1, i + 1] = lam1, lam2
-    Z = _rot_cols(Zr.astype(np.complex128), rot, inverse=False)
-    return SchurForm(np.triu(T), Z, (Zr, rot))
+    T[i + 1, i] = 0.0  # the rest of the lower triangle is exactly zero (rotations within 2x2 blocks)
+    return SchurForm(T, Z, (Zr, rot))
+
+
+#: Up to this order :func:`complex_schur` applies the block rotations as matrix products.
+_MATMUL_MAX_ORDER = 32
+
+
+def _rotation_matrix(n: int, rot) -> np.ndarray:
+    """The block-diagonal unitary ``G`` (identity outside the 2x2 blocks) of the rotations ``rot``."""
+    i, c, s = rot
+    G = np.eye(n, dtype=np.complex128)
+    G[i, i], G[i, i + 1], G[i + 1, i], G[i + 1, i + 1] = c.conj(), s, -s, c
+    return G
+
+
+def _no_sort(*_: Any) -> bool:  # pragma: no cover - LAPACK calls it only when sorting
+    return False
+
+
+def _lapack_schur(gees: Any, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, Z)`` from LAPACK ``dgees``/``zgees`` (no sorting; ``A`` is finite: checked by the caller)."""
+    out = gees(_no_sort, A, compute_v=1, sort_t=0, overwrite_a=0)
+    info = out[-1]
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Schur form not found (LAPACK gees info = {info})")
+    return out[0], out[-3]
+
+
+def is_upper_triangular(A: np.ndarray) -> bool:
+    """Whether the square ``A`` is zero below its diagonal.
+
+    Parameters
+    ----------
+    A : (n, n) ndarray
+
+    Returns
+    -------
+    bool
+    """
+    return not A[lower_indices(A.shape[0])].any()

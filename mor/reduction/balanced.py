@@ -143,12 +143,18 @@ class BalancedTruncationResult:
     frequency_band: tuple[float, float] | None = None
 
 
+_CHECKED_FIELDS = [f.name for f in dataclasses.fields(BalancedTruncationResult) if f.name not in ("hsv", "rounding")]
+
+
 def _finite_part(res: Any) -> Any:
     """What must be finite in a result (or a list of results): not ``rounding``, not the ``inf``
-    Hankel singular values that stand for kept unstable poles."""
+    Hankel singular values that stand for kept unstable poles (the reduced model is checked by
+    its own fields)."""
     if isinstance(res, list):
         return [_finite_part(x) for x in res]
-    return dataclasses.replace(res, rounding=None, hsv=res.hsv[..., res.n_unstable :])
+    reduced = res.reduced
+    model = (reduced.A, reduced.B, reduced.C, reduced.D) if isinstance(reduced, LTI) else ()
+    return (res.hsv[..., res.n_unstable :], *model, *(getattr(res, name) for name in _CHECKED_FIELDS))
 
 
 @guarded("balanced_truncation", select=_finite_part)
@@ -457,7 +463,8 @@ def _truncate(sys, factors, svd, leading, order, steps: _Steps) -> BalancedTrunc
     if steps.match_dc:
         reduced, V, W = _singular_perturbation(sys, R, S, U, Vh, hsv, nonzero, V, W, method)
     elif isinstance(sys, LTI):
-        reduced = LTI(conj_transpose(W) @ sys.A @ V, conj_transpose(W) @ sys.B, sys.C @ V, sys.D, sys.dt)
+        Wh = conj_transpose(W)
+        reduced = LTI.from_checked(Wh @ sys.A @ V, Wh @ sys.B, sys.C @ V, sys.D, sys.dt)
     elif isinstance(sys, SparseLTI):
         reduced = project_sparse(sys, V, W)
     else:

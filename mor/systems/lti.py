@@ -244,6 +244,35 @@ class LTI(FrozenStateSpace):
     def __reduce__(self):
         return (_rebuild_lti, (self.A, self.B, self.C, self.D, self.dt, self.E))
 
+    @classmethod
+    def from_checked(cls, A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, dt: float | None) -> LTI:
+        """A standard system from arrays the library itself computed (internal; validation skipped).
+
+        For results of the routines (a reduced model built from a validated system): the matrices
+        are 2-D float64 or complex128 arrays of consistent shapes and ``dt`` is already checked, so
+        only the common dtype is enforced and the arrays are frozen (they must not be shared with
+        anything that writes to them).  Finiteness is checked by the routine's guard
+        (:mod:`mor._guard`).
+
+        Parameters
+        ----------
+        A, B, C, D : ndarray
+            ``(n, n)``, ``(n, m)``, ``(p, n)``, ``(p, m)``.
+        dt : float or None
+            A value of an existing system's ``dt``.
+
+        Returns
+        -------
+        LTI
+        """
+        dtype = np.result_type(A, B, C, D, np.float64)
+        arrays = [np.asarray(x, dtype=dtype) for x in (A, B, C, D)]
+        _freeze(*arrays)
+        self = object.__new__(cls)
+        self._store(*arrays, dt)
+        object.__setattr__(self, "E", None)
+        return self
+
     @property
     def is_descriptor(self) -> bool:
         """True when the system has a descriptor matrix ``E`` (not the identity)."""

@@ -1,0 +1,150 @@
+"""The cheap paths of a single dense reduction give the answers of the full ones (issue 24).
+
+Cheap paths: Hammarling's factor from one triangular Sylvester equation (``n m <= SYLVESTER_MAX``,
+continuous time), the rounding bound's resolvent solves at all sample points by two ``ztrsyl``
+calls, the 2x2 block rotations of the complex Schur form applied as matrix products (``n <= 32``).
+Full paths: the recurrence, one LAPACK solve per point, the row and column rotations.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+
+import numpy as np
+import pytest
+from helpers import random_dense
+from oracles import nonnormal_system
+
+import mor
+from mor import LTI
+from mor.errors import AccuracyWarning, RankWarning
+from mor.hammarling import triangular_lyapunov_factor
+from mor.lyapunov import sylvester_lyapunov_factor
+
+dense = importlib.import_module("mor.gramians.dense")
+frequency = importlib.import_module("mor.analysis._frequency")
+schur = importlib.import_module("mor.linalg.schur")
+
+
+@pytest.fixture
+def full_paths(monkeypatch):
+    """Switch every cheap path off (call ``full_paths()`` inside the test)."""
+
+    def switch():
+        monkeypatch.setattr(dense, "SYLVESTER_MAX", 0)
+        monkeypatch.setattr(frequency, "SYLVESTER_MAX_ORDER", -1)
+        monkeypatch.setattr(schur, "_MATMUL_MAX_ORDER", 0)
+
+    return switch
+
+
+def _systems():
+    out = []
+    for seed in range(24):  # real and complex, SISO and MIMO, n up to 64 (the Sylvester form's range)
+        n = (4, 9, 16, 25, 40, 64)[seed % 6]
+        m, p = 1 + seed % 3 * (n <= 13), 1 + seed % 2
+        out.append(("random", random_dense(n, m, p, complex_=seed % 3 == 1, seed=seed, d=seed % 4 == 0)))
+    for seed in range(12):  # eigenvector condition up to 1e12
+        out.append(("nonnormal", nonnormal_system(seed)[0]))
+    return out
+
+
+SYSTEMS = _systems()
+
+
+def _reduce(sys):
+    r = max(1, sys.n // 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        warnings.simplefilter("ignore", RankWarning)
+        return mor.balanced_truncation(sys, r)
+
+
+@pytest.mark.parametrize("kind, sys", SYSTEMS, ids=[f"{k}{i}" for i, (k, _) in enumerate(SYSTEMS)])
+def test_reduction_equals_the_full_path(kind, sys, full_paths):
+    cheap = _reduce(sys)
+    full_paths()
+    full = _reduce(sys)
+    assert cheap.n_unstable == full.n_unstable
+    s1 = full.hsv[full.n_unstable]  # (inf for kept unstable states: a pole numerically on the axis)
+    # HSVs: absolute accuracy eps sigma_1 times the conditioning of the Gramians (both paths); for
+    # eigenvector conditions up to 1e12 the documented agreement (with SLICOT) is ~1e-8 sigma_1
+    atol = (1e-13 if kind == "random" else 1e-8) * s1
+    np.testing.assert_allclose(cheap.hsv, full.hsv, rtol=0, atol=atol)
+    assert cheap.order == full.order
+    assert cheap.error_bound == pytest.approx(full.error_bound, rel=1e-9, abs=atol * sys.n)
+    w = 1j * np.concatenate([[0.0], np.geomspace(1e-2, 1e2, 40)])
+    G1, G2 = mor.transfer_function(cheap.reduced, w), mor.transfer_function(full.reduced, w)
+    scale = np.abs(mor.transfer_function(sys, w)).max()
+    # the reduced model is as well determined as its last kept value
+    gap = full.hsv[full.order - 1] / s1 if full.order > full.n_unstable else 1.0
+    if gap > 1e-6:  # ... and, for ill-conditioned systems, up to the rounding floor of G itself
+        assert np.abs(G1 - G2).max() <= max(1e-8 * scale / gap, 10 * full.rounding)
+    assert cheap.rounding == pytest.approx(full.rounding, rel=1e-6)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(6))
+def test_sylvester_factor_equals_the_recurrence(m, seed):
+    """Same Gramian ``U U^H``; SISO: the same triangular factor (real non-negative diagonal)."""
+    rng = np.random.default_rng(seed)
+    n = (3, 8, 17, 30, 40, 12)[seed]
+    T = np.triu(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))) * 10.0 ** rng.uniform(-1, 1)
+    T[np.diag_indices(n)] = -rng.uniform(1e-3, 2, n) + 1j * rng.uniform(-5, 5, n)
+    B = rng.standard_normal((n, m)) + 1j * rng.standard_normal((n, m))
+    U = triangular_lyapunov_factor(T, B)
+    V = sylvester_lyapunov_factor(T, B)
+    X, Y = U @ U.conj().T, V @ V.conj().T
+    np.testing.assert_allclose(Y, X, rtol=0, atol=1e-12 * np.abs(X).max())
+    residual = T @ Y + Y @ T.conj().T + B @ B.conj().T
+    assert np.linalg.norm(residual) <= 1e-13 * (2 * np.linalg.norm(T) * np.linalg.norm(Y) + np.linalg.norm(B) ** 2)
+    if m == 1:  # (the columns themselves are ill-conditioned: compared through U U^H above)
+        assert np.array_equal(V, np.triu(V)) and np.all(V.diagonal().imag == 0) and np.all(V.diagonal().real >= 0)
+
+
+def test_rounding_floor_without_inputs_or_outputs():
+    sys = random_dense(6, 2, 2, seed=1)
+    for B, C in ((sys.B[:, :0], sys.C), (sys.B, sys.C[:0])):
+        empty = LTI(sys.A, B, C)
+        floor = frequency.rounding_floor(empty, mor.complex_schur(sys.A))
+        assert floor.shape == (1,) and np.isfinite(floor[0]) and floor[0] == 0.0
+
+
+def test_sylvester_factor_edge_cases():
+    assert sylvester_lyapunov_factor(np.zeros((0, 0), complex), np.zeros((0, 1))).shape == (0, 0)
+    assert sylvester_lyapunov_factor(-np.eye(3, dtype=complex), np.zeros((3, 0))).shape == (3, 0)
+    U = sylvester_lyapunov_factor(np.array([[-2.0 + 0j]]), np.array([[2.0]]))  # x = 4 / 4
+    assert U[0, 0] == pytest.approx(1.0, rel=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_rounding_floor_equals_the_point_by_point_solves(seed, full_paths):
+    sys = random_dense((3, 8, 16, 30, 64, 100)[seed % 6], 1 + seed % 3, 1 + seed % 2, complex_=seed % 2 == 1, seed=seed)
+    form = mor.complex_schur(sys.A)
+    cheap = frequency.rounding_floor(sys, form)
+    full_paths()
+    full = frequency.rounding_floor(sys, form)
+    np.testing.assert_allclose(cheap, full, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_schur_rotations_as_products_equal_the_row_and_column_ones(seed, full_paths):
+    A = random_dense((2, 5, 16, 32)[seed % 4], seed=seed).A * 10.0 ** (seed - 4)
+    T1, Z1 = mor.complex_schur(A)
+    full_paths()
+    T2, Z2 = mor.complex_schur(A)
+    assert np.array_equal(T1.diagonal(), T2.diagonal())  # the exact eigenvalues of the blocks
+    assert np.all(T1[np.tril_indices(A.shape[0], -1)] == 0)
+    np.testing.assert_allclose(T1, T2, rtol=0, atol=1e-14 * np.abs(T2).max())
+    np.testing.assert_allclose(Z1, Z2, rtol=0, atol=1e-14)
+
+
+def test_from_checked_builds_a_frozen_system_of_one_dtype():
+    A, B = -np.eye(2), np.ones((2, 1))
+    sys = LTI.from_checked(A, B, np.ones((1, 2)) * 1j, np.zeros((1, 1)), 0.5)
+    assert sys.is_complex and sys.A.dtype == sys.D.dtype == np.complex128 and sys.dt == 0.5 and sys.E is None
+    with pytest.raises(ValueError):
+        sys.B[0, 0] = 2.0
+    real = LTI.from_checked(A, B, np.ones((1, 2)), np.zeros((1, 1)), None)
+    assert not real.is_complex and real.A is A and not A.flags.writeable
