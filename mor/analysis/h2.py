@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import NumericalError
 from ..gramians.dense import controllability_gramian
+from ..systems.batched import as_batch, map_members
 from ..systems.convert import as_system
 
 __all__ = ["h2_norm"]
@@ -31,8 +32,9 @@ def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or convertible
-        A stable system.
+    sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or convertible
+        A stable system; a :class:`~mor.systems.batched.BatchedLTI` (or a list of systems of one
+        size) gives the norm of every member, each that of the member alone.
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
 
@@ -52,6 +54,10 @@ def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
     >>> round(h2_norm(LTI([[-2.0]], [[1.0]], [[1.0]])), 12)   # 1/(s+2): sqrt(1/4)
     0.5
     """
+    batch = as_batch(sys)
+    if batch is not None:
+        norms = map_members(batch, lambda s: h2_norm(s, method=method), "h2_norm")
+        return np.array(norms, dtype=float).reshape(batch.batch_shape)
     sys = as_system(sys)
     R = controllability_gramian(sys, factor=True, method=method)
     with np.errstate(all="ignore"):

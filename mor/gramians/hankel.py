@@ -10,6 +10,7 @@ from .._guard import guarded
 from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError
 from ..linalg._arrays import as_array, binary_exponent, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
+from ..systems.batched import as_batch, map_members
 from ..systems.convert import as_system
 from ..systems.descriptor import eliminate_algebraic
 from ..systems.lti import LTI
@@ -114,9 +115,11 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or convertible
+    sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or convertible
         The system.  Descriptor systems: ``sigma_i = sqrt(lambda_i(P E^H Q E))`` with the
-        generalised Gramians (:mod:`mor.gramians.descriptor`).
+        generalised Gramians (:mod:`mor.gramians.descriptor`).  A
+        :class:`~mor.systems.batched.BatchedLTI` (or a list of systems of one size) gives the
+        values of every member, each those of the member alone (:mod:`mor.systems.batched`).
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
     horizon : int, optional
@@ -125,7 +128,7 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     Returns
     -------
     hsv : (..., n) ndarray, float
-        Decreasing; padded with zeros beyond the numerical rank of the factors.
+        Decreasing (the leading axes: the batch shape); padded with zeros beyond the numerical rank of the factors.
 
     Raises
     ------
@@ -157,6 +160,11 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     >>> hankel_singular_values(sys)
     array([0.5])
     """
+    batch = as_batch(sys)
+    if batch is not None:  # a stack of dense systems: member by member
+        one = lambda s: hankel_singular_values(s, method=method, horizon=horizon)
+        hsv = map_members(batch, one, "hankel_singular_values")
+        return np.stack(hsv).reshape(batch.batch_shape + (batch.n,))
     sys = as_system(sys, descriptor=True)
     if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.gramians.descriptor
         sys = eliminate_algebraic(sys)
