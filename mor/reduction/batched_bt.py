@@ -105,7 +105,7 @@ def _stack(batch: BatchedLTI, runs: list, tol: Any, reduce: Any) -> BatchedBalan
     order = max(r.order for r in runs)
     if tol is not None and any(r.order < order for r in runs):
         redo = [k for k, r in enumerate(runs) if r.order < order]
-        again = map_members(_subset(batch, redo), lambda s: reduce(s, order, None), "balanced_truncation")
+        again = map_members(batch, lambda s: reduce(s, order, None), "balanced_truncation", redo)
         for k, r in zip(redo, again, strict=True):
             runs[k] = r
     shape = batch.batch_shape
@@ -124,12 +124,6 @@ def _stack(batch: BatchedLTI, runs: list, tol: Any, reduce: Any) -> BatchedBalan
         members=tuple(runs),
         method=runs[0].method,
     )
-
-
-def _subset(batch: BatchedLTI, flat: list[int]) -> BatchedLTI:
-    """The members at the flat indices ``flat``, as a batch of shape ``(len(flat),)``."""
-    parts = [x.reshape((batch.size,) + x.shape[-2:])[flat] for x in (batch.A, batch.B, batch.C, batch.D)]
-    return BatchedLTI(*parts, dt=batch.dt)
 
 
 def _padded(reduced: Any, order: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:

@@ -235,7 +235,7 @@ def as_batch(sys: Any) -> BatchedLTI | None:
     return None
 
 
-def map_members(batch: BatchedLTI, fn: Callable[[LTI], Any], what: str) -> list:
+def map_members(batch: BatchedLTI, fn: Callable[[LTI], Any], what: str, flat: Any = None) -> list:
     """``[fn(member) for member in batch.members()]``, with warnings and errors naming the member.
 
     Parameters
@@ -245,11 +245,13 @@ def map_members(batch: BatchedLTI, fn: Callable[[LTI], Any], what: str) -> list:
         A one-system routine.
     what : str
         The routine's name, for the messages.
+    flat : sequence of int, optional
+        Only these members (flat indices, C order of the batch axes); all when omitted.
 
     Returns
     -------
     list
-        One result per member (C order of the batch axes).
+        One result per member taken (C order of the batch axes, or the order of ``flat``).
 
     Raises
     ------
@@ -263,8 +265,11 @@ def map_members(batch: BatchedLTI, fn: Callable[[LTI], Any], what: str) -> list:
         Every warning ``fn`` gives for a member, of the same category, its message prefixed the same way.
     """
     out = []
-    for flat, member in enumerate(batch.members()):
-        where = f"{what}, batch member {_index(flat, batch.batch_shape)}"
+    shape = batch.batch_shape
+    stack = [x.reshape((batch.size,) + x.shape[-2:]) for x in (batch.A, batch.B, batch.C, batch.D)]
+    for k in range(batch.size) if flat is None else flat:
+        member = LTI(*(x[k] for x in stack), batch.dt)
+        where = f"{what}, batch member {_index(int(k), shape)}"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
