@@ -354,7 +354,11 @@ def balanced_truncation(
             "route": route, "low_rank": low_rank, "match_dc": match_dc, "stability_margin": stability_margin,
             "frequency_band": frequency_band, "frequency_variant": frequency_variant,
         }  # fmt: skip
-        return reduce_batch(batch, order, tol, lambda s, o, t: balanced_truncation(s, o, tol=t, **options))
+        vectorised = all(options[k] is None for k in options if k not in ("method", "rank_tol", "match_dc",
+                                                                         "frequency_variant", "route"))
+        vectorised &= match_dc is False and route in (None, "dense") and frequency_variant == "plain"
+        return reduce_batch(batch, order, tol, lambda s, o, t: balanced_truncation(s, o, tol=t, **options),
+                            method=method, rank_tol=rank_tol, vectorised=vectorised)
     sys = as_system(sys, keep_sparse=True)
     orders = _order_list(order)
     checked = [_check_arguments(sys.n, o, tol, method, rank_tol) for o in orders]
