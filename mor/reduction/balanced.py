@@ -179,9 +179,9 @@ def balanced_truncation(
     sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or convertible
         A system; a batched :class:`DiagonalLTI` is reduced member-wise in one vectorised call.
         A :class:`~mor.systems.batched.BatchedLTI` (or a list of dense systems of one size) is
-        reduced member by member, each exactly as alone, to one common order
-        (:mod:`mor.reduction.batched_bt`), giving a
-        :class:`~mor.reduction.batched_bt.BatchedBalancedTruncationResult`.
+        reduced to one common order, each member as alone to 1e-12 (the well-conditioned ones
+        vectorised through their modal form, the others one by one; :mod:`mor.reduction.batched_bt`),
+        giving a :class:`~mor.reduction.batched_bt.BatchedBalancedTruncationResult`.
         A dense system that is not asymptotically stable keeps its unstable part exactly (see
         ``stability_margin``).
     order : int or list of int, optional

@@ -46,12 +46,15 @@ from ..systems.batched import BatchedLTI, map_members
 from ..systems.stability import unstable_mask
 from ..validation import check_choice, check_int, check_real
 
-__all__ = ["GAP", "ROUNDING_SHARE", "BatchedBalancedTruncationResult", "reduce_batch"]
+__all__ = ["GAP", "QUIET", "ROUNDING_SHARE", "BatchedBalancedTruncationResult", "reduce_batch"]
 
 #: Smallest relative gap ``(sigma_r - sigma_{r+1}) / sigma_r`` for the vectorised route.
 GAP = 1e-2
-#: Largest share of the error bound that the rounding estimate of a member may reach on the vectorised route.
+#: Largest share of the error bound that the rounding estimate of a member may reach on the vectorised route ...
 ROUNDING_SHARE = 1e-3
+#: ... unless it is below this share of ``sigma_1 + ||D||`` (1/1000 of the one-system path's ``FLOOR_RTOL``,
+#: below which it never warns: rounding-level bounds such as ``order = n``).
+QUIET = 1e-13
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ class _Vectorised:
             keep &= hsv[:, r - 1] - hsv[:, r] >= GAP * hsv[:, r - 1]
         bound = truncation_bound(hsv, r)
         rounding = self.modal.kappa * rounding_floor(self.modal.diagonal)
-        keep &= rounding <= ROUNDING_SHARE * bound
+        size = hsv[:, 0] + fro_norm(self.modal.diagonal.D)  # of G, as on the one-system path
+        keep &= (rounding <= ROUNDING_SHARE * bound) | (rounding <= QUIET * size)
         sel = np.flatnonzero(keep)  # among the modal members
         U, Vr = self.U[sel][..., :r], conj_transpose(self.Vh[sel])[..., :r]
         V, W = _projections(self.R[sel], self.S[sel], U, Vr, hsv[sel, :r], self.method)

@@ -240,3 +240,35 @@ def test_members_the_vectorised_route_cannot_vouch_for_go_one_by_one():
         one = mor.balanced_truncation(s, 1)
         np.testing.assert_allclose(res.reduced[k](0.7j), one.reduced(0.7j), rtol=1e-12)
     assert modal_form(batch).ok.tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_many_random_members_of_mixed_conditioning_match_the_one_system_path(complex_):
+    rng = np.random.default_rng(11 + complex_)
+    systems = []
+    for k in range(40):
+        if k % 3 == 0:  # eigenvector condition spread over 1 .. 1e8
+            s = _nonnormal(10, k, 10.0 ** rng.uniform(0, 8))
+            s = LTI(s.A, s.B, s.C * (1 + 1j * complex_))
+        else:
+            s = random_dense(10, complex_=complex_, seed=100 + k)
+        systems.append(s)
+    batch = _stack(systems)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mor.AccuracyWarning)
+        res = mor.balanced_truncation(batch, 4, method="bfsr")
+        hsv, h2 = mor.hankel_singular_values(batch), mor.h2_norm(batch)
+        alone = [mor.balanced_truncation(s, 4, method="bfsr") for s in systems]
+        for k, (s, one) in enumerate(zip(systems, alone, strict=True)):
+            np.testing.assert_allclose(res.hsv[k], one.hsv, rtol=0, atol=1e-12 * one.hsv[0])
+            np.testing.assert_allclose(hsv[k], one.hsv, rtol=0, atol=1e-12 * one.hsv[0])
+            np.testing.assert_allclose(h2[k], mor.h2_norm(s), rtol=1e-12)
+            for x in (0.05j, 0.8j, 1.0 + 3j):
+                np.testing.assert_allclose(res.reduced[k](x), one.reduced(x), rtol=1e-12)
+    assert 0 < res.modal.sum() < len(systems)  # both routes were taken
+
+
+def test_without_order_the_common_order_is_the_largest_rank():
+    systems = [random_dense(5, seed=k) for k in range(4)]
+    res = mor.balanced_truncation(_stack(systems))
+    assert res.order == max(mor.balanced_truncation(s).order for s in systems) and res.modal.all()
