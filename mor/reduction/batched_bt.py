@@ -24,7 +24,8 @@ could not promise the one-system answer: eigenvector condition above
 :data:`~mor.gramians.batched_modal.KAPPA_MAX` or poles near the stability boundary, numerical rank
 below the order, a relative gap ``(sigma_r - sigma_{r+1}) / sigma_r`` below :data:`GAP` (the reduced
 model is then ill-determined), a rounding estimate (``kappa_F`` times that of the modal form) above
-:data:`ROUNDING_SHARE` of its bound (near the one-system path's warning), or a reduced pole outside
+:data:`ROUNDING_SHARE` of its bound and :data:`QUIET` of ``sigma_1 + ||D||`` (near the one-system
+path's warning), or a reduced pole outside
 the stability region (which the one-system path warns about).  ``result.modal`` says which members
 took the vectorised route.
 """
