@@ -29,13 +29,16 @@ from ..systems.batched import BatchedLTI
 from ..systems.lti import DiagonalLTI
 from .dense import factors_and_schur
 
-__all__ = ["KAPPA_MAX", "MARGIN", "ModalForm", "modal_factors", "modal_form"]
+__all__ = ["KAPPA_MAX", "MARGIN", "SCALE_RANGE", "ModalForm", "modal_factors", "modal_form"]
 
 #: Largest Frobenius condition number of a member's eigenvector matrix for the modal route.
 KAPPA_MAX = 1e3
 #: Smallest relative stability margin of a member's poles for the modal route:
 #: ``-Re(lambda) > MARGIN |lambda|_max`` (discrete: ``|z| < 1 - MARGIN``).
 MARGIN = 1e-6
+#: Range of ``max |lambda|`` and ``max |B| max |C|`` for the modal route: members with data near the
+#: floating-point range limits go the one-system way, which rescales them exactly (powers of two).
+SCALE_RANGE = (1e-100, 1e100)
 
 
 class ModalForm(NamedTuple):
@@ -88,7 +91,9 @@ def modal_form(batch: BatchedLTI) -> ModalForm:
         stable = np.all(-lam.real > MARGIN * size_[:, None], axis=-1)
     else:
         stable = np.all(np.abs(lam) < 1.0 - MARGIN, axis=-1)
-    ok = (kappa <= KAPPA_MAX) & stable & (size_ > 0) if n else np.zeros(size, bool)
+    gain = np.abs(B).max(axis=(-2, -1), initial=0.0) * np.abs(C).max(axis=(-2, -1), initial=0.0)
+    moderate = (size_ > SCALE_RANGE[0]) & (size_ < SCALE_RANGE[1]) & (gain < SCALE_RANGE[1]) & (gain > SCALE_RANGE[0])
+    ok = (kappa <= KAPPA_MAX) & stable & moderate if n else np.zeros(size, bool)
     X, Xi = X[ok], Xi[ok]
     diagonal = DiagonalLTI(lam[ok], Xi @ B[ok], C[ok] @ X, D[ok], batch.dt)
     return ModalForm(ok, X, Xi, kappa[ok], diagonal)

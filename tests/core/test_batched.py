@@ -272,3 +272,13 @@ def test_without_order_the_common_order_is_the_largest_rank():
     systems = [random_dense(5, seed=k) for k in range(4)]
     res = mor.balanced_truncation(_stack(systems))
     assert res.order == max(mor.balanced_truncation(s).order for s in systems) and res.modal.all()
+
+
+def test_extremely_scaled_members_go_one_by_one():
+    systems = [random_dense(5, seed=k) for k in range(3)]
+    tiny = LTI(systems[1].A, systems[1].B * 1e-160, systems[1].C * 1e-160)  # sigma ~ 1e-320 scaled exactly alone
+    batch = _stack([systems[0], tiny, systems[2]])
+    assert modal_form(batch).ok.tolist() == [True, False, True]
+    hsv = mor.hankel_singular_values(batch)
+    np.testing.assert_allclose(hsv[1], mor.hankel_singular_values(tiny), rtol=1e-12)
+    assert hsv[1, 0] > 0
