@@ -75,16 +75,17 @@ def modal_form(batch: BatchedLTI) -> ModalForm:
     Returns
     -------
     ModalForm
-        ``ok`` all false when an eigenvector matrix is exactly singular (a defective ``A``; LAPACK
-        then fails for the whole batch, and every member takes the one-system path).
+        ``ok`` all false when LAPACK fails for the batch (an ``eig`` that does not converge, or an
+        exactly singular eigenvector matrix): every member then takes the one-system path.
     """
     size, n = batch.size, batch.n
     A, B, C, D = (x.reshape((size,) + x.shape[-2:]) for x in (batch.A, batch.B, batch.C, batch.D))
-    lam, X = np.linalg.eig(A)
     try:
+        lam, X = np.linalg.eig(A)
         Xi = np.linalg.inv(X)
-    except np.linalg.LinAlgError:
-        Xi = np.full_like(X, np.nan)
+    except np.linalg.LinAlgError:  # an eig that did not converge, or an exactly singular X: all one by one
+        lam = np.zeros((size, n), complex)
+        X = Xi = np.full((size, n, n), np.nan + 0j)
     kappa = np.linalg.norm(X, axis=(-2, -1)) * np.linalg.norm(Xi, axis=(-2, -1))
     size_ = np.abs(lam).max(axis=-1, initial=0.0)
     if batch.dt is None:
