@@ -64,6 +64,7 @@ from .gramians import (
 from .linalg import cauchy_cholesky, complex_schur, solve_lyapunov
 from .reduction import (
     BalancedTruncationResult,
+    BatchedBalancedTruncationResult,
     FiniteLengthResult,
     IrkaResult,
     LowRankCertificate,
@@ -78,6 +79,7 @@ from .reduction import (
 )
 from .systems import (
     LTI,
+    BatchedLTI,
     DiagonalLTI,
     SparseLTI,
     StableSplit,
@@ -101,6 +103,8 @@ __all__ = [
     "ArgumentConflictError",
     "ArgumentTypeError",
     "BalancedTruncationResult",
+    "BatchedBalancedTruncationResult",
+    "BatchedLTI",
     "BackendUnavailableError",
     "ConvergenceError",
     "DiagonalLTI",

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import NumericalError
+from ..gramians.batched_modal import modal_form
 from ..gramians.dense import controllability_gramian
+from ..systems.batched import as_batch, map_members
 from ..systems.convert import as_system
 
 __all__ = ["h2_norm"]
@@ -31,8 +33,10 @@ def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or convertible
-        A stable system.
+    sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or convertible
+        A stable system; a :class:`~mor.systems.batched.BatchedLTI` (or a list of systems of one
+        size) gives the norm of every member: that of the one-system call to 1e-12 (the
+        well-conditioned members through their modal form, vectorised; the others one by one).
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
 
@@ -52,6 +56,9 @@ def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
     >>> round(h2_norm(LTI([[-2.0]], [[1.0]], [[1.0]])), 12)   # 1/(s+2): sqrt(1/4)
     0.5
     """
+    batch = as_batch(sys)
+    if batch is not None:
+        return _batch_h2(batch, method)
     sys = as_system(sys)
     R = controllability_gramian(sys, factor=True, method=method)
     with np.errstate(all="ignore"):
@@ -62,6 +69,23 @@ def h2_norm(sys: Any, *, method: str | None = None) -> float | np.ndarray:
         if sys.dt is None:
             value = np.where(np.any(sys.D != 0, axis=(-2, -1)), np.inf, value)
     return float(value) if np.ndim(value) == 0 else value
+
+
+def _batch_h2(batch: Any, method: Any) -> np.ndarray:
+    """H2 norms of a :class:`~mor.systems.batched.BatchedLTI`: ``||C~ R~||_F`` of the modal form
+    (``C R = (C X) R~``, :mod:`mor.gramians.batched_modal`) for the well-conditioned members, vectorised;
+    the others (and every member with ``method``) one by one."""
+    norms = np.zeros(batch.size)
+    ok = np.zeros(batch.size, bool)
+    if method is None:
+        modal = modal_form(batch)
+        ok = modal.ok
+        if ok.any():
+            norms[ok] = h2_norm(modal.diagonal)
+    rest = np.flatnonzero(~ok)
+    if rest.size:
+        norms[rest] = map_members(batch, lambda s: h2_norm(s, method=method), "h2_norm", rest)
+    return norms.reshape(batch.batch_shape)
 
 
 def _frobenius(parts: list[np.ndarray]) -> np.ndarray:

@@ -23,6 +23,7 @@ from ..errors import AccuracyWarning
 from ..linalg._arrays import fro_norm
 from ..linalg._exact import accurate_log
 from ..linalg.schur import complex_schur
+from ..systems.batched import as_batch, map_members
 from ..systems.convert import as_system
 from ..systems.lti import LTI, DiagonalLTI
 from ..systems.stability import check_stable
@@ -71,10 +72,11 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or anything :func:`mor.as_system` accepts
+    sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or anything :func:`mor.as_system` accepts
         An asymptotically stable system, real or complex, continuous or
         discrete; a batched :class:`~mor.DiagonalLTI` is handled member-wise
-        in one call.
+        in one call.  A :class:`~mor.systems.batched.BatchedLTI` (or a list of dense systems
+        of one size) gives the norm (and peak) of every member, each those of the member alone.
     return_peak : bool, optional
         Also return the peak frequency.
     tol : float, optional
@@ -86,7 +88,7 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     -------
     norm : float or (*batch_shape,) ndarray
         The H-infinity norm; an array of the batch shape for batched
-        diagonal systems.
+        systems.
     peak : float or (*batch_shape,) ndarray
         Only with ``return_peak=True``: a frequency in rad per time unit
         where the norm is attained (``theta / dt`` for discrete systems, in
@@ -178,6 +180,11 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
     """
     return_peak = check_bool(return_peak, "return_peak")
     tol = check_real(tol, "tol", minimum=_MIN_TOL, maximum=1.0, include_max=False)
+    batch = as_batch(sys)
+    if batch is not None:
+        out = map_members(batch, lambda s: hinf_norm(s, return_peak=True, tol=tol), "hinf_norm")
+        norm, peak = (np.array([o[i] for o in out], dtype=float).reshape(batch.batch_shape) for i in (0, 1))
+        return (norm, peak) if return_peak else norm
     sys = as_system(sys)
     if sys.m == 0 or sys.p == 0:  # no inputs or no outputs: G is an empty matrix, norm 0
         check_stable(sys, _WHAT)

@@ -7,6 +7,7 @@
 ``descriptor``          generalised Gramians of dense descriptor systems (``E x' = A x + B u``)
 ``lowrank``             low-rank Gramian factors of large sparse systems (ADI)
 ``hankel``              Hankel singular values from Gramian factors
+``batched_modal``       Gramian factors of a stack of dense systems through their modal form
 ``frequency_limited``   Gramians of a frequency band (Gawronski-Juang, Gugercin-Antoulas)
 ======================  ==============================================================
 """

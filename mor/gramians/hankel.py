@@ -11,10 +11,12 @@ from .._guard import guarded
 from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError
 from ..linalg._arrays import as_array, binary_exponent, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
+from ..systems.batched import as_batch, map_members
 from ..systems.convert import as_system
 from ..systems.descriptor import eliminate_algebraic
 from ..systems.lti import LTI
 from ..validation import check_real
+from .batched_modal import modal_factors, modal_form
 from .dense import gramians
 
 __all__ = ["hankel_singular_values", "factor_svd", "leading_factor_svd", "order_for_tolerance", "truncation_bound"]
@@ -120,9 +122,13 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or convertible
+    sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or convertible
         The system.  Descriptor systems: ``sigma_i = sqrt(lambda_i(P E^H Q E))`` with the
-        generalised Gramians (:mod:`mor.gramians.descriptor`).
+        generalised Gramians (:mod:`mor.gramians.descriptor`).  A
+        :class:`~mor.systems.batched.BatchedLTI` (or a list of systems of one size) gives the
+        values of every member: those of the one-system call to ``1e-12 sigma_1`` (the
+        well-conditioned members through their modal form, vectorised,
+        :mod:`mor.gramians.batched_modal`; the others one by one, :mod:`mor.systems.batched`).
     method : str, optional
         Gramian method (see :func:`mor.controllability_gramian`).
     horizon : int, optional
@@ -131,7 +137,7 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     Returns
     -------
     hsv : (..., n) ndarray, float
-        Decreasing; padded with zeros beyond the numerical rank of the factors.
+        Decreasing (the leading axes: the batch shape); padded with zeros beyond the numerical rank of the factors.
 
     Raises
     ------
@@ -163,6 +169,9 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     >>> hankel_singular_values(sys)
     array([0.5])
     """
+    batch = as_batch(sys)
+    if batch is not None:  # a stack of dense systems: the modal route, or member by member
+        return _batch_hsv(batch, method, horizon)
     sys = as_system(sys, descriptor=True)
     if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.gramians.descriptor
         sys = eliminate_algebraic(sys)
@@ -172,6 +181,25 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
         S = sys.E.conj().T @ S
     s = factor_svd(R, S, compute_uv=False)
     return pad_hsv(np.ldexp(s, exponent), sys.n)
+
+
+def _batch_hsv(batch: Any, method: Any, horizon: Any) -> np.ndarray:
+    """Hankel singular values of a :class:`~mor.systems.batched.BatchedLTI`: the well-conditioned members
+    through their modal form, vectorised (:mod:`mor.gramians.batched_modal`), the others (and every
+    member with ``method`` or ``horizon``) one by one."""
+    hsv = np.zeros((batch.size, batch.n))
+    ok = np.zeros(batch.size, bool)
+    if method is None and horizon is None:
+        modal = modal_form(batch)
+        ok = modal.ok
+        if ok.any():
+            R, S = modal_factors(modal, not batch.is_complex)
+            hsv[ok] = pad_hsv(factor_svd(R, S, compute_uv=False), batch.n)
+    rest = np.flatnonzero(~ok)
+    if rest.size:
+        one = lambda s: hankel_singular_values(s, method=method, horizon=horizon)
+        hsv[rest] = map_members(batch, one, "hankel_singular_values", rest)
+    return hsv.reshape(batch.batch_shape + (batch.n,))
 
 
 def _unit_scaled(sys: Any) -> tuple[Any, int]:

@@ -2,6 +2,7 @@
 
 ======================  ==============================================================
 ``balanced``            balanced truncation (square root, balancing-free), every route
+``batched_bt``          balanced truncation of a stack of dense systems to one common order
 ``lowrank_bt``          the low-rank route of balanced truncation and its certificate
 ``spa``                 balanced singular perturbation (residualisation, DC matching)
 ``modal``               modal truncation
@@ -13,6 +14,7 @@
 """
 
 from .balanced import BalancedTruncationResult, balanced_truncation
+from .batched_bt import BatchedBalancedTruncationResult
 from .finite_length import FiniteLengthResult, finite_length_reduction
 from .h2_optimal import IrkaResult, irka
 from .lowrank_bt import LowRankCertificate
@@ -22,6 +24,7 @@ from .spa import residualize
 
 __all__ = [
     "BalancedTruncationResult",
+    "BatchedBalancedTruncationResult",
     "FiniteLengthResult",
     "IrkaResult",
     "LowRankCertificate",

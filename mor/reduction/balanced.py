@@ -50,12 +50,14 @@ from ..linalg._arrays import conj_transpose, fro_norm, pad_hsv
 from ..linalg._exact import one_minus_abs2
 from ..linalg.schur import complex_schur
 from ..systems._diagonal_form import to_diagonal
+from ..systems.batched import as_batch
 from ..systems.convert import as_system
 from ..systems.lti import LTI, DiagonalLTI
 from ..systems.sparse import SparseLTI
 from ..systems.stability import unstable_mask
 from ..systems.stable_split import DEFAULT_MARGIN, stable_split
 from ..validation import check_bool, check_choice, check_int, check_real
+from .batched_bt import BatchedBalancedTruncationResult, reduce_batch
 from .lowrank_bt import LowRankCertificate, certify, choose_route, project_sparse, route_gramians
 from .spa import residualize
 from .unstable_bt import reduce_unstable
@@ -150,6 +152,8 @@ def _finite_part(res: Any) -> Any:
     """What must be finite in a result (or a list of results): not ``rounding``, not the ``inf``
     Hankel singular values that stand for kept unstable poles (the reduced model is checked by
     its own fields)."""
+    if isinstance(res, BatchedBalancedTruncationResult):  # every member was checked by its own call
+        return None
     if isinstance(res, list):
         return [_finite_part(x) for x in res]
     reduced = res.reduced
@@ -173,13 +177,17 @@ def balanced_truncation(
     stability_margin: float | None = None,
     frequency_band: tuple[float, float] | None = None,
     frequency_variant: str = "plain",
-) -> BalancedTruncationResult | list[BalancedTruncationResult]:
+) -> Any:
     """Reduce a system by square-root balanced truncation (or singular perturbation).
 
     Parameters
     ----------
-    sys : LTI, DiagonalLTI or convertible
+    sys : LTI, DiagonalLTI, BatchedLTI, list of systems, or convertible
         A system; a batched :class:`DiagonalLTI` is reduced member-wise in one vectorised call.
+        A :class:`~mor.systems.batched.BatchedLTI` (or a list of dense systems of one size) is
+        reduced to one common order, each member as alone to 1e-12 (the well-conditioned ones
+        vectorised through their modal form, the others one by one; :mod:`mor.reduction.batched_bt`),
+        giving a :class:`~mor.reduction.batched_bt.BatchedBalancedTruncationResult`.
         A dense system that is not asymptotically stable keeps its unstable part exactly (see
         ``stability_margin``).
     order : int or list of int, optional
@@ -256,7 +264,8 @@ def balanced_truncation(
     Returns
     -------
     BalancedTruncationResult or list of BalancedTruncationResult
-        A list when ``order`` is a list.
+        A list when ``order`` is a list; a ``BatchedBalancedTruncationResult`` (or a list of
+        them) for a batch of dense systems.
 
     Raises
     ------
@@ -344,6 +353,18 @@ def balanced_truncation(
     >>> res.n_unstable, float(res.hsv[0]), res.reduced.n
     (1, inf, 2)
     """
+    batch = as_batch(sys)
+    if batch is not None:  # a stack of dense systems: each member as alone, one common order
+        options = {
+            "method": method, "horizon": horizon, "rank_tol": rank_tol, "gramian_method": gramian_method,
+            "route": route, "low_rank": low_rank, "match_dc": match_dc, "stability_margin": stability_margin,
+            "frequency_band": frequency_band, "frequency_variant": frequency_variant,
+        }  # fmt: skip
+        vectorised = all(options[k] is None for k in options if k not in ("method", "rank_tol", "match_dc",
+                                                                         "frequency_variant", "route"))
+        vectorised &= match_dc is False and route in (None, "dense") and frequency_variant == "plain"
+        return reduce_batch(batch, order, tol, lambda s, o, t: balanced_truncation(s, o, tol=t, **options),
+                            method=method, rank_tol=rank_tol, vectorised=vectorised)
     sys = as_system(sys, keep_sparse=True)
     orders = _order_list(order)
     checked = [_check_arguments(sys.n, o, tol, method, rank_tol) for o in orders]

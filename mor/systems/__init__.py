@@ -7,6 +7,7 @@
 ``interconnect``        series, parallel and feedback connections (the operators of the types)
 ``realform``            a real realisation of a diagonal system with real data
 ``convert``             :func:`as_system`: every accepted input to one of the types
+``batched``             :class:`BatchedLTI`, a stack of dense systems of one size, and the member-wise driver
 ``discretize``          zero-order hold and bilinear discretisation
 ``stability``           :func:`check_stable`, the one stability test
 ``stable_split``        ``G = G_stable + G_unstable`` (ordered Schur form and one Sylvester equation)
@@ -15,12 +16,13 @@
 ======================  ==============================================================
 
 Inside the group the arrows run ``realform`` <- ``lti`` <- ``sparse`` <- ``descriptor`` <- ``convert``
-<- ``interconnect``/``discretize``/``stability``.  The operators of the types that need modules above
+<- ``batched``/``interconnect``/``discretize``/``stability``.  The operators of the types that need modules above
 ``lti`` (``*``, ``+``, ``-``, ``feedback``, ``sys(s)``, ``to_control`` of a descriptor system)
 call them through the registry :data:`mor.systems.lti.OPERATIONS`, which those modules fill
 when imported; importing this package imports ``descriptor`` and ``interconnect``.
 """
 
+from .batched import BatchedLTI, as_batch
 from .convert import as_system
 from .descriptor import eliminate_algebraic, standard_form
 from .discretize import discretize
@@ -31,12 +33,14 @@ from .stability import check_stable, unstable_mask
 from .stable_split import StableSplit, stable_split
 
 __all__ = [
+    "BatchedLTI",
     "DENSIFY_LIMIT",
     "LTI",
     "DiagonalLTI",
     "SparseLTI",
     "StableSplit",
     "UNSPECIFIED_DT",
+    "as_batch",
     "as_dense_system",
     "as_sparse_system",
     "as_system",
