@@ -141,7 +141,7 @@ def smoke(tmp_path_factory):
 
 
 def test_the_arm_reduces_at_the_scheduled_epochs_at_equal_tokens(smoke):
-    cfg, run, results = smoke
+    _, run, results = smoke
     saved = json.loads((run / "results.json").read_text())
     info = saved["during_training"]
     assert info["schedule"] == {"epochs": [1, 2], "orders": [8, 4], "energy": None, "final_order": 4}
