@@ -165,8 +165,8 @@ def arm_wall_times(records: dict[int, dict[str, dict]]) -> dict[str, Any]:
     """Wall seconds of each arm of :data:`ARMS` per seed (the sum of its stages) and their mean.
 
     Also the mean seconds of a pre-training epoch of the arm at each state size it trained
-    (``epoch_s_by_order``, keys the per-layer sizes joined by ``/``): the smaller model's epochs
-    are the cheaper ones.
+    (``epoch_s_by_order``, keyed by the layers' size, or their sizes joined by ``/`` where they
+    differ): the smaller model's epochs are the cheaper ones.
 
     Parameters
     ----------
@@ -187,7 +187,9 @@ def arm_wall_times(records: dict[int, dict[str, dict]]) -> dict[str, Any]:
     by_order: dict[str, list[float]] = {}
     for s in seeds:
         for row in records[s]["during_pretrained"]["history"]:
-            by_order.setdefault("/".join(map(str, row["d_state"])), []).append(row["epoch_time_s"])
+            sizes = row["d_state"]
+            key = str(sizes[0]) if len(set(sizes)) == 1 else "/".join(map(str, sizes))
+            by_order.setdefault(key, []).append(row["epoch_time_s"])
     out["epoch_s_by_order"] = {k: float(np.mean(v)) for k, v in by_order.items()}
     return out
 
