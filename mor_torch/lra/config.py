@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "ClaimsConfig",
     "CompressionConfig",
     "Config",
+    "DuringConfig",
     "ModelConfig",
     "ReduceConfig",
     "RunConfig",
@@ -356,6 +358,40 @@ class CompressionConfig:
     methods: tuple[str, ...] = _spec(tuple(CURVE_METHODS), _methods, "methods of the curve")
 
 
+def _orders(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of state sizes, got {value!r}")
+    orders = tuple(POSITIVE_INT(r, f"{where} entry") for r in value)
+    if any(b >= a for a, b in itertools.pairwise(orders)):
+        raise ConfigError(f"{where} must decrease strictly, got {list(orders)}")
+    return orders
+
+
+@dataclass(frozen=True)
+class DuringConfig:
+    """``[during]``: reduction during pre-training (the CompreSSM design; see :mod:`mor_torch.lra.during`).
+
+    Attributes
+    ----------
+    epochs : tuple of int
+        Pre-training epochs after which every DSS layer is reduced by balanced truncation (sorted;
+        each smaller than the pre-training epochs, so the final order trains in pre-training too);
+        empty: the arm does not run.
+    orders : tuple of int
+        One state size per entry of ``epochs``, strictly decreasing, the last equal to
+        ``reduce.order``.  Exactly one of ``orders`` and ``energy``.
+    energy : float
+        Tail tolerance in ``[0, 1)``: at every scheduled epoch but the last, each layer keeps the
+        smallest ``r`` whose discarded Hankel singular values sum to at most ``energy`` times their
+        total in every channel (not below ``reduce.order``, never above the current size); the last
+        reduces to ``reduce.order``.  0: use ``orders``.
+    """
+
+    epochs: tuple[int, ...] = _spec((), _epochs, "pre-training epochs after which to reduce (empty: off)")
+    orders: tuple[int, ...] = _spec((), _orders, "state size after each scheduled reduction")
+    energy: float = _spec(0.0, PROBABILITY, "discarded HSV fraction per reduction (0: use orders)")
+
+
 _SECTIONS: dict[str, type] = {
     "task": TaskConfig,
     "model": ModelConfig,
@@ -364,6 +400,7 @@ _SECTIONS: dict[str, type] = {
     "run": RunConfig,
     "claims": ClaimsConfig,
     "compression": CompressionConfig,
+    "during": DuringConfig,
 }
 _STAGES = ("pretrain", "main")
 
@@ -411,6 +448,8 @@ class Config:
         The second claim's experiment.
     compression : CompressionConfig
         The compression curve (instead of the pipeline stages when enabled).
+    during : DuringConfig
+        Reduction during pre-training (the ``during`` arm; off when ``during.epochs`` is empty).
     """
 
     preset: str = ""
@@ -423,6 +462,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     claims: ClaimsConfig = field(default_factory=ClaimsConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    during: DuringConfig = field(default_factory=DuringConfig)
 
     def __post_init__(self) -> None:
         if self.reduce.order >= self.model.d_state:
@@ -442,6 +482,27 @@ class Config:
             raise ConfigError(
                 f"claims.checkpoints {late} exceed the {self.recipe('pretrain').epochs} pre-training epochs"
             )
+        self._check_during()
+
+    def _check_during(self) -> None:
+        """``[during]``: a schedule that fits the pre-training and ends at ``reduce.order``."""
+        dur, pre_epochs = self.during, self.recipe("pretrain").epochs
+        if not dur.epochs:
+            if dur.orders or dur.energy:
+                raise ConfigError("during.orders and during.energy need during.epochs (empty: the arm is off)")
+            return
+        if self.compression.enabled:
+            raise ConfigError("during.epochs cannot be combined with compression.enabled (no pipeline stages run)")
+        if dur.epochs[-1] >= pre_epochs:
+            raise ConfigError(f"during.epochs {list(dur.epochs)} must be smaller than the {pre_epochs} "
+                              "pre-training epochs (the final order trains for at least one of them)")  # fmt: skip
+        if bool(dur.orders) == bool(dur.energy):
+            raise ConfigError("give exactly one of during.orders and during.energy")
+        if dur.orders and len(dur.orders) != len(dur.epochs):
+            raise ConfigError(f"during.orders has {len(dur.orders)} entries for {len(dur.epochs)} during.epochs")
+        if dur.orders and (dur.orders[-1] != self.reduce.order or dur.orders[0] >= self.model.d_state):
+            raise ConfigError(f"during.orders {list(dur.orders)} must start below model.d_state "
+                              f"({self.model.d_state}) and end at reduce.order ({self.reduce.order})")  # fmt: skip
 
     def recipe(self, stage: str) -> TrainConfig:
         """The training recipe of ``stage`` (``"pretrain"`` or ``"main"``): ``train`` with its overrides.

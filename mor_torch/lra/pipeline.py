@@ -22,6 +22,11 @@ stage                    what                                                   
 With ``claims.checkpoints`` set, the weights after those pre-training epochs are also reduced and
 main-trained (stages ``claim2_epoch<e>``), the data of the second claim (:mod:`.claims`).
 
+With ``during.epochs`` set, the arm of :mod:`.during` also runs (stages ``during_pretrained``: the
+pre-training with reductions by balanced truncation after those epochs, ``T_p`` tokens; ``during``:
+its final model main-trained, ``T_p + T_m``), compared with ``bt_init`` and ``skew_hippo_matched`` in
+``results["during_training"]`` and, wall times per arm, in ``timing.json``.
+
 With ``compression.enabled`` the run is the compression experiment instead (:mod:`.compression`):
 pre-training, then for every seed the curve of test accuracy without retraining against the
 fraction of SSM states kept (stage ``compression``); it writes ``compression.json``,
@@ -74,6 +79,7 @@ from ..reduce import compress
 from . import claims as claims_mod
 from . import compression, plots, report
 from . import distributed as dist_utils
+from . import during as during_mod
 from .config import Config, TrainConfig
 from .data import load_task
 from .errors import CheckpointError
@@ -182,12 +188,13 @@ def _evaluate(ctx: _Context, model: SequenceClassifier) -> tuple[dict, dict]:
 
 def _train_stage(
     ctx: _Context, stage: str, model: SequenceClassifier, recipe: TrainConfig, seed: int, *, offset: int = 0,
-    epoch_hook=None, extra: dict | None = None,
+    epoch_hook=None, extra: dict | None = None, reshape=None,
 ) -> tuple[SequenceClassifier, dict]:  # fmt: skip
     """Train ``model`` as stage ``stage`` of ``seed`` (or load its finished result).
 
     ``offset`` is the training compute (tokens) of the stage's path before it starts; every history
     row gets ``path_tokens = offset + train_tokens`` and the record ``train_tokens`` its path's total.
+    ``reshape`` goes to :func:`~mor_torch.lra.train.fit` (the model returned may then be a smaller one).
     """
     stage_dir = stage_path(ctx.run_dir, seed, stage)
     try:
@@ -205,8 +212,9 @@ def _train_stage(
 
     res = fit(
         model, ctx.data, recipe, run_dir=stage_dir, seed=seed, stage=stage, device=ctx.device, resume=ctx.resume,
-        progress=ctx.progress, on_epoch_end=add_row, epoch_hook=epoch_hook,
+        progress=ctx.progress, on_epoch_end=add_row, epoch_hook=epoch_hook, reshape=reshape,
     )  # fmt: skip
+    model = res.model
     record = _stage_record(
         model, res.val, res.test, best_epoch=res.best_epoch, wall_s=res.wall_s, train_tokens=offset + res.train_tokens,
         history=res.history, **(extra or {}),
@@ -347,6 +355,22 @@ def _claim2_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
         )  # fmt: skip
 
 
+def _during_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
+    """The arm of :mod:`.during`: pre-training reduced at ``during.epochs``, then the main training."""
+    cfg = ctx.config
+    seed_everything(derive_seed(seed, "init", "pretrained"))  # the pre-trained model's initial weights
+    model = build_model(cfg.model, ctx.data)
+    schedule = during_mod.ReductionSchedule(cfg)
+    small, out.records["during_pretrained"] = _train_stage(
+        ctx, "during_pretrained", model, cfg.recipe("pretrain"), seed, reshape=schedule
+    )
+    out.models["during_pretrained"] = small
+    out.models["during"], out.records["during"] = _train_stage(
+        ctx, "during", copy.deepcopy(small), cfg.recipe("main"), seed,
+        offset=out.records["during_pretrained"]["train_tokens"],
+    )  # fmt: skip
+
+
 def _compression_stage(ctx: _Context, model: SequenceClassifier, seed: int) -> dict:
     """The compression curve of the pre-trained model (or the finished stage's record)."""
     stage_dir = stage_path(ctx.run_dir, seed, "compression")
@@ -374,6 +398,8 @@ def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
     _from_pretrained(ctx, out, seed)
     _from_scratch(ctx, out, seed)
     _claim2_stages(ctx, out, seed)
+    if cfg.during.epochs:
+        _during_stages(ctx, out, seed)
     return out
 
 
@@ -397,6 +423,8 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
     results["hsv"] = first.records["reduced"]["reduction"]["layers"]
     results.update(order=config.reduce.order, gramians=config.reduce.gramians, structure=config.reduce.structure)
     results["seeds"] = list(seeds)
+    if config.during.epochs:
+        _summarise_during(config, runs, results)
     results["timing"] = {
         "wall_s_this_invocation": time.perf_counter() - t_start,
         "stage_wall_s": {
@@ -406,7 +434,20 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
         "threads": torch.get_num_threads(),
         "stream_latency": _stream_latency(config, models),
     }
+    if config.during.epochs:
+        results["timing"]["arms"] = during_mod.arm_wall_times({s: runs[s].records for s in seeds})
     return results
+
+
+def _summarise_during(config: Config, runs: dict[int, _SeedRun], results: dict[str, Any]) -> None:
+    """The stages of the arm of :mod:`.during` and its comparison at equal tokens, into ``results``."""
+    seeds = config.run.seeds
+    for stage in during_mod.DURING_STAGES:
+        model = runs[seeds[0]].models[stage]
+        records = {s: runs[s].records[stage] for s in seeds}
+        results[stage] = report.summarise_stage(records, count_parameters(model), model.hparams["d_state"])
+        results[stage]["inference"] = streaming_cost(model)
+    results["during_training"] = during_mod.summarise(config, {s: runs[s].records for s in seeds})
 
 
 def _stream_latency(config: Config, models: dict[str, SequenceClassifier]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .during import format_during
 from .files import atomic_write_text
 from .stats import describe, paired_difference
 
@@ -291,6 +292,8 @@ def format_table(results: dict[str, Any]) -> str:
         for stage, c in comp.items():
             label = STAGES.get(stage, stage)
             lines.append(f"  {label:<32} {c['mean_diff']:+.4f}  {format_ci(c['ci95'])}  n={c['n_seeds']}")
+    if results.get("during_training"):
+        lines += ["", format_during(results)]
     claims = results.get("claims")
     if claims:
         c1 = claims["claim1"]

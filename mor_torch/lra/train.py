@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -78,6 +79,8 @@ class FitResult:
         Wall time of the :func:`fit` call in seconds.
     train_tokens : int
         Tokens trained on in the stage (the last row's ``train_tokens``).
+    model : nn.Module or None
+        The trained model: the one passed to :func:`fit`, or the last one ``reshape`` returned.
     """
 
     best_epoch: int
@@ -86,6 +89,7 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
     train_tokens: int = 0
+    model: nn.Module | None = None
 
 
 def make_optimizer(model: nn.Module, recipe: TrainConfig) -> torch.optim.AdamW:
@@ -288,13 +292,9 @@ def _setup(model, data, recipe, *, run_dir, seed, stage, device, collate_fn, pro
         steps = min(steps, recipe.max_steps_per_epoch)
     optimizer = make_optimizer(model, recipe)
     scheduler, per_step = make_scheduler(optimizer, recipe, recipe.epochs * steps)
-    ddp_model: nn.Module = model
-    if dist_utils.is_distributed():
-        device_ids = [device.index] if device.type == "cuda" else None
-        ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     return _Setup(
         model=model,
-        ddp_model=ddp_model,
+        ddp_model=_wrap(model, device),
         optimizer=optimizer,
         scheduler=scheduler,
         per_step=per_step,
@@ -310,20 +310,54 @@ def _setup(model, data, recipe, *, run_dir, seed, stage, device, collate_fn, pro
     )
 
 
-def _restore(run: _Setup) -> _State:
+def _wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in DistributedDataParallel under a process group, else itself."""
+    if not dist_utils.is_distributed():
+        return model
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _adopt(run: _Setup, model: nn.Module) -> _Setup:
+    """``run`` training ``model`` instead: a new optimiser (no moments) at the current learning rates and
+    the scheduler's state carried over (the schedule continues where it was)."""
+    model.to(run.device)
+    optimizer = make_optimizer(model, run.recipe)
+    scheduler, _ = make_scheduler(optimizer, run.recipe, run.recipe.epochs * run.steps_per_epoch)
+    scheduler.load_state_dict(run.scheduler.state_dict())
+    for new, old in zip(optimizer.param_groups, run.optimizer.param_groups, strict=True):
+        new["lr"] = old["lr"]
+    return dataclasses.replace(run, model=model, ddp_model=_wrap(model, run.device), optimizer=optimizer,
+                               scheduler=scheduler)  # fmt: skip
+
+
+def _reshape(run: _Setup, state: _State, reshape: Callable, row: dict[str, Any]) -> _Setup:
+    """Apply ``reshape`` after an epoch: a new model restarts the best-epoch selection (sizes differ)."""
+    new, extra = reshape(run.model, row)
+    row.update(extra or {})
+    if new is None:
+        return run
+    state.best_val, state.best_epoch, state.best_state = -math.inf, -1, None
+    return _adopt(run, new)
+
+
+def _restore(run: _Setup) -> tuple[_Setup, _State]:
     """The state of the last complete epoch from the stage's checkpoint (RNG states included).
 
     An unreadable checkpoint (truncated, not a torch file) restarts the stage from its first epoch
     with a warning: every epoch is seeded from ``(seed, stage, epoch)``, so the result equals that of
     an uninterrupted run.  A readable file that does not fit the stage raises
-    :class:`CheckpointError`.
+    :class:`CheckpointError`.  A checkpoint of a model whose shape (``hparams``) a ``reshape`` changed
+    restores a model of that shape (``type(model)(**hparams)``).
     """
     try:
         ck = load_checkpoint(run.ckpt_path, map_location="cpu")  # RNG states must stay on the CPU
     except CheckpointError as exc:
         logger.warning("[%s] %s; the stage restarts from its first epoch", run.stage, exc)
-        return _State()
+        return run, _State()
     try:
+        hparams = ck.get("hparams")
+        if hparams is not None and hparams != getattr(run.model, "hparams", None):
+            run = _adopt(run, type(run.model)(**hparams))
         run.model.load_state_dict(ck["model"])
         run.optimizer.load_state_dict(ck["optimizer"])
         run.scheduler.load_state_dict(ck["scheduler"])
@@ -334,7 +368,7 @@ def _restore(run: _Setup) -> _State:
             f"{run.ckpt_path} is not a checkpoint of this stage: {type(exc).__name__}: {exc}", path=str(run.ckpt_path)
         ) from None
     logger.info("[%s] resumed from %s at epoch %d/%d", run.stage, run.ckpt_path, state.start_epoch, run.recipe.epochs)
-    return state
+    return run, state
 
 
 def _diverged(run: _Setup, epoch: int, step: int, loss: float) -> TrainingDivergedError:
@@ -440,6 +474,7 @@ def _save(run: _Setup, state: _State, epoch: int) -> None:
         run.ckpt_path,
         {
             "model": run.model.state_dict(),
+            "hparams": getattr(run.model, "hparams", None),
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
             "rng": capture_rng_state(),
@@ -473,6 +508,7 @@ def fit(
     progress: bool = False,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     epoch_hook: Callable[[nn.Module, dict[str, Any]], dict[str, Any] | None] | None = None,
+    reshape: Callable[[nn.Module, dict[str, Any]], tuple[nn.Module | None, dict[str, Any]]] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data.train``, select the best epoch on ``data.val``, test on ``data.test``.
 
@@ -506,6 +542,13 @@ def fit(
         ``epoch_hook(model, row)`` is called on every rank after each epoch's validation, before the
         checkpoint is written; the dict it returns is merged into the row (extra per-epoch metrics,
         which are therefore checkpointed too).  It must not consume the global random generators.
+    reshape : callable
+        ``reshape(model, row) -> (new_model or None, extra)`` is called after ``epoch_hook`` (same
+        rules); ``extra`` is merged into the row.  A ``new_model`` (a smaller model from a reduction)
+        is trained from the next epoch on with a new optimiser at the current learning rates while the
+        scheduler continues; the best-validation selection restarts with it (weights of different
+        shapes do not compare).  It must have ``hparams`` (a resumed stage rebuilds it as
+        ``type(model)(**hparams)``) and be deterministic, so that a resumed stage is bit-identical.
 
     Returns
     -------
@@ -527,7 +570,7 @@ def fit(
     )  # fmt: skip
     state = _State()
     if resume and run.ckpt_path is not None and run.ckpt_path.is_file():
-        state = _restore(run)
+        run, state = _restore(run)
         for row in state.history if on_epoch_end is not None else ():
             on_epoch_end(row)
     for epoch in range(state.start_epoch, recipe.epochs):
@@ -535,7 +578,9 @@ def fit(
         train = _train_epoch(run, epoch)
         row = _end_epoch(run, state, epoch, train, started)
         if epoch_hook is not None:
-            row.update(epoch_hook(model, row) or {})
+            row.update(epoch_hook(run.model, row) or {})
+        if reshape is not None:
+            run = _reshape(run, state, reshape, row)
         state.history.append(row)
         logger.info(
             "[%s] epoch %d/%d train loss %.4f acc %.4f | val loss %.4f acc %.4f (%.1fs)",
@@ -546,6 +591,7 @@ def fit(
         _kill_point(stage, epoch + 1)
         if on_epoch_end is not None:
             on_epoch_end(row)
+    model = run.model
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     val = evaluate(model, run.val_loader, device=run.device)
@@ -554,4 +600,4 @@ def fit(
     logger.info("[%s] best epoch %d: val acc %.4f, test acc %.4f", stage, state.best_epoch + 1, val["accuracy"],
                 test["accuracy"])  # fmt: skip
     tokens = state.history[-1]["train_tokens"] if state.history else 0
-    return FitResult(state.best_epoch + 1, val, test, state.history, time.perf_counter() - t0, tokens)
+    return FitResult(state.best_epoch + 1, val, test, state.history, time.perf_counter() - t0, tokens, model)
