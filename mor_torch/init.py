@@ -47,8 +47,9 @@ __all__ = [
 
 
 _log = logging.getLogger(__name__)
-#: Peak bytes per mode of the structured skew-HiPPO route (its ``O(N)`` vectors, measured with margin).
-_STRUCTURED_BYTES_PER_MODE = 400.0
+#: Peak bytes of the structured skew-HiPPO route: ``_STRUCTURED_BYTES[0] N + _STRUCTURED_BYTES[1]``
+#: (tracemalloc: 300 N + 1.6 MB at N = 1200 and 3000; with a margin).
+_STRUCTURED_BYTES = (400.0, 4e6)
 
 
 def _check_n(n: int) -> int:
@@ -186,7 +187,7 @@ def _neighbour_sum(x: np.ndarray) -> np.ndarray:
     m2, m3 = np.nansum((blocks - centre[:, None]) ** 2, axis=1), np.nansum((blocks - centre[:, None]) ** 3, axis=1)
     total = np.empty(n)
     own = (n + np.arange(n)) // B
-    step = max(1, (1 << 20) // nb)
+    step = 4 * B  # lanes per piece: pieces of 4 B x nb ~ 8 N entries, O(N) memory
     for s in range(0, n, step):
         lanes = slice(s, min(n, s + step))
         xs, b0 = x[lanes, None], own[lanes]
@@ -257,7 +258,7 @@ def skew_hippo(n: int, method: str = "auto") -> np.ndarray:
       eigenvalues below ``sigma`` and ``(log det(i S - sigma I))'`` cost ``O(N)`` time and memory.
       Two sweeps of counts bracket every frequency; simultaneous Newton (Aberth) steps, kept
       inside the brackets by the counts, converge to a few units of rounding *relative to each
-      frequency*.  ``O(N)`` memory (about ``400 N`` bytes), ``O(N^2)`` time.
+      frequency*.  ``O(N)`` memory (about ``300 N`` bytes and 2 MB), ``O(N^2)`` time.
 
     ``"auto"`` takes the dense route for ``N <= DENSE_MAX_N`` (= 256, where it is faster) and the
     structured one above.  Measured on one core (Intel Xeon, 2 cores shared with other jobs):
@@ -289,18 +290,14 @@ def skew_hippo(n: int, method: str = "auto") -> np.ndarray:
     MemoryLimitError
         When the route's arrays do not fit in the memory available, checked before allocating
         them: the dense ``2N x 2N`` matrix (``36 N^2`` bytes: N = 100001 would need 336 GiB) or the
-        structured route's ``O(N)`` vectors (about ``400 N`` bytes: 38 MiB at N = 100001).
+        structured route's ``O(N)`` vectors (reserved as ``400 N + 4e6`` bytes: 42 MiB at N = 100001).
     NumericalError
         When a LAPACK routine fails or the structured iteration does not converge.
     """
     n = _check_n(n)
     method = check_choice(method, "method (the skew-HiPPO route)", ("auto", "dense", "structured"))
     dense = method == "dense" or (method == "auto" and n <= DENSE_MAX_N)
-    lower, upper = np.arange(n // 2), np.arange(n // 2, n)
-    if dense:  # error about eps ||S||: each half polished in the recurrence that is relative to it
-        w = _polish(_polish(_dense(n), lower, inverse=False), upper, inverse=True)
-    else:  # converged in the recurrence relative to the lowest frequencies: polish the upper half
-        w = _polish(_structured(n), upper, inverse=True)
+    w = _dense(n) if dense else _structured(n)
     return -0.5 + 1j * w
 
 def _dense(n: int) -> np.ndarray:
@@ -319,8 +316,9 @@ def _dense(n: int) -> np.ndarray:
         raise NumericalError(f"the Hessenberg reduction of the skew-HiPPO matrix failed (LAPACK info = {info})")
     off = np.abs(np.diagonal(H, -1))
     del S, H
-    w = eigvalsh_tridiagonal(np.zeros(m), off, check_finite=False)  # ascending, +-pairs
-    return w[n:]
+    w = eigvalsh_tridiagonal(np.zeros(m), off, check_finite=False)[n:]  # ascending, +-pairs
+    # error about eps ||S||: each half polished in the recurrence whose rounding is relative to it
+    return _polish(_polish(w, np.arange(n // 2), inverse=False), np.arange(n // 2, n), inverse=True)
 
 
 
@@ -351,14 +349,14 @@ def _polish(w: np.ndarray, lanes: np.ndarray, inverse: bool) -> np.ndarray:
 
 def _structured(n: int) -> np.ndarray:
     """The ``N`` positive frequencies in ``O(N)`` memory (Sturm counts and Newton steps, see :func:`_sturm`)."""
-    check_memory(_STRUCTURED_BYTES_PER_MODE * n, f"the skew-HiPPO initialisation with N = {n} modes",
+    check_memory(_STRUCTURED_BYTES[0] * n + _STRUCTURED_BYTES[1], f"the skew-HiPPO initialisation with N = {n} modes",
                  "use fewer modes or another initialisation (s4d-lin, s4d-inv, random)")
     delta = 1.0 / (2.0 * np.arange(2 * n, dtype=np.float64) + 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         w = _refine(n, delta, *_brackets(n, delta))
     if not (np.all(np.isfinite(w)) and np.all(w > 0) and np.all(np.diff(w) > 0)):
         raise NumericalError(f"the skew-HiPPO frequencies for N = {n} came out unordered or not finite")
-    return w
+    return _polish(w, np.arange(n // 2, n), inverse=True)  # the upper half, relative to itself
 
 
 def s4d_lin(n: int) -> np.ndarray:
