@@ -9,7 +9,7 @@ stated otherwise:
 ========================  =======================================================================
 ``"skew-hippo"``          DSS paper: eigenvalues of the skew-symmetric part of the ``2N x 2N``
                           HiPPO-LegS matrix, the ``N`` with positive imaginary part, real part
-                          ``-1/2``.
+                          ``-1/2`` (``O(N)`` memory above ``N = 400``).
 ``"s4d-lin"``             ``-1/2 + i pi n``, ``n = 0..N-1`` (S4D-Lin of state size ``2N``).
 ``"s4d-inv"``             ``-1/2 + i (2N/pi) (2N/(2n+1) - 1)``, ``n = 0..N-1``: the S4D-Inv formula
                           for state size ``2N``.  (With ``N`` in place of ``2N`` and ``n`` running
@@ -250,28 +250,40 @@ def skew_hippo(n: int, method: str = "auto") -> np.ndarray:
 
     - ``"dense"``: an orthogonal Hessenberg reduction of ``S`` (LAPACK ``dgehrd``) makes it
       tridiagonal with sub-diagonal ``e``; the zero-diagonal symmetric tridiagonal with
-      off-diagonal ``|e|`` has eigenvalues ``+-w`` (``stebz``).  ``36 N^2`` bytes, ``O(N^3)`` time;
-      absolute error about ``eps ||S||``, so the lowest frequencies lose relative accuracy as
-      ``N`` grows (``1e-11`` at N = 1000).
+      off-diagonal ``|e|`` has eigenvalues ``+-w`` (``stebz``).  ``36 N^2`` bytes, ``O(N^3)``
+      time.  Its absolute error, about ``eps ||S||``, is large relative to the lowest frequencies
+      (``3e-12`` at N = 512), so one Newton step of the structured recurrence follows
+      (:func:`_polish`).
     - ``"structured"``: ``i S - sigma I = D (i K - sigma D^-2) D`` is congruent to a matrix whose
-      ``LDL^H`` factorisation is a scalar recurrence (see :func:`_sturm`), so the number of
-      eigenvalues below ``sigma`` and ``(log det(i S - sigma I))'`` cost ``O(N)`` time and memory.
-      Two sweeps of counts bracket every frequency; simultaneous Newton (Aberth) steps, kept
-      inside the brackets by the counts, converge to a few units of rounding *relative to each
-      frequency*.  ``O(N)`` memory (about ``300 N`` bytes and 2 MB), ``O(N^2)`` time.
+      ``LDL^H`` factorisation is a scalar recurrence (:func:`_sturm`), so the number of
+      eigenvalues below ``sigma`` and ``(log det(i S - sigma I))'`` cost ``O(N)`` time and memory
+      per shift.  Two sweeps of counts bracket every frequency; simultaneous Newton (Aberth)
+      steps, kept inside the brackets by the counts, converge to a few units of rounding relative
+      to each frequency; the upper half gets one Newton step on ``S^-1`` (whose rounding is
+      relative to the highest frequencies).  ``O(N)`` memory (``300 N`` bytes and 2 MB measured),
+      ``O(N^2)`` time: about 11 sweeps of ``N`` shifts over ``2N`` rows.  The shifts are shared
+      among ``torch.get_num_threads()`` threads.
 
-    ``"auto"`` takes the dense route for ``N <= DENSE_MAX_N`` (= 256, where it is faster) and the
-    structured one above.  Measured on one core (Intel Xeon, 2 cores shared with other jobs):
+    ``"auto"`` takes the dense route for ``N <= DENSE_MAX_N = 400`` and the structured one above:
+    the CPU seconds (one thread, best of 3; N = 400: 0.09 dense, 0.11 structured; N = 512: 0.23,
+    0.14) cross there.  Measured on one core of an Intel Xeon shared with other jobs (CPU time;
+    wall time was up to 7x longer under that load):
 
-    ====== ============= =============================== ====================================
-    N      dense         structured                      largest relative difference
-    ====== ============= =============================== ====================================
-    @@TABLE@@
-    ====== ============= =============================== ====================================
+    ======== ============== ================= ==============================================
+    N        dense (CPU s)  structured (CPU)  largest relative difference between the routes
+    ======== ============== ================= ==============================================
+    1000     2.2            0.3               3e-16 (both within 1.1e-15 of an 80-bit refinement)
+    2000     19.2           0.5               2e-15
+    10000    ~2400 (N^3),   7.3               (2.3e-15 from an 80-bit refinement)
+             14 GB
+    30000    (130 GB)       62
+    100001   (336 GiB)      @@1E5@@
+    ======== ============== ================= ==============================================
 
-    Relative error against 40-digit eigenvalues (mpmath): ``2e-16`` structured, ``3e-14`` dense at
-    N = 40; against an 80-bit refinement at N = 1000: ``2e-15`` structured, ``1e-11`` dense (the
-    lowest frequency).
+    Relative error on every frequency against 40-digit eigenvalues (mpmath, N <= 40) and against
+    an 80-bit refinement (N = 64 .. 10^4): at most ``3e-15`` for both routes (``3e-14`` at
+    N = 40 and ``3e-12`` at N = 512 for the dense route without its Newton step; ``6e-14`` on
+    the highest frequency at N = 10^4 for the structured one without the step on ``S^-1``).
 
     Parameters
     ----------
@@ -351,6 +363,7 @@ def _structured(n: int) -> np.ndarray:
     """The ``N`` positive frequencies in ``O(N)`` memory (Sturm counts and Newton steps, see :func:`_sturm`)."""
     check_memory(_STRUCTURED_BYTES[0] * n + _STRUCTURED_BYTES[1], f"the skew-HiPPO initialisation with N = {n} modes",
                  "use fewer modes or another initialisation (s4d-lin, s4d-inv, random)")
+    _log.info("skew-HiPPO with N = %d modes: the structured route, O(N) memory and O(N^2) time", n)
     delta = 1.0 / (2.0 * np.arange(2 * n, dtype=np.float64) + 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         w = _refine(n, delta, *_brackets(n, delta))

@@ -103,3 +103,15 @@ def test_a_layer_with_100001_modes_is_built_on_the_structured_route(monkeypatch)
 def test_bad_method_is_refused():
     with pytest.raises(InvalidArgumentError, match="method"):
         inits.skew_hippo(4, method="qr")
+
+
+def test_threads_share_the_shifts_without_changing_a_bit(monkeypatch):
+    one = inits.skew_hippo(450, method="structured")
+    monkeypatch.setattr(inits, "_LANES_PER_THREAD", 64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        three = inits.skew_hippo(450, method="structured")
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(one, three)  # each shift's recurrence is the same arithmetic on any thread
