@@ -80,24 +80,26 @@ def _sturm(sigma: np.ndarray, delta: np.ndarray, derivative: bool) -> tuple[np.n
     number of eigenvalues of ``i S`` below ``sigma`` (Sylvester).  It runs on ``z = c / sigma``,
     ``g = delta_k - z = -p_k / sigma``: ``z_{k+1} = (delta_k z_k + a) / g_k`` with
     ``a = 1 / (4 sigma^2)``, and on ``z' = dz/dsigma`` for
-    ``d/dsigma log|det| = 2N / sigma - sum_k z'_k / g_k``.
+    ``d/dsigma log|det| = 2N / sigma - sum_k z'_k / g_k``.  Nothing in it needs ``Delta = D^-2``:
+    with ``delta_k = 2k + 1`` it is the same count for ``i S^-1 / 4 = i (E D^-1) K (E D^-1)``
+    (``K^-1 = 4 E K E``, ``E = diag((-1)^k)``), whose eigenvalues are ``1 / (4 lambda)``.
 
     Parameters
     ----------
     sigma : (L,) float ndarray
         Positive shifts.
     delta : (2N,) float ndarray
-        ``1 / (2k + 1)``.
+        The diagonal of ``Delta``: ``1 / (2k + 1)`` for ``i S``, ``2k + 1`` for ``i S^-1 / 4``.
     derivative : bool
         Also return the logarithmic derivative of the determinant.
 
     Returns
     -------
     count : (L,) int ndarray
-        Number of eigenvalues of ``i S`` below each shift.
+        Number of eigenvalues of ``i Delta^-1/2 K Delta^-1/2`` below each shift.
     logdet_prime : (L,) float ndarray or None
-        ``sum_j 1 / (sigma - lambda_j)`` over all ``2N`` eigenvalues (not finite where a pivot
-        vanished exactly).
+        ``sum_j 1 / (sigma - lambda_j)`` over all ``2N`` of those eigenvalues (not finite where a
+        pivot vanished exactly).
     """
     a = 0.25 / (sigma * sigma)
     z, z_next, g = np.zeros_like(sigma), np.empty_like(sigma), np.empty_like(sigma)
