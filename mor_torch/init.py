@@ -24,6 +24,7 @@ All functions return complex128 numpy arrays of shape ``(N,)``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,6 +61,9 @@ def _check_n(n: int) -> int:
 #: time, every frequency to a few units of rounding); at and below, the dense one (measured: see
 #: :func:`skew_hippo`).
 DENSE_MAX_N = 400
+#: From this many modes on, the structured route's last results are remembered (``_remembered``):
+#: every layer of a model asks for the same ``N``, and each answer costs seconds to minutes.
+_REMEMBER_MIN_N = 4096
 #: Fewest shifts per thread in a sweep of counts (smaller shares cost more in overhead than they save).
 _LANES_PER_THREAD = 4096
 #: Block size of the far-field expansion in the simultaneous (Aberth) correction.
@@ -311,7 +315,10 @@ def skew_hippo(n: int, method: str = "auto") -> np.ndarray:
     n = _check_n(n)
     method = check_choice(method, "method (the skew-HiPPO route)", ("auto", "dense", "structured"))
     dense = method == "dense" or (method == "auto" and n <= DENSE_MAX_N)
-    w = _dense(n) if dense else _structured(n)
+    if dense:
+        w = _dense(n)
+    else:
+        w = _remembered(n) if n >= _REMEMBER_MIN_N else _structured(n)
     return -0.5 + 1j * w
 
 def _dense(n: int) -> np.ndarray:
@@ -358,6 +365,14 @@ def _polish(w: np.ndarray, lanes: np.ndarray, inverse: bool) -> np.ndarray:
     if np.all(np.diff(out) > 0):
         return out
     _log.debug("skew-HiPPO, N = %d: the Newton polish would reorder the frequencies; not taken", n)
+    return w
+
+
+@functools.lru_cache(maxsize=4)
+def _remembered(n: int) -> np.ndarray:
+    """:func:`_structured`, its last four answers kept (read-only; callers get ``-1/2 + i w``, a new array)."""
+    w = _structured(n)
+    w.flags.writeable = False
     return w
 
 

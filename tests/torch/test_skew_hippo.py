@@ -96,7 +96,11 @@ def test_a_layer_with_100001_modes_is_built_on_the_structured_route(monkeypatch)
         return 0.2 + np.arange(n, dtype=np.float64)
 
     monkeypatch.setattr(inits, "_structured", structured)
-    layer = DSS(4, 100001)
+    inits._remembered.cache_clear()
+    try:
+        layer = DSS(4, 100001)
+    finally:
+        inits._remembered.cache_clear()  # keep no stand-in answer for later tests
     assert calls == [100001] and layer.d_state == 100001
 
 
@@ -115,3 +119,25 @@ def test_threads_share_the_shifts_without_changing_a_bit(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(one, three)  # each shift's recurrence is the same arithmetic on any thread
+
+
+def test_large_sizes_are_computed_once_for_all_layers(monkeypatch):
+    calls = []
+
+    def structured(n):
+        calls.append(n)
+        return 0.2 + np.arange(n, dtype=np.float64)
+
+    monkeypatch.setattr(inits, "_structured", structured)
+    inits._remembered.cache_clear()
+    try:
+        n = inits._REMEMBER_MIN_N
+        first = inits.skew_hippo(n)
+        first[0] = 7.0  # the caller's copy; the remembered answer is not touched
+        second = inits.skew_hippo(n)
+        inits.skew_hippo(n - 1)  # below the threshold: not remembered
+        inits.skew_hippo(n - 1)
+    finally:
+        inits._remembered.cache_clear()
+    assert calls == [n, n - 1, n - 1]
+    assert second[0] == -0.5 + 0.2j
