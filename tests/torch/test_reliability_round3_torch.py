@@ -36,16 +36,17 @@ def _one_error_line(capsys, rc: int) -> str:
 
 # --------------------------------------------------------------------------- item 4: sizes that cannot fit
 def test_a_layer_too_large_for_memory_is_refused_naming_the_memory():
-    with pytest.raises(MemoryLimitError, match=r"N = 100001 .* needs about \d+ GiB"):  # was numpy's 298 GiB
-        DSS(4, 100001)
+    # N = 100001 (was numpy's 298 GiB) now takes the O(N)-memory route: tests/torch/test_skew_hippo.py
+    with pytest.raises(MemoryLimitError, match=r"N = 1000000000000 .* needs about [\d.]+ TiB"):
+        DSS(4, 10**12)
     assert isinstance(MemoryLimitError("x"), MemoryError)
 
 
 def test_cli_with_an_impossible_state_size_ends_in_one_line(tmp_path, capsys):
     argv = [*BASE, "--no-progress", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
-            "--set", "model.d_state=100001"]  # fmt: skip
-    line = _one_error_line(capsys, main(argv))  # was a numpy _ArrayMemoryError traceback
-    assert "MemoryLimitError" in line and "GiB" in line
+            "--set", "model.d_state=1000000000000"]  # fmt: skip
+    line = _one_error_line(capsys, main(argv))  # 100001 was a numpy _ArrayMemoryError traceback
+    assert "MemoryLimitError" in line and "TiB" in line
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 64])
