@@ -72,6 +72,9 @@ FLOOR_RTOL = 1e-10
 #: The floor of a dense G is deferred to its first read where this many times its cheap upper
 #: bound could not warn (a margin for the rounding of the two estimates).
 UPPER_MARGIN = 2.0
+#: ... tried up to this order only: the bound grows like ``(1 + |N| / d)^n`` with the strictly upper
+#: Schur part ``N`` and never deferred a random system of 32 states or more (2026-12-07).
+DEFER_MAX_ORDER = 24
 
 
 class _Deferred(NamedTuple):
@@ -145,7 +148,10 @@ class BalancedTruncationResult:
         H-infinity norm (a first-order estimate sampled at the resonances of the least damped
         poles and on a grid; see :func:`balanced_truncation`, Notes).  To that order
         ``||G - G_r||_inf <= error_bound + rounding``.  ``None`` for finite-horizon Gramians and
-        on the low-rank route (whose ``certificate`` qualifies the bound instead).
+        on the low-rank route (whose ``certificate`` qualifies the bound instead).  Dense systems:
+        where a cheap upper bound of it (the comparison matrix of the resolvent at the spectrum's
+        distance to the stability boundary) shows that it cannot trigger the ``AccuracyWarning``,
+        it is computed when first read (the same value as at the call, then kept).
     match_dc : bool
         ``True``: balanced singular perturbation (the reduced model is the residualisation, not
         ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
@@ -705,7 +711,7 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
 
     Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far
     below the accuracy of ``G`` itself; the second condition keeps rounding-level bounds, such
-    as ``order = n``, quiet).  Dense ``G``: where twice the cheap upper bound
+    as ``order = n``, quiet).  Dense ``G`` up to ``DEFER_MAX_ORDER`` states: where twice the cheap upper bound
     :func:`~mor.analysis._frequency.rounding_floor_upper` cannot warn either, the floor is deferred
     to its first read (:class:`_Deferred`).
     """
@@ -714,7 +720,8 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
     if isinstance(sys, LTI) and schur is None:
         schur = complex_schur(sys.A)
     size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
-    if isinstance(sys, LTI) and not _may_warn(UPPER_MARGIN * rounding_floor_upper(sys, schur)[0], bound, size):
+    cheap = isinstance(sys, LTI) and sys.n <= DEFER_MAX_ORDER
+    if cheap and not _may_warn(UPPER_MARGIN * rounding_floor_upper(sys, schur)[0], bound, size):
         return _Deferred(sys, (schur[0], schur[1]))  # a plain (T, Z): pickles
     floor = rounding_floor(sys, schur).reshape(bound.shape)
     bad = _may_warn(floor, bound, size)
