@@ -34,7 +34,7 @@ import numpy as np
 
 from .._display import compact_repr
 from .._guard import guarded
-from ..analysis._frequency import rounding_floor
+from ..analysis._frequency import rounding_floor, rounding_floor_upper
 from ..errors import (
     AccuracyWarning,
     ArgumentConflictError,
@@ -69,6 +69,42 @@ _USER = 6  # warnings point at the caller: helper -> _truncate -> _reduce -> bal
 BOUND_SHARE = 0.05
 #: ... and this fraction of sigma_1 (rounding-level bounds, e.g. order = n, stay quiet).
 FLOOR_RTOL = 1e-10
+#: The floor of a dense G is deferred to its first read where this many times its cheap upper
+#: bound could not warn (a margin for the rounding of the two estimates).
+UPPER_MARGIN = 2.0
+#: ... tried up to this order only: the bound grows like ``(1 + |N| / d)^n`` with the strictly upper
+#: Schur part ``N`` and never deferred a random system of 32 states or more (2026-12-07).
+DEFER_MAX_ORDER = 24
+
+
+class _Deferred(NamedTuple):
+    """The rounding floor of a dense ``G``, computed when first read: ``rounding_floor(sys, schur)``."""
+
+    sys: LTI
+    schur: tuple  # (T, Z)
+
+    def value(self) -> float:
+        return float(rounding_floor(self.sys, self.schur)[0])
+
+
+class _OnFirstRead:
+    """A dataclass field whose value may be a :class:`_Deferred`, replaced by its value when first
+    read (the result stays immutable to its users: every read gives the same number)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}_value"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:  # the dataclass reads the default here
+            return None
+        value = obj.__dict__[self.slot]
+        if isinstance(value, _Deferred):
+            value = value.value()
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
 
 
 @dataclass(frozen=True)
@@ -112,7 +148,10 @@ class BalancedTruncationResult:
         H-infinity norm (a first-order estimate sampled at the resonances of the least damped
         poles and on a grid; see :func:`balanced_truncation`, Notes).  To that order
         ``||G - G_r||_inf <= error_bound + rounding``.  ``None`` for finite-horizon Gramians and
-        on the low-rank route (whose ``certificate`` qualifies the bound instead).
+        on the low-rank route (whose ``certificate`` qualifies the bound instead).  Dense systems:
+        where a cheap upper bound of it (the comparison matrix of the resolvent at the spectrum's
+        distance to the stability boundary) shows that it cannot trigger the ``AccuracyWarning``,
+        it is computed when first read (the same value as at the call, then kept).
     match_dc : bool
         ``True``: balanced singular perturbation (the reduced model is the residualisation, not
         ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
@@ -139,7 +178,7 @@ class BalancedTruncationResult:
     padded: np.ndarray
     route: str = "dense"
     certificate: LowRankCertificate | None = None
-    rounding: float | np.ndarray | None = None
+    rounding: float | np.ndarray | None = _OnFirstRead()  # type: ignore[assignment]
     match_dc: bool = False
     n_unstable: int = 0
     frequency_band: tuple[float, float] | None = None
@@ -666,21 +705,26 @@ def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray) -> float | np.ndarray:
+def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray) -> float | np.ndarray | _Deferred:
     """The rounding floor of ``G`` (:func:`mor.analysis._frequency.rounding_floor`), with an
     :class:`AccuracyWarning` where it may invalidate the error bound.
 
     Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far
     below the accuracy of ``G`` itself; the second condition keeps rounding-level bounds, such
-    as ``order = n``, quiet).
+    as ``order = n``, quiet).  Dense ``G`` up to ``DEFER_MAX_ORDER`` states: where twice the cheap upper bound
+    :func:`~mor.analysis._frequency.rounding_floor_upper` cannot warn either, the floor is deferred
+    to its first read (:class:`_Deferred`).
     """
     if sys.n == 0:
         return 0.0 if bound.ndim == 0 else np.zeros(bound.shape)
     if isinstance(sys, LTI) and schur is None:
         schur = complex_schur(sys.A)
-    floor = rounding_floor(sys, schur).reshape(bound.shape)
     size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
-    bad = (floor > BOUND_SHARE * bound) & (floor > FLOOR_RTOL * size) & (size > 0)  # G = 0: nothing to lose
+    cheap = isinstance(sys, LTI) and sys.n <= DEFER_MAX_ORDER
+    if cheap and not _may_warn(UPPER_MARGIN * rounding_floor_upper(sys, schur)[0], bound, size):
+        return _Deferred(sys, (schur[0], schur[1]))  # a plain (T, Z): pickles
+    floor = rounding_floor(sys, schur).reshape(bound.shape)
+    bad = _may_warn(floor, bound, size)
     if np.any(bad):
         worst = np.argmax(np.where(bad, floor / np.maximum(bound, np.finfo(float).tiny), -np.inf))
         f, b, s1 = (float(np.ravel(x)[worst]) for x in (floor, bound, size))
@@ -697,6 +741,11 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
             stacklevel=_USER,
         )
     return float(floor) if floor.ndim == 0 else floor
+
+
+def _may_warn(floor: Any, bound: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Where a rounding floor makes :func:`_rounding` warn (``size > 0``: for ``G = 0`` nothing is lost)."""
+    return (floor > BOUND_SHARE * bound) & (floor > FLOOR_RTOL * size) & (size > 0)
 
 
 def _conditioning(sys: LTI | DiagonalLTI, schur) -> str:
