@@ -201,6 +201,10 @@ class SchurForm(tuple):
         self._real = real
         return self
 
+    def __reduce__(self) -> tuple:
+        """Pickle and copy as ``SchurForm(T, Z, real)`` (a tuple subclass is rebuilt from ``__new__``'s arguments)."""
+        return (type(self), (self[0], self[1], self._real))
+
     @property
     def T(self) -> np.ndarray:
         """(n, n) complex upper triangular factor."""

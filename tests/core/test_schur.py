@@ -94,3 +94,17 @@ def test_rotations_of_general_blocks_triangularise():
         np.testing.assert_allclose(np.diag(M), [lam1[0], lam2[0], lam1[1], lam2[1]], rtol=1e-14)
         back = _rot_cols(_rot_rows(M.copy(), rot, inverse=True), rot, inverse=True)
         np.testing.assert_allclose(back, Ts, atol=1e-14 * scale)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_schur_form_survives_pickle_and_deepcopy_with_its_real_factors(complex_):
+    import copy
+    import pickle
+
+    A = random_dense(6, complex_=complex_, seed=3).A
+    form = complex_schur(A)
+    X = np.arange(36.0).reshape(6, 6)
+    for twin in (pickle.loads(pickle.dumps(form)), copy.deepcopy(form)):
+        assert isinstance(twin, SchurForm)
+        assert np.array_equal(twin.T, form.T) and np.array_equal(twin.Z, form.Z)
+        assert np.array_equal(twin.to_schur_basis(X), form.to_schur_basis(X))  # the real route survives too
