@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -417,13 +418,13 @@ def test_seed_workers_die_with_the_run_and_a_dead_worker_is_resumable(tmp_path):
 
 def _cmdline(pid):
     try:
-        return open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
     except OSError:
         return ""
 
 
 def _alive(pid):
     try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
