@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what the lazy loader below resolves, for static analysis
         LraError,
         RunDirectoryError,
         TrainingDivergedError,
+        WorkerError,
     )
     from .model import SequenceClassifier, build_model, load_model, save_model
     from .pipeline import run_pipeline
@@ -47,6 +48,7 @@ _EXPORTS = {
     "RunDirectoryError": "errors",
     "SequenceClassifier": "model",
     "TrainingDivergedError": "errors",
+    "WorkerError": "errors",
     "available_presets": "config",
     "build_model": "model",
     "evaluate": "train",
@@ -71,6 +73,7 @@ __all__ = [
     "RunDirectoryError",
     "SequenceClassifier",
     "TrainingDivergedError",
+    "WorkerError",
     "available_presets",
     "build_model",
     "evaluate",

@@ -281,6 +281,12 @@ class RunConfig:
         one thread; :func:`mor_torch.lra.streaming.measure_latency`), written to the ``timing``
         block of ``results.json``; 0 = not timed.  Like ``device`` and ``threads`` it changes no
         result, so a resumed run may change it.
+    seed_workers : int
+        Processes that train the seeds at once (``>= 1``; CPU runs outside torchrun only, else 1): each
+        runs every stage of its seeds with ``threads`` torch threads (0: the cores divided among the
+        workers).  Two single-threaded processes keep 2 cores busier than one process with 2 threads
+        (most of a step's operations are too small to split).  The numbers are those of a sequential
+        run with the workers' thread count; like ``threads``, a resumed run may change it.
     """
 
     seeds: tuple[int, ...] = _spec((0,), _seeds, "seeds")
@@ -289,6 +295,7 @@ class RunConfig:
     deterministic: bool = _spec(True, BOOL, "deterministic kernels")
     fill_uninitialized_memory: bool = _spec(False, BOOL, "NaN-fill fresh tensors (debugging)")
     latency_tokens: int = _spec(256, NONNEGATIVE_INT, "tokens timed per stage for the streaming latency (0 = off)")
+    seed_workers: int = _spec(1, _checked(check_int, maximum=MAX_THREADS), "processes that train seeds at once")
 
 
 def _epochs(value: Any, where: str) -> tuple[int, ...]:

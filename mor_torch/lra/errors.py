@@ -11,7 +11,8 @@ They form their own tree (not :mod:`mor.errors`: none of them is about the numer
     ├── RunDirectoryError                          the run directory does not fit the request
     │   └── CheckpointError                        a saved file is unreadable; names the file
     ├── DeviceError (RuntimeError)                 the requested device is not available
-    └── TrainingDivergedError (ArithmeticError)    the training loss became NaN or infinite
+    ├── TrainingDivergedError (ArithmeticError)    the training loss became NaN or infinite
+    └── WorkerError (RuntimeError)                 a seed worker process died (run.seed_workers)
 
 The command line turns every one of them into a one-line message and exit code 2.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "LraError",
     "RunDirectoryError",
     "TrainingDivergedError",
+    "WorkerError",
 ]
 
 
@@ -117,3 +119,10 @@ class TrainingDivergedError(LraError, ArithmeticError):
     def __init__(self, message: str, *, stage: str, epoch: int, step: int, loss: float, checkpoint):
         super().__init__(message)
         self.stage, self.epoch, self.step, self.loss, self.checkpoint = stage, epoch, step, loss, checkpoint
+
+
+class WorkerError(LraError, RuntimeError):
+    """A worker process that trained seeds (``run.seed_workers > 1``) died (killed, out of memory).
+
+    What the workers finished stays in the run directory: ``--resume`` continues the run.
+    """

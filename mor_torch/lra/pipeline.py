@@ -65,8 +65,13 @@ import dataclasses
 import io
 import logging
 import math
+import multiprocessing
+import os
+import pickle
 import time
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,11 +87,11 @@ from . import distributed as dist_utils
 from . import during as during_mod
 from .config import Config, TrainConfig
 from .data import load_task
-from .errors import CheckpointError
+from .errors import CheckpointError, LraError, WorkerError
 from .files import atomic_write_bytes, atomic_write_json
 from .loaders import make_eval_loader
 from .model import SequenceClassifier, build_model, count_parameters, load_model, save_model
-from .process import derive_seed, seed_everything, set_up_run
+from .process import derive_seed, die_with_parent, keep_freed_memory, seed_everything, set_up_run
 from .rundir import (
     CLAIMS_NAME,
     COMPRESSION_NAME,
@@ -403,6 +408,69 @@ def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
     return out
 
 
+# --------------------------------------------------------------------------- seed workers
+def _seed_workers(config: Config, device: torch.device) -> int:
+    """Processes that train the seeds at once: ``run.seed_workers``, at most one per seed; 1 under
+    torchrun or off the CPU."""
+    if dist_utils.is_distributed() or device.type != "cpu":
+        return 1
+    return min(config.run.seed_workers, len(config.run.seeds))
+
+
+def _seed_worker(config: dict, run_dir: str, seed: int, resume: bool, level: int, parent: int) -> None:
+    """One worker process: every stage of ``seed``, written to ``run_dir`` (the parent reads it back).
+
+    An error that does not survive pickling (one with keyword-only arguments) comes back as an
+    :class:`LraError` naming it.
+    """
+    die_with_parent(parent)
+    form = f"%(asctime)s [seed {seed}] %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=form, force=True)  # this process's own log lines, seed named
+    keep_freed_memory()  # the same allocator settings as the command line's process
+    try:
+        cfg = Config.from_dict(config)
+        device = set_up_run(cfg.run)
+        ctx = _Context(cfg, load_data(cfg), Path(run_dir), device, resume, False,
+                       report.MetricsWriter(run_dir, enabled=False))  # fmt: skip
+        _run_seed(ctx, seed)
+    except Exception as exc:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # any error that does not survive pickling is named instead
+            raise LraError(f"seed {seed}: {type(exc).__name__}: {exc}") from None
+        raise
+
+
+def _train_seeds_in_workers(ctx: _Context, workers: int) -> None:
+    """Every stage of every seed, ``workers`` seeds at a time, each in its own process (spawned, so
+    no OpenMP state is forked).  Each writes its stages to the run directory, as a sequential run does;
+    the thread count per worker is ``run.threads`` (0: the cores divided among the workers).  A worker
+    that dies raises :class:`WorkerError`; one that raises passes its error on."""
+    run = ctx.config.run
+    threads = run.threads or max(1, (os.cpu_count() or 1) // workers)
+    config = dataclasses.replace(ctx.config, run=dataclasses.replace(run, threads=threads)).to_dict()
+    level = logging.getLogger().getEffectiveLevel()
+    logger.info("training %d seeds in %d worker processes, %d torch thread(s) each", len(run.seeds), workers, threads)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [
+            pool.submit(_seed_worker, config, str(ctx.run_dir), seed, ctx.resume, level, os.getpid())
+            for seed in run.seeds
+        ]
+        try:
+            for job in jobs:
+                job.result()
+        except BrokenProcessPool as exc:
+            raise WorkerError(f"a seed worker process died ({exc}); --resume continues the run") from None
+
+
+def _run_seeds(ctx: _Context, workers: int) -> dict[int, _SeedRun]:
+    """Every seed's stages: in this process, or in ``workers`` processes and then read back (resumed)."""
+    if workers > 1:
+        _train_seeds_in_workers(ctx, workers)
+        ctx = dataclasses.replace(ctx, resume=True)  # every stage is finished: load the results
+    return {seed: _run_seed(ctx, seed) for seed in ctx.config.run.seeds}
+
+
 # --------------------------------------------------------------------------- summary
 def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dict[str, Any]:
     """The content of ``results.json``."""
@@ -535,12 +603,15 @@ def _run(config: Config, run_dir: Path, *, resume: bool, progress: bool) -> dict
     data = load_data(config)
     metrics = report.MetricsWriter(run_dir, enabled=dist_utils.is_main_process())
     ctx = _Context(config, data, run_dir, device, resume, progress, metrics)
-    runs = {seed: _run_seed(ctx, seed) for seed in config.run.seeds}
+    workers = _seed_workers(config, device)
+    runs = _run_seeds(ctx, workers)
     if config.compression.enabled:
         results = _summarise_compression(config, runs, t_start)
+        results["timing"]["seed_workers"] = workers
         _write_compression(ctx, results, runs[config.run.seeds[0]].models["pretrained"])
     else:
         results = _summarise(config, runs, t_start)
+        results["timing"]["seed_workers"] = workers
         _write_outputs(ctx, results, runs[config.run.seeds[0]].hsv)
     dist_utils.barrier()
     return results

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import random
+import signal
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from .errors import DeviceError
 __all__ = [
     "configure_determinism",
     "derive_seed",
+    "die_with_parent",
     "keep_freed_memory",
     "resolve_device",
     "seed_everything",
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+# prctl option (sys/prctl.h): the signal a process gets when its parent dies
+_PR_SET_PDEATHSIG = 1
 
 
 def set_threads(threads: int) -> int:
@@ -81,6 +85,31 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         applied = False
     logger.debug("allocator keeps freed memory: %s", applied)
+    return applied
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Have this process killed (SIGKILL) when its parent dies (Linux); exit at once if it already has.
+
+    A worker process that trains seeds (:mod:`mor_torch.lra.pipeline`) calls it first, so a run killed
+    with ``kill -9`` leaves no worker writing into its run directory while ``--resume`` continues it.
+
+    Parameters
+    ----------
+    parent_pid : int
+        The process id of the parent that started this process.
+
+    Returns
+    -------
+    bool
+        True when the kernel will send the signal (Linux), False elsewhere (nothing changes).
+    """
+    try:
+        applied = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+    except (OSError, AttributeError):
+        applied = False
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
     return applied
 
 

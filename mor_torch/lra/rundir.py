@@ -60,7 +60,7 @@ TIMING_NAME = "timing.json"
 
 logger = logging.getLogger(__name__)
 
-_VOLATILE_RUN_KEYS = ("device", "threads", "latency_tokens")
+_VOLATILE_RUN_KEYS = ("device", "threads", "latency_tokens", "seed_workers")
 
 
 def stage_path(run_dir: Path, seed: int, stage: str) -> Path:
@@ -167,9 +167,9 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
     config : Config
         The resolved configuration.
     resume : bool
-        Allow an existing run whose saved configuration equals ``config`` (apart from
-        ``run.device``, ``run.threads`` and ``run.latency_tokens``); temporary files a killed run left behind are
-        removed (:func:`remove_stale_temporaries`).
+        Allow an existing run whose saved configuration equals ``config`` (apart from ``run.device``,
+        ``run.threads``, ``run.latency_tokens`` and ``run.seed_workers``); temporary files a killed run
+        left behind are removed (:func:`remove_stale_temporaries`).
 
     Raises
     ------
@@ -185,7 +185,8 @@ def prepare_run_dir(run_dir: Path, config: Config, *, resume: bool) -> None:
         if _comparable(read_saved_config(run_dir).to_dict()) != _comparable(data):
             raise RunDirectoryError(
                 f"{run_dir} holds a run with a different configuration; resume it without changing "
-                "settings (run.device, run.threads and run.latency_tokens may change) or choose another --out"
+                "settings (run.device, run.threads, run.latency_tokens and run.seed_workers may change) or choose "
+                "another --out"
             )
     if dist_utils.is_main_process():
         try:

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,6 +317,22 @@ def test_rerun_needs_resume_and_resume_skips_finished_stages(smoke):
     assert main(["--out", str(run), "--resume", "--order", "3", "--no-progress"]) == 2  # a changed setting
 
 
+@pytest.mark.timeout(600)
+def test_seed_workers_give_the_sequential_run_byte_for_byte(smoke, tmp_path):
+    # run.seed_workers = 2: the seeds train in two spawned processes (one thread each, as the fixture's
+    # sequential run); results.json and the metric rows are those of the sequential run
+    cfg, run, _ = smoke
+    parallel = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed_workers=2))
+    results = run_pipeline(parallel, tmp_path / "run")
+    assert results["timing"]["seed_workers"] == 2
+    assert (tmp_path / "run" / "results.json").read_bytes() == (run / "results.json").read_bytes()
+
+    def rows(path):
+        return [{k: v for k, v in json.loads(x).items() if k != "epoch_time_s"} for x in path.read_text().splitlines()]
+
+    assert rows(tmp_path / "run" / "metrics.jsonl") == rows(run / "metrics.jsonl")
+
+
 def _cli(out, data, *extra):
     return [
         sys.executable, "-m", "mor_torch.lra", "--preset", "smoke", "--out", str(out), "--data-dir", str(data),
@@ -356,3 +374,57 @@ def test_sigkill_mid_stage_then_resume_gives_identical_results(tmp_path):
 
     assert rows(tmp_path / "ref" / "metrics.jsonl") == rows(out / "metrics.jsonl")
     assert not list(out.rglob(".*.tmp"))  # whatever the kill left mid-write is gone after the resume
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_seed_workers_die_with_the_run_and_a_dead_worker_is_resumable(tmp_path):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    env.pop(KILL_AFTER_CHECKPOINT_ENV, None)
+    data, workers = tmp_path / "data", ["--seeds", "0", "1", "--set", "run.seed_workers=2"]
+    ref = subprocess.run(_cli(tmp_path / "ref", data, *workers), env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    # a worker killed at bt_init's first checkpoint: the run stops with a WorkerError (one line, code 2)
+    out = tmp_path / "killed"
+    kill = {**env, KILL_AFTER_CHECKPOINT_ENV: "bt_init:1"}
+    killed = subprocess.run(_cli(out, data, *workers), env=kill, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 2 and "WorkerError" in killed.stderr, killed.stderr[-3000:]
+    resumed = subprocess.run(
+        _cli(out, data, *workers, "--resume"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (tmp_path / "ref" / "results.json").read_bytes() == (out / "results.json").read_bytes()
+
+    # the run's own process killed with SIGKILL while both workers train: the workers die too (none
+    # keeps writing the directory), a condition waited for, not a time
+    orphans = tmp_path / "orphans"
+    proc = subprocess.Popen(_cli(orphans, data, *workers), env=env, stderr=subprocess.DEVNULL)
+    started = [orphans / f"seed{s}" / "pretrained" / "checkpoint.pt" for s in (0, 1)]
+    while not all(p.exists() for p in started) and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None
+    children = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                   text=True).stdout.split()]  # fmt: skip
+    workers = [pid for pid in children if "spawn_main" in _cmdline(pid)]
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 120
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def _alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
