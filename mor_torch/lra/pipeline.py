@@ -22,6 +22,16 @@ stage                    what                                                   
 With ``claims.checkpoints`` set, the weights after those pre-training epochs are also reduced and
 main-trained (stages ``claim2_epoch<e>``), the data of the second claim (:mod:`.claims`).
 
+The claims experiment's arms (:class:`~mor_torch.lra.config.ClaimsConfig`), all from the one
+pre-trained model of each seed: every reducer of ``claims.inits`` (``bt``, ``modal``, ``bsp``,
+``irka``) reduces it and the same main training follows (``<init>_reduced``, ``<init>_init``; BT's
+reduced stage is ``reduced``), at every order of ``claims.orders`` (stages of an order other than
+``reduce.order`` end in ``_r<k>``).  With ``claims.hsv_reg > 0`` a second pre-training from the same
+initial weights adds the Hankel-singular-value regulariser (``pretrained_hsvreg``), followed by
+balanced truncation to each order, without and with main training (``hsvreg_reduced``,
+``hsvreg_bt_init``).  ``claims.baselines = false`` skips ``full_continued`` and the Skew-HiPPO stages.
+An IRKA that does not converge is logged and noted in its stage's record (``warnings``).
+
 With ``compression.enabled`` the run is the compression experiment instead (:mod:`.compression`):
 pre-training, then for every seed the curve of test accuracy without retraining against the
 fraction of SSM states kept (stage ``compression``); it writes ``compression.json``,
