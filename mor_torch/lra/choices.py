@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["BASELINE_POLES", "CURVE_METHODS", "SCHEDULERS", "TASKS"]
+__all__ = ["BASELINE_POLES", "CURVE_METHODS", "INIT_REDUCERS", "SCHEDULERS", "TASKS"]
 
 #: The task names :func:`mor_torch.lra.data.load_task` knows.
 TASKS: tuple[str, ...] = ("smnist", "listops", "listops-mini", "imdb", "aan", "cifar", "pathfinder")
@@ -35,3 +35,8 @@ CURVE_METHODS = MappingProxyType(
         "aire": ("modal", "aire"),
     }
 )
+
+#: Initialisations of the claims experiment's arms (``claims.inits``): ``{name: reducer}`` of
+#: :func:`mor_torch.compress`; each arm reduces the pre-trained model to the arm's order with that
+#: reducer and main-trains it (stage ``<name>_init``).  ``irka`` is the H2-optimal reducer ``h2``.
+INIT_REDUCERS = MappingProxyType({"bt": "bt", "modal": "modal", "bsp": "bsp", "irka": "h2"})

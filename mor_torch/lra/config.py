@@ -34,7 +34,7 @@ from mor.validation import check_bool, check_choice, check_int, check_real
 from ..dss import DEFAULT_MODE, DEFAULT_STEP_RANGE, MODES
 from ..init import DEFAULT_INIT, INITS
 from ..reduce import GRAMIANS, STRUCTURES
-from .choices import BASELINE_POLES, CURVE_METHODS, SCHEDULERS, TASKS
+from .choices import BASELINE_POLES, CURVE_METHODS, INIT_REDUCERS, SCHEDULERS, TASKS
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -307,9 +307,29 @@ def _epochs(value: Any, where: str) -> tuple[int, ...]:
     return tuple(sorted(epochs))
 
 
+def _inits(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of initialisations, got {value!r}")
+    inits = [_choice(tuple(INIT_REDUCERS))(i, f"{where} entry") for i in value]
+    if len(set(inits)) != len(inits):
+        raise ConfigError(f"{where} has duplicates: {inits}")
+    if "bt" not in inits:
+        raise ConfigError(f"{where} must include 'bt' (the method, the reference of the comparisons), got {inits}")
+    return tuple(i for i in INIT_REDUCERS if i in inits)  # canonical order: the stages run in it
+
+
+def _orders(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of reduced orders, got {value!r}")
+    orders = tuple(POSITIVE_INT(k, f"{where} entry") for k in value)
+    if len(set(orders)) != len(orders):
+        raise ConfigError(f"{where} has duplicates: {list(orders)}")
+    return tuple(sorted(orders, reverse=True))
+
+
 @dataclass(frozen=True)
 class ClaimsConfig:
-    """``[claims]``: the second claim's experiment (see :mod:`mor_torch.lra.claims`).
+    """``[claims]``: the claims experiment's extra arms (see :mod:`mor_torch.lra.claims`).
 
     Attributes
     ----------
@@ -318,10 +338,33 @@ class ClaimsConfig:
         no such runs.  Each must be at most the pre-training epochs.
     bootstrap : int
         Bootstrap resamples of the rank correlation's confidence interval.
+    inits : tuple of str
+        Initialisations compared after main training, names of
+        :data:`mor_torch.lra.choices.INIT_REDUCERS` (``"bt"`` required): for each, the pre-trained
+        model reduced by that reducer (stage ``reduced`` for BT, ``<init>_reduced`` otherwise) and
+        main-trained (``<init>_init``), at every order of ``orders``.
+    orders : tuple of int
+        The reduced orders of those arms (sorted, largest first); empty: ``reduce.order`` alone.
+        Non-empty, it must include ``reduce.order``; the stages of another order ``k`` carry the
+        suffix ``_r<k>`` (``bt_init_r2``).  Each must be smaller than ``model.d_state``.
+    hsv_reg : float
+        ``> 0``: a second pre-training (stage ``pretrained_hsvreg``) from the same initial weights
+        with the Hankel-singular-value regulariser of this weight
+        (:func:`mor_torch.regularize.hsv_penalty`; its order and channels from the ``pretrain``
+        recipe, whose own ``hsv_reg`` must be 0), then balanced truncation to every order of
+        ``orders`` without (``hsvreg_reduced``) and with main training (``hsvreg_bt_init``);
+        0 = off.
+    baselines : bool
+        Run the reference stages ``full_continued``, ``skew_hippo`` and ``skew_hippo_matched``
+        (claim 1 needs them); ``False`` skips them (claim 1 is then "not run").
     """
 
     checkpoints: tuple[int, ...] = _spec((), _epochs, "pre-training epochs to reduce and main-train")
     bootstrap: int = _spec(2000, POSITIVE_INT, "bootstrap resamples")
+    inits: tuple[str, ...] = _spec(("bt", "modal"), _inits, "initialisations compared after main training")
+    orders: tuple[int, ...] = _spec((), _orders, "reduced orders of the initialisation arms (empty: reduce.order)")
+    hsv_reg: float = _spec(0.0, NONNEGATIVE_REAL, "weight of the HSV-regularised second pre-training (0 = off)")
+    baselines: bool = _spec(True, BOOL, "run full_continued and the Skew-HiPPO baselines")
 
 
 def _fractions(value: Any, where: str) -> tuple[float, ...]:
@@ -490,6 +533,7 @@ class Config:
                 f"claims.checkpoints {late} exceed the {self.recipe('pretrain').epochs} pre-training epochs"
             )
         self._check_during()
+        self._check_claim_arms()
 
     def _check_during(self) -> None:
         """``[during]``: a schedule that fits the pre-training and ends at ``reduce.order``."""
@@ -510,6 +554,20 @@ class Config:
         if dur.orders and (dur.orders[-1] != self.reduce.order or dur.orders[0] >= self.model.d_state):
             raise ConfigError(f"during.orders {list(dur.orders)} must start below model.d_state "
                               f"({self.model.d_state}) and end at reduce.order ({self.reduce.order})")  # fmt: skip
+
+    def _check_claim_arms(self) -> None:
+        """``claims.orders`` and ``claims.hsv_reg`` against the model and the pre-training recipe."""
+        orders, order = self.claims.orders, self.reduce.order
+        if orders and order not in orders:
+            raise ConfigError(f"claims.orders {list(orders)} must include reduce.order ({order})")
+        big = [k for k in orders if k >= self.model.d_state]
+        if big:
+            raise ConfigError(f"claims.orders {big} must be smaller than model.d_state ({self.model.d_state})")
+        if self.claims.hsv_reg and self.recipe("pretrain").hsv_reg:
+            raise ConfigError(
+                "claims.hsv_reg compares regularised with plain pre-training: the pretrain recipe's hsv_reg "
+                f"must be 0, got {self.recipe('pretrain').hsv_reg}"
+            )
 
     def recipe(self, stage: str) -> TrainConfig:
         """The training recipe of ``stage`` (``"pretrain"`` or ``"main"``): ``train`` with its overrides.

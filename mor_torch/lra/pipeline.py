@@ -22,6 +22,16 @@ stage                    what                                                   
 With ``claims.checkpoints`` set, the weights after those pre-training epochs are also reduced and
 main-trained (stages ``claim2_epoch<e>``), the data of the second claim (:mod:`.claims`).
 
+The claims experiment's arms (:class:`~mor_torch.lra.config.ClaimsConfig`), all from the one
+pre-trained model of each seed: every reducer of ``claims.inits`` (``bt``, ``modal``, ``bsp``,
+``irka``) reduces it and the same main training follows (``<init>_reduced``, ``<init>_init``; BT's
+reduced stage is ``reduced``), at every order of ``claims.orders`` (stages of an order other than
+``reduce.order`` end in ``_r<k>``).  With ``claims.hsv_reg > 0`` a second pre-training from the same
+initial weights adds the Hankel-singular-value regulariser (``pretrained_hsvreg``), followed by
+balanced truncation to each order, without and with main training (``hsvreg_reduced``,
+``hsvreg_bt_init``).  ``claims.baselines = false`` skips ``full_continued`` and the Skew-HiPPO stages.
+An IRKA that does not converge is logged and noted in its stage's record (``warnings``).
+
 With ``during.epochs`` set, the arm of :mod:`.during` also runs (stages ``during_pretrained``: the
 pre-training with reductions by balanced truncation after those epochs, ``T_p`` tokens; ``during``:
 its final model main-trained, ``T_p + T_m``), compared with ``bt_init`` and ``skew_hippo_matched`` in
@@ -69,6 +79,7 @@ import multiprocessing
 import os
 import pickle
 import time
+import warnings
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -79,12 +90,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from mor.errors import AccuracyWarning
+
 from ..dss import DSS
 from ..reduce import compress
+from ..reducers import ITERATIVE
 from . import claims as claims_mod
 from . import compression, plots, report
 from . import distributed as dist_utils
 from . import during as during_mod
+from .choices import INIT_REDUCERS
 from .config import Config, TrainConfig
 from .data import load_task
 from .errors import CheckpointError, LraError, WorkerError
@@ -230,19 +245,42 @@ def _train_stage(
     return model, record
 
 
-def _compress(config: Config, model: SequenceClassifier, reducer: str = "bt"):
-    """Every DSS layer of ``model`` (a CPU copy) reduced to ``config.reduce.order``."""
+def _compress(config: Config, model: SequenceClassifier, reducer: str = "bt", order: int | None = None):
+    """Every DSS layer of ``model`` (a CPU copy) reduced to ``order`` (default ``config.reduce.order``)."""
     rc = config.reduce
     return compress(
-        copy.deepcopy(model).to("cpu"), rc.order, reducer=reducer, gramians=rc.gramians, structure=rc.structure,
-        length=model.hparams["length"],
+        copy.deepcopy(model).to("cpu"), order or rc.order, reducer=reducer, gramians=rc.gramians,
+        structure=rc.structure, length=model.hparams["length"],
     )  # fmt: skip
 
 
+def _compress_noting(config: Config, model: SequenceClassifier, reducer: str, order: int):
+    """:func:`_compress` catching the accuracy warnings of an iterative reducer (IRKA): ``(model, report, notes)``.
+
+    The messages are logged and go to the stage's record (``warnings``), so a run reports an
+    unconverged IRKA instead of stopping on it.
+    """
+    if reducer not in ITERATIVE:
+        return (*_compress(config, model, reducer, order), [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AccuracyWarning)
+        small, rep = _compress(config, model, reducer, order)
+    messages = sorted({str(w.message) for w in caught if issubclass(w.category, AccuracyWarning)})
+    for w in caught:
+        if not issubclass(w.category, AccuracyWarning):  # anything else goes on as it came
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for message in messages:
+        logger.warning("%s at order %d: %s", reducer, order, message)
+    return small, rep, messages
+
+
 def _reduce_stage(
-    ctx: _Context, stage: str, pretrained: SequenceClassifier, seed: int, reducer: str
-) -> tuple[SequenceClassifier, dict, list]:
-    """Reduce the pre-trained model with ``reducer`` and evaluate it as is (or load the finished stage)."""
+    ctx: _Context, stage: str, pretrained: SequenceClassifier, seed: int, reducer: str, order: int | None = None,
+    source: str = "pretrained",
+) -> tuple[SequenceClassifier, dict, list]:  # fmt: skip
+    """Reduce the pre-trained model (stage ``source``) with ``reducer`` to ``order`` (default ``reduce.order``)
+    and evaluate it as is (or load the finished stage)."""
+    order = order or ctx.config.reduce.order
     stage_dir = stage_path(ctx.run_dir, seed, stage)
     try:
         done = _finished(ctx, stage_dir, stage, seed)
@@ -251,16 +289,18 @@ def _reduce_stage(
     except CheckpointError as exc:  # the stage is deterministic and cheap: compute it again
         logger.warning("[seed %d] stage %s: %s; computing the stage again", seed, stage, exc)
     t0 = time.perf_counter()
-    reduced, rep = _compress(ctx.config, pretrained, reducer)
+    reduced, rep, messages = _compress_noting(ctx.config, pretrained, reducer, order)
     reduce_s = time.perf_counter() - t0
     reduced.to(ctx.device)
     val, test = _evaluate(ctx, reduced)
-    tokens = pretrained_tokens(ctx, seed)
+    tokens = pretrained_tokens(ctx, seed, source)
     row = {"stage": stage, "seed": seed, "epoch": 0, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
            "path_tokens": tokens}  # fmt: skip
     ctx.metrics.add(row)
-    quality = report.reduction_quality(pretrained, reduced, rep, ctx.config.reduce.order)
-    record = _stage_record(reduced, val, test, reduce_s=reduce_s, train_tokens=tokens, reduction=quality, history=[row])
+    quality = report.reduction_quality(pretrained, reduced, rep, order)
+    noted = {"warnings": messages} if messages else {}
+    record = _stage_record(reduced, val, test, reduce_s=reduce_s, train_tokens=tokens, reduction=quality, history=[row],
+                           **noted)  # fmt: skip
     hsv = [np.atleast_2d(np.asarray(layer.hsv, dtype=np.float64)) for layer in rep.layers.values()]
     if dist_utils.is_main_process():
         buf = io.BytesIO()
@@ -270,7 +310,7 @@ def _reduce_stage(
     write_stage_result(stage_dir, record)
     logger.info(
         "[seed %d] %s: order %d in %.2fs, val acc %.4f, test acc %.4f",
-        seed, stage, ctx.config.reduce.order, reduce_s, val["accuracy"], test["accuracy"],
+        seed, stage, order, reduce_s, val["accuracy"], test["accuracy"],
     )  # fmt: skip
     return reduced, record, hsv
 
@@ -284,9 +324,9 @@ def _read_hsv(path: Path) -> list[np.ndarray]:
         raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {exc}", path=str(path)) from None
 
 
-def pretrained_tokens(ctx: _Context, seed: int) -> int:
-    """Tokens of the finished pre-training of ``seed`` (from its result file)."""
-    return int(stage_result(stage_path(ctx.run_dir, seed, "pretrained"))["train_tokens"])
+def pretrained_tokens(ctx: _Context, seed: int, source: str = "pretrained") -> int:
+    """Tokens of the finished pre-training ``source`` of ``seed`` (from its result file)."""
+    return int(stage_result(stage_path(ctx.run_dir, seed, source))["train_tokens"])
 
 
 def _pretrain_hook(ctx: _Context, seed: int):
@@ -315,23 +355,43 @@ def _baseline_layout(config: Config, reduced: SequenceClassifier) -> dict:
     return {"d_state": config.reduce.order, "shared_poles": shared}
 
 
-def _from_pretrained(ctx: _Context, out: _SeedRun, seed: int) -> None:
-    """The stages that start from the pre-trained model: reduced, bt_init, modal_init, full_continued."""
-    main, pre = ctx.config.recipe("main"), out.models["pretrained"]
-    offset = out.records["pretrained"]["train_tokens"]
-    reduced, out.records["reduced"], out.hsv = _reduce_stage(ctx, "reduced", pre, seed, "bt")
-    out.models["reduced"] = reduced
-    out.models["bt_init"], out.records["bt_init"] = _train_stage(
-        ctx, "bt_init", copy.deepcopy(reduced), main, seed, offset=offset
-    )
-    modal, modal_record, _ = _reduce_stage(ctx, "modal_reduced", pre, seed, "modal")
-    out.records["modal_reduced"] = modal_record
-    out.models["modal_init"], out.records["modal_init"] = _train_stage(
-        ctx, "modal_init", modal, main, seed, offset=offset
-    )
-    out.models["full_continued"], out.records["full_continued"] = _train_stage(
-        ctx, "full_continued", copy.deepcopy(pre), main, seed, offset=offset
-    )
+def _arm(ctx: _Context, out: _SeedRun, seed: int, stages: tuple[str, str], reducer: str, order: int,
+         source: str = "pretrained") -> None:  # fmt: skip
+    """One initialisation arm: the model of stage ``source`` reduced to ``order`` by ``reducer``, then main-trained."""
+    pre, (reduce_name, train_name) = out.models[source], stages
+    small, out.records[reduce_name], hsv = _reduce_stage(ctx, reduce_name, pre, seed, reducer, order, source)
+    out.models[reduce_name] = small
+    if reduce_name == "reduced":
+        out.hsv = hsv
+    out.models[train_name], out.records[train_name] = _train_stage(
+        ctx, train_name, copy.deepcopy(small), ctx.config.recipe("main"), seed,
+        offset=out.records[source]["train_tokens"],
+    )  # fmt: skip
+
+
+def _from_pretrained(ctx: _Context, out: _SeedRun, seed: int, order: int) -> None:
+    """The arms of every ``claims.inits`` reducer at ``order`` (``reduced``, ``bt_init``, ``modal_reduced``,
+    ``modal_init``, ... at ``reduce.order``), all from the same pre-trained weights; at ``reduce.order``
+    also ``full_continued`` (unless ``claims.baselines`` is off)."""
+    cfg = ctx.config
+    for init in cfg.claims.inits:
+        _arm(ctx, out, seed, claims_mod.arm_stages(cfg, init, order), INIT_REDUCERS[init], order)
+    if order == cfg.reduce.order and cfg.claims.baselines:
+        out.models["full_continued"], out.records["full_continued"] = _train_stage(
+            ctx, "full_continued", copy.deepcopy(out.models["pretrained"]), cfg.recipe("main"), seed,
+            offset=out.records["pretrained"]["train_tokens"],
+        )  # fmt: skip
+
+
+def _hsv_reg_stages(ctx: _Context, out: _SeedRun, seed: int) -> None:
+    """With ``claims.hsv_reg``: regularised pre-training from the plain one's initial weights, then BT per order."""
+    cfg, source = ctx.config, claims_mod.HSV_REG_PRETRAINED
+    seed_everything(derive_seed(seed, "init", "pretrained"))  # the initial weights of the plain pre-training
+    model = build_model(cfg.model, ctx.data)
+    recipe = dataclasses.replace(cfg.recipe("pretrain"), hsv_reg=cfg.claims.hsv_reg)
+    out.models[source], out.records[source] = _train_stage(ctx, source, model, recipe, seed)
+    for order in claims_mod.arm_orders(cfg):
+        _arm(ctx, out, seed, claims_mod.hsv_reg_stages(cfg, order), "bt", order, source)
 
 
 def _from_scratch(ctx: _Context, out: _SeedRun, seed: int) -> None:
@@ -400,8 +460,14 @@ def _run_seed(ctx: _Context, seed: int) -> _SeedRun:
     if cfg.compression.enabled:  # the compression experiment: the curve instead of the other stages
         out.records["compression"] = _compression_stage(ctx, out.models["pretrained"], seed)
         return out
-    _from_pretrained(ctx, out, seed)
-    _from_scratch(ctx, out, seed)
+    _from_pretrained(ctx, out, seed, cfg.reduce.order)
+    if cfg.claims.baselines:
+        _from_scratch(ctx, out, seed)
+    for order in claims_mod.arm_orders(cfg):
+        if order != cfg.reduce.order:
+            _from_pretrained(ctx, out, seed, order)
+    if cfg.claims.hsv_reg:
+        _hsv_reg_stages(ctx, out, seed)
     _claim2_stages(ctx, out, seed)
     if cfg.during.epochs:
         _during_stages(ctx, out, seed)
@@ -476,17 +542,19 @@ def _summarise(config: Config, runs: dict[int, _SeedRun], t_start: float) -> dic
     """The content of ``results.json``."""
     seeds = config.run.seeds
     first = runs[seeds[0]]
-    records = {stage: {s: runs[s].records[stage] for s in seeds} for stage in report.STAGES}
+    records = {stage: {s: runs[s].records[stage] for s in seeds} for stage in _stages(first)}
     results: dict[str, Any] = {"preset": config.preset, "task": config.task.name}
-    models = {stage: first.models.get(stage) or first.models["reduced"] for stage in report.STAGES}
+    models = {stage: first.models[stage] for stage in records}
     for stage, model in models.items():
         results[stage] = report.summarise_stage(records[stage], count_parameters(model), model.hparams["d_state"])
         results[stage]["inference"] = streaming_cost(model)
-    results["comparisons"] = report.comparisons(records, "bt_init")
+    at_order = {stage: recs for stage, recs in records.items() if claims_mod.split_stage(stage)[1] is None}
+    results["comparisons"] = report.comparisons(at_order, "bt_init")
     results["claims"] = claims_mod.evaluate_claims(config, runs_records={s: runs[s].records for s in seeds})
     results["reduction"] = {
         stage: report.pool_reduction([runs[s].records[stage]["reduction"] for s in seeds])
-        for stage in ("reduced", "modal_reduced")
+        for stage in records
+        if "reduction" in first.records[stage]
     }
     results["hsv"] = first.records["reduced"]["reduction"]["layers"]
     results.update(order=config.reduce.order, gramians=config.reduce.gramians, structure=config.reduce.structure)
@@ -516,6 +584,15 @@ def _summarise_during(config: Config, runs: dict[int, _SeedRun], results: dict[s
         results[stage] = report.summarise_stage(records, count_parameters(model), model.hparams["d_state"])
         results[stage]["inference"] = streaming_cost(model)
     results["during_training"] = during_mod.summarise(config, {s: runs[s].records for s in seeds})
+
+
+def _stages(run: _SeedRun) -> list[str]:
+    """The stages of a seed's run summarised in ``results.json``: those of :data:`report.STAGES` in its order,
+    then the claims' extra arms in the order they ran (not the second claim's checkpoint stages, nor the
+    arm of :mod:`.during`, summarised on its own)."""
+    extra = [s for s in run.records if s not in report.STAGES and not s.startswith("claim2_epoch")
+             and s not in during_mod.DURING_STAGES]  # fmt: skip
+    return [s for s in report.STAGES if s in run.records] + extra
 
 
 def _stream_latency(config: Config, models: dict[str, SequenceClassifier]) -> dict[str, Any] | None:

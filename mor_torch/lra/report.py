@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "format_table",
     "pool_reduction",
     "reduction_quality",
+    "stage_label",
     "summarise_stage",
 ]
 
@@ -43,6 +45,37 @@ STAGES = {
     "skew_hippo": "Skew-HiPPO init (r)",
     "skew_hippo_matched": "Skew-HiPPO, BT's compute (r)",
 }
+
+#: Table labels of the claims experiment's extra arms (:mod:`mor_torch.lra.claims`), without order suffix.
+ARM_LABELS = {
+    "bsp_reduced": "BSP reduced, no training (r)",
+    "bsp_init": "BSP init + main training (r)",
+    "irka_reduced": "IRKA reduced, no training (r)",
+    "irka_init": "IRKA init + main training (r)",
+    "pretrained_hsvreg": "pre-trained, HSV-regularised (N)",
+    "hsvreg_reduced": "HSV-reg., BT reduced, no training (r)",
+    "hsvreg_bt_init": "HSV-reg., BT init + main training (r)",
+}
+
+
+def stage_label(stage: str) -> str:
+    """The table label of a stage: ``"BSP init + main training (r = 2)"`` for ``"bsp_init_r2"``.
+
+    Parameters
+    ----------
+    stage : str
+        A key of :data:`STAGES` or :data:`ARM_LABELS`, with or without an order suffix ``_r<k>``.
+
+    Returns
+    -------
+    str
+        The label (the stage name itself for an unknown stage).
+    """
+    match = re.fullmatch(r"(.+?)_r(\d+)", stage)
+    base = stage if match is None else match[1]
+    label = STAGES.get(base) or ARM_LABELS.get(base, base)
+    return label if match is None else label.replace("(r)", f"(r = {match[2]})")
+
 
 METRIC_COLUMNS = [
     "stage",
@@ -263,14 +296,14 @@ def format_table(results: dict[str, Any]) -> str:
     """
     if results.get("experiment") == "compression":  # the compression curve has its own table
         return format_compression(results)
-    head = (f"{'stage':<32} {'N/r':>4} {'SSM params':>10} {'state':>7} {'MACs/tok':>8} {'latency':>7} "
+    keys = [k for k, v in results.items() if isinstance(v, dict) and "per_seed" in v]
+    width = max([32, *(len(stage_label(k)) for k in keys)])
+    head = (f"{'stage':<{width}} {'N/r':>4} {'SSM params':>10} {'state':>7} {'MACs/tok':>8} {'latency':>7} "
             f"{'tokens':>9} {'test acc':>17}  per seed")  # fmt: skip
     lines = [head, "-" * len(head)]
     latency = ((results.get("timing") or {}).get("stream_latency") or {}).get("ratio_to_pretrained", {})
-    for key, label in STAGES.items():
-        st = results.get(key)
-        if st is None:
-            continue
+    for key in keys:
+        st, label = results[key], stage_label(key)
         seeds = " ".join(f"{v['test_accuracy']:.4f}" for v in st["per_seed"].values())
         acc = f"{st['accuracy']:.4f} +- {st['accuracy_std']:.4f}"
         tokens = f"{st['train_tokens'] / 1e6:.2f}M"
@@ -278,7 +311,7 @@ def format_table(results: dict[str, Any]) -> str:
         state, macs = cost.get("state_size", "-"), cost.get("macs_per_token", "-")
         lat = f"{latency[key]:.2f}x" if latency.get(key) is not None else "-"
         lines.append(
-            f"{label:<32} {st['d_state']!s:>4} {st['ssm_params']:>10} {state:>7} {macs:>8} {lat:>7} {tokens:>9} "
+            f"{label:<{width}} {st['d_state']!s:>4} {st['ssm_params']:>10} {state:>7} {macs:>8} {lat:>7} {tokens:>9} "
             f"{acc:>17}  {seeds}"
         )
     lines.append(
@@ -290,8 +323,8 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append("")
         lines.append("BT init + main training minus ...   (test accuracy, paired over seeds; 95% t interval)")
         for stage, c in comp.items():
-            label = STAGES.get(stage, stage)
-            lines.append(f"  {label:<32} {c['mean_diff']:+.4f}  {format_ci(c['ci95'])}  n={c['n_seeds']}")
+            label = stage_label(stage)
+            lines.append(f"  {label:<{width}} {c['mean_diff']:+.4f}  {format_ci(c['ci95'])}  n={c['n_seeds']}")
     if results.get("during_training"):
         lines += ["", format_during(results)]
     claims = results.get("claims")
@@ -305,7 +338,42 @@ def format_table(results: dict[str, Any]) -> str:
             f"Claim 2 (better original -> better compressed): Spearman rho {rho} {format_ci(c2['ci95'])}, "
             f"{c2['n_points']} points: {c2['verdict']}"
         )
+    if claims:
+        lines += _format_inits(claims.get("inits")) + _format_hsv_reg(claims.get("hsv_reg"))
     return "\n".join(lines)
+
+
+def _format_inits(inits: dict | None) -> list[str]:
+    """Per order: every initialisation after main training, and each minus BT (paired, 95% interval)."""
+    if not inits or len(next(iter(inits["orders"].values()))["trained"]) < 2:
+        return []
+    lines = ["", "Which initialisation wins after main training (test accuracy; minus BT paired over seeds)"]
+    for order, block in inits["orders"].items():
+        lines.append(f"  r = {order}: best {block['best']}")
+        for init, acc in block["trained"].items():
+            vs = block["minus_bt"].get(init)
+            diff = "" if vs is None else f"   minus BT {vs['mean_diff']:+.4f} {format_ci(vs['ci95'])}: {vs['verdict']}"
+            before = block["reduced"][init]["mean"]
+            lines.append(f"    {init:<6} {acc['mean']:.4f} +- {acc['std']:.4f} (no training {before:.4f}){diff}")
+    return lines
+
+
+def _format_hsv_reg(reg: dict | None) -> list[str]:
+    """Regularised minus plain pre-training, then BT, without and with main training, per order."""
+    if not reg:
+        return []
+
+    def row(name: str, c: dict) -> str:
+        return (f"    {name:<28} {c['regularised']['mean']:.4f} vs {c['plain']['mean']:.4f}  "
+                f"{c['mean_diff']:+.4f} {format_ci(c['ci95'])}: {c['verdict']}")  # fmt: skip
+
+    head = f"HSV regulariser (weight {reg['weight']:g}, r = {reg['penalty_order']}): regularised vs plain, paired"
+    lines = ["", head]
+    lines.append(row("pre-trained (N)", reg["pretrained"]))
+    for order, block in reg["orders"].items():
+        lines.append(row(f"BT r = {order}, no training", block["reduced"]))
+        lines.append(row(f"BT r = {order}, main-trained", block["bt_init"]))
+    return lines
 
 
 def format_compression(results: dict) -> str:
