@@ -399,7 +399,9 @@ def test_seed_workers_die_with_the_run_and_a_dead_worker_is_resumable(tmp_path):
     # the run's own process killed with SIGKILL while both workers train: the workers die too (none
     # keeps writing the directory), a condition waited for, not a time
     orphans = tmp_path / "orphans"
-    proc = subprocess.Popen(_cli(orphans, data, *workers), env=env, stderr=subprocess.DEVNULL)
+    cmd = _cli(orphans, data, *workers)
+    cmd[cmd.index("--epochs") + 1] = "200"  # pre-training outlasts the later worker's start on any machine
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = [orphans / f"seed{s}" / "pretrained" / "checkpoint.pt" for s in (0, 1)]
     while not all(p.exists() for p in started) and proc.poll() is None:
         time.sleep(0.2)
