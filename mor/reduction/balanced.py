@@ -81,7 +81,7 @@ class _Deferred(NamedTuple):
     """The rounding floor of a dense ``G``, computed when first read: ``rounding_floor(sys, schur)``."""
 
     sys: LTI
-    schur: tuple  # (T, Z)
+    schur: tuple  # the SchurForm (T, Z) of sys.A, as the eager call used
 
     def value(self) -> float:
         return float(rounding_floor(self.sys, self.schur)[0])
@@ -722,7 +722,7 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
     size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
     cheap = isinstance(sys, LTI) and sys.n <= DEFER_MAX_ORDER
     if cheap and not _may_warn(UPPER_MARGIN * rounding_floor_upper(sys, schur)[0], bound, size):
-        return _Deferred(sys, (schur[0], schur[1]))  # a plain (T, Z): pickles
+        return _Deferred(sys, schur)
     floor = rounding_floor(sys, schur).reshape(bound.shape)
     bad = _may_warn(floor, bound, size)
     if np.any(bad):
