@@ -18,6 +18,11 @@ Checks printed with the timings: the largest relative difference between mor's a
 leading Hankel singular values (those above ``1e-8 sigma_1``), and between the reduced transfer functions of mor and
 slycot at 64 frequencies (both are square-root BT, so they agree up to rounding).
 
+After the table, the floor tables (n = 16 and 64; ``--no-floors`` skips them): the pieces of
+mor's dense route against ab09ad, interleaved, and the LAPACK calls inside them that no trimming
+of the Python around them removes (the real Schur form, one ``ztrsyl`` per Gramian factor, the SVD,
+the reduced poles): their sum over ab09ad's time is the best ratio this route can reach.
+
 ``--cpu-time`` times CPU seconds of this process instead of wall time (steadier ratios on a machine
 loaded by other jobs; the load average is printed either way).
 
@@ -34,6 +39,7 @@ from _common import interleaved  # pins one BLAS thread: must precede numpy
 
 # isort: split
 import argparse
+import importlib
 import os
 import platform
 import time
@@ -74,6 +80,54 @@ def slycot_bt(sys: mor.LTI, r: int):
                              np.asfortranarray(sys.C), nr=r, tol=0.0)
 
 
+def floor_table(n: int, repeats: int, clock) -> None:
+    """Where a single reduction's time goes, against ab09ad's, interleaved (issue 24's floor table).
+
+    The pieces of mor's dense route (the complex Schur form, the two Gramian factors, the SVD of
+    their product, the reduced poles' stability test), the LAPACK calls inside them that no Python
+    glue can remove, and SLICOT's own Schur form plus one Hammarling factor (``sb03od``).
+    """
+    sys_ = random_stable(n, seed=n)
+    r = n // 4
+    dense = importlib.import_module("mor.gramians.dense")
+    lyap = importlib.import_module("mor.linalg.lyapunov")
+    form = mor.linalg.complex_schur(sys_.A)
+    T, Z = form
+    R, S = dense._dense_factor(sys_, "c", form), dense._dense_factor(sys_, "o", form)
+    tau = np.diagonal(T)
+    rho = np.sqrt(-2.0 * tau.real)
+    K = np.triu(np.multiply.outer(-rho, rho).astype(complex), 1) + np.diag(tau)
+    Cb = np.multiply.outer((Z.conj().T @ sys_.B)[:, 0], rho)
+    M = S.T @ R
+    Ar = mor.balanced_truncation(sys_, r).reduced.A
+    B0 = np.vstack([sys_.B.T, np.zeros((n - 1, n))])
+    fns = {
+        "ab09ad (SLICOT, whole)": lambda: slycot_bt(sys_, r),
+        "sb03od (SLICOT: real Schur + 1 factor)": lambda: slycot.sb03od(
+            n, 1, np.asfortranarray(sys_.A), np.zeros((n, n), order="F"), np.asfortranarray(B0), dico="C"),
+        "dgees (LAPACK: real Schur form)": lambda: scipy.linalg.lapack.dgees(
+            lambda *_: False, sys_.A, compute_v=1, sort_t=0),
+        "complex Schur form (mor)": lambda: mor.linalg.complex_schur(sys_.A),
+        "2 Gramian factors (mor)": lambda: (dense._dense_factor(sys_, "c", form), dense._dense_factor(sys_, "o", form)),
+        "2 x ztrsyl (LAPACK, in the above)": lambda: [lyap._sylv_c(T, K, Cb, lyap.BLOCK_CONTINUOUS) for _ in "co"],
+        "gesdd of S^T R (LAPACK)": lambda: scipy.linalg.lapack.dgesdd(M),
+        "eigvals of A_r (stability of G_r)": lambda: np.linalg.eigvals(Ar),
+        "mor.balanced_truncation (whole)": lambda: mor.balanced_truncation(sys_, r),
+    }  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t, _, _ = interleaved(repeats, fns, inner=max(1, 4096 // (n * n)), clock=clock)
+    ref = t["ab09ad (SLICOT, whole)"]
+    print(f"floor table, n = {n} (SISO, r = {r}; ms and share of ab09ad; load {os.getloadavg()[0]:.1f}):")
+    for name, v in t.items():
+        print(f"  {name:42s} {1e3 * v:8.3f} ms  {v / ref:6.2f}")
+    lapack_floor = sum(t[k] for k in ("dgees (LAPACK: real Schur form)", "2 x ztrsyl (LAPACK, in the above)",
+                                      "gesdd of S^T R (LAPACK)", "eigvals of A_r (stability of G_r)"))  # fmt: skip
+    glue = t["mor.balanced_truncation (whole)"] - lapack_floor
+    print(f"  LAPACK calls of mor's route alone: {lapack_floor / ref:.2f} x ab09ad (the ratio no glue trimming "
+          f"can beat); the rest of mor's time, Python glue: {glue / ref:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="n = 8 .. 256 only")
@@ -81,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="default: 15 / 7 / 3 by size")
     ap.add_argument("--control", action="store_true", help="also time control.balred")
     ap.add_argument("--cpu-time", action="store_true", help="CPU time of this process instead of wall time")
+    ap.add_argument("--no-floors", action="store_true", help="skip the floor tables (n = 16, 64)")
     args = ap.parse_args(argv)
     clock = time.process_time if args.cpu_time else time.perf_counter
     sizes = args.sizes or ([8, 16, 32, 64, 256] if args.quick else [8, 16, 32, 64, 256, 1024])
@@ -126,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             line_tail = (f"   {1 / ratio['slycot']:9.2f} {ratio['mor bfsr'] / ratio['slycot']:11.2f}"
                          f"   {hdiff:8.1e}   {tdiff:8.1e}")
         print(f"{n:5d} " + " ".join(f"{1e3 * t[c]:10.3f}" for c in cols) + line_tail, flush=True)
+    if HAVE_SLYCOT and not args.no_floors:
+        for n in (16, 64):
+            floor_table(n, 9, clock)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

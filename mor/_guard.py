@@ -22,15 +22,19 @@ from .errors import NumericalError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _arrays(out: Any):
-    if isinstance(out, np.ndarray) or np.isscalar(out):
+def _inexact(out: Any):
+    """The floating-point arrays and numbers in ``out`` (nested tuples, lists and dataclasses)."""
+    if isinstance(out, np.ndarray):
+        if out.dtype.kind in "fc":
+            yield out
+    elif isinstance(out, (float, complex, np.inexact)):
         yield out
     elif isinstance(out, (tuple, list)):
         for item in out:
-            yield from _arrays(item)
-    elif dataclasses.is_dataclass(out):
+            yield from _inexact(item)
+    elif dataclasses.is_dataclass(out) and not isinstance(out, type):
         for f in dataclasses.fields(out):
-            yield from _arrays(getattr(out, f.name))
+            yield from _inexact(getattr(out, f.name))
 
 
 def check_finite(value: np.ndarray, subject: str, advice: str) -> None:
@@ -63,11 +67,10 @@ def guarded(what: str, *, select: Callable[[Any], Any] | None = None) -> Callabl
                         f"{what} failed in LAPACK ({exc}); the input is probably badly scaled "
                         "(entries near the overflow range) or numerically singular"
                     ) from exc
-            for arr in _arrays(out if select is None else select(out)):
-                a = np.asarray(arr)
-                if a.dtype.kind in "fc" and not np.isfinite(a).all():  # (integers and bools are finite)
+            for a in _inexact(out if select is None else select(out)):  # (integers and bools are finite)
+                if not np.isfinite(a).all():
                     check_finite(
-                        a, f"{what} overflowed: the result",
+                        np.asarray(a), f"{what} overflowed: the result",
                         "rescale the system (B, C, D or the time unit) so that its entries are far from the "
                         "floating-point range limits",
                     )  # fmt: skip

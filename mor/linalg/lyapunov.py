@@ -214,22 +214,27 @@ def sylvester_lyapunov_factor(T: np.ndarray, B: np.ndarray, *, nb: int | None = 
         return np.zeros((n, n * m), dtype=np.complex128)
     tau = np.diagonal(T)
     rho = np.sqrt(-2.0 * tau.real)
-    K = np.multiply.outer(-rho, rho).astype(np.complex128)
+    K = np.multiply.outer(-rho, rho.astype(np.complex128))
     K[lower_indices(n)] = 0.0
     K.flat[:: n + 1] = tau
-    C = (rho[None, :, None] * np.asarray(B, dtype=np.complex128)[:, None, :]).reshape(n, n * m)
-    if m > 1:
-        K = np.kron(K, np.eye(m))
-    U = _sylv_c(np.asarray(T, dtype=np.complex128), K, C, BLOCK_CONTINUOUS if nb is None else nb)
-    rows, cols = np.repeat(np.arange(n), m), np.arange(n * m)  # entry (k, column k of block k)
+    nb = BLOCK_CONTINUOUS if nb is None else nb
     if m == 1:
+        U = _sylv_c(np.asarray(T, dtype=np.complex128), K, np.multiply.outer(B[:, 0], rho.astype(np.complex128)), nb)
         U[lower_indices(n)] = 0.0  # zero below row k (rounding residue)
+        d = U.diagonal().copy()
     else:
+        C = (rho[None, :, None] * np.asarray(B, dtype=np.complex128)[:, None, :]).reshape(n, n * m)
+        U = _sylv_c(np.asarray(T, dtype=np.complex128), np.kron(K, np.eye(m)), C, nb)
+        rows, cols = np.repeat(np.arange(n), m), np.arange(n * m)  # entry (k, column k of block k)
         U[np.arange(n)[:, None] > rows[None, :]] = 0.0
-    d = U[rows, cols]
+        d = U[rows, cols]
     a = np.abs(d)
-    U *= np.where(a > 0, np.conj(d) / np.where(a > 0, a, 1.0), 1.0)
-    U[rows, cols] = a  # exactly real
+    zero = a == 0
+    U *= np.conj(d) / np.where(zero, 1.0, a) + zero  # the phase that makes entry (k, column k) real
+    if m == 1:
+        np.fill_diagonal(U, a)  # exactly real
+    else:
+        U[rows, cols] = a
     return U
 
 

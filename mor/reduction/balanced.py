@@ -184,7 +184,9 @@ class BalancedTruncationResult:
     frequency_band: tuple[float, float] | None = None
 
 
-_CHECKED_FIELDS = [f.name for f in dataclasses.fields(BalancedTruncationResult) if f.name not in ("hsv", "rounding")]
+_CHECKED_FIELDS = [
+    f.name for f in dataclasses.fields(BalancedTruncationResult) if f.name not in ("hsv", "rounding", "reduced")
+]
 
 
 def _finite_part(res: Any) -> Any:
