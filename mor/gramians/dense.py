@@ -309,8 +309,9 @@ def _dense_factor(sys: LTI, which: str, schur) -> np.ndarray:
     else:
         Ct = sys.C @ Z
         U = _triangular_factor(reverse(T.conj().T), Ct.conj().T[::-1], discrete)[::-1]
-    keep = np.any(U != 0, axis=0)
-    real = schur.real_basis(U[:, keep]) if not sys.is_complex and isinstance(schur, SchurForm) else None
+    keep = U.any(axis=0)
+    kept = U if keep.all() else U[:, keep]
+    real = schur.real_basis(kept) if not sys.is_complex and isinstance(schur, SchurForm) else None
     if real is not None:
         Zr, Ut = real  # Z U = Zr (G^H U)
         return Zr @ _real_factor(Ut)

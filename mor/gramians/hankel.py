@@ -227,7 +227,7 @@ def _checked_hsv(hsv: Any) -> np.ndarray:
     hsv = as_array(hsv, "hsv", complex_=False, copy=False)
     if hsv.ndim < 1:
         raise DimensionError(f"hsv must have at least one dimension (..., n), got shape {hsv.shape}")
-    if np.any(hsv < 0):
+    if (hsv < 0).any():
         raise InvalidArgumentError("hsv must be non-negative (Hankel singular values)")
     return hsv
 
@@ -268,6 +268,10 @@ def truncation_bound(hsv: Any, order: Any) -> np.ndarray:
     1.5
     """
     hsv = _checked_hsv(hsv)
+    if isinstance(order, (int, np.integer)) and not isinstance(order, bool):  # one order (the common case)
+        if not 0 <= order <= hsv.shape[-1]:
+            raise OrderError(f"order must lie in 0 .. {hsv.shape[-1]}, got {order!r}")
+        return 2 * hsv[..., int(order) :].sum(axis=-1)
     cut = np.asarray(order)
     if not np.issubdtype(cut.dtype, np.integer):
         raise ArgumentTypeError(f"order must be an integer or an integer array, got {order!r}")

@@ -20,8 +20,8 @@ from scipy.linalg import lapack
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
 __all__ = [
-    "as_array", "binary_exponent", "conj_transpose", "fro_norm", "lower_indices", "matrix_fro_norm", "pad_hsv",
-    "r_factor", "reverse",
+    "as_array", "binary_exponent", "conj_transpose", "eigenvalues", "fro_norm", "lower_indices", "matrix_fro_norm",
+    "pad_hsv", "r_factor", "reverse",
 ]
 
 
@@ -34,6 +34,14 @@ def as_array(
     input.  ``square=True`` also requires a square 2-D array (checked before finiteness);
     ``copy=False`` returns ``value`` itself when it already has the target dtype.
     """
+    kind = value.dtype.char if type(value) is np.ndarray else ""
+    if kind in ("d", "D") and (complex_ is None or complex_ == (kind == "D")):
+        arr = value.copy() if copy else value  # already the target dtype (the common internal case)
+        if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
+            raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            _reject_non_finite(arr, name)
+        return arr
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises many types
@@ -46,13 +54,17 @@ def as_array(
         arr = arr.astype(np.float64, copy=copy)
     if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
         raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))
-        raise NonFiniteError(
-            f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
-            f"(first at index {tuple(int(i) for i in bad[0])})"
-        )
+    if not np.isfinite(arr).all():
+        _reject_non_finite(arr, name)
     return arr
+
+
+def _reject_non_finite(arr: np.ndarray, name: str) -> None:
+    bad = np.argwhere(~np.isfinite(arr))
+    raise NonFiniteError(
+        f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
+        f"(first at index {tuple(int(i) for i in bad[0])})"
+    )
 
 
 def pad_hsv(s: np.ndarray, n: int) -> np.ndarray:
@@ -124,6 +136,33 @@ def lower_indices(n: int, m: int | None = None) -> tuple[np.ndarray, np.ndarray]
     rows.setflags(write=False)
     cols.setflags(write=False)
     return rows, cols
+
+
+def eigenvalues(A: np.ndarray) -> np.ndarray:
+    """``numpy.linalg.eigvals(A)`` for one square float64 or complex128 matrix, by LAPACK ``dgeev`` /
+    ``zgeev`` called directly (numpy's routine without its wrapper; numpy's own on failure or
+    non-finite entries, which it rejects).  The same dtype rule: real when ``A`` and every eigenvalue
+    are real.
+
+    Parameters
+    ----------
+    A : (n, n) ndarray
+
+    Returns
+    -------
+    (n,) ndarray, float64 or complex128
+    """
+    kind = A.dtype.char
+    if A.ndim == 2 and A.size and kind in ("d", "D") and np.isfinite(A).all():
+        if kind == "d":
+            wr, wi, _, _, info = lapack.dgeev(A, compute_vl=0, compute_vr=0)
+            if info == 0:
+                return wr + 1j * wi if wi.any() else wr
+        else:
+            w, _, _, info = lapack.zgeev(A, compute_vl=0, compute_vr=0)
+            if info == 0:
+                return w
+    return np.linalg.eigvals(A)
 
 
 def r_factor(M: np.ndarray) -> np.ndarray:

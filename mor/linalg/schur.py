@@ -128,7 +128,7 @@ def _block_rotations(Tr: np.ndarray):
     i = _blocks(Tr)
     j = i + 1
     a, b, c, d = Tr[i, i], Tr[i, j], Tr[j, i], Tr[j, j]
-    if np.array_equal(a, d) and not ((b == 0) | (np.signbit(b) == np.signbit(c))).any():  # all standardised
+    if not ((a != d) | (b == 0) | (np.signbit(b) == np.signbit(c))).any():  # all standardised
         sb, sc = np.sqrt(np.abs(b)), np.sqrt(np.abs(c))
         lam1 = a + 1j * (sb * sc)
         nrm = np.hypot(sb, sc)

@@ -21,7 +21,7 @@ import scipy.linalg as sla
 
 from .._display import format_matrices
 from ..errors import ArgumentConflictError, DimensionError, InvalidArgumentError, MorError, SystemTypeError
-from ..linalg._arrays import as_array
+from ..linalg._arrays import as_array, eigenvalues
 from ..validation import check_real
 from ._statespace import FrozenStateSpace
 from .realform import real_diagonal_matrices
@@ -283,7 +283,7 @@ class LTI(FrozenStateSpace):
         if not self.n:
             return np.zeros(0, dtype=complex)
         if self.E is None:
-            return np.linalg.eigvals(self.A)
+            return eigenvalues(self.A)
         lam = sla.eigvals(self.A, self.E)
         return lam[np.isfinite(lam)]
 
