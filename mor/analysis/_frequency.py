@@ -33,7 +33,7 @@ import functools
 import numpy as np
 import scipy.linalg as sla
 
-from ..linalg._arrays import fro_norm, matrix_fro_norm
+from ..linalg._arrays import fro_norm
 from ..linalg._exact import accurate_log
 from ..linalg._expm1 import complex_expm1
 from ..linalg.schur import SchurForm, complex_schur, is_upper_triangular
@@ -45,7 +45,6 @@ __all__ = [
     "log_resolvent",
     "resolvent",
     "rounding_floor",
-    "rounding_floor_upper",
     "shifted_backsolve",
     "transfer_evaluator",
 ]
@@ -269,42 +268,6 @@ class DenseTransfer:
             parts = nC * nx + ny * nB
             return _EPS * np.sqrt(n) * (solve + schur + parts) + d_part, parts + d_part / _EPS
 
-    def rounding_upper(self) -> float:
-        """An upper bound of :meth:`rounding` at every point of the stability boundary (``s = j omega``;
-        discrete: ``|z| = 1``) from one pair of real triangular solves.
-
-        ``s I - T = Delta - N`` (``Delta`` its diagonal, ``N = -triu(T, 1)``) is triangular, so
-        ``R = (s I - T)^-1 = sum_k (Delta^-1 N)^k Delta^-1`` is a finite sum and entrywise
-        ``|R| <= (d I - |N|)^-1 = sum_k |N|^k / d^(k+1)``, ``d <= min_i |s - t_ii|`` the distance of
-        the spectrum to the boundary: ``min_i |Re t_ii|`` (discrete: ``min_i (1 - |t_ii|)``, as
-        ``-expm1(Re log t_ii)``).  Hence ``|X| <= x = (d I - |N|)^-1 |Bt|``,
-        ``|Y| <= y = (d I - |N|^T)^-1 |Ct|^T``, and from ``(s I - T) X = Bt``,
-        ``|s - t_ii| |X_i| <= |Bt_i| + (|N| |X|)_i``; :meth:`rounding`, non-decreasing in
-        ``|X|``, ``|Y|``, is then at most ``eps sqrt(n) (||y^T (2 |N| x + |Bt|)|| + ||T|| ||x|| ||y||
-        + ||Ct|| ||x|| + ||y|| ||Bt||) + eps ||D||`` (``inf`` where ``d <= 0`` or on overflow).  The
-        back substitutions with ``d I - |N|`` add non-negative terms only (no cancellation).
-        """
-        if self.n == 0:
-            return _EPS * float(fro_norm(self.D))
-        if self.discrete:
-            d = float(np.min(-np.expm1(self.log_diag.real)))
-        else:
-            d = float(np.min(np.abs(self.T.diagonal().real)))
-        if not d > 0:
-            return np.inf
-        N = self._abs_offdiag
-        M = -N
-        np.fill_diagonal(M, d)
-        aB, aC = np.abs(self.Bt), np.abs(self.Ct).T
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ax = sla.solve_triangular(M, aB, check_finite=False)
-            ay = sla.solve_triangular(M, aC, trans="T", check_finite=False)
-            parts = (self.T, aB, aC, self.D, ax, ay, ay.T @ (2 * N @ ax + aB))
-            nT, nB, nC, nD, nx, ny, solve = map(matrix_fro_norm, parts)
-            schur = 0.0 if self.exact_schur else nT * ny * nx
-            bound = _EPS * (np.sqrt(self.n) * (solve + schur + nC * nx + ny * nB) + nD)
-        return float(bound) if np.isfinite(bound) else np.inf
-
     def _both_solves(self, pts: np.ndarray, shift: np.ndarray, *, continuous: bool = False) -> tuple:
         """``X = (s I - T)^-1 Bt`` ``(k, n, m)`` and ``Y = (s I - T)^-H Ct^H`` ``(k, n, p)``.
 
@@ -454,17 +417,6 @@ def _floor_points(poles: np.ndarray, discrete: bool, log_poles: np.ndarray | Non
         centre = centre[np.arange(a)[:, None], keep]
     pts = np.concatenate([centre, np.zeros((a, 1)), grid], axis=-1)
     return 1j * pts
-
-
-def rounding_floor_upper(sys: LTI, schur: SchurForm | None = None) -> np.ndarray:
-    """An upper bound ``(1,)`` of :func:`rounding_floor` of a stable dense system, at a fraction of its cost.
-
-    :meth:`DenseTransfer.rounding_upper`: the comparison matrix of the resolvent at the distance of
-    the spectrum to the stability boundary bounds the rounding bound at every sample point.  An
-    upper bound in exact arithmetic; both are evaluated in floating point, so callers deciding by it
-    keep a margin.
-    """
-    return np.array([DenseTransfer(sys, schur).rounding_upper()])
 
 
 def rounding_floor(sys: LTI | DiagonalLTI, schur: SchurForm | None = None) -> np.ndarray:

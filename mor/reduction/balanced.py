@@ -26,6 +26,7 @@ low-rank Gramian factors (:func:`mor.low_rank_gramians`), qualified by a certifi
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -34,7 +35,7 @@ import numpy as np
 
 from .._display import compact_repr
 from .._guard import guarded
-from ..analysis._frequency import rounding_floor, rounding_floor_upper
+from ..analysis._frequency import rounding_floor
 from ..errors import (
     AccuracyWarning,
     ArgumentConflictError,
@@ -69,42 +70,91 @@ _USER = 6  # warnings point at the caller: helper -> _truncate -> _reduce -> bal
 BOUND_SHARE = 0.05
 #: ... and this fraction of sigma_1 (rounding-level bounds, e.g. order = n, stay quiet).
 FLOOR_RTOL = 1e-10
-#: The floor of a dense G is deferred to its first read where this many times its cheap upper
-#: bound could not warn (a margin for the rounding of the two estimates).
-UPPER_MARGIN = 2.0
-#: ... tried up to this order only: the bound grows like ``(1 + |N| / d)^n`` with the strictly upper
-#: Schur part ``N`` and never deferred a random system of 32 states or more (2026-12-07).
-DEFER_MAX_ORDER = 24
+#: The fields of a dense result settled at the first read of either (with the floor's AccuracyWarning).
+ON_FIRST_READ = ("error_bound", "rounding")
+#: Up to this order the floor of a dense G is also computed at that read; above it, at the call (only
+#: its warning waits for the read): there it costs <= 5% of the call, and an unread result would keep
+#: the Schur form alive (40 n^2 bytes, 42 MB at n = 1024).
+DEFER_MAX_ORDER = 256
 
 
-class _Deferred(NamedTuple):
-    """The rounding floor of a dense ``G``, computed when first read: ``rounding_floor(sys, schur)``."""
+class _PendingFloor(NamedTuple):
+    """The rounding floor of a dense ``G`` and its :class:`AccuracyWarning`, due at the first read of
+    ``error_bound`` or ``rounding``: ``rounding_floor(sys, schur)``, the value an eager call gives."""
 
     sys: LTI
-    schur: tuple  # the SchurForm (T, Z) of sys.A, as the eager call used
+    schur: Any  # the SchurForm of sys.A the Gramians used (None: computed when read, as the eager call did)
+    bound: float  # error_bound, known at the call
+    size: float  # sigma_1 + ||D|| of G
 
-    def value(self) -> float:
-        return float(rounding_floor(self.sys, self.schur)[0])
+    def settle(self) -> tuple[float, AccuracyWarning | None]:
+        """The floor, and the warning it calls for (``None``: none)."""
+        return _settle(self.sys, self.schur, self.bound, self.size)
+
+
+class _PendingWarning(NamedTuple):
+    """The rounding floor of a dense ``G`` of more than ``DEFER_MAX_ORDER`` states, computed at the
+    call; its warning is due at the first read of ``error_bound`` or ``rounding``."""
+
+    bound: float
+    floor: float
+    warning: AccuracyWarning | None
+
+    def settle(self) -> tuple[float, AccuracyWarning | None]:
+        """The floor, and the warning it calls for (``None``: none)."""
+        return self.floor, self.warning
+
+
+_PENDING = (_PendingFloor, _PendingWarning)
+
+
+@guarded("balanced_truncation (the rounding floor, at the first read of error_bound or rounding)",
+         select=lambda out: None)  # fmt: skip
+def _settle(sys: LTI, schur: Any, bound: float, size: float) -> tuple[float, AccuracyWarning | None]:
+    """:meth:`_PendingFloor.settle` under the guard of the call (floating-point warnings silenced,
+    LAPACK failures typed; the floor itself may be ``inf``, as at the call)."""
+    schur = complex_schur(sys.A) if schur is None else schur
+    floor = rounding_floor(sys, schur)[0]
+    return float(floor), _floor_warning(sys, schur, floor, bound, size)
 
 
 class _OnFirstRead:
-    """A dataclass field whose value may be a :class:`_Deferred`, replaced by its value when first
-    read (the result stays immutable to its users: every read gives the same number)."""
+    """A field of :class:`BalancedTruncationResult` whose value may be pending (:data:`_PENDING`).
 
-    def __set_name__(self, owner: type, name: str) -> None:
+    The first read of either field of :data:`ON_FIRST_READ` settles it: the floor is computed, its
+    ``AccuracyWarning`` (if any) issued at the reader's line, and both fields take their values.
+    The result stays immutable to its users: every read gives the same number, and warns at most
+    once (a warning turned into an error leaves the floor pending, so each read raises it).
+    """
+
+    def __init__(self, name: str) -> None:
         self.slot = f"_{name}_value"
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:  # the dataclass reads the default here
-            return None
+        if obj is None:
+            return self
         value = obj.__dict__[self.slot]
-        if isinstance(value, _Deferred):
-            value = value.value()
-            obj.__dict__[self.slot] = value
+        if isinstance(value, _PENDING):
+            floor, warning = value.settle()
+            if warning is not None:
+                warnings.warn(warning, stacklevel=_reader_stacklevel())
+            obj.__dict__.update(_error_bound_value=value.bound, _rounding_value=floor)
+            value = obj.__dict__[self.slot]
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__[self.slot] = value
+
+
+def _reader_stacklevel() -> int:
+    """``stacklevel`` of a warning issued by the caller of this function: the first frame outside
+    ``mor`` and :mod:`dataclasses`, the user's line that read the field (directly, or through
+    ``repr``, ``==``, ``dataclasses.replace`` or a ``mor`` routine)."""
+    here = inspect.currentframe()  # (None where Python keeps no frames: the caller's caller then)
+    frame, level = None if here is None else here.f_back.f_back, 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in ("mor", "dataclasses"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @dataclass(frozen=True)
@@ -126,6 +176,9 @@ class BalancedTruncationResult:
         ``2 * sum(hsv[..., order:])``, an upper bound of ``||G - G_r||_inf``
         (``None`` for finite-horizon Gramians, where no such bound holds; on the
         low-rank route the bound of the approximate Gramians, qualified by ``certificate``).
+        Dense systems (:class:`LTI`): the first read of ``error_bound`` or ``rounding`` computes the
+        rounding floor and issues its ``AccuracyWarning`` where the bound may not hold (see
+        ``rounding``).
     order : int
         Order of the reduced model(s).
     V, W : (..., n, order) ndarray
@@ -148,10 +201,14 @@ class BalancedTruncationResult:
         H-infinity norm (a first-order estimate sampled at the resonances of the least damped
         poles and on a grid; see :func:`balanced_truncation`, Notes).  To that order
         ``||G - G_r||_inf <= error_bound + rounding``.  ``None`` for finite-horizon Gramians and
-        on the low-rank route (whose ``certificate`` qualifies the bound instead).  Dense systems:
-        where a cheap upper bound of it (the comparison matrix of the resolvent at the spectrum's
-        distance to the stability boundary) shows that it cannot trigger the ``AccuracyWarning``,
-        it is computed when first read (the same value as at the call, then kept).
+        on the low-rank route (whose ``certificate`` qualifies the bound instead).  Dense systems
+        (:class:`LTI`): settled at the first read of ``rounding`` or ``error_bound``: the floor is
+        computed then (the same value as at the call, then kept; above
+        ``mor.reduction.balanced.DEFER_MAX_ORDER = 256`` states at the call, where it costs a few
+        percent of it) and the :class:`~mor.errors.AccuracyWarning` of :func:`balanced_truncation`
+        is issued then, pointing at the line that read it, once per result (a copy or an unpickled
+        result that was not read yet warns at its own first read).  Diagonal systems and the
+        members of a batch: computed, and warned about, at the call.
     match_dc : bool
         ``True``: balanced singular perturbation (the reduced model is the residualisation, not
         ``W^H A V``; ``V``, ``W`` are the bases of the kept balanced states).
@@ -170,7 +227,7 @@ class BalancedTruncationResult:
 
     reduced: LTI | DiagonalLTI
     hsv: np.ndarray
-    error_bound: float | np.ndarray | None
+    error_bound: float | np.ndarray | None  # (dense: on first read, see ON_FIRST_READ)
     order: int
     V: np.ndarray
     W: np.ndarray
@@ -178,11 +235,14 @@ class BalancedTruncationResult:
     padded: np.ndarray
     route: str = "dense"
     certificate: LowRankCertificate | None = None
-    rounding: float | np.ndarray | None = _OnFirstRead()  # type: ignore[assignment]
+    rounding: float | np.ndarray | None = None
     match_dc: bool = False
     n_unstable: int = 0
     frequency_band: tuple[float, float] | None = None
 
+
+for _name in ON_FIRST_READ:  # installed after the dataclass is made: error_bound has no default
+    setattr(BalancedTruncationResult, _name, _OnFirstRead(_name))
 
 _CHECKED_FIELDS = [
     f.name for f in dataclasses.fields(BalancedTruncationResult) if f.name not in ("hsv", "rounding", "reduced")
@@ -199,7 +259,28 @@ def _finite_part(res: Any) -> Any:
         return [_finite_part(x) for x in res]
     reduced = res.reduced
     model = (reduced.A, reduced.B, reduced.C, reduced.D) if isinstance(reduced, LTI) else ()
-    return (res.hsv[..., res.n_unstable :], *model, *(getattr(res, name) for name in _CHECKED_FIELDS))
+    return (res.hsv[..., res.n_unstable :], *model, *(_unread(res, name) for name in _CHECKED_FIELDS))
+
+
+def _unread(res: BalancedTruncationResult, name: str) -> Any:
+    """A field of ``res`` without settling a pending floor (whose bound is known at the call)."""
+    if name not in ON_FIRST_READ:
+        return getattr(res, name)
+    value = res.__dict__[f"_{name}_value"]
+    return (value.bound if name == "error_bound" else None) if isinstance(value, _PENDING) else value
+
+
+def _replace_unread(res: BalancedTruncationResult, **changes: Any) -> BalancedTruncationResult:
+    """``dataclasses.replace(res, **changes)`` carrying a pending floor over unread (the new result
+    settles it, and warns, at its own first read)."""
+    return dataclasses.replace(res, **{name: res.__dict__[f"_{name}_value"] for name in ON_FIRST_READ}, **changes)
+
+
+def _settled(res: Any) -> Any:
+    """``res`` (a result or a list of them) with its floor settled: its warning comes now."""
+    for x in res if isinstance(res, list) else [res]:
+        _ = x.error_bound
+    return res
 
 
 @guarded("balanced_truncation", select=_finite_part)
@@ -343,7 +424,10 @@ def balanced_truncation(
         outside the stability region.
     AccuracyWarning
         The error bound may not hold because the transfer function of the given system cannot
-        be computed to the bound's accuracy (see "Guarantee").
+        be computed to the bound's accuracy (see "Guarantee").  For a dense system it is issued at
+        the first read of the result's ``error_bound`` or ``rounding``, where the rounding floor
+        is computed, pointing at the line that read it; for a diagonal system and for each
+        member of a batch of dense systems, at the call.
 
     Notes
     -----
@@ -353,7 +437,10 @@ def balanced_truncation(
     function lies within ``rounding`` of ``G``, so ``||G - G_r||_inf <= error_bound + rounding``.
     ``rounding`` is estimated from the resolvent of the Schur form at the resonances of the least
     damped poles and on a grid (for a diagonal system, from the size of its modal terms); for
-    normal, well-damped systems it is ~1e-14 of ``sigma_1``.  An
+    normal, well-damped systems it is ~1e-14 of ``sigma_1``.  For a dense system of up to
+    ``DEFER_MAX_ORDER = 256`` states it is computed at the first read of ``error_bound`` or
+    ``rounding`` (the same value the call would give; a caller that only wants the reduced model
+    does not pay for it).  An
     :class:`~mor.errors.AccuracyWarning` names the conditioning (eigenvector condition of ``A``,
     stability margin of the least damped pole) when ``rounding`` exceeds 5% of the bound and
     ``1e-10 (sigma_1 + ||D||)``: strongly non-normal systems (eigenvector condition ~1e8 and
@@ -404,7 +491,8 @@ def balanced_truncation(
         vectorised = all(options[k] is None for k in options if k not in ("method", "rank_tol", "match_dc",
                                                                          "frequency_variant", "route"))
         vectorised &= match_dc is False and route in (None, "dense") and frequency_variant == "plain"
-        return reduce_batch(batch, order, tol, lambda s, o, t: balanced_truncation(s, o, tol=t, **options),
+        # members one by one: settled at once, so that their warnings name the member (map_members)
+        return reduce_batch(batch, order, tol, lambda s, o, t: _settled(balanced_truncation(s, o, tol=t, **options)),
                             method=method, rank_tol=rank_tol, vectorised=vectorised)
     sys = as_system(sys, keep_sparse=True)
     orders = _order_list(order)
@@ -490,7 +578,8 @@ def _reduce_with_split(sys: Any, orders: list, steps: _Steps, margin: float, hor
     split = stable_split(sys, margin)
     if split.unstable.n == 0:
         return _reduce(sys, orders, steps)
-    return reduce_unstable(split, orders, steps.tol, lambda stable, r: _reduce(stable, r, steps))
+    return reduce_unstable(split, orders, steps.tol, lambda stable, r: _reduce(stable, r, steps),
+                           replace=_replace_unread)
 
 
 def _reduce(sys: Any, orders: list, steps: _Steps) -> list[BalancedTruncationResult]:
@@ -539,7 +628,7 @@ def _truncate(sys, factors, svd, leading, order, steps: _Steps) -> BalancedTrunc
     if steps.horizon is None and steps.band is None:
         bound = truncation_bound(hsv, r)
         floor = None if low is not None else _rounding(sys, schur, bound, hsv)
-        bound = float(bound) if bound.ndim == 0 else bound
+        bound = floor if isinstance(floor, _PENDING) else float(bound) if bound.ndim == 0 else bound
     cert = None if low is None else certify(low, hsv, r, steps.hsv_rtol, bound)
     return BalancedTruncationResult(
         reduced, hsv, bound, r, V, W, method, ~valid, route=steps.route, certificate=cert, rounding=floor,
@@ -707,42 +796,49 @@ def _pad_poles(sys: DiagonalLTI, padded: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray) -> float | np.ndarray | _Deferred:
+def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray) -> Any:
     """The rounding floor of ``G`` (:func:`mor.analysis._frequency.rounding_floor`), with an
-    :class:`AccuracyWarning` where it may invalidate the error bound.
+    :class:`AccuracyWarning` where it may invalidate the error bound (:func:`_floor_warning`).
 
-    Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far
-    below the accuracy of ``G`` itself; the second condition keeps rounding-level bounds, such
-    as ``order = n``, quiet).  Dense ``G`` up to ``DEFER_MAX_ORDER`` states: where twice the cheap upper bound
-    :func:`~mor.analysis._frequency.rounding_floor_upper` cannot warn either, the floor is deferred
-    to its first read (:class:`_Deferred`).
+    A dense ``G`` (:class:`LTI`) gets a :class:`_PendingFloor` (up to ``DEFER_MAX_ORDER`` states) or
+    a :class:`_PendingWarning`: the floor (or only its warning) comes at the first read of
+    ``error_bound`` or ``rounding`` of the result.
     """
     if sys.n == 0:
         return 0.0 if bound.ndim == 0 else np.zeros(bound.shape)
-    if isinstance(sys, LTI) and schur is None:
-        schur = complex_schur(sys.A)
     size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
-    cheap = isinstance(sys, LTI) and sys.n <= DEFER_MAX_ORDER
-    if cheap and not _may_warn(UPPER_MARGIN * rounding_floor_upper(sys, schur)[0], bound, size):
-        return _Deferred(sys, schur)
+    if isinstance(sys, LTI):
+        pending = _PendingFloor(sys, schur, float(bound), float(size))
+        return pending if sys.n <= DEFER_MAX_ORDER else _PendingWarning(pending.bound, *pending.settle())
     floor = rounding_floor(sys, schur).reshape(bound.shape)
-    bad = _may_warn(floor, bound, size)
-    if np.any(bad):
-        worst = np.argmax(np.where(bad, floor / np.maximum(bound, np.finfo(float).tiny), -np.inf))
-        f, b, s1 = (float(np.ravel(x)[worst]) for x in (floor, bound, size))
-        where = f"{int(bad.sum())} of {bad.size} systems; worst: " if bad.ndim else ""
-        share = f / max(s1, 1e-300)
-        warnings.warn(
-            AccuracyWarning(
-                f"balanced_truncation: the error bound may not hold ({where}the bound is {b:.3g}, but the rounding "
-                f"errors of the transfer function itself are estimated at up to {f:.3g}, which is {share:.2g} times "
-                "sigma_1 + ||D||). "
-                f"{_conditioning(sys, schur)} No floating-point method reduces such a system to the bound's "
-                "accuracy; ||G - G_r|| <= error_bound + rounding (BalancedTruncationResult.rounding)"
-            ),
-            stacklevel=_USER,
-        )
+    warning = _floor_warning(sys, schur, floor, bound, size)
+    if warning is not None:
+        warnings.warn(warning, stacklevel=_USER)
     return float(floor) if floor.ndim == 0 else floor
+
+
+def _floor_warning(sys: LTI | DiagonalLTI, schur, floor: Any, bound: Any, size: Any) -> AccuracyWarning | None:
+    """The :class:`AccuracyWarning` for a rounding floor that may invalidate the error bound, or ``None``.
+
+    Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far
+    below the accuracy of ``G`` itself; the second condition keeps rounding-level bounds, such
+    as ``order = n``, quiet).
+    """
+    floor, bound, size = np.asarray(floor), np.asarray(bound), np.asarray(size)
+    bad = _may_warn(floor, bound, size)
+    if not np.any(bad):
+        return None
+    worst = np.argmax(np.where(bad, floor / np.maximum(bound, np.finfo(float).tiny), -np.inf))
+    f, b, s1 = (float(np.ravel(x)[worst]) for x in (floor, bound, size))
+    where = f"{int(bad.sum())} of {bad.size} systems; worst: " if bad.ndim else ""
+    share = f / max(s1, 1e-300)
+    return AccuracyWarning(
+        f"balanced_truncation: the error bound may not hold ({where}the bound is {b:.3g}, but the rounding "
+        f"errors of the transfer function itself are estimated at up to {f:.3g}, which is {share:.2g} times "
+        "sigma_1 + ||D||). "
+        f"{_conditioning(sys, schur)} No floating-point method reduces such a system to the bound's "
+        "accuracy; ||G - G_r|| <= error_bound + rounding (BalancedTruncationResult.rounding)"
+    )
 
 
 def _may_warn(floor: Any, bound: np.ndarray, size: np.ndarray) -> np.ndarray:

@@ -33,7 +33,14 @@ from ..systems.stable_split import StableSplit
 __all__ = ["reduce_unstable"]
 
 
-def reduce_unstable(split: StableSplit, orders: list, tol: float | None, reduce_stable: Callable) -> list:
+def reduce_unstable(
+    split: StableSplit,
+    orders: list,
+    tol: float | None,
+    reduce_stable: Callable,
+    *,
+    replace: Callable = dataclasses.replace,
+) -> list:
     """Reduce the stable part of ``split`` to each order and add the unstable part back.
 
     Parameters
@@ -48,6 +55,10 @@ def reduce_unstable(split: StableSplit, orders: list, tol: float | None, reduce_
     reduce_stable : callable
         ``reduce_stable(stable, orders_s)`` -> list of :class:`mor.BalancedTruncationResult`, one
         per stable order (balanced truncation of the stable part on one set of Gramians).
+    replace : callable
+        ``replace(res, **changes)``: a copy of a stable part's result with ``changes``
+        (:func:`dataclasses.replace`; :func:`mor.balanced_truncation` passes one that leaves a
+        rounding floor due at its first read unread).
 
     Returns
     -------
@@ -77,17 +88,17 @@ def reduce_unstable(split: StableSplit, orders: list, tol: float | None, reduce_
         if isinstance(message, RankWarning):
             message = RankWarning(f"{message} (orders of the stable part; {nu} unstable state(s) are kept besides)")
         warnings.warn(message, stacklevel=5)
-    return [_combine(split, res) for res in results]
+    return [_combine(split, res, replace) for res in results]
 
 
-def _combine(split: StableSplit, res) -> object:
+def _combine(split: StableSplit, res, replace: Callable) -> object:
     """The result for ``G`` from the result for its stable part."""
     u, s = split.unstable, res.reduced
     nu = u.n
     reduced = LTI(sla.block_diag(u.A, s.A), np.concatenate([u.B, s.B]), np.concatenate([u.C, s.C], axis=1), s.D, s.dt)
     V = np.concatenate([split.V[:, :nu], split.V[:, nu:] @ res.V], axis=1)
     W = np.concatenate([split.W[:, :nu], split.W[:, nu:] @ res.W], axis=1)
-    return dataclasses.replace(
+    return replace(
         res,
         reduced=reduced,
         hsv=np.concatenate([np.full(nu, np.inf), res.hsv]),

@@ -54,11 +54,15 @@ SYSTEMS = _systems()
 
 
 def _reduce(sys):
+    """The reduction, its rounding floor read at once (it is computed at its first read: by the
+    paths switched on now)."""
     r = max(1, sys.n // 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AccuracyWarning)
         warnings.simplefilter("ignore", RankWarning)
-        return mor.balanced_truncation(sys, r)
+        res = mor.balanced_truncation(sys, r)
+        assert res.rounding >= 0
+        return res
 
 
 @pytest.mark.parametrize("kind, sys", SYSTEMS, ids=[f"{k}{i}" for i, (k, _) in enumerate(SYSTEMS)])

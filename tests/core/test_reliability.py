@@ -138,7 +138,8 @@ def test_bt_nonnormal_warns_naming_the_conditioning():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = balanced_truncation(sys, int(d["order"]))
-    assert res.error_bound == pytest.approx(float(d["bound"]), rel=1e-2)
+        assert not caught  # a dense system's floor, and its warning, come at the first read of the bound
+        assert res.error_bound == pytest.approx(float(d["bound"]), rel=1e-2)
     # the documented rule: a warning where the estimated rounding floor exceeds BOUND_SHARE of the
     # bound and FLOOR_RTOL of sigma_1 + ||D|| (here it is ~3,000 times the bound, on any CPU)
     size = res.hsv[0] + np.linalg.norm(sys.D)
