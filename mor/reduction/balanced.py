@@ -85,11 +85,11 @@ class _PendingFloor(NamedTuple):
     sys: LTI
     schur: Any  # the SchurForm of sys.A the Gramians used (None: computed when read, as the eager call did)
     bound: float  # error_bound, known at the call
-    size: float  # sigma_1 + ||D|| of G
+    sigma_1: float  # of G (the size of G is sigma_1 + ||D||)
 
     def settle(self) -> tuple[float, AccuracyWarning | None]:
         """The floor, and the warning it calls for (``None``: none)."""
-        return _settle(self.sys, self.schur, self.bound, self.size)
+        return _settle(self.sys, self.schur, self.bound, self.sigma_1)
 
 
 class _PendingWarning(NamedTuple):
@@ -110,11 +110,12 @@ _PENDING = (_PendingFloor, _PendingWarning)
 
 @guarded("balanced_truncation (the rounding floor, at the first read of error_bound or rounding)",
          select=lambda out: None)  # fmt: skip
-def _settle(sys: LTI, schur: Any, bound: float, size: float) -> tuple[float, AccuracyWarning | None]:
+def _settle(sys: LTI, schur: Any, bound: float, sigma_1: float) -> tuple[float, AccuracyWarning | None]:
     """:meth:`_PendingFloor.settle` under the guard of the call (floating-point warnings silenced,
     LAPACK failures typed; the floor itself may be ``inf``, as at the call)."""
     schur = complex_schur(sys.A) if schur is None else schur
     floor = rounding_floor(sys, schur)[0]
+    size = sigma_1 + float(fro_norm(sys.D))  # of G: sigma_1 <= ||G - D||_inf
     return float(floor), _floor_warning(sys, schur, floor, bound, size)
 
 
@@ -806,12 +807,11 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
     """
     if sys.n == 0:
         return 0.0 if bound.ndim == 0 else np.zeros(bound.shape)
-    size = hsv[..., 0] + fro_norm(sys.D)  # of G: sigma_1 <= ||G - D||_inf
     if isinstance(sys, LTI):
-        pending = _PendingFloor(sys, schur, float(bound), float(size))
+        pending = _PendingFloor(sys, schur, float(bound), float(hsv[0]))
         return pending if sys.n <= DEFER_MAX_ORDER else _PendingWarning(pending.bound, *pending.settle())
     floor = rounding_floor(sys, schur).reshape(bound.shape)
-    warning = _floor_warning(sys, schur, floor, bound, size)
+    warning = _floor_warning(sys, schur, floor, bound, hsv[..., 0] + fro_norm(sys.D))  # size: sigma_1 <= ||G - D||_inf
     if warning is not None:
         warnings.warn(warning, stacklevel=_USER)
     return float(floor) if floor.ndim == 0 else floor
