@@ -152,3 +152,34 @@ def test_from_checked_builds_a_frozen_system_of_one_dtype():
         sys.B[0, 0] = 2.0
     real = LTI.from_checked(A, B, np.ones((1, 2)), np.zeros((1, 1)), None)
     assert not real.is_complex and real.A is A and not A.flags.writeable
+
+
+def test_eigenvalues_by_geev_equal_numpys():
+    """``linalg._arrays.eigenvalues`` (LAPACK ``geev`` directly) gives numpy's values and dtype rule."""
+    arrays = importlib.import_module("mor.linalg._arrays")
+    rng = np.random.default_rng(7)
+    complex_ = rng.standard_normal((5, 5)) + 1j * rng.standard_normal((5, 5))
+    cases = [rng.standard_normal((9, 9)), np.triu(rng.standard_normal((6, 6))), complex_, np.zeros((0, 0)), np.eye(1)]
+    for A in cases:
+        mine, ref = arrays.eigenvalues(A), np.linalg.eigvals(A)
+        assert mine.dtype == ref.dtype and mine.shape == ref.shape
+        np.testing.assert_allclose(np.sort_complex(mine), np.sort_complex(ref), rtol=1e-13, atol=1e-13)
+    with pytest.raises(np.linalg.LinAlgError):  # non-finite entries: numpy's own refusal
+        arrays.eigenvalues(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    sys = random_dense(7, 1, 1, seed=3)
+    np.testing.assert_allclose(np.sort_complex(sys.poles()), np.sort_complex(np.linalg.eigvals(sys.A)), rtol=1e-13)
+
+
+def test_as_array_fast_path_keeps_every_check():
+    """float64/complex128 ndarrays skip the conversion, never the checks."""
+    arrays = importlib.import_module("mor.linalg._arrays")
+    A = np.eye(3)
+    assert arrays.as_array(A, "A", copy=False) is A
+    B = arrays.as_array(A, "A")
+    assert B is not A and np.array_equal(A, B)
+    assert arrays.as_array(A, "A", complex_=True).dtype == np.complex128  # conversion still applies
+    assert arrays.as_array(A + 0j, "A", copy=False).dtype == np.complex128
+    with pytest.raises(mor.errors.NonFiniteError, match=r"first at index \(1, 2\)"):
+        arrays.as_array(np.array([[1.0, 2, 3], [4, 5, np.inf]]), "A")
+    with pytest.raises(mor.errors.DimensionError):
+        arrays.as_array(np.ones((2, 3)), "A", square=True)
