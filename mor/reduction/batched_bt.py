@@ -261,17 +261,19 @@ def _real_columns(RV: np.ndarray, SU: np.ndarray) -> tuple[np.ndarray, np.ndarra
     parts kept (``W^H V = I`` is kept, the phases cancel).  A member whose imaginary parts after the
     turn exceed :data:`IMAG_TOL` of the column norms is marked false (it goes the one-system way).
     """
-    turn = np.exp(-0.5j * np.angle(np.sum(RV * RV, axis=-2)))[..., None, :]
+    ones = np.ones(RV.shape[-2])  # column sums as products (numpy's sum over the middle axis is ~10x slower)
+    t = ones @ (RV * RV)
+    turn = np.exp(-0.5j * np.angle(t))[..., None, :]
     RV, SU = RV * turn, SU * turn
-    imag = np.maximum(_imag_share(RV), _imag_share(SU))
+    imag = np.maximum(_imag_share(RV, ones), _imag_share(SU, ones))
     return np.ascontiguousarray(RV.real), np.ascontiguousarray(SU.real), imag <= IMAG_TOL
 
 
-def _imag_share(F: np.ndarray) -> np.ndarray:
-    """``max_i ||Im F_:i|| / ||F_:i||`` per member (0 for a zero column)."""
-    den = np.sum(np.abs(F) ** 2, axis=-2)
-    num = np.sum(F.imag**2, axis=-2)
-    return np.sqrt(np.max(num / np.where(den > 0, den, 1.0), axis=-1, initial=0.0))
+def _imag_share(F: np.ndarray, ones: np.ndarray) -> np.ndarray:
+    """``max_i ||Im F_:i|| / ||F_:i||`` per member (0 for a zero column); ``ones`` of length ``n``."""
+    re, im = ones @ np.square(F.real), ones @ np.square(F.imag)
+    den = re + im
+    return np.sqrt(np.max(im / np.where(den > 0, den, 1.0), axis=-1, initial=0.0))
 
 
 def _projections(RV, SU, hsv_r, method: str) -> tuple[np.ndarray, np.ndarray]:
