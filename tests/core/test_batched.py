@@ -249,6 +249,20 @@ def test_members_the_vectorised_route_cannot_vouch_for_go_one_by_one():
     assert modal_form(batch).ok.tolist() == [True, True, False]
 
 
+@pytest.mark.parametrize("method", ["sr", "bfsr"])
+def test_a_batch_whose_every_modal_member_is_handed_back(method):
+    twins = []
+    for k in range(3):  # sigma_1 = sigma_2 for every member: order 1 is ill-determined, all go one by one
+        S = random_dense(3, seed=20 + k)
+        twins.append(LTI(np.kron(np.eye(2), S.A), np.kron(np.eye(2), S.B), np.kron(np.eye(2), S.C)))
+    batch = _stack(twins)
+    assert modal_form(batch).ok.all()
+    res = mor.balanced_truncation(batch, 1, method=method)
+    assert not res.modal.any() and sorted(res.members) == [0, 1, 2]
+    for k, s in enumerate(twins):
+        np.testing.assert_allclose(res.hsv[k], mor.hankel_singular_values(s), rtol=0, atol=1e-12 * res.hsv[k, 0])
+
+
 @pytest.mark.parametrize("complex_", [False, True])
 def test_many_random_members_of_mixed_conditioning_match_the_one_system_path(complex_):
     rng = np.random.default_rng(11 + complex_)
