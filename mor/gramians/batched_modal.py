@@ -8,8 +8,11 @@ original coordinates::
 
     P = X P~ X^H = (X R~)(X R~)^H,        Q = X^-H Q~ X^-1 = (X^-H S~)(X^-H S~)^H
 
-and a real system gets real factors (``Y = [Re F, Im F]``, ``Y Y^T = Re(F F^H)``, compacted to ``n``
-columns by a batched QR), as on the one-system path.
+so ``S^H R = S~^H R~``: the Hankel singular values come from the modal factors alone, and the
+products by ``X`` and ``X^-H`` are needed only for the ``r`` columns of a projection
+(:mod:`mor.reduction.batched_bt`).  A real member keeps complex factors: its ``P`` and ``Q`` are real
+and ``F F^H`` is the same matrix for either kind of factor (the one-system path's real factor
+``[Re F, Im F]`` would need a QR compaction per factor, and gives the same values).
 
 The modal data are exact for a matrix within ``~kappa eps ||A||`` of ``A`` (``kappa`` the condition
 number of ``X``), so the route is taken only for members with ``kappa_F = ||X||_F ||X^-1||_F <=
@@ -100,30 +103,31 @@ def modal_form(batch: BatchedLTI) -> ModalForm:
     return ModalForm(ok, X, Xi, kappa[ok], diagonal)
 
 
-def modal_factors(modal: ModalForm, real: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Gramian factors ``(R, S)``, ``P = R R^H``, ``Q = S S^H``, of the modal members in the original coordinates.
+def modal_factors(modal: ModalForm) -> tuple[np.ndarray, np.ndarray]:
+    """Gramian factors of the modal members in the modal coordinates, ``P~ = R~ R~^H``, ``Q~ = S~ S~^H``.
+
+    The Gramians of the member are ``P = X P~ X^H`` and ``Q = X^-H Q~ X^-1``, so ``S^H R = S~^H R~``
+    for ``R = X R~``, ``S = X^-H S~``: the Hankel singular values are those of ``S~^H R~``
+    (:func:`mor.gramians.hankel.factor_svd`), with no product by ``X`` or ``X^-1``, for real and
+    complex members alike (a real member's ``P`` and ``Q`` are real; their complex factors serve).
+    Factors wider than ``n`` (several inputs or outputs) are compacted to ``n`` columns by a
+    batched QR (``F F^H = (F Q)(F Q)^H`` for ``F^H = Q T``, ``T`` square).
 
     Parameters
     ----------
     modal : ModalForm
-    real : bool
-        Real data: return real factors of ``n`` columns (or fewer).
 
     Returns
     -------
-    R, S : (k, n, kP), (k, n, kQ) ndarray
+    R~, S~ : (k, n, kP), (k, n, kQ) ndarray, complex
+        Pivoted Cauchy factors (:func:`mor.linalg.cauchy.cauchy_cholesky_pair`), ``kP, kQ <= n``.
     """
     Rt, St, _ = factors_and_schur(modal.diagonal)
-    R = modal.X @ Rt
-    S = np.conj(np.swapaxes(modal.Xi, -1, -2)) @ St
-    if not real:
-        return R, S
-    return _real(R), _real(S)
+    return _compact(Rt), _compact(St)
 
 
-def _real(F: np.ndarray) -> np.ndarray:
-    """A real factor of ``Re(F F^H)``: ``[Re F, Im F]``, compacted by a batched QR when wider than tall."""
-    Y = np.concatenate([F.real, F.imag], axis=-1)
-    if Y.shape[-1] <= Y.shape[-2]:
-        return Y
-    return np.swapaxes(np.linalg.qr(np.swapaxes(Y, -1, -2), mode="r"), -1, -2)
+def _compact(F: np.ndarray) -> np.ndarray:
+    """``F (k, n, w)`` unchanged for ``w <= n``, else ``T^H`` with ``F^H = Q T`` (batched QR): ``T^H T = F F^H``."""
+    if F.shape[-1] <= F.shape[-2]:
+        return F
+    return np.conj(np.swapaxes(np.linalg.qr(np.conj(np.swapaxes(F, -1, -2)), mode="r"), -1, -2))

@@ -193,8 +193,7 @@ def _batch_hsv(batch: Any, method: Any, horizon: Any) -> np.ndarray:
         modal = modal_form(batch)
         ok = modal.ok
         if ok.any():
-            R, S = modal_factors(modal, not batch.is_complex)
-            hsv[ok] = pad_hsv(factor_svd(R, S, compute_uv=False), batch.n)
+            hsv[ok] = pad_hsv(factor_svd(*modal_factors(modal), compute_uv=False), batch.n)
     rest = np.flatnonzero(~ok)
     if rest.size:
         one = lambda s: hankel_singular_values(s, method=method, horizon=horizon)

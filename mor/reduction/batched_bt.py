@@ -17,17 +17,21 @@ stack into one :class:`~mor.systems.batched.BatchedLTI`:
 
 The route.  With the default options (infinite horizon, no ``match_dc``, band or margin, dense
 Gramians) the well-conditioned members are reduced together, vectorised over the batch: Gramian
-factors from their modal form (:mod:`mor.gramians.batched_modal`), one batched SVD of ``S^H R``, the
-``"sr"``/``"bfsr"`` projections and ``A_r = W^H A V``, ``B_r = W^H B``, ``C_r = C V`` (a balanced
-realisation for ``"sr"``, as alone).  A member goes the one-system way instead when the modal route
+factors ``R~``, ``S~`` of their modal form (:mod:`mor.gramians.batched_modal`), one batched SVD of
+``S^H R = S~^H R~`` (no product by the eigenvector matrices), the ``r`` columns ``R V_r = X R~ V_r``
+and ``S U_r = X^-H S~ U_r`` mapped back to the original coordinates, the ``"sr"``/``"bfsr"``
+projections and ``A_r = W^H A V``, ``B_r = W^H B``, ``C_r = C V`` (a balanced realisation for
+``"sr"``, as alone).  The factors of a real member are complex, so its ``r`` columns are made real
+by removing each column's phase (:func:`_real_columns`; the columns of a simple singular value are
+a real vector times one phase).  A member goes the one-system way instead when the modal route
 could not promise the one-system answer: eigenvector condition above
 :data:`~mor.gramians.batched_modal.KAPPA_MAX` or poles near the stability boundary, numerical rank
 below the order, a relative gap ``(sigma_r - sigma_{r+1}) / sigma_r`` below :data:`GAP` (the reduced
 model is then ill-determined), a rounding estimate (``kappa_F`` times that of the modal form) above
 :data:`ROUNDING_SHARE` of its bound and :data:`QUIET` of ``sigma_1 + ||D||`` (near the one-system
-path's warning), or a reduced pole outside
-the stability region (which the one-system path warns about).  ``result.modal`` says which members
-took the vectorised route.
+path's warning), a real member's columns left with an imaginary share above :data:`IMAG_TOL` after
+the phase is removed, or a reduced pole outside the stability region (which the one-system path
+warns about).  ``result.modal`` says which members took the vectorised route.
 """
 
 from __future__ import annotations
@@ -47,10 +51,13 @@ from ..systems.batched import BatchedLTI, map_members
 from ..systems.stability import unstable_mask
 from ..validation import check_choice, check_int, check_real
 
-__all__ = ["GAP", "QUIET", "ROUNDING_SHARE", "BatchedBalancedTruncationResult", "reduce_batch"]
+__all__ = ["GAP", "IMAG_TOL", "QUIET", "ROUNDING_SHARE", "BatchedBalancedTruncationResult", "reduce_batch"]
 
 #: Smallest relative gap ``(sigma_r - sigma_{r+1}) / sigma_r`` for the vectorised route.
 GAP = 1e-2
+#: Largest imaginary share of a real member's projection columns after their phase is removed
+#: (:func:`_real_columns`); rounding leaves 1e-15 .. 1e-12 (measured on 300 random members of n = 16).
+IMAG_TOL = 1e-10
 #: Largest share of the error bound that the rounding estimate of a member may reach on the vectorised route ...
 ROUNDING_SHARE = 1e-3
 #: ... unless it is below this share of ``sigma_1 + ||D||`` (1/1000 of the one-system path's ``FLOOR_RTOL``,
@@ -185,7 +192,7 @@ class _Vectorised:
         self.modal = modal_form(batch)
         self.ok = self.modal.ok.copy()
         if self.ok.any():
-            self.R, self.S = modal_factors(self.modal, not batch.is_complex)
+            self.R, self.S = modal_factors(self.modal)  # modal coordinates: S^H R = S~^H R~
             self.U, s, self.Vh = factor_svd(self.R, self.S)
             self.hsv = pad_hsv(s, batch.n)
             self.nonzero = (self.hsv > rank_tol * self.hsv[:, :1]) & (self.hsv > 0)
@@ -206,30 +213,77 @@ class _Vectorised:
         rounding = self.modal.kappa * rounding_floor(self.modal.diagonal)
         size = hsv[:, 0] + fro_norm(self.modal.diagonal.D)  # of G, as on the one-system path
         keep &= (rounding <= ROUNDING_SHARE * bound) | (rounding <= QUIET * size)
+        # R V_r, S U_r in the original coordinates, of every modal member (no gathers of n x n stacks)
+        RV = self.modal.X @ (self.R @ conj_transpose(self.Vh[:, :r]))
+        SU = conj_transpose(self.modal.Xi) @ (self.S @ self.U[..., :r])
         sel = np.flatnonzero(keep)  # among the modal members
-        U, Vr = self.U[sel][..., :r], conj_transpose(self.Vh[sel])[..., :r]
-        V, W = _projections(self.R[sel], self.S[sel], U, Vr, hsv[sel, :r], self.method)
-        A, B, C, D = (x.reshape((self.batch.size,) + x.shape[-2:])[flat[sel]] for x in
-                      (self.batch.A, self.batch.B, self.batch.C, self.batch.D))  # fmt: skip
+        take = _taker(sel, keep.size)
+        RV, SU = take(RV), take(SU)
+        real = np.ones(sel.size, bool)
+        if not self.batch.is_complex:
+            RV, SU, real = _real_columns(RV, SU)
+        V, W = _projections(RV, SU, take(hsv[:, :r]), self.method)
+        A, B, C, D = (_members(x, flat[sel], self.batch.size) for x in (self.batch.A, self.batch.B, self.batch.C,
+                                                                          self.batch.D))  # fmt: skip
         Wh = conj_transpose(W)
         Ar = Wh @ A @ V
         stable = ~np.any(unstable_mask(self.batch, poles=np.linalg.eigvals(Ar)), axis=-1)  # reads dt only
+        stable &= real
         sel = sel[stable]
+        again = _taker(np.flatnonzero(stable), stable.size)
         self.idx = flat[sel]  # the flat members reduced here
-        self.Ar, self.Br, self.Cr, self.Dr = Ar[stable], (Wh @ B)[stable], (C @ V)[stable], D[stable]
+        self.Ar, self.Br, self.Cr, self.Dr = again(Ar), again(Wh @ B), again(C @ V), again(D)
         self.hsv_kept, self.bound, self.rounding = hsv[sel], bound[sel], rounding[sel]
         self.ok[:] = False
         self.ok[self.idx] = True
         return flat[np.setdiff1d(np.arange(flat.size), sel)]
 
 
-def _projections(R, S, Ur, Vr, hsv_r, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """``V, W`` with ``W^H V = I``: ``"sr"`` ``V = R V_r hsv_r^(-1/2)``, ``W = S U_r hsv_r^(-1/2)``;
-    ``"bfsr"`` orthonormal bases of ``R V_r`` and ``S U_r``, then ``W <- W (W^H V)^(-H)``."""
+def _taker(sel: np.ndarray, size: int):
+    """``x -> x[sel]`` along the first axis, without a copy when ``sel`` is every index of ``size``."""
+    return (lambda x: x) if sel.size == size else (lambda x: x[sel])
+
+
+def _members(x: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
+    """Flat members ``idx`` of a batched array ``(..., a, b)`` of ``size`` members, as ``(k, a, b)``;
+    no copy when ``idx`` is every member."""
+    x = x.reshape((size,) + x.shape[-2:])
+    return x if idx.size == size else x[idx]
+
+
+def _real_columns(RV: np.ndarray, SU: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real ``R V_r``, ``S U_r`` of real members from the complex ones, and which members they are exact for.
+
+    The factors of a real member are complex (:func:`mor.gramians.batched_modal.modal_factors`),
+    but ``P`` and ``Q`` are real, so for a simple singular value ``R v_i = e^(j theta_i) x_i`` with
+    ``x_i`` real, and ``S u_i = Q R v_i / sigma_i`` has the same phase.  ``theta_i`` is half the
+    angle of ``sum_k (R v_i)_k^2``; both columns are turned by ``e^(-j theta_i)`` and their real
+    parts kept (``W^H V = I`` is kept, the phases cancel).  A member whose imaginary parts after the
+    turn exceed :data:`IMAG_TOL` of the column norms is marked false (it goes the one-system way).
+    """
+    ones = np.ones(RV.shape[-2])  # column sums as products (numpy's sum over the middle axis is ~10x slower)
+    t = ones @ (RV * RV)
+    turn = np.exp(-0.5j * np.angle(t))[..., None, :]
+    RV, SU = RV * turn, SU * turn
+    imag = np.maximum(_imag_share(RV, ones), _imag_share(SU, ones))
+    return np.ascontiguousarray(RV.real), np.ascontiguousarray(SU.real), imag <= IMAG_TOL
+
+
+def _imag_share(F: np.ndarray, ones: np.ndarray) -> np.ndarray:
+    """``max_i ||Im F_:i|| / ||F_:i||`` per member (0 for a zero column); ``ones`` of length ``n``."""
+    re, im = ones @ np.square(F.real), ones @ np.square(F.imag)
+    den = re + im
+    return np.sqrt(np.max(im / np.where(den > 0, den, 1.0), axis=-1, initial=0.0))
+
+
+def _projections(RV, SU, hsv_r, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """``V, W`` with ``W^H V = I`` from ``R V_r`` and ``S U_r``: ``"sr"`` ``V = R V_r hsv_r^(-1/2)``,
+    ``W = S U_r hsv_r^(-1/2)``; ``"bfsr"`` orthonormal bases of ``R V_r`` and ``S U_r``, then
+    ``W <- W (W^H V)^(-H)``."""
     if method == "sr":
         scale = 1.0 / np.sqrt(hsv_r)[..., None, :]
-        return (R @ Vr) * scale, (S @ Ur) * scale
-    V, W = np.linalg.qr(R @ Vr)[0], np.linalg.qr(S @ Ur)[0]
+        return RV * scale, SU * scale
+    V, W = np.linalg.qr(RV)[0], np.linalg.qr(SU)[0]
     return V, W @ conj_transpose(np.linalg.inv(conj_transpose(W) @ V))
 
 

@@ -96,6 +96,13 @@ def test_lists_of_python_control_and_scipy_systems_are_batches():
     mixed = [systems[0], as_control[1], (systems[2].A, systems[2].B, systems[2].C)]
     for given in (as_control, as_scipy, mixed):
         assert np.array_equal(mor.hinf_norm(given), ref)
+    hsv, bt = mor.hankel_singular_values(_stack(systems)), mor.balanced_truncation(_stack(systems), 2)
+    for given in (as_control, as_scipy, mixed):
+        np.testing.assert_array_equal(mor.hankel_singular_values(given), hsv)
+        res = mor.balanced_truncation(given, 2)
+        assert isinstance(res, mor.BatchedBalancedTruncationResult) and res.reduced.batch_shape == (3,)
+        np.testing.assert_array_equal(res.reduced.A, bt.reduced.A)
+        np.testing.assert_array_equal(res.error_bound, bt.error_bound)
     assert mor.systems.as_batch(systems[0]) is None
     assert mor.systems.as_batch((systems[0].A, systems[0].B, systems[0].C)) is None
 
@@ -244,6 +251,20 @@ def test_members_the_vectorised_route_cannot_vouch_for_go_one_by_one():
     assert modal_form(batch).ok.tolist() == [True, True, False]
 
 
+@pytest.mark.parametrize("method", ["sr", "bfsr"])
+def test_a_batch_whose_every_modal_member_is_handed_back(method):
+    twins = []
+    for k in range(3):  # sigma_1 = sigma_2 for every member: order 1 is ill-determined, all go one by one
+        S = random_dense(3, seed=20 + k)
+        twins.append(LTI(np.kron(np.eye(2), S.A), np.kron(np.eye(2), S.B), np.kron(np.eye(2), S.C)))
+    batch = _stack(twins)
+    assert modal_form(batch).ok.all()
+    res = mor.balanced_truncation(batch, 1, method=method)
+    assert not res.modal.any() and sorted(res.members) == [0, 1, 2]
+    for k, s in enumerate(twins):
+        np.testing.assert_allclose(res.hsv[k], mor.hankel_singular_values(s), rtol=0, atol=1e-12 * res.hsv[k, 0])
+
+
 @pytest.mark.parametrize("complex_", [False, True])
 def test_many_random_members_of_mixed_conditioning_match_the_one_system_path(complex_):
     rng = np.random.default_rng(11 + complex_)
@@ -268,6 +289,28 @@ def test_many_random_members_of_mixed_conditioning_match_the_one_system_path(com
             for x in (0.05j, 0.8j, 1.0 + 3j):
                 np.testing.assert_allclose(res.reduced[k](x), one.reduced(x), rtol=1e-12)
     assert 0 < res.modal.sum() < len(systems)  # both routes were taken
+
+
+def test_real_members_whose_columns_stay_complex_go_one_by_one(monkeypatch):
+    systems = _members("real")
+    batch = _stack(systems)
+    assert mor.balanced_truncation(batch, 3).modal.all()  # the phase of every column was removed
+    monkeypatch.setattr(mor.reduction.batched_bt, "IMAG_TOL", -1.0)  # no imaginary share is small enough
+    res = mor.balanced_truncation(batch, 3)
+    assert not res.modal.any() and sorted(res.members) == list(range(len(systems)))
+    for k, s in enumerate(systems):
+        np.testing.assert_allclose(res.reduced[k](0.4j), mor.balanced_truncation(s, 3).reduced(0.4j), rtol=1e-12)
+
+
+def test_sr_gives_a_balanced_realisation_of_every_vectorised_member():
+    """The columns of a real member lose their phase, and stay the balancing ones: P_r = Q_r = diag(hsv[:r])."""
+    for kind in ("real", "complex"):
+        res = mor.balanced_truncation(_stack(_members(kind)), 3)
+        assert res.modal.all()
+        for k in range(res.reduced.size):
+            P, Q = mor.gramians(res.reduced[k])
+            np.testing.assert_allclose(P, np.diag(res.hsv[k, :3]), rtol=0, atol=1e-11 * res.hsv[k, 0])
+            np.testing.assert_allclose(Q, np.diag(res.hsv[k, :3]), rtol=0, atol=1e-11 * res.hsv[k, 0])
 
 
 def test_without_order_the_common_order_is_the_largest_rank():
