@@ -24,7 +24,7 @@ to 1.4e3): the Hankel singular values agree with the one-system path's to 5.7e-1
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -78,17 +78,14 @@ def modal_form(batch: BatchedLTI) -> ModalForm:
     Returns
     -------
     ModalForm
-        ``ok`` all false when LAPACK fails for the batch (an ``eig`` that does not converge, or an
-        exactly singular eigenvector matrix): every member then takes the one-system path.
+        ``ok`` false for a member whose ``eig`` does not converge or whose eigenvector matrix is
+        exactly singular (found member by member when LAPACK fails for the whole stack): such a
+        member takes the one-system path, the others stay vectorised.
     """
     size, n = batch.size, batch.n
     A, B, C, D = (x.reshape((size,) + x.shape[-2:]) for x in (batch.A, batch.B, batch.C, batch.D))
-    try:
-        lam, X = np.linalg.eig(A)
-        Xi = np.linalg.inv(X)
-    except np.linalg.LinAlgError:  # an eig that did not converge, or an exactly singular X: all one by one
-        lam = np.zeros((size, n), complex)
-        X = Xi = np.full((size, n, n), np.nan + 0j)
+    lam, X = _batched(np.linalg.eig, A, (np.full(n, np.nan + 0j), np.full((n, n), np.nan + 0j)))
+    Xi = _batched(np.linalg.inv, X, np.full((n, n), np.nan + 0j))
     kappa = np.linalg.norm(X, axis=(-2, -1)) * np.linalg.norm(Xi, axis=(-2, -1))
     size_ = np.abs(lam).max(axis=-1, initial=0.0)
     if batch.dt is None:
@@ -101,6 +98,26 @@ def modal_form(batch: BatchedLTI) -> ModalForm:
     X, Xi = X[ok], Xi[ok]
     diagonal = DiagonalLTI(lam[ok], Xi @ B[ok], C[ok] @ X, D[ok], batch.dt)
     return ModalForm(ok, X, Xi, kappa[ok], diagonal)
+
+
+def _batched(fn: Any, stack: np.ndarray, failed: Any) -> Any:
+    """``fn`` (a numpy gufunc-backed routine) of the whole ``stack``; where LAPACK fails for the batch
+    (an ``eig`` that does not converge, an exactly singular matrix), member by member, with
+    ``failed`` (NaN: such a member takes the one-system path) for the members it fails on, so
+    that one bad member does not send the whole batch one by one."""
+    try:
+        return fn(stack)
+    except np.linalg.LinAlgError:
+        pass
+    out = []
+    for M in stack:
+        try:
+            out.append(fn(M))
+        except np.linalg.LinAlgError:
+            out.append(failed)
+    if isinstance(failed, tuple):
+        return tuple(np.stack([o[k] for o in out]) for k in range(len(failed)))
+    return np.stack(out)
 
 
 def modal_factors(modal: ModalForm) -> tuple[np.ndarray, np.ndarray]:

@@ -327,3 +327,28 @@ def test_extremely_scaled_members_go_one_by_one():
     hsv = mor.hankel_singular_values(batch)
     np.testing.assert_allclose(hsv[1], mor.hankel_singular_values(tiny), rtol=1e-12)
     assert hsv[1, 0] > 0
+
+
+def test_one_member_lapack_fails_on_does_not_send_the_batch_one_by_one(monkeypatch):
+    """A stack LAPACK fails on (an exactly singular eigenvector matrix in one member) is retried member
+    by member: only the failing member leaves the modal route."""
+    batched_modal = __import__("mor.gramians.batched_modal", fromlist=["_batched"])
+    stack = np.stack([np.eye(3) * 2, np.zeros((3, 3)), np.diag([1.0, 2.0, 4.0])])
+    out = batched_modal._batched(np.linalg.inv, stack, np.full((3, 3), np.nan))
+    np.testing.assert_allclose(out[[0, 2]], [np.eye(3) / 2, np.diag([1.0, 0.5, 0.25])])
+    assert np.isnan(out[1]).all()
+    systems = _members("real")
+    inv = np.linalg.inv
+
+    def stack_fails(X):  # as LAPACK does for a whole stack when one member is singular
+        if X.ndim == 3:
+            raise np.linalg.LinAlgError("Singular matrix")
+        return inv(X)
+
+    monkeypatch.setattr(np.linalg, "inv", stack_fails)
+    modal = modal_form(_stack(systems))
+    assert modal.ok.all()  # every member still vectorised
+    hsv = mor.hankel_singular_values(_stack(systems))
+    for k, s in enumerate(systems):
+        one = mor.hankel_singular_values(s)
+        np.testing.assert_allclose(hsv[k], one, rtol=0, atol=1e-12 * one[0])
