@@ -43,16 +43,14 @@ _WHAT = "the H-infinity norm"
 # sigma_max), while a missed crossing could end the iteration early.
 _AXIS_RTOL = 1e-6
 _MAX_LEVEL_SET_ITER = 40
-_N_REFINE = 3  # local maxima of the seeded sweep refined by golden-section search
-_GOLDEN_ITER = 36  # bracket shrinks by 0.618**36 ~ 3e-8: value error ~1e-15 near a peak
-_INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
+_N_REFINE = 3  # local maxima of the seeded sweep refined on a grid
 _GRID_POINTS = 33  # grid refinement (small problems): bracket / 16 per round ...
 _GRID_ROUNDS = 3  # ... spacing bracket / 8192 in the last round, whose parabolic vertex is then within
 # ~(1/8192)^2 of the bracket of a smooth peak: value error ~(1/8192)^4 ~ 2e-16 relative
 _GRID_FEW_CALLS = 4096  # members x brackets x n up to which the evaluations cost their calls, not their points
 _GRID_POINTS_BATCH = 9  # larger problems: bracket / 4 per round ...
 _GRID_ROUNDS_BATCH = 6  # ... the same final spacing, bracket / 8192, from 54 points instead of 99
-_GRID_MAX_WORK = 2**17  # members x brackets x n up to which the grid is used (its resolvents: ~20 MB)
+_GRID_MAX_WORK = 2**17  # members x brackets x n of one chunk of the batch grid (its resolvents: ~20 MB)
 _MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 _EPS = np.finfo(float).eps
@@ -150,7 +148,7 @@ def hinf_norm(sys: Any, *, return_peak: bool = False, tol: float = 1e-10) -> Any
        ``Im(lambda) +- |Re(lambda)|`` and ``|lambda|``, and on a coarse
        grid; the largest few local maxima are refined on a grid (three rounds of
        33 points, then the vertex of the parabola through the best three samples;
-       golden-section search for the largest batches).  One accurate evaluation at
+       nine points a round, six rounds, for batches).  One accurate evaluation at
        the best refined maximum gives the bound.
     2. Level set: for ``gamma = g (1 + tol)`` the Hamiltonian
 
@@ -664,15 +662,20 @@ def _maximise(ev: _Evaluator, idx, lo, hi, best_f, best_x):
     is refined on a grid (one vectorised evaluation a round, :func:`_grid`): small problems
     (evaluations dominated by per-call overhead) in ``_GRID_ROUNDS`` rounds of ``_GRID_POINTS`` points,
     batches (dominated by the evaluations themselves) in ``_GRID_ROUNDS_BATCH`` rounds of
-    ``_GRID_POINTS_BATCH`` points, to the same final spacing with fewer points; the largest batches,
-    whose grids would take too much memory, by golden-section search.
+    ``_GRID_POINTS_BATCH`` points, to the same final spacing with fewer points, in chunks of members
+    of at most ``_GRID_MAX_WORK`` (members x brackets x n) to bound the memory.
     """
-    work = idx.size * lo.shape[-1] * max(ev.n, 1)
-    if work <= _GRID_FEW_CALLS:
+    a, K = lo.shape
+    n = max(ev.n, 1)
+    if a * K * n <= _GRID_FEW_CALLS:
         return _grid(ev, idx, lo, hi, best_f, best_x, _GRID_POINTS, _GRID_ROUNDS)
-    if work <= _GRID_MAX_WORK:
-        return _grid(ev, idx, lo, hi, best_f, best_x, _GRID_POINTS_BATCH, _GRID_ROUNDS_BATCH)
-    return _golden(ev, idx, lo, hi, best_f, best_x)
+    step = max(1, _GRID_MAX_WORK // (K * n))
+    parts = [
+        _grid(ev, idx[c : c + step], lo[c : c + step], hi[c : c + step], best_f[c : c + step],
+              best_x[c : c + step], _GRID_POINTS_BATCH, _GRID_ROUNDS_BATCH)
+        for c in range(0, a, step)
+    ]  # fmt: skip
+    return np.concatenate([f for f, _ in parts]), np.concatenate([x for _, x in parts])
 
 
 def _grid(ev: _Evaluator, idx, lo, hi, best_f, best_x, points: int, rounds: int):
@@ -707,37 +710,8 @@ def _grid(ev: _Evaluator, idx, lo, hi, best_f, best_x, points: int, rounds: int)
     return np.where(better, fj, best_f), np.where(better, xj, best_x)
 
 
-def _golden(ev: _Evaluator, idx, lo, hi, best_f, best_x):
-    """Lock-step golden-section maximisation of sigma_max on brackets ``[lo, hi]`` (a, K).
-
-    Returns the best value/location seen (including the given ``best_f``, ``best_x``).
-    """
-    lo, hi = lo.copy(), hi.copy()
-    c = hi - _INV_PHI * (hi - lo)
-    d = lo + _INV_PHI * (hi - lo)
-    fc = ev.sigma_fast(idx, c)
-    fd = ev.sigma_fast(idx, d)
-    best_f, best_x = best_f.copy(), best_x.copy()
-    for f, x in ((fc, c), (fd, d)):
-        better = f > best_f
-        best_f[better], best_x[better] = f[better], x[better]
-    for _ in range(_GOLDEN_ITER):
-        left = fc >= fd  # maximum in [lo, d]
-        hi = np.where(left, d, hi)
-        lo = np.where(left, lo, c)
-        new_c = np.where(left, hi - _INV_PHI * (hi - lo), d)
-        new_d = np.where(left, c, lo + _INV_PHI * (hi - lo))
-        xn = np.where(left, new_c, new_d)
-        fn = ev.sigma_fast(idx, xn)
-        c, d = new_c, new_d
-        fc, fd = np.where(left, fn, fd), np.where(left, fc, fn)
-        better = fn > best_f
-        best_f[better], best_x[better] = fn[better], xn[better]
-    return best_f, best_x
-
-
 def _initial_bound(ev: _Evaluator) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded sweep plus golden-section refinement of the largest local maxima.
+    """Seeded sweep plus grid refinement of the largest local maxima.
 
     Peaks are located with the cheap evaluation; the returned bound is an accurate
     ``sigma_max`` value at the returned frequency.
