@@ -606,6 +606,7 @@ def _hinf_batch(batch: BatchedLTI, tol: float) -> tuple[np.ndarray, np.ndarray]:
                 ok = ev.trusted(g, w, tol)
             except np.linalg.LinAlgError:  # a singular solve (not for stable members) or no eigenvalues: one by one
                 ok = np.zeros(sel.size, bool)
+                g = w = np.zeros(sel.size)
             norm[sel[ok]], peak[sel[ok]] = g[ok], w[ok]
             done[sel[ok]] = True
     rest = np.flatnonzero(~done)
@@ -732,6 +733,7 @@ def _initial_bound(ev: _Evaluator) -> tuple[np.ndarray, np.ndarray]:
         lo = P[rows, np.maximum(top - 1, 0)]
         hi = P[rows, np.minimum(top + 1, P.shape[-1] - 1)]
         bf, bx = _maximise(ev, idx, lo, hi, v[rows, top], P[rows, top])
+        bf[np.isnan(bf)] = -np.inf
         X = bx[idx, bf.argmax(axis=-1)][:, None]  # the best refined maximum (its seed value included)
     else:
         X = P[idx, v.argmax(axis=-1)][:, None]

@@ -192,3 +192,15 @@ def test_the_trust_bound_covers_the_one_system_rounding_estimate():
                 s = group[i]
                 est, _ = frequency.DenseTransfer(s, complex_schur(s.A)).rounding(np.array([1j * w]))
                 assert U[k] >= est[0] * (1 - 1e-12)
+
+
+def test_a_lapack_failure_in_the_vectorised_run_sends_every_member_one_by_one(monkeypatch):
+    systems = _members("real", 4)
+
+    def fail(*a, **k):
+        raise np.linalg.LinAlgError("singular")
+
+    monkeypatch.setattr(norms._BatchedEvaluator, "sigma", fail)
+    g = mor.hinf_norm(_batch(systems))
+    for k, s in enumerate(systems):
+        assert g[k] == mor.hinf_norm(s)
