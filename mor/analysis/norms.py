@@ -452,7 +452,9 @@ class DenseEvaluator(_Evaluator):
     def _modal_form(self, poles: np.ndarray) -> None:
         """``T = V diag(poles) V^-1`` (V upper triangular) for cheap peak location, when well conditioned."""
         tf = self.transfer
-        _, V = np.linalg.eig(tf.T)
+        _, _, V, info = _ZGEEV(tf.T, compute_vl=0, compute_vr=1)  # as numpy's eig, without its wrapper
+        if info != 0:
+            raise np.linalg.LinAlgError(f"eigenvectors of the Schur form not found (LAPACK zgeev info = {info})")
         rcond, _ = sla.lapack.ztrcon(V, norm="1")
         self.modal = bool(rcond > _MODAL_RCOND)
         if self.modal:
