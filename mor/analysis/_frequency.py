@@ -277,14 +277,14 @@ class DenseTransfer:
         n = self.n
         nT, nB, nC, d_part = self._sizes
         M = np.array(-self.T, order="F")
-        np.fill_diagonal(M, shift)
-        X, info = _ZTRTRS(M, np.asfortranarray(self.Bt, dtype=complex))
-        Y, info2 = _ZTRTRS(M, np.asfortranarray(self.Ct.conj().T, dtype=complex), trans=2)
+        M.flat[:: n + 1] = shift
+        X, info = _ZTRTRS(M, self.Bt)
+        Y, info2 = _ZTRTRS(M, self.Ct.conj().T, trans=2)
         if info or info2:  # on a pole
             return np.array([np.inf]), np.array([np.inf])
         with np.errstate(invalid="ignore", over="ignore"):
-            aX, aY = np.abs(X), np.abs(Y)
-            solve = matrix_fro_norm(aY.T @ (self._abs_offdiag @ aX + np.abs(shift)[:, None] * aX))
+            aX = np.abs(X)
+            solve = matrix_fro_norm(np.abs(Y).T @ (self._abs_offdiag @ aX + np.abs(shift)[:, None] * aX))
             nx, ny = matrix_fro_norm(X), matrix_fro_norm(Y)
             schur = 0.0 if self.exact_schur else nT * ny * nx
             parts = nC * nx + ny * nB

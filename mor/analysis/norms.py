@@ -462,6 +462,8 @@ class DenseEvaluator(_Evaluator):
             right, _ = sla.lapack.ztrtrs(V, tf.Bt)  # (n, m), V^-1 Bt (V non-singular: rcond checked)
             self.res = (left.T[:, :, None] * right[:, None, :]).reshape(1, self.n, self.p * self.m)
             self.poles = poles[None]
+            self._poles3 = poles[None, None, :]
+            self._d = self.D.reshape(1, 1, -1)
 
     def _bilinear(self, A, B, C, D) -> None:
         """Continuous-time data of ``s = (z - 1)/(z + 1)`` for the Hamiltonian eigenvalue test."""
@@ -488,9 +490,12 @@ class DenseEvaluator(_Evaluator):
             r = log_resolvent(self.mu[:, None, :], 1j * x[..., None])
         elif self.discrete:  # every pole 1e-6 inside the circle: z - z_i to 1e-10, plenty to locate peaks
             r = resolvent(self.poles[:, None, :], np.exp(1j * x)[..., None])
-        else:
-            r = resolvent(self.poles[:, None, :], 1j * x[..., None])
-        G = r @ self.res + self.D.reshape(1, 1, -1)
+        else:  # (the resolvent of a stable system on the axis is finite)
+            r = 1.0 / (1j * x[..., None] - self._poles3)
+        G = r @ self.res
+        G += self._d
+        if self.p * self.m == 1:  # SISO: |G|
+            return np.abs(G[..., 0])
         return _sigma_max(G.reshape(*x.shape, self.p, self.m))
 
     def rounding(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
