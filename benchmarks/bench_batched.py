@@ -7,7 +7,8 @@ The batch: ``K = 1000`` random stable real SISO systems of ``n = 16`` states (``
           well-conditioned members, :mod:`mor.reduction.batched_bt`) against
           ``ab09ad("C", "B", "N", nr=4)`` on every member
 ``hsv``   ``mor.hankel_singular_values(batch)`` (vectorised likewise) against the same loop
-``hinf``  ``mor.hinf_norm(batch)`` (one call, member by member) against ``ab13dd`` on every member
+``hinf``  ``mor.hinf_norm(batch)`` (one call: the well-conditioned members in one vectorised level-set
+          run, :func:`mor.analysis.norms.hinf_norm` Notes, "Batches") against ``ab13dd`` on every member
 
 Both pairs are timed interleaved in one process (each round calls each once; the ratio is the
 median of the per-round ratios) and the load average of the machine is printed with them.
@@ -26,7 +27,9 @@ Checks: the largest relative difference of mor's 4 leading Hankel singular value
 and of the H-infinity norms from ab13dd's, over all members; members' results equal to the
 one-system calls.
 
-Run:  python benchmarks/bench_batched.py [--systems 1000] [--states 16] [--rounds 3]
+``--cpu-time``: CPU seconds of this process instead of wall time (steadier ratios on a loaded machine).
+
+Run:  python benchmarks/bench_batched.py [--systems 1000] [--states 16] [--rounds 3] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from _common import interleaved, median_time  # pins one BLAS thread: must prece
 import argparse
 import os
 import platform
+import time
 import warnings
 
 import numpy as np
@@ -90,7 +94,7 @@ def hamiltonians(batch: mor.BatchedLTI, gamma: np.ndarray) -> np.ndarray:
     return np.concatenate([top, bottom], axis=-2)
 
 
-def floors(batch: mor.BatchedLTI, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+def floors(batch: mor.BatchedLTI, rounds: int, clock) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per member of the pieces (each over the whole batch, numpy's gufuncs), timed interleaved
     with the two SLICOT loops; returns the medians and the per-round ratios to the ``ab09ad`` loop."""
     K, A = batch.size, batch.A
@@ -116,7 +120,7 @@ def floors(batch: mor.BatchedLTI, rounds: int) -> tuple[dict[str, float], dict[s
         "matmul n x n (batched)": lambda: A @ M,
         "eigvals of the 2n x 2n Hamiltonian (batched)": lambda: np.linalg.eigvals(H),
     }
-    med, ratio, _ = interleaved(rounds, pieces)
+    med, ratio, _ = interleaved(rounds, pieces, clock=clock)
     route = ("svd of S~^H R~ (complex), values only", "svd of S~^H R~ (complex), with vectors",
              "inv of the eigenvector matrix X (complex)")  # fmt: skip
     for name in route:  # over the k modal members only: per member, and as the whole batch's share
@@ -130,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--states", type=int, default=16)
     ap.add_argument("--order", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cpu-time", action="store_true", help="CPU time of this process instead of wall time")
     args = ap.parse_args(argv)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     K, n, r = args.systems, args.states, args.order
     batch = make_batch(K, n)
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, 1 BLAS thread; "
-          f"{K} real SISO systems, n = {n}, r = {r}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{K} real SISO systems, n = {n}, r = {r}; {'CPU' if args.cpu_time else 'wall'} time; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     us = 1e6 / K
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # AccuracyWarnings of ill-conditioned members are not timed apart
@@ -143,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mor balanced_truncation (one call): {t_bt * us:8.1f} us/system; slycot not installed")
             return 0
         t, ratio, out = interleaved(
-            args.rounds, {"mor": lambda: mor.balanced_truncation(batch, r), "ab09ad": lambda: ab09ad_loop(batch, r)}
+            args.rounds, {"mor": lambda: mor.balanced_truncation(batch, r), "ab09ad": lambda: ab09ad_loop(batch, r)},
+            clock=clock,
         )
         hsv_diff = np.max(np.abs(out["mor"].hsv[:, :r] - out["ab09ad"]) / out["mor"].hsv[:, :1])
         share = float(np.mean(out["mor"].modal))
@@ -153,19 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         th, ratio_h, _ = interleaved(
             args.rounds,
             {"mor": lambda: mor.hankel_singular_values(batch), "ab09ad": lambda: ab09ad_loop(batch, r)},
+            clock=clock,
         )
         print(
             f"hsv:  mor {th['mor'] * us:8.1f} us/system, ab09ad loop {th['ab09ad'] * us:7.1f} us/system, "
             f"ab09ad/mor = {ratio_h['ab09ad']:.3g}x; members vectorised by bt: {share:.1%}"
         )
         t2, ratio2, out2 = interleaved(
-            args.rounds, {"mor": lambda: mor.hinf_norm(batch), "ab13dd": lambda: ab13dd_loop(batch)}
+            args.rounds, {"mor": lambda: mor.hinf_norm(batch), "ab13dd": lambda: ab13dd_loop(batch)}, clock=clock
         )
         rel = np.max(np.abs(out2["mor"] - out2["ab13dd"]) / out2["ab13dd"])
         print(f"hinf: mor {t2['mor'] * us:8.1f} us/system, ab13dd loop {t2['ab13dd'] * us:7.1f} us/system, "
               f"ab13dd/mor = {ratio2['ab13dd']:.3g}x (target 5x); max rel. diff {rel:.1e}; "
               f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    f, share = floors(batch, args.rounds)
+    f, share = floors(batch, args.rounds, clock)
     print(f"floors, interleaved with the SLICOT loops ({args.rounds} rounds; load {os.getloadavg()[0]:.1f}):")
     for name, sec in f.items():
         print(f"  {name:46s} {sec * 1e6:8.1f} us/system = {share[name]:6.3f} of ab09ad, "

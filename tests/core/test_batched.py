@@ -47,6 +47,15 @@ def _members(kind, K=6, n=7):
 KINDS = ["real", "complex", "discrete", "nonnormal"]
 
 
+def _sigma_at(sys, w):
+    """sigma_max(G) at the frequency w (rad per time unit) by a dense solve; G = D at w = inf."""
+    if np.isinf(w):
+        return np.linalg.svd(sys.D, compute_uv=False)[0] if sys.D.size else 0.0
+    s = np.exp(1j * w * sys.dt) if sys.dt is not None else 1j * w
+    G = sys.C @ np.linalg.solve(s * np.eye(sys.n) - sys.A, sys.B) + sys.D
+    return np.linalg.svd(G, compute_uv=False)[0]
+
+
 # -- the type -----------------------------------------------------------------------------------
 def test_batched_lti_shapes_broadcast_and_index():
     A = -np.eye(3) - np.arange(8.0).reshape(2, 4, 1, 1) * np.eye(3)
@@ -135,8 +144,10 @@ def test_hsv_and_norms_equal_the_one_system_calls(kind):
         for k, s in enumerate(systems):
             one = mor.hankel_singular_values(s)
             np.testing.assert_allclose(hsv[k], one, rtol=0, atol=1e-12 * one[0])
-            g, w = mor.hinf_norm(s, return_peak=True)
-            np.testing.assert_allclose([hinf[k], peak[k]], [g, w], rtol=1e-12)
+            g, _ = mor.hinf_norm(s, return_peak=True)
+            # two certified level-set runs agree to the tolerance (1e-10); the batch's value is attained at its peak
+            np.testing.assert_allclose(hinf[k], g, rtol=1e-10)
+            np.testing.assert_allclose(_sigma_at(s, peak[k]), hinf[k], rtol=1e-12)
             np.testing.assert_allclose(h2[k], mor.h2_norm(s), rtol=1e-12)
     assert hsv.shape == (len(systems), systems[0].n) and hinf.shape == h2.shape == (len(systems),)
 

@@ -183,3 +183,13 @@ def test_as_array_fast_path_keeps_every_check():
         arrays.as_array(np.array([[1.0, 2, 3], [4, 5, np.inf]]), "A")
     with pytest.raises(mor.errors.DimensionError):
         arrays.as_array(np.ones((2, 3)), "A", square=True)
+
+
+def test_matrix_fro_norm_matches_fro_norm():
+    arrays = importlib.import_module("mor.linalg._arrays")
+    rng = np.random.default_rng(0)
+    for scale in (1e-200, 1e-160, 1.0, 1e160, 1e200):
+        X = (rng.standard_normal((5, 3)) + 1j * rng.standard_normal((5, 3))) * scale
+        with np.errstate(over="ignore", under="ignore"):  # (fro_norm rescales where the squares leave the range)
+            assert arrays.matrix_fro_norm(X) == pytest.approx(float(arrays.fro_norm(X)), rel=1e-14)
+    assert arrays.matrix_fro_norm(np.zeros((0, 3))) == 0.0 and arrays.matrix_fro_norm(np.zeros((2, 2))) == 0.0
