@@ -186,7 +186,10 @@ def test_balanced_truncation_error_bounds(spec, method):
         assert res.order == r and res.reduced.n == r
         assert type(res.reduced) is type(sys) and res.reduced.dt == sys.dt
         tail = 2 * hsv[:, r:].sum(axis=-1)
-        np.testing.assert_allclose(flat(res.error_bound, sys), tail, rtol=1e-12, atol=0)
+        own = 2 * flat(res.hsv, sys)[:, r:].sum(axis=-1)  # the bound is the formula on its own values ...
+        np.testing.assert_allclose(flat(res.error_bound, sys), own, rtol=1e-12, atol=0)
+        # ... which agree with hankel_singular_values' (a separate SVD, values only) to both one's errors
+        assert np.all(np.abs(own - tail) <= 1e-12 * tail + 4 * delta[:, r:].sum(axis=-1))
         idx = np.flatnonzero(ok)
         for i in idx:
             Gi, Gri = member(sys, i), member(res.reduced, i)
