@@ -9,8 +9,9 @@ The batch: ``K = 1000`` random stable real SISO systems of ``n = 16`` states (``
 ``hsv``   ``mor.hankel_singular_values(batch)`` (vectorised likewise) against the same loop
 ``hinf``  ``mor.hinf_norm(batch)`` (one call: the well-conditioned members in one vectorised level-set
           run, :func:`mor.analysis.norms.hinf_norm` Notes, "Batches") against ``ab13dd`` on every member
+``h2``    ``mor.h2_norm(batch)`` (one call, the modal members vectorised) against ``ab13bd`` on every member
 
-Both pairs are timed interleaved in one process (each round calls each once; the ratio is the
+Each pair are timed interleaved in one process (each round calls each once; the ratio is the
 median of the per-round ratios) and the load average of the machine is printed with them.
 
 The ``floor`` lines time, per member, the LAPACK work that a method of each kind cannot avoid
@@ -83,6 +84,15 @@ def ab13dd_loop(batch: mor.BatchedLTI) -> np.ndarray:
     return np.array([
         slycot.ab13dd("C", "I", "N", "Z", n, 1, 1, A.copy(order="F"), E, B.copy(order="F"), C.copy(order="F"),
                       np.zeros((1, 1)), tol=1e-10)[0]
+        for A, B, C in zip(batch.A, batch.B, batch.C, strict=True)
+    ])  # fmt: skip
+
+
+def ab13bd_loop(batch: mor.BatchedLTI) -> np.ndarray:
+    """SLICOT's H2 norm (``ab13bd``, from the Gramian's Cholesky factor) of every member."""
+    n, D = batch.n, np.zeros((1, 1))
+    return np.array([
+        slycot.ab13bd("C", "H", n, 1, 1, A.copy(order="F"), B.copy(order="F"), C.copy(order="F"), D)
         for A, B, C in zip(batch.A, batch.B, batch.C, strict=True)
     ])  # fmt: skip
 
@@ -174,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hinf: mor {t2['mor'] * us:8.1f} us/system, ab13dd loop {t2['ab13dd'] * us:7.1f} us/system, "
               f"ab13dd/mor = {ratio2['ab13dd']:.3g}x (target 5x); max rel. diff {rel:.1e}; "
               f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        t3, ratio3, out3 = interleaved(
+            args.rounds, {"mor": lambda: mor.h2_norm(batch), "ab13bd": lambda: ab13bd_loop(batch)}, clock=clock
+        )
+        rel = np.max(np.abs(out3["mor"] - out3["ab13bd"]) / out3["ab13bd"])
+        print(f"h2:   mor {t3['mor'] * us:8.1f} us/system, ab13bd loop {t3['ab13bd'] * us:7.1f} us/system, "
+              f"ab13bd/mor = {ratio3['ab13bd']:.3g}x; max rel. diff {rel:.1e}")  # fmt: skip
     f, share = floors(batch, args.rounds, clock)
     print(f"floors, interleaved with the SLICOT loops ({args.rounds} rounds; load {os.getloadavg()[0]:.1f}):")
     for name, sec in f.items():
