@@ -369,7 +369,7 @@ def test_one_member_lapack_fails_on_does_not_send_the_batch_one_by_one(monkeypat
     strict=True,
     reason="modal route error grows as kappa_F eps max|lambda| / min(-Re lambda): a lightly damped, well-conditioned "
     "member (kappa_F 63, damping 1e-4) is kept on the route and its HSVs, H2 norm and order-2 reduction miss the "
-    "1e-12 guarantee by ~100x; the one-system path agrees with SLICOT ab09ad / ab13bd to 1e-14 (adversarial test, adv2)",
+    "1e-12 guarantee by ~100x; the one-system path agrees with SLICOT ab09ad / ab13bd to 1e-14 (adv2)",
 )
 @pytest.mark.parametrize("what", ["hsv", "h2", "bt"])
 def test_a_lightly_damped_well_conditioned_member_keeps_the_one_system_answers(what):
