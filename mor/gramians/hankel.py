@@ -8,16 +8,17 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._guard import guarded
-from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError
+from ..errors import ArgumentTypeError, DimensionError, InvalidArgumentError, OrderError, UnstableSystemError
 from ..linalg._arrays import as_array, binary_exponent, pad_hsv
 from ..linalg._leading_svd import BidiagonalSVD
 from ..systems.batched import as_batch, map_members
 from ..systems.convert import as_system
 from ..systems.descriptor import eliminate_algebraic
 from ..systems.lti import LTI
+from ..systems.stability import check_stable
 from ..validation import check_real
 from .batched_modal import modal_factors, modal_form
-from .dense import gramians
+from .dense import UNSTABLE_HINT, gramians
 
 __all__ = ["hankel_singular_values", "factor_svd", "leading_factor_svd", "order_for_tolerance", "truncation_bound"]
 
@@ -175,8 +176,14 @@ def hankel_singular_values(sys: Any, *, method: str | None = None, horizon: int 
     sys = as_system(sys, descriptor=True)
     if getattr(sys, "E", None) is not None:  # descriptor: sigma = sv(S^H E R), see mor.gramians.descriptor
         sys = eliminate_algebraic(sys)
+    given = sys
     sys, exponent = _unit_scaled(sys)
-    R, S = gramians(sys, factor=True, method=method, horizon=horizon)
+    try:
+        R, S = gramians(sys, factor=True, method=method, horizon=horizon)
+    except UnstableSystemError:  # name the poles of the system as given, not of its scaled copy
+        if getattr(given, "E", None) is None:
+            check_stable(given, "the infinite-horizon Gramians", hint=UNSTABLE_HINT)
+        raise
     if getattr(sys, "E", None) is not None:
         S = sys.E.conj().T @ S
     s = factor_svd(R, S, compute_uv=False)

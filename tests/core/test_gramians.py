@@ -123,6 +123,21 @@ def test_unstable_errors_name_the_poles():
         observability_gramian(LTI([[1.0]], [[1.0]], [[1.0]], dt=0.1))
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_hankel_singular_values_name_the_poles_as_given_not_scaled(batched):
+    # hankel_singular_values scales A by a power of two before the Gramians: the error named the
+    # scaled poles (0.75 for 3, 0.5j for 1j)
+    sys = LTI(np.diag([3.0, -1.0]), np.ones((2, 1)), np.ones((1, 2)))
+    arg = [LTI(-np.eye(2), np.ones((2, 1)), np.ones((1, 2))), sys] if batched else sys
+    with pytest.raises(UnstableSystemError, match=r"\(0,\): 3[;+]") as info:
+        mor.hankel_singular_values(arg)
+    assert np.allclose(info.value.poles, [3.0])
+    rot = LTI([[0.0, 1.0], [-1.0, 0.0]], np.ones((2, 1)), np.ones((1, 2)))
+    with pytest.raises(UnstableSystemError) as info:
+        mor.hankel_singular_values(rot)
+    assert np.allclose(np.sort_complex(info.value.poles), [-1j, 1j])
+
+
 def test_bad_options():
     sys = random_dense(3)
     with pytest.raises(MethodError, match="method for dense"):
