@@ -779,6 +779,8 @@ def _eigvals(H: np.ndarray, real: bool) -> np.ndarray:
     more than the eigenvalues at small ``k``)."""
     if H.shape[0] != 1:
         return np.linalg.eigvals(H if real else H.astype(complex, copy=False))
+    if not np.isfinite(H).all():  # as numpy's check: geev returns zeros for an overflowed H, read as no crossing
+        raise np.linalg.LinAlgError("the Hamiltonian is not finite (overflow in B B^H or C^H C)")
     if real:
         wr, wi, _, _, info = _DGEEV(H[0], compute_vl=0, compute_vr=0)
         lam = wr + 1j * wi

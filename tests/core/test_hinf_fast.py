@@ -18,7 +18,7 @@ from helpers import random_dense
 
 import mor
 from mor import LTI, BatchedLTI
-from mor.errors import AccuracyWarning, UnstableSystemError
+from mor.errors import AccuracyWarning, NumericalError, UnstableSystemError
 from mor.linalg.schur import complex_schur
 
 norms = importlib.import_module("mor.analysis.norms")
@@ -204,3 +204,26 @@ def test_a_lapack_failure_in_the_vectorised_run_sends_every_member_one_by_one(mo
     g = mor.hinf_norm(_batch(systems))
     for k, s in enumerate(systems):
         assert g[k] == mor.hinf_norm(s)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e200])
+def test_a_hamiltonian_that_overflows_is_not_taken_for_a_certificate(scale, monkeypatch):
+    # B 1e200, C 1e-200: G is that of (A, B, C), but B B^H overflows in the Hamiltonian; LAPACK geev
+    # called directly on one matrix returned zeros for it, read as "no crossing above the level": the
+    # norm was the first bound, uncertified (2e-3 low here with the peak search weakened).  numpy's
+    # eigvals refuses such a matrix: NumericalError, as before the direct call
+    rng = np.random.default_rng(1)
+    n = 6
+    A = rng.standard_normal((n, n))
+    A -= (np.linalg.eigvals(A).real.max() + 0.05) * np.eye(n)
+    B, C = rng.standard_normal((n, 2)), rng.standard_normal((2, n))
+    g = mor.hinf_norm(LTI(A, B, C))
+    monkeypatch.setattr(norms, "_maximise", lambda ev, idx, lo, hi, f, x: (f, x))  # a poor first bound
+    batch = BatchedLTI(A[None], B[None] * scale, C[None] / scale, np.zeros((1, 2, 2)))
+    if scale == 1.0:  # the level set certifies the norm whatever the first bound
+        np.testing.assert_allclose(mor.hinf_norm(batch)[0], g, rtol=TOL)
+        return
+    with pytest.raises(NumericalError, match="member 0"):
+        mor.hinf_norm(batch)
+    with pytest.raises(NumericalError):
+        mor.hinf_norm(LTI(A, B * scale, C / scale))
