@@ -21,7 +21,7 @@ import scipy.linalg as sla
 from .._guard import guarded
 from ..errors import AccuracyWarning
 from ..gramians.batched_modal import modal_form
-from ..linalg._arrays import fro_norm
+from ..linalg._arrays import GEEV_RANGE, fro_norm
 from ..linalg._exact import accurate_log
 from ..linalg.schur import complex_schur
 from ..systems.batched import BatchedLTI, as_batch, map_members
@@ -777,10 +777,10 @@ def _eigvals(H: np.ndarray, real: bool) -> np.ndarray:
     """Eigenvalues of the stacked ``H (a, k, k)``: ``(a, k)`` complex, by LAPACK ``dgeev`` (``real``) or
     ``zgeev`` as :func:`numpy.linalg.eigvals` calls them, one matrix directly (numpy's wrapper costs
     more than the eigenvalues at small ``k``)."""
-    if H.shape[0] != 1:
+    # numpy's own for a stack, and for entries outside GEEV_RANGE (a non-finite H, which it refuses, included):
+    # there scipy's geev returned the eigenvalues of a scaled copy, or zeros, read as no crossing
+    if H.shape[0] != 1 or not GEEV_RANGE[0] < np.abs(H).max() < GEEV_RANGE[1]:
         return np.linalg.eigvals(H if real else H.astype(complex, copy=False))
-    if not np.isfinite(H).all():  # as numpy's check: geev returns zeros for an overflowed H, read as no crossing
-        raise np.linalg.LinAlgError("the Hamiltonian is not finite (overflow in B B^H or C^H C)")
     if real:
         wr, wi, _, _, info = _DGEEV(H[0], compute_vl=0, compute_vr=0)
         lam = wr + 1j * wi

@@ -20,9 +20,14 @@ from scipy.linalg import lapack
 from ..errors import ArgumentTypeError, DimensionError, NonFiniteError
 
 __all__ = [
-    "as_array", "binary_exponent", "conj_transpose", "eigenvalues", "fro_norm", "lower_indices", "matrix_fro_norm",
-    "pad_hsv", "r_factor", "reverse",
+    "GEEV_RANGE", "as_array", "binary_exponent", "conj_transpose", "eigenvalues", "fro_norm", "lower_indices",
+    "matrix_fro_norm", "pad_hsv", "r_factor", "reverse",
 ]
+
+#: Largest entries ``max |A_ij|`` for which LAPACK ``geev`` may be called directly through scipy: outside
+#: ``~[7e-139, 1.5e138]`` geev works on a scaled copy, and scipy's LAPACK returned the eigenvalues of that
+#: copy unscaled (1.4e138 for 2.6e150); numpy's eigvals (its own LAPACK) returns the right ones there.
+GEEV_RANGE = (1e-130, 1e130)
 
 
 def as_array(
@@ -140,9 +145,9 @@ def lower_indices(n: int, m: int | None = None) -> tuple[np.ndarray, np.ndarray]
 
 def eigenvalues(A: np.ndarray) -> np.ndarray:
     """``numpy.linalg.eigvals(A)`` for one square float64 or complex128 matrix, by LAPACK ``dgeev`` /
-    ``zgeev`` called directly (numpy's routine without its wrapper; numpy's own on failure or
-    non-finite entries, which it rejects).  The same dtype rule: real when ``A`` and every eigenvalue
-    are real.
+    ``zgeev`` called directly (numpy's routine without its wrapper; numpy's own on failure, for
+    non-finite entries, which it rejects, and for entries outside :data:`GEEV_RANGE`).  The same dtype
+    rule: real when ``A`` and every eigenvalue are real.
 
     Parameters
     ----------
@@ -153,7 +158,7 @@ def eigenvalues(A: np.ndarray) -> np.ndarray:
     (n,) ndarray, float64 or complex128
     """
     kind = A.dtype.char
-    if A.ndim == 2 and A.size and kind in ("d", "D") and np.isfinite(A).all():
+    if A.ndim == 2 and A.size and kind in ("d", "D") and GEEV_RANGE[0] < np.abs(A).max() < GEEV_RANGE[1]:
         if kind == "d":
             wr, wi, _, _, info = lapack.dgeev(A, compute_vl=0, compute_vr=0)
             if info == 0:

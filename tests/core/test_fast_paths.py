@@ -170,6 +170,20 @@ def test_eigenvalues_by_geev_equal_numpys():
     np.testing.assert_allclose(np.sort_complex(sys.poles()), np.sort_complex(np.linalg.eigvals(sys.A)), rtol=1e-13)
 
 
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e300])
+def test_eigenvalues_of_matrices_near_the_range_limits_are_numpys(scale):
+    """geev scales a matrix whose largest entry is outside ~[7e-139, 1.5e138]; scipy's LAPACK called directly
+    returned the eigenvalues of that scaled copy (1.4e138 for 2.6e150), numpy's eigvals the right ones."""
+    arrays = importlib.import_module("mor.linalg._arrays")
+    rng = np.random.default_rng(7)
+    cplx = rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))
+    for A in (rng.standard_normal((5, 5)) * scale, cplx * scale):
+        ref = np.sort_complex(np.linalg.eigvals(A))
+        np.testing.assert_allclose(np.sort_complex(arrays.eigenvalues(A)), ref, rtol=1e-12)
+        sys = LTI(A, np.ones((A.shape[0], 1)), np.ones((1, A.shape[0])))
+        np.testing.assert_allclose(np.sort_complex(sys.poles()), ref, rtol=1e-12)
+
+
 def test_as_array_fast_path_keeps_every_check():
     """float64/complex128 ndarrays skip the conversion, never the checks."""
     arrays = importlib.import_module("mor.linalg._arrays")

@@ -206,12 +206,14 @@ def test_a_lapack_failure_in_the_vectorised_run_sends_every_member_one_by_one(mo
         assert g[k] == mor.hinf_norm(s)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e200])
+@pytest.mark.parametrize("scale", [1.0, 1e80, 1e200])
 def test_a_hamiltonian_that_overflows_is_not_taken_for_a_certificate(scale, monkeypatch):
     # B 1e200, C 1e-200: G is that of (A, B, C), but B B^H overflows in the Hamiltonian; LAPACK geev
     # called directly on one matrix returned zeros for it, read as "no crossing above the level": the
     # norm was the first bound, uncertified (2e-3 low here with the peak search weakened).  numpy's
-    # eigvals refuses such a matrix: NumericalError, as before the direct call
+    # eigvals refuses such a matrix: NumericalError, as before the direct call.  B 1e80: B B^H ~1e160 is
+    # finite, but geev scales a matrix with entries above ~1.5e138 and scipy's LAPACK returned the
+    # eigenvalues of the scaled copy: the same uncertified first bound; numpy's eigvals is right
     rng = np.random.default_rng(1)
     n = 6
     A = rng.standard_normal((n, n))
@@ -220,8 +222,9 @@ def test_a_hamiltonian_that_overflows_is_not_taken_for_a_certificate(scale, monk
     g = mor.hinf_norm(LTI(A, B, C))
     monkeypatch.setattr(norms, "_maximise", lambda ev, idx, lo, hi, f, x: (f, x))  # a poor first bound
     batch = BatchedLTI(A[None], B[None] * scale, C[None] / scale, np.zeros((1, 2, 2)))
-    if scale == 1.0:  # the level set certifies the norm whatever the first bound
+    if scale < 1e100:  # the level set certifies the norm whatever the first bound
         np.testing.assert_allclose(mor.hinf_norm(batch)[0], g, rtol=TOL)
+        np.testing.assert_allclose(mor.hinf_norm(LTI(A, B * scale, C / scale)), g, rtol=TOL)
         return
     with pytest.raises(NumericalError, match="member 0"):
         mor.hinf_norm(batch)
