@@ -284,7 +284,12 @@ def _hamiltonian(A, B, C, D, gamma) -> np.ndarray:
     ``D`` after the bilinear map).
     """
     root = np.sqrt(gamma)[:, None, None]
-    B, C = B / root, C / root
+    # B 2^k, C 2^-k (k per member, exact) leaves G and the eigenvalues of H unchanged and B B^H, C^H C of
+    # one size: B 1e140, C 1e-140 would give entries 1e280 and 1e-280, whose eigenvalues are rounding noise
+    eB = np.frexp(np.abs(B).max(axis=(-2, -1), initial=0.0))[1]
+    eC = np.frexp(np.abs(C).max(axis=(-2, -1), initial=0.0))[1]
+    t = np.ldexp(1.0, (eC - eB) // 2)[:, None, None]
+    B, C = B * (t / root), C / (t * root)
     Bh = np.conj(np.swapaxes(B, -1, -2))
     Ch = np.conj(np.swapaxes(C, -1, -2))
     if not D.any():
