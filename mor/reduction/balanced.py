@@ -248,6 +248,12 @@ class BalancedTruncationResult:
     n_unstable: int = 0
     frequency_band: tuple[float, float] | None = None
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (and copies): a result pickled before ``error_bound`` and ``rounding`` were settled on
+        first read holds them as plain entries, moved here to the fields' slots."""
+        moved = {f"_{name}_value": state[name] for name in ON_FIRST_READ if name in state}
+        self.__dict__.update({k: v for k, v in state.items() if k not in ON_FIRST_READ}, **moved)
+
 
 for _name in ON_FIRST_READ:  # installed after the dataclass is made: error_bound has no default
     setattr(BalancedTruncationResult, _name, _OnFirstRead(_name))

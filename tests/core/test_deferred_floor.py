@@ -194,6 +194,18 @@ def test_copies_before_and_after_the_read(use):
         assert not caught and value == getattr(res, name)
 
 
+def test_a_result_pickled_by_an_earlier_version_reads_its_fields():
+    """Before they were settled on first read, ``error_bound`` and ``rounding`` were plain ``__dict__`` entries,
+    and a pickle holds the class and its ``__dict__``."""
+    res = mor.balanced_truncation(random_dense(8, 1, 1, seed=3), 3)
+    old = copy.copy(res)
+    for name in balanced.ON_FIRST_READ:
+        vars(old)[name] = vars(old).pop(f"_{name}_value")  # the earlier layout
+    earlier = pickle.loads(pickle.dumps(old))  # (was: KeyError '_error_bound_value' at the read)
+    assert (earlier.error_bound, earlier.rounding) == (res.error_bound, res.rounding)
+    assert np.array_equal(earlier.hsv, res.hsv) and copy.deepcopy(earlier).error_bound == res.error_bound
+
+
 def test_the_unstable_path_defers_too():
     stable = _ill_conditioned()
     n = stable.n
