@@ -40,6 +40,12 @@ def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
     -------
     U : (..., kQ, k) ndarray, s : (..., k) ndarray, Vh : (..., k, kP) ndarray
         With ``k = min(kP, kQ)``; only ``s`` when ``compute_uv`` is false.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        With ``compute_uv``: ``S^H R`` has non-finite entries (it overflowed; LAPACK's ``gesdd`` may
+        never return on them), or the SVD did not converge.
     """
     M = np.conj(np.swapaxes(S, -1, -2)) @ R
     if M.shape[-1] == 0 or M.shape[-2] == 0:
@@ -52,6 +58,8 @@ def factor_svd(R: np.ndarray, S: np.ndarray, *, compute_uv: bool = True):
             s,
             np.zeros(M.shape[:-2] + (k, M.shape[-1]), M.dtype),
         )
+    if compute_uv and not np.isfinite(M).all():  # (gesdd with vectors may never return on inf entries)
+        raise np.linalg.LinAlgError("S^H R has non-finite entries (overflow)")
     if M.ndim == 2 and compute_uv:  # one matrix: LAPACK gesdd called directly (numpy's is the same routine)
         gesdd = lapack.zgesdd if np.iscomplexobj(M) else lapack.dgesdd
         U, s, Vh, info = gesdd(M, compute_uv=1, full_matrices=0)

@@ -39,7 +39,7 @@ def as_array(
     input.  ``square=True`` also requires a square 2-D array (checked before finiteness);
     ``copy=False`` returns ``value`` itself when it already has the target dtype.
     """
-    kind = value.dtype.char if type(value) is np.ndarray else ""
+    kind = value.dtype.char if type(value) is np.ndarray and value.dtype.isnative else ""  # ('>f8' is 'd' too)
     if kind in ("d", "D") and (complex_ is None or complex_ == (kind == "D")):
         arr = value.copy() if copy else value  # already the target dtype (the common internal case)
         if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -119,6 +120,9 @@ def _settle(sys: LTI, schur: Any, bound: float, sigma_1: float) -> tuple[float, 
     return float(floor), _floor_warning(sys, schur, floor, bound, size)
 
 
+_SETTLING = threading.RLock()  # held while a pending floor is settled (re-entrant: a warning hook may read another)
+
+
 class _OnFirstRead:
     """A field of :class:`BalancedTruncationResult` whose value may be pending (:data:`_PENDING`).
 
@@ -136,11 +140,14 @@ class _OnFirstRead:
             return self
         value = obj.__dict__[self.slot]
         if isinstance(value, _PENDING):
-            floor, warning = value.settle()
-            if warning is not None:
-                warnings.warn(warning, stacklevel=_reader_stacklevel())
-            obj.__dict__.update(_error_bound_value=value.bound, _rounding_value=floor)
-            value = obj.__dict__[self.slot]
+            with _SETTLING:  # concurrent first reads: one settles (and warns), the others get its value
+                value = obj.__dict__[self.slot]
+                if isinstance(value, _PENDING):
+                    floor, warning = value.settle()
+                    if warning is not None:
+                        warnings.warn(warning, stacklevel=_reader_stacklevel())
+                    obj.__dict__.update(_error_bound_value=value.bound, _rounding_value=floor)
+                    value = obj.__dict__[self.slot]
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -240,6 +247,12 @@ class BalancedTruncationResult:
     match_dc: bool = False
     n_unstable: int = 0
     frequency_band: tuple[float, float] | None = None
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (and copies): a result pickled before ``error_bound`` and ``rounding`` were settled on
+        first read holds them as plain entries, moved here to the fields' slots."""
+        moved = {f"_{name}_value": state[name] for name in ON_FIRST_READ if name in state}
+        self.__dict__.update({k: v for k, v in state.items() if k not in ON_FIRST_READ}, **moved)
 
 
 for _name in ON_FIRST_READ:  # installed after the dataclass is made: error_bound has no default

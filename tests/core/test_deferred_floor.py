@@ -17,6 +17,7 @@ import dataclasses
 import importlib
 import inspect
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -193,6 +194,18 @@ def test_copies_before_and_after_the_read(use):
         assert not caught and value == getattr(res, name)
 
 
+def test_a_result_pickled_by_an_earlier_version_reads_its_fields():
+    """Before they were settled on first read, ``error_bound`` and ``rounding`` were plain ``__dict__`` entries,
+    and a pickle holds the class and its ``__dict__``."""
+    res = mor.balanced_truncation(random_dense(8, 1, 1, seed=3), 3)
+    old = copy.copy(res)
+    for name in balanced.ON_FIRST_READ:
+        vars(old)[name] = vars(old).pop(f"_{name}_value")  # the earlier layout
+    earlier = pickle.loads(pickle.dumps(old))  # (was: KeyError '_error_bound_value' at the read)
+    assert (earlier.error_bound, earlier.rounding) == (res.error_bound, res.rounding)
+    assert np.array_equal(earlier.hsv, res.hsv) and copy.deepcopy(earlier).error_bound == res.error_bound
+
+
 def test_the_unstable_path_defers_too():
     stable = _ill_conditioned()
     n = stable.n
@@ -223,6 +236,29 @@ def test_a_warning_made_an_error_is_raised_at_every_read_until_let_through():
         assert _pending(res)
     _, caught, _ = _read(res, "error_bound")
     assert len(caught) == 1 and not _pending(res)
+
+
+def test_concurrent_first_reads_settle_once_and_warn_once():
+    """Threads that read a pending result at the same time: one settles it (one warning), the others wait for
+    its value (was: each computed the floor and warned, up to one warning per thread)."""
+    sys = _ill_conditioned()
+    for _ in range(5):
+        res = _call(sys, 20)
+        start, values = threading.Barrier(4), []
+
+        def read(name, res=res, start=start, values=values):
+            start.wait()
+            values.append(getattr(res, name))
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            threads = [threading.Thread(target=read, args=(balanced.ON_FIRST_READ[k % 2],)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert len([w for w in caught if "error bound may not hold" in str(w.message)]) == 1
+        assert sorted(values) == sorted([res.error_bound, res.rounding] * 2) and not _pending(res)
 
 
 def test_a_list_of_orders_gives_one_due_floor_per_result():

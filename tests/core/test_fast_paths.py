@@ -199,6 +199,24 @@ def test_as_array_fast_path_keeps_every_check():
         arrays.as_array(np.ones((2, 3)), "A", square=True)
 
 
+def test_as_array_converts_non_native_byte_order():
+    """A byte-swapped float64/complex128 array (dtype char ``d``/``D`` too) is not the target dtype: it is
+    converted, so systems hold native arrays (scipy.sparse, torch and ``dtype == float64`` tests reject others)."""
+    arrays = importlib.import_module("mor.linalg._arrays")
+    for A in (np.eye(3).astype(">f8"), (np.eye(3) * 1j).astype(">c16")):
+        for copy in (True, False):
+            out = arrays.as_array(A, "A", copy=copy)
+            assert out.dtype.isnative and out.dtype in (np.float64, np.complex128) and np.array_equal(out, A)
+    rng = np.random.default_rng(2)
+    A, B, C = rng.standard_normal((4, 4)) - 3 * np.eye(4), rng.standard_normal((4, 1)), rng.standard_normal((1, 4))
+    E = np.eye(4) + 0.1 * rng.standard_normal((4, 4))
+    swapped = LTI(A.astype(">f8"), B.astype(">f8"), C, E=E.astype(">f8"))
+    assert all(x.dtype == np.float64 for x in (swapped.A, swapped.B, swapped.E))
+    ref = mor.balanced_truncation(LTI(A, B, C, E=E), 2)
+    res = mor.balanced_truncation(swapped, 2)  # (was: scipy.sparse's ValueError for the swapped E)
+    np.testing.assert_allclose(res.hsv, ref.hsv, rtol=1e-12)
+
+
 def test_matrix_fro_norm_matches_fro_norm():
     arrays = importlib.import_module("mor.linalg._arrays")
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mor import LTI, balanced_truncation, complex_schur, hankel_singular_values, hinf_norm
+from mor.errors import NumericalError
 
 SCALES = [1e-250, 1e-200, 1e-100, 1e-30, 1e30, 1e100, 1e200, 1e250, 1e300]
 
@@ -73,3 +74,13 @@ def test_hsv_hinf_and_bound_invariant(a, seed):
 @pytest.mark.parametrize("a", [1e-250, 1e250])
 def test_hinf_with_feedthrough_invariant(a):
     assert hinf_norm(_scaled(a, seed=5, d=True)) == pytest.approx(hinf_norm(_scaled(1.0, seed=5, d=True)), rel=1e-12)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("k", [1e155, 3e155])
+def test_a_hankel_matrix_that_overflows_raises_instead_of_hanging(k):
+    """``B, C ~ 1e155``: the factors are finite but ``S^H R`` overflows in part; LAPACK's ``gesdd`` with
+    vectors did not return on it (the call hung).  Now the typed error of the guard."""
+    sys = LTI(-np.diag([1.0, 2.0, 3.0]), np.full((3, 1), k), np.full((1, 3), k))
+    with pytest.raises(NumericalError, match="badly scaled"):
+        balanced_truncation(sys, 1)
