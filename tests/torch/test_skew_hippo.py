@@ -86,9 +86,10 @@ def test_memory_checks_name_each_route_footprint(monkeypatch):
         inits.skew_hippo(10**11)
 
 
-def test_a_layer_with_100001_modes_is_built_on_the_structured_route(monkeypatch):
-    # was MemoryLimitError (the 336 GiB dense matrix); the route itself takes ~an hour on one core
-    # at this size, so it is replaced here by a recorder of its argument.
+@pytest.fixture
+def structured_calls(monkeypatch):
+    """The structured route replaced by a recorder of its argument (cheap stand-in frequencies
+    ``0.2 + k``); the cache of large answers is emptied before and after (no stand-in is kept)."""
     calls = []
 
     def structured(n):
@@ -97,11 +98,15 @@ def test_a_layer_with_100001_modes_is_built_on_the_structured_route(monkeypatch)
 
     monkeypatch.setattr(inits, "_structured", structured)
     inits._remembered.cache_clear()
-    try:
-        layer = DSS(4, 100001)
-    finally:
-        inits._remembered.cache_clear()  # keep no stand-in answer for later tests
-    assert calls == [100001] and layer.d_state == 100001
+    yield calls
+    inits._remembered.cache_clear()
+
+
+def test_a_layer_with_100001_modes_is_built_on_the_structured_route(structured_calls):
+    # was MemoryLimitError (the 336 GiB dense matrix); the route itself takes ~an hour on one core
+    # at this size, so it is replaced here by a recorder of its argument.
+    layer = DSS(4, 100001)
+    assert structured_calls == [100001] and layer.d_state == 100001
 
 
 def test_bad_method_is_refused():
@@ -121,23 +126,12 @@ def test_threads_share_the_shifts_without_changing_a_bit(monkeypatch):
     assert np.array_equal(one, three)  # each shift's recurrence is the same arithmetic on any thread
 
 
-def test_large_sizes_are_computed_once_for_all_layers(monkeypatch):
-    calls = []
-
-    def structured(n):
-        calls.append(n)
-        return 0.2 + np.arange(n, dtype=np.float64)
-
-    monkeypatch.setattr(inits, "_structured", structured)
-    inits._remembered.cache_clear()
-    try:
-        n = inits._REMEMBER_MIN_N
-        first = inits.skew_hippo(n)
-        first[0] = 7.0  # the caller's copy; the remembered answer is not touched
-        second = inits.skew_hippo(n)
-        inits.skew_hippo(n - 1)  # below the threshold: not remembered
-        inits.skew_hippo(n - 1)
-    finally:
-        inits._remembered.cache_clear()
-    assert calls == [n, n - 1, n - 1]
+def test_large_sizes_are_computed_once_for_all_layers(structured_calls):
+    n = inits._REMEMBER_MIN_N
+    first = inits.skew_hippo(n)
+    first[0] = 7.0  # the caller's copy; the remembered answer is not touched
+    second = inits.skew_hippo(n)
+    inits.skew_hippo(n - 1)  # below the threshold: not remembered
+    inits.skew_hippo(n - 1)
+    assert structured_calls == [n, n - 1, n - 1]
     assert second[0] == -0.5 + 0.2j
