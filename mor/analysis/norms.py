@@ -21,7 +21,7 @@ import scipy.linalg as sla
 from .._guard import guarded
 from ..errors import AccuracyWarning
 from ..gramians.batched_modal import modal_form
-from ..linalg._arrays import GEEV_RANGE, fro_norm
+from ..linalg._arrays import eigenvalues, fro_norm
 from ..linalg._exact import accurate_log
 from ..linalg.schur import complex_schur
 from ..systems.batched import BatchedLTI, as_batch, map_members
@@ -54,7 +54,7 @@ _GRID_MAX_WORK = 2**17  # members x brackets x n of one chunk of the batch grid 
 _MIN_TOL = 4 * np.finfo(float).eps
 _MODAL_RCOND = 1e-8  # dense systems: locate peaks in modal form when cond(V) < 1e8
 _EPS = np.finfo(float).eps
-_DGEEV, _ZGEEV = sla.lapack.dgeev, sla.lapack.zgeev
+_ZGEEV = sla.lapack.zgeev
 _THETA33 = np.linspace(-np.pi, np.pi, 33)  # seeds of discrete systems
 _GEOM12 = np.arange(12) / 11.0  # exponents of the geometric seed grid of continuous systems
 _TRUST = 1e-4  # AccuracyWarning when the estimated rounding error of the norm exceeds max(tol, this) ...
@@ -779,21 +779,14 @@ def _crossings(ev: _Evaluator, idx: np.ndarray, gamma: np.ndarray) -> tuple[np.n
 
 
 def _eigvals(H: np.ndarray, real: bool) -> np.ndarray:
-    """Eigenvalues of the stacked ``H (a, k, k)``: ``(a, k)`` complex, by LAPACK ``dgeev`` (``real``) or
-    ``zgeev`` as :func:`numpy.linalg.eigvals` calls them, one matrix directly (numpy's wrapper costs
-    more than the eigenvalues at small ``k``)."""
-    # numpy's own for a stack, and for entries outside GEEV_RANGE (a non-finite H, which it refuses, included):
-    # there scipy's geev returned the eigenvalues of a scaled copy, or zeros, read as no crossing
-    if H.shape[0] != 1 or not GEEV_RANGE[0] < np.abs(H).max() < GEEV_RANGE[1]:
-        return np.linalg.eigvals(H if real else H.astype(complex, copy=False))
-    if real:
-        wr, wi, _, _, info = _DGEEV(H[0], compute_vl=0, compute_vr=0)
-        lam = wr + 1j * wi
-    else:
-        lam, _, _, info = _ZGEEV(H[0].astype(complex, copy=False), compute_vl=0, compute_vr=0)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"eigenvalues of the Hamiltonian not found (LAPACK geev info = {info})")
-    return lam[None]
+    """Eigenvalues of the stacked ``H (a, k, k)``: ``(a, k)``.  One matrix by
+    :func:`mor.linalg._arrays.eigenvalues` (LAPACK ``geev`` directly: numpy's wrapper costs more than the
+    eigenvalues at small ``k``; numpy's own outside ``GEEV_RANGE``, where scipy's ``geev`` returned the
+    eigenvalues of a scaled copy, or zeros, read as no crossing), a stack by numpy."""
+    H = H if real else H.astype(complex, copy=False)
+    if H.shape[0] != 1:
+        return np.linalg.eigvals(H)
+    return eigenvalues(H[0]).astype(complex, copy=False)[None]
 
 
 def _crossing_grid(cross: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -42,11 +42,21 @@ def as_array(
     kind = value.dtype.char if type(value) is np.ndarray and value.dtype.isnative else ""  # ('>f8' is 'd' too)
     if kind in ("d", "D") and (complex_ is None or complex_ == (kind == "D")):
         arr = value.copy() if copy else value  # already the target dtype (the common internal case)
-        if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
-            raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
-        if not np.isfinite(arr).all():
-            _reject_non_finite(arr, name)
-        return arr
+    else:
+        arr = _converted(value, name, complex_, copy)
+    if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
+        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))
+        raise NonFiniteError(
+            f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
+            f"(first at index {tuple(int(i) for i in bad[0])})"
+        )
+    return arr
+
+
+def _converted(value: Any, name: str, complex_: bool | None, copy: bool) -> np.ndarray:
+    """``value`` as a float64 or complex128 array (:func:`as_array`'s conversion)."""
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises many types
@@ -54,22 +64,8 @@ def as_array(
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ArgumentTypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if complex_ is True or (complex_ is None and np.iscomplexobj(arr)):
-        arr = arr.astype(np.complex128, copy=copy)
-    else:
-        arr = arr.astype(np.float64, copy=copy)
-    if square and (arr.ndim != 2 or arr.shape[0] != arr.shape[1]):
-        raise DimensionError(f"{name} must be a square 2-D array, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        _reject_non_finite(arr, name)
-    return arr
-
-
-def _reject_non_finite(arr: np.ndarray, name: str) -> None:
-    bad = np.argwhere(~np.isfinite(arr))
-    raise NonFiniteError(
-        f"{name} contains {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'} "
-        f"(first at index {tuple(int(i) for i in bad[0])})"
-    )
+        return arr.astype(np.complex128, copy=copy)
+    return arr.astype(np.float64, copy=copy)
 
 
 def pad_hsv(s: np.ndarray, n: int) -> np.ndarray:
