@@ -116,8 +116,7 @@ def _settle(sys: LTI, schur: Any, bound: float, sigma_1: float) -> tuple[float, 
     LAPACK failures typed; the floor itself may be ``inf``, as at the call)."""
     schur = complex_schur(sys.A) if schur is None else schur
     floor = rounding_floor(sys, schur)[0]
-    size = sigma_1 + float(fro_norm(sys.D))  # of G: sigma_1 <= ||G - D||_inf
-    return float(floor), _floor_warning(sys, schur, floor, bound, size)
+    return float(floor), _floor_warning(sys, schur, floor, bound, sigma_1)
 
 
 _SETTLING = threading.RLock()  # held while a pending floor is settled (re-entrant: a warning hook may read another)
@@ -824,20 +823,21 @@ def _rounding(sys: LTI | DiagonalLTI, schur, bound: np.ndarray, hsv: np.ndarray)
         pending = _PendingFloor(sys, schur, float(bound), float(hsv[0]))
         return pending if sys.n <= DEFER_MAX_ORDER else _PendingWarning(pending.bound, *pending.settle())
     floor = rounding_floor(sys, schur).reshape(bound.shape)
-    warning = _floor_warning(sys, schur, floor, bound, hsv[..., 0] + fro_norm(sys.D))  # size: sigma_1 <= ||G - D||_inf
+    warning = _floor_warning(sys, schur, floor, bound, hsv[..., 0])
     if warning is not None:
         warnings.warn(warning, stacklevel=_USER)
     return float(floor) if floor.ndim == 0 else floor
 
 
-def _floor_warning(sys: LTI | DiagonalLTI, schur, floor: Any, bound: Any, size: Any) -> AccuracyWarning | None:
+def _floor_warning(sys: LTI | DiagonalLTI, schur, floor: Any, bound: Any, sigma_1: Any) -> AccuracyWarning | None:
     """The :class:`AccuracyWarning` for a rounding floor that may invalidate the error bound, or ``None``.
 
     Warned: ``floor > BOUND_SHARE * bound`` and ``floor > FLOOR_RTOL * (sigma_1 + ||D||)`` (a bound far
-    below the accuracy of ``G`` itself; the second condition keeps rounding-level bounds, such
-    as ``order = n``, quiet).
+    below the accuracy of ``G`` itself, of size ``sigma_1 + ||D|| >= ||G - D||_inf``; the second
+    condition keeps rounding-level bounds, such as ``order = n``, quiet).
     """
-    floor, bound, size = np.asarray(floor), np.asarray(bound), np.asarray(size)
+    floor, bound = np.asarray(floor), np.asarray(bound)
+    size = np.asarray(sigma_1 + fro_norm(sys.D))
     bad = _may_warn(floor, bound, size)
     if not np.any(bad):
         return None
